@@ -1,0 +1,47 @@
+"""Population Stability Index on binned counts.
+
+PSI = sum_i (q_i - p_i) * ln(q_i / p_i) with p the reference shares and q the
+window shares. Empty bins are floored at ``epsilon`` so the log stays finite.
+Fine histogram bins are first pooled into ``bins`` groups of roughly equal
+reference mass (:func:`coarsen`): PSI on 50 sparse bins is dominated by noise,
+the customary 10 bins are not.
+
+Rules of thumb (Siddiqi 2006): < 0.1 stable, 0.1-0.2 moderate, > 0.2 significant.
+
+Examples
+--------
+>>> import numpy as np
+>>> ref = np.array([100, 100, 100, 100])
+>>> round(psi(ref, ref), 6)
+0.0
+>>> round(psi(ref, np.array([40, 40, 160, 160])), 3)
+0.416
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["coarsen", "psi"]
+
+
+def coarsen(reference: np.ndarray, window: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pool adjacent bins into at most ``bins`` groups of about equal reference mass.
+
+    Pooling is by position, so it is meant for ordered (numeric) bins only.
+    """
+    if reference.size <= bins:
+        return reference, window
+    cum = np.cumsum(reference) / max(reference.sum(), 1)
+    cuts = np.searchsorted(cum, np.linspace(0, 1, bins + 1)[1:-1], side="left") + 1
+    starts = np.unique(np.concatenate([[0], cuts[cuts < reference.size]]))
+    return np.add.reduceat(reference, starts), np.add.reduceat(window, starts)
+
+
+def psi(reference: np.ndarray, window: np.ndarray, epsilon: float = 1e-4) -> float:
+    """PSI between two count vectors on the same bins."""
+    p = reference / max(reference.sum(), 1)
+    q = window / max(window.sum(), 1)
+    p = np.maximum(p, epsilon)
+    q = np.maximum(q, epsilon)
+    return float(np.sum((q - p) * np.log(q / p)))

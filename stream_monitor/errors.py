@@ -1,0 +1,65 @@
+"""Exception tree of stream-monitor. Each class declares whether it is retriable.
+
+::
+
+    MonitorError                      (retriable = False)
+     +-- ConfigError                  bad YAML or settings; fatal at start-up
+     +-- ReferenceError_              a reference file or profile cannot be built or read
+     +-- SnapshotError                a persisted snapshot cannot be decoded; state restarts
+     +-- InputError                   one record is bad; it goes to the dead-letter topic
+     +-- TransientError               (retriable = True) broker or network hiccup
+          +-- PublishError            a produce did not complete; retried with a bound
+
+Retriable errors are retried with a bound by the app layer; non-retriable input
+errors never escape the core: they become :class:`~stream_monitor.validation.Rejection`
+values and are routed to the dead-letter topic with the original bytes.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "InputError",
+    "MonitorError",
+    "PublishError",
+    "ReferenceError_",
+    "SnapshotError",
+    "TransientError",
+]
+
+
+class MonitorError(Exception):
+    """Base class of every error raised by stream-monitor."""
+
+    retriable: bool = False
+
+
+class ConfigError(MonitorError):
+    """The configuration is invalid. Raised at start-up, never on the hot path."""
+
+
+class ReferenceError_(MonitorError):  # noqa: N801 - avoid shadowing builtin ReferenceError
+    """A reference data file or profile cannot be read or built."""
+
+
+class SnapshotError(MonitorError):
+    """A persisted snapshot cannot be decoded; the affected state starts fresh."""
+
+
+class InputError(MonitorError):
+    """One input record is invalid. Carries a reason code, never the raw value."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(f"{reason}: {message}")
+        self.reason = reason
+        self.message = message
+
+
+class TransientError(MonitorError):
+    """A temporary failure talking to the broker; safe to retry."""
+
+    retriable = True
+
+
+class PublishError(TransientError):
+    """A produce request did not complete in time."""

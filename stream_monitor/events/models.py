@@ -1,0 +1,156 @@
+"""Inbound event contracts: the wire format of every topic stream-monitor reads.
+
+All events are JSON objects, UTF-8 encoded. ``kind`` tags the event type; it may
+be omitted, in which case the topic decides (a prediction topic carries
+predictions). A :class:`BatchEnvelope` carries many events in one Kafka message;
+each inner event is validated and dead-lettered on its own.
+
+Limits that protect the worker (string lengths, entry counts) are part of the
+schema so that an oversized payload is a schema violation, not a memory spike.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StringConstraints,
+    WithJsonSchema,
+)
+
+__all__ = [
+    "MAX_ATTRIBUTES",
+    "MAX_BATCH_EVENTS",
+    "MAX_FEATURES",
+    "BatchEnvelope",
+    "Event",
+    "EventKind",
+    "FeatureEvent",
+    "FeatureValue",
+    "LabelEvent",
+    "PredictionEvent",
+]
+
+MAX_FEATURES = 2000
+MAX_ATTRIBUTES = 64
+MAX_SCORES = 1000
+MAX_BATCH_EVENTS = 10_000
+# Epoch seconds later than this are almost surely milliseconds (year 5138).
+_MAX_EPOCH_SECONDS = 1e11
+
+EventKind = Literal["prediction", "feature", "label"]
+
+Identifier = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+ShortText = Annotated[str, StringConstraints(max_length=512)]
+
+
+def _to_epoch_seconds(value: Any) -> Any:
+    """Accept epoch seconds or an RFC 3339 string with an offset; return epoch seconds.
+
+    Other inputs are returned unchanged so that the float validator reports them.
+    """
+    if isinstance(value, bool):
+        return value  # let the float validator reject it with a proper error
+    if isinstance(value, int | float):
+        if not math.isfinite(value):
+            return value
+        if value < 0 or value > _MAX_EPOCH_SECONDS:
+            raise ValueError("timestamp must be epoch seconds (not milliseconds) or RFC 3339")
+        return float(value)
+    if isinstance(value, str):
+        if len(value) > 64:
+            raise ValueError("timestamp string too long")
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError("timestamp is not RFC 3339") from None
+        if parsed.tzinfo is None:
+            raise ValueError("RFC 3339 timestamp needs a UTC offset")
+        return parsed.timestamp()
+    return value
+
+
+Timestamp = Annotated[
+    float,
+    BeforeValidator(_to_epoch_seconds),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "minimum": 0, "description": "epoch seconds"},
+                {"type": "string", "format": "date-time"},
+            ]
+        }
+    ),
+]
+
+# bool first so that JSON true/false stay booleans; None means "missing".
+FeatureValue = StrictBool | float | ShortText | None
+Features = Annotated[dict[Name, FeatureValue], Field(max_length=MAX_FEATURES)]
+Attributes = Annotated[dict[Name, StrictBool | float | ShortText | None], Field(max_length=MAX_ATTRIBUTES)]
+Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+
+_CONFIG = ConfigDict(frozen=True, extra="ignore", allow_inf_nan=False)
+
+
+class PredictionEvent(BaseModel):
+    """One prediction made by a model, with the inputs it saw (optional)."""
+
+    model_config = _CONFIG
+
+    kind: Literal["prediction"] = "prediction"
+    event_id: Identifier
+    model_id: Identifier
+    model_version: Identifier
+    timestamp: Timestamp
+    features: Features | None = None
+    prediction: StrictBool | float | ShortText
+    score: Probability | None = None
+    scores: Annotated[dict[Name, Probability], Field(max_length=MAX_SCORES)] | None = None
+    attributes: Attributes | None = None
+    latency_ms: Annotated[float, Field(ge=0.0)] | None = None
+
+
+class FeatureEvent(BaseModel):
+    """The inputs of a prediction, logged separately and joined by ``event_id``."""
+
+    model_config = _CONFIG
+
+    kind: Literal["feature"] = "feature"
+    event_id: Identifier
+    model_id: Identifier
+    model_version: Identifier
+    timestamp: Timestamp
+    features: Features
+
+
+class LabelEvent(BaseModel):
+    """The ground truth for an earlier prediction, joined by ``event_id``."""
+
+    model_config = _CONFIG
+
+    kind: Literal["label"] = "label"
+    event_id: Identifier
+    model_id: Identifier
+    model_version: Identifier | None = None
+    timestamp: Timestamp
+    label: StrictBool | float | ShortText
+
+
+class BatchEnvelope(BaseModel):
+    """Many events in one Kafka message. Inner events are validated one by one."""
+
+    model_config = _CONFIG
+
+    kind: Literal["batch"]
+    events: Annotated[list[Any], Field(max_length=MAX_BATCH_EVENTS)]
+
+
+Event = PredictionEvent | FeatureEvent | LabelEvent

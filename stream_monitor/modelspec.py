@@ -1,0 +1,165 @@
+"""What to monitor for one model: features, reference, window, detectors, policy.
+
+These models are part of :class:`~stream_monitor.settings.ServiceSettings` and are
+the only place where label values of metrics come from: model ids, feature
+names, versions and sensitive attribute names are all declared here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Annotated, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+__all__ = [
+    "DetectorsSpec",
+    "FeatureSpec",
+    "FeatureType",
+    "ModelSpec",
+    "PredictionSpec",
+    "ReferenceSpec",
+    "RetrainPolicySpec",
+    "WindowSpec",
+]
+
+# Label-safe names: they become Prometheus label values and JSON keys.
+LabelName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_.:-]{0,63}$")]
+FeatureType = Literal["numeric", "categorical", "boolean"]
+
+_STRICT = ConfigDict(extra="forbid", frozen=True)
+
+
+class FeatureSpec(BaseModel):
+    """One model input. Booleans are monitored as two-category features."""
+
+    model_config = _STRICT
+    name: LabelName
+    type: FeatureType = "numeric"
+
+
+class PredictionSpec(BaseModel):
+    """How to read the model output: a positive-class ``score``, a ``class`` label
+    or a ``regression`` value. Its distribution is monitored like a feature."""
+
+    model_config = _STRICT
+    type: Literal["score", "class", "regression"] = "score"
+
+
+class ReferenceSpec(BaseModel):
+    """Where the reference distribution comes from: exactly one of ``path`` (a CSV
+    or JSONL file of training/validation rows, profiled at start-up), ``profile``
+    (the output of ``stream-monitor reference build``) or ``learn_first_n``."""
+
+    model_config = _STRICT
+    path: Path | None = None
+    profile: Path | None = None
+    learn_first_n: Annotated[int, Field(ge=50, le=200_000)] | None = None
+    bins: Annotated[int, Field(ge=4, le=200)] = 50
+    max_categories: Annotated[int, Field(ge=2, le=500)] = 50
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Self:
+        given = [x for x in (self.path, self.profile, self.learn_first_n) if x is not None]
+        if len(given) != 1:
+            raise ValueError("set exactly one of path, profile, learn_first_n")
+        return self
+
+
+class WindowSpec(BaseModel):
+    """A tumbling window closes after ``events`` events or when event time has
+    advanced ``seconds`` past its first event, whichever comes first."""
+
+    model_config = _STRICT
+    events: Annotated[int, Field(ge=10, le=10_000_000)] | None = 1000
+    seconds: Annotated[float, Field(gt=0, le=30 * 86400)] | None = None
+
+    @model_validator(mode="after")
+    def _one_bound(self) -> Self:
+        if self.events is None and self.seconds is None:
+            raise ValueError("a window needs events, seconds or both")
+        return self
+
+
+class DetectorsSpec(BaseModel):
+    """Which window tests run, with their thresholds.
+
+    p-value tests (``ks``, ``chi2``) fire when the corrected p-value is at or
+    below ``alpha``; distance tests fire above their threshold (``thresholds``
+    overrides each test's default, e.g. ``psi: 0.2``).
+    """
+
+    model_config = _STRICT
+    numeric: list[str] = Field(default_factory=lambda: ["ks", "psi"])
+    categorical: list[str] = Field(default_factory=lambda: ["chi2", "psi"])
+    prediction: list[str] | None = None  # default: numeric or categorical by prediction type
+    alpha: Annotated[float, Field(gt=0, lt=0.5)] = 0.01
+    correction: Literal["bonferroni", "benjamini-hochberg", "none"] = "bonferroni"
+    thresholds: dict[str, Annotated[float, Field(gt=0)]] = Field(default_factory=dict)
+    psi_bins: Annotated[int, Field(ge=2, le=100)] = 10
+    missing_rate_threshold: Annotated[float, Field(gt=0, le=1)] = 0.1
+    min_samples: Annotated[int, Field(ge=1)] = 200
+
+    @model_validator(mode="after")
+    def _known_tests(self) -> Self:
+        from stream_monitor.detectors.registry import get_test  # the registry owns the names
+
+        for ftype, names in (("numeric", self.numeric), ("categorical", self.categorical)):
+            for name in names:
+                try:
+                    get_test(name, ftype)
+                except KeyError:
+                    raise ValueError(f"unknown {ftype} test {name!r}") from None
+        for name in self.thresholds:
+            if name not in self.numeric + self.categorical + (self.prediction or []):
+                raise ValueError(f"threshold for a test that is not enabled: {name!r}")
+        return self
+
+    def threshold(self, test: str, default: float) -> float:
+        return self.thresholds.get(test, default)
+
+
+class RetrainPolicySpec(BaseModel):
+    """When a model-level drift decision becomes a retrain request."""
+
+    model_config = _STRICT
+    enabled: bool = True
+    consecutive_windows: Annotated[int, Field(ge=1, le=100)] = 2
+    cooldown_seconds: Annotated[float, Field(ge=0)] = 3600.0
+    min_drifted_features: Annotated[int, Field(ge=1)] = 1
+    # Data-quality breaches (missing rate) are reported and alerted on; they only
+    # count towards a retrain request when this is set: a broken pipeline is
+    # fixed upstream, not by retraining.
+    include_data_quality: bool = False
+
+
+class ModelSpec(BaseModel):
+    """Everything stream-monitor needs to know about one model."""
+
+    model_config = _STRICT
+    model_id: LabelName
+    versions: list[LabelName] = Field(default_factory=list)
+    max_versions: Annotated[int, Field(ge=1, le=20)] = 3
+    features: Annotated[list[FeatureSpec], Field(min_length=1, max_length=1000)]
+    prediction: PredictionSpec = PredictionSpec()
+    reference: ReferenceSpec
+    window: WindowSpec = WindowSpec()
+    detectors: DetectorsSpec = DetectorsSpec()
+    sensitive_attributes: list[LabelName] = Field(default_factory=list)
+    retrain: RetrainPolicySpec = RetrainPolicySpec()
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Self:
+        names = [f.name for f in self.features]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"duplicate feature names: {', '.join(dupes)}")
+        if self.versions and len(self.versions) > self.max_versions:
+            raise ValueError("more versions listed than max_versions")
+        return self
+
+    def params_hash(self) -> str:
+        """A short hash of every parameter that shapes state; snapshots carry it."""
+        blob = self.model_dump_json(exclude={"retrain"}).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]

@@ -1,0 +1,222 @@
+"""Monitor: steps 2-5 for every configured model, over one stream of records.
+
+The app layer feeds raw records (bytes plus where they came from) and a
+processing time ``now``; it gets back a frozen :class:`Outcome` to hand to the
+sinks. The monitor also tracks, per source topic-partition, the offset of the
+next record it expects. That position is part of the snapshot, so state and
+position are persisted together:
+
+* a record below the position was already applied (a replay after a restart)
+  and is skipped: replays never double-count;
+* a record above the position means records were skipped upstream (a consumer
+  that lost buffered records in a rebalance): the outcome asks the app to seek
+  back to the position, and the records are applied when they come again.
+
+With an at-least-once consumer this gives exactly-once window statistics.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from stream_monitor.decisions.policy import WindowReport
+from stream_monitor.decisions.request import RetrainRequest
+from stream_monitor.errors import SnapshotError
+from stream_monitor.events.models import EventKind, FeatureEvent, LabelEvent, PredictionEvent
+from stream_monitor.model_monitor import ModelMonitor
+from stream_monitor.modelspec import ModelSpec
+from stream_monitor.validation.decode import ReasonCode, Rejection, decode
+from stream_monitor.windows.profile import ReferenceProfile
+
+__all__ = ["SNAPSHOT_SCHEMA", "DeadLetter", "Monitor", "Outcome", "SourceRecord"]
+
+SNAPSHOT_SCHEMA: Final = 1
+TopicPartition = tuple[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRecord:
+    """One consumed record: its raw value and where it came from."""
+
+    kind: EventKind
+    value: bytes | None
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None = None
+    headers: tuple[tuple[str, bytes], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A record (or one event of a batch envelope) refused, and why."""
+
+    record: SourceRecord
+    reason: ReasonCode
+    message: str
+    index: int | None = None
+    model_id: str | None = None  # only when it is a configured model
+    payload: bytes | None = None  # the inner event of a batch envelope; else the record value
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one call of :meth:`Monitor.observe` produced."""
+
+    consumed: Mapping[tuple[str, str, str], int] = field(default_factory=dict)  # (model, version, kind)
+    dead_letters: tuple[DeadLetter, ...] = ()
+    reports: tuple[WindowReport, ...] = ()
+    requests: tuple[RetrainRequest, ...] = ()
+    retired: tuple[tuple[str, str], ...] = ()  # (model, version) whose series to drop
+    lags: Mapping[str, tuple[float, ...]] = field(default_factory=dict)  # model -> now - event time
+    latencies: Mapping[tuple[str, str], tuple[float, ...]] = field(default_factory=dict)  # seconds
+    unknown_features: Mapping[str, int] = field(default_factory=dict)
+    duplicates: int = 0  # records skipped because they were already applied
+    seeks: Mapping[TopicPartition, int] = field(default_factory=dict)  # where to re-read from
+    last_event: Mapping[tuple[str, str], float] = field(default_factory=dict)  # event time
+
+
+class Monitor:
+    """Decode, route and monitor records for every configured model.
+
+    Parameters
+    ----------
+    specs
+        The configured models.
+    references
+        The static reference of each model id, or ``None`` for models that learn
+        their reference from the stream.
+    max_message_bytes
+        Records above this size are dead-lettered unread.
+    """
+
+    def __init__(
+        self,
+        specs: Sequence[ModelSpec],
+        references: Mapping[str, ReferenceProfile | None],
+        *,
+        max_message_bytes: int,
+    ) -> None:
+        self.models = {s.model_id: ModelMonitor(s, references.get(s.model_id)) for s in specs}
+        self._features = {s.model_id: frozenset(f.name for f in s.features) for s in specs}
+        self.max_message_bytes = max_message_bytes
+        self.positions: dict[TopicPartition, int] = {}
+        self.pending: dict[str, RetrainRequest] = {}  # decided, not yet confirmed published
+
+    # -- the hot path ----------------------------------------------------------------
+
+    def observe(self, records: Iterable[SourceRecord], now: float) -> Outcome:
+        consumed: Counter[tuple[str, str, str]] = Counter()
+        dead: list[DeadLetter] = []
+        per_model: dict[str, list[PredictionEvent | FeatureEvent]] = {}
+        lags: dict[str, list[float]] = {}
+        latencies: dict[tuple[str, str], list[float]] = {}
+        unknown_features: Counter[str] = Counter()
+        last_event: dict[tuple[str, str], float] = {}
+        seeks: dict[TopicPartition, int] = {}
+        duplicates = 0
+        for rec in records:
+            tp = (rec.topic, rec.partition)
+            if tp in seeks:
+                continue  # everything after a gap comes again after the seek
+            expected = self.positions.get(tp)
+            if expected is not None and rec.offset != expected:
+                if rec.offset < expected:
+                    duplicates += 1
+                else:
+                    seeks[tp] = expected
+                continue
+            self.positions[tp] = rec.offset + 1
+            for item in decode(rec.value, rec.kind, max_bytes=self.max_message_bytes):
+                if isinstance(item, Rejection):
+                    dead.append(DeadLetter(rec, item.reason, item.message, item.index, None, item.payload))
+                    continue
+                model = self.models.get(item.model_id)
+                if model is None:
+                    dead.append(DeadLetter(rec, "unknown_model", "model_id is not configured", None))
+                    continue
+                version = item.model_version or "unknown"
+                if isinstance(item, LabelEvent):
+                    consumed[(item.model_id, version, "label")] += 1
+                    continue
+                if not model.accepts_version(version):
+                    dead.append(
+                        DeadLetter(rec, "unknown_version", "model_version is not configured", None, item.model_id)
+                    )
+                    continue
+                consumed[(item.model_id, version, item.kind)] += 1
+                per_model.setdefault(item.model_id, []).append(item)
+                lags.setdefault(item.model_id, []).append(now - item.timestamp)
+                key = (item.model_id, version)
+                last_event[key] = max(last_event.get(key, item.timestamp), item.timestamp)
+                if item.features:
+                    extra = len(item.features.keys() - self._features[item.model_id])
+                    if extra:
+                        unknown_features[item.model_id] += extra
+                if isinstance(item, PredictionEvent) and item.latency_ms is not None:
+                    latencies.setdefault(key, []).append(item.latency_ms / 1000.0)
+        reports: list[WindowReport] = []
+        requests: list[RetrainRequest] = []
+        retired: list[tuple[str, str]] = []
+        for model_id, events in per_model.items():
+            out = self.models[model_id].observe(events)
+            reports.extend(out.reports)
+            requests.extend(out.requests)
+            retired.extend((model_id, v) for v in out.retired)
+        for r in requests:
+            self.pending[r.request_id] = r
+        return Outcome(
+            consumed=dict(consumed),
+            dead_letters=tuple(dead),
+            reports=tuple(reports),
+            requests=tuple(requests),
+            retired=tuple(retired),
+            lags={k: tuple(v) for k, v in lags.items()},
+            latencies={k: tuple(v) for k, v in latencies.items()},
+            unknown_features=dict(unknown_features),
+            duplicates=duplicates,
+            seeks=seeks,
+            last_event=last_event,
+        )
+
+    def mark_published(self, request_ids: Iterable[str]) -> None:
+        """Forget requests whose publication the broker acknowledged."""
+        for rid in request_ids:
+            self.pending.pop(rid, None)
+
+    # -- persistence -----------------------------------------------------------------
+
+    def to_state(self) -> dict[str, Any]:
+        return {
+            "schema": SNAPSHOT_SCHEMA,
+            "positions": [[t, p, o] for (t, p), o in sorted(self.positions.items())],
+            "models": {m: mon.to_state() for m, mon in self.models.items()},
+            "pending": [r.model_dump(mode="json") for r in self.pending.values()],
+        }
+
+    def snapshot(self) -> bytes:
+        """The whole state as compressed JSON (never pickle)."""
+        return zlib.compress(json.dumps(self.to_state(), separators=(",", ":")).encode(), 6)
+
+    def restore(self, blob: bytes) -> list[str]:
+        """Load a :meth:`snapshot`. Returns the model ids whose state was reset
+        because their parameters changed since the snapshot was taken."""
+        try:
+            data = json.loads(zlib.decompress(blob))
+        except (zlib.error, ValueError) as exc:
+            raise SnapshotError(f"cannot decode snapshot: {exc}") from None
+        if not isinstance(data, dict) or data.get("schema") != SNAPSHOT_SCHEMA:
+            raise SnapshotError("snapshot schema version differs; starting fresh")
+        self.positions = {(t, int(p)): int(o) for t, p, o in data["positions"]}
+        self.pending = {r["request_id"]: RetrainRequest.model_validate(r) for r in data["pending"]}
+        reset = []
+        for model_id, mon in self.models.items():
+            saved = data["models"].get(model_id)
+            if saved is not None and not mon.load_state(saved):
+                reset.append(model_id)
+        return reset

@@ -1,0 +1,193 @@
+"""ServiceSettings: the one settings root, loaded from YAML with environment overrides.
+
+Environment variables use the prefix ``STREAM_MONITOR_`` and ``__`` for nesting,
+for example ``STREAM_MONITOR_KAFKA__BOOTSTRAP_SERVERS=broker:9092``. They win
+over the YAML file. Only ``app/worker.py`` and the CLI build settings; the rest
+of the code receives them as arguments.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal, Self
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from stream_monitor.errors import ConfigError
+from stream_monitor.modelspec import ModelSpec
+
+__all__ = [
+    "KafkaSecurity",
+    "KafkaSettings",
+    "LimitSettings",
+    "ServiceSettings",
+    "TopicSettings",
+    "WebSettings",
+    "WorkerSettings",
+    "format_errors",
+]
+
+_GROUP = ConfigDict(extra="forbid")
+
+
+class KafkaSecurity(BaseModel):
+    """Client security. SASL without TLS sends passwords in clear text and is
+    refused unless ``allow_sasl_without_tls`` is set."""
+
+    model_config = _GROUP
+    protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    sasl_password_file: Path | None = None
+    ssl_cafile: Path | None = None
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
+    allow_sasl_without_tls: bool = False
+
+    @model_validator(mode="after")
+    def _coherent(self) -> Self:
+        sasl = self.protocol.startswith("SASL")
+        if sasl and self.sasl_mechanism is None:
+            raise ValueError("SASL protocols need sasl_mechanism")
+        if sasl and not self.sasl_username:
+            raise ValueError("SASL protocols need sasl_username")
+        if sasl and self.sasl_password is None and self.sasl_password_file is None:
+            raise ValueError("SASL protocols need sasl_password or sasl_password_file")
+        if self.protocol == "SASL_PLAINTEXT" and not self.allow_sasl_without_tls:
+            raise ValueError(
+                "SASL_PLAINTEXT sends credentials unencrypted; use SASL_SSL or set "
+                "allow_sasl_without_tls: true"
+            )
+        if (self.ssl_certfile is None) != (self.ssl_keyfile is None):
+            raise ValueError("ssl_certfile and ssl_keyfile go together")
+        return self
+
+    def password(self) -> str | None:
+        """The SASL password, from the setting or the file; never logged."""
+        if self.sasl_password is not None:
+            return self.sasl_password.get_secret_value()
+        if self.sasl_password_file is not None:
+            return self.sasl_password_file.read_text().strip()
+        return None
+
+
+class KafkaSettings(BaseModel):
+    model_config = _GROUP
+    bootstrap_servers: str = "127.0.0.1:9092"
+    security: KafkaSecurity = KafkaSecurity()
+
+
+class TopicSettings(BaseModel):
+    """Topic names (these are the defaults) and how to create them."""
+
+    model_config = _GROUP
+    predictions: str = "model-predictions"
+    features: str = "model-features"
+    labels: str = "model-labels"
+    retrain_requests: str = "model-retrain-requests"
+    dead_letter: str = "model-monitor-dlq"
+    partitions: Annotated[int, Field(ge=1, le=1024)] = 4
+    replication_factor: Annotated[int, Field(ge=1)] = 1
+    create: bool = True
+
+
+class WebSettings(BaseModel):
+    """The worker's HTTP server: /metrics, /healthz, /readyz, /status."""
+
+    model_config = _GROUP
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 9108
+
+
+class WorkerSettings(BaseModel):
+    model_config = _GROUP
+    app_id: str = "stream-monitor"
+    data_dir: Path = Path(".stream-monitor")
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    batch_max_events: Annotated[int, Field(ge=1, le=100_000)] = 2000
+    batch_max_seconds: Annotated[float, Field(gt=0, le=10)] = 0.1
+    snapshot_interval_seconds: Annotated[float, Field(ge=0, le=3600)] = 1.0
+    commit_interval_seconds: Annotated[float, Field(gt=0, le=60)] = 1.0
+    publish_timeout_seconds: Annotated[float, Field(gt=0)] = 10.0
+
+
+class LimitSettings(BaseModel):
+    model_config = _GROUP
+    max_message_bytes: Annotated[int, Field(ge=1024, le=64 * 1024 * 1024)] = 1_048_576
+
+
+class ServiceSettings(BaseSettings):
+    """The settings root. Build it with :meth:`from_yaml`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="STREAM_MONITOR_", env_nested_delimiter="__", extra="forbid"
+    )
+    kafka: KafkaSettings = KafkaSettings()
+    topics: TopicSettings = TopicSettings()
+    web: WebSettings = WebSettings()
+    worker: WorkerSettings = WorkerSettings()
+    limits: LimitSettings = LimitSettings()
+    models: list[ModelSpec] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_models(self) -> Self:
+        ids = [m.model_id for m in self.models]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"duplicate model_id: {', '.join(dupes)}")
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The environment overrides the YAML file, which arrives as init kwargs.
+        return (env_settings, init_settings)
+
+    @classmethod
+    def from_yaml(cls, path: Path | str) -> ServiceSettings:
+        """Load and validate a YAML file; relative file paths resolve against it.
+
+        Raises :class:`ConfigError` whose message lists every error with its location.
+        """
+        path = Path(path)
+        try:
+            data: Any = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f"{path}: cannot read YAML: {exc}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: the top level must be a mapping")
+        try:
+            settings = cls(**data)
+        except ValidationError as exc:
+            raise ConfigError(format_errors(exc, path)) from None
+        return settings.resolved_against(path.parent)
+
+    def resolved_against(self, base: Path) -> ServiceSettings:
+        """Return a copy whose relative reference paths are anchored at ``base``."""
+        models = []
+        for m in self.models:
+            ref = m.reference
+            updates = {
+                k: (base / v) for k in ("path", "profile")
+                if (v := getattr(ref, k)) is not None and not v.is_absolute()
+            }
+            models.append(m.model_copy(update={"reference": ref.model_copy(update=updates)}))
+        return self.model_copy(update={"models": models})
+
+
+def format_errors(exc: ValidationError, source: Path | str) -> str:
+    """One line per error: ``file: models.0.window.events: message``."""
+    lines = []
+    for e in exc.errors(include_url=False, include_input=False):
+        loc = ".".join(str(p) for p in e["loc"]) or "(root)"
+        lines.append(f"{source}: {loc}: {e['msg']}")
+    return "\n".join(lines)

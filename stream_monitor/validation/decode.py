@@ -1,0 +1,183 @@
+"""Decode raw Kafka record values into events, or into typed rejections.
+
+One module-level :class:`pydantic.TypeAdapter` per topic kind validates the raw
+JSON bytes directly (no intermediate ``json.loads``). Nothing here raises on bad
+input: every problem becomes a :class:`Rejection` with a reason code and a short
+message built only from field *names* and error *types*, never from input values,
+so that no raw feature value can leak into logs or the dead-letter reason.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Annotated, Any, Final, Literal
+
+from pydantic import Discriminator, Tag, TypeAdapter, ValidationError
+
+from stream_monitor.events.models import (
+    BatchEnvelope,
+    Event,
+    EventKind,
+    FeatureEvent,
+    LabelEvent,
+    PredictionEvent,
+)
+
+__all__ = ["REASON_CODES", "ReasonCode", "Rejection", "decode"]
+
+ReasonCode = Literal[
+    "empty_payload",
+    "too_large",
+    "invalid_json",
+    "too_deep",
+    "schema_violation",
+    "non_finite_value",
+    "unknown_model",
+    "unknown_version",
+    "batch_too_large",
+]
+REASON_CODES: Final[tuple[str, ...]] = ReasonCode.__args__  # type: ignore[attr-defined]
+
+_MODELS: Final[dict[str, type[PredictionEvent | FeatureEvent | LabelEvent]]] = {
+    "prediction": PredictionEvent,
+    "feature": FeatureEvent,
+    "label": LabelEvent,
+}
+# Names that may appear in a rejection message; any other path element (a
+# user-supplied dict key, say) is replaced by "*".
+_SAFE_LOC: Final[frozenset[str]] = frozenset(
+    {name for m in (*_MODELS.values(), BatchEnvelope) for name in m.model_fields}
+    | {"bool", "float", "int", "str", "constrained-str", "function-before[_to_epoch_seconds(), float]"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """Why one record (or one event inside a batch envelope) was refused."""
+
+    reason: ReasonCode
+    message: str
+    index: int | None = None  # position inside a batch envelope, if any
+    payload: bytes | None = None  # the inner event re-encoded, for batch envelopes
+
+
+_TAGS: Final[frozenset[str]] = frozenset({*_MODELS, "batch"})
+
+
+def _tag_of(kind: str) -> Any:
+    def discriminate(value: Any) -> str | None:
+        if isinstance(value, dict):
+            tag = value.get("kind", kind)
+            return tag if isinstance(tag, str) else None
+        return getattr(value, "kind", None)
+
+    return discriminate
+
+
+def _adapters(kind: str) -> tuple[TypeAdapter[Any], TypeAdapter[Any], TypeAdapter[Any]]:
+    """Adapters for a topic whose untagged events are of ``kind``; tagged events
+    of any kind are accepted (a backtest file mixes them)."""
+    event = Annotated[
+        Annotated[PredictionEvent, Tag("prediction")]
+        | Annotated[FeatureEvent, Tag("feature")]
+        | Annotated[LabelEvent, Tag("label")],
+        Discriminator(_tag_of(kind)),
+    ]
+    top: TypeAdapter[Any] = TypeAdapter(
+        Annotated[
+            Annotated[PredictionEvent, Tag("prediction")]
+            | Annotated[FeatureEvent, Tag("feature")]
+            | Annotated[LabelEvent, Tag("label")]
+            | Annotated[BatchEnvelope, Tag("batch")],
+            Discriminator(_tag_of(kind)),
+        ]
+    )
+    many: TypeAdapter[Any] = TypeAdapter(list[event])  # type: ignore[valid-type]
+    one: TypeAdapter[Any] = TypeAdapter(event)
+    return top, many, one
+
+
+_ADAPTERS: Final = {kind: _adapters(kind) for kind in _MODELS}
+
+
+def _safe_loc(loc: Iterable[int | str]) -> str:
+    parts = [str(p) if isinstance(p, int) or p in _SAFE_LOC else "*" for p in loc]
+    # Drop union-branch markers so that "features.*.float" reads "features.*".
+    parts = [p for p in parts if p not in {"bool", "float", "int", "str", "constrained-str"}]
+    return ".".join(parts) or "$"
+
+
+def _classify(exc: ValidationError, index: int | None = None, *, tagged: bool = False) -> Rejection:
+    errors = exc.errors(include_input=False, include_url=False, include_context=False)
+    if tagged:  # errors of the top-level tagged union start with the tag; drop it
+        for e in errors:
+            if e["loc"] and e["loc"][0] in _TAGS:
+                e["loc"] = e["loc"][1:]
+    types = {e["type"] for e in errors}
+    if "json_invalid" in types:
+        deep = any("recursion limit" in e["msg"] for e in errors)
+        return Rejection("too_deep" if deep else "invalid_json", "payload is not valid JSON", index)
+    if "finite_number" in types:
+        locs = sorted({_safe_loc(e["loc"]) for e in errors if e["type"] == "finite_number"})
+        return Rejection("non_finite_value", "non-finite number at " + ", ".join(locs[:5]), index)
+    seen: dict[str, str] = {}
+    for e in errors:
+        seen.setdefault(_safe_loc(e["loc"]), e["type"])
+    detail = "; ".join(f"{loc}: {typ}" for loc, typ in list(seen.items())[:5])
+    if len(seen) > 5:
+        detail += f"; and {len(seen) - 5} more"
+    return Rejection("schema_violation", detail, index)
+
+
+def decode(raw: bytes | None, kind: EventKind, *, max_bytes: int) -> list[Event | Rejection]:
+    """Decode one record value.
+
+    Parameters
+    ----------
+    raw
+        The record value as received; ``None`` for a tombstone.
+    kind
+        What the source topic carries; an event without ``kind`` takes this one.
+    max_bytes
+        Records longer than this are rejected unread as ``too_large``.
+
+    Returns
+    -------
+    list
+        One entry per event: the validated event or its :class:`Rejection`.
+        A batch envelope yields one entry per inner event, in order.
+    """
+    if not raw:
+        return [Rejection("empty_payload", "record has no value")]
+    if len(raw) > max_bytes:
+        return [Rejection("too_large", f"record of {len(raw)} bytes exceeds {max_bytes}")]
+    top, many, one = _ADAPTERS[kind]
+    try:
+        parsed = top.validate_json(raw)
+    except ValidationError as exc:
+        if any(e["type"] == "too_long" and tuple(e["loc"][:2]) == ("batch", "events")
+               for e in exc.errors(include_input=False)):
+            return [Rejection("batch_too_large", "batch envelope holds too many events")]
+        return [_classify(exc, tagged=True)]
+    if not isinstance(parsed, BatchEnvelope):
+        return [parsed]
+    return _decode_inner(parsed.events, many, one)
+
+
+def _decode_inner(items: list[Any], many: TypeAdapter[Any], one: TypeAdapter[Any]) -> list[Event | Rejection]:
+    try:
+        return list(many.validate_python(items))  # fast path: the whole batch is valid
+    except ValidationError:
+        pass
+    out: list[Event | Rejection] = []
+    for i, item in enumerate(items):
+        try:
+            out.append(one.validate_python(item))
+        except ValidationError as exc:
+            rejection = _classify(exc, index=i, tagged=True)
+            payload = json.dumps(item, separators=(",", ":")).encode()
+            out.append(dataclasses.replace(rejection, payload=payload))
+    return out

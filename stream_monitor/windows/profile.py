@@ -1,0 +1,218 @@
+"""Reference profiles: the compact summary a window is compared against.
+
+A profile holds, per feature, the bin edges derived from reference quantiles and
+the reference counts in those bins (numeric), or the most frequent categories
+and their counts (categorical). The worker keeps profiles, never raw reference
+rows: memory is O(features x bins).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Annotated, Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from stream_monitor.modelspec import ModelSpec
+
+__all__ = [
+    "PREDICTION",
+    "CategoricalProfile",
+    "NumericProfile",
+    "ReferenceProfile",
+    "build_profile",
+    "categorical_key",
+    "prediction_kind",
+]
+
+PREDICTION = "__prediction__"
+_FROZEN = ConfigDict(frozen=True, extra="forbid")
+
+
+class NumericProfile(BaseModel):
+    """Reference distribution of a numeric value on quantile bins.
+
+    ``edges`` are the inner bin edges (strictly increasing); a value ``x`` falls
+    in bin ``searchsorted(edges, x, side="right")``, so there are
+    ``len(edges) + 1`` bins and as many ``counts``.
+    """
+
+    model_config = _FROZEN
+    kind: Literal["numeric"] = "numeric"
+    edges: tuple[float, ...]
+    counts: tuple[int, ...]
+    missing: int = 0
+    minimum: float
+    maximum: float
+    mean: float
+    std: float
+
+    @property
+    def n(self) -> int:
+        return sum(self.counts)
+
+
+class CategoricalProfile(BaseModel):
+    """Reference frequencies of the most common categories; the rest are pooled
+    in ``other`` (the last bin)."""
+
+    model_config = _FROZEN
+    kind: Literal["categorical"] = "categorical"
+    categories: tuple[str, ...]
+    counts: tuple[int, ...]
+    other: int = 0
+    missing: int = 0
+
+    @property
+    def n(self) -> int:
+        return sum(self.counts) + self.other
+
+    def bin_counts(self) -> tuple[int, ...]:
+        """Counts over ``categories`` plus the pooled "other" bin."""
+        return (*self.counts, self.other)
+
+
+FeatureProfile = Annotated[NumericProfile | CategoricalProfile, Field(discriminator="kind")]
+
+
+class ReferenceProfile(BaseModel):
+    """The reference of one model: a profile per feature and for the prediction."""
+
+    model_config = _FROZEN
+    schema_version: Literal[1] = 1
+    model_id: str
+    source: str
+    rows: int
+    features: dict[str, FeatureProfile]
+    prediction: FeatureProfile | None = None
+
+    def fingerprint(self) -> str:
+        """A short content hash; decisions name the reference they used by it."""
+        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:16]
+
+
+def categorical_key(value: Any) -> str | None:
+    """Normalise a categorical value to its string key; ``None`` means missing."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def prediction_kind(spec: ModelSpec) -> Literal["numeric", "categorical"]:
+    return "categorical" if spec.prediction.type == "class" else "numeric"
+
+
+def _numeric_profile(values: np.ndarray, missing: int, bins: int) -> NumericProfile:
+    if values.size == 0:
+        raise ValueError("a numeric reference needs at least one value")
+    qs = np.quantile(values, np.linspace(0.0, 1.0, bins + 1)[1:-1])
+    edges = np.unique(qs)
+    idx = np.searchsorted(edges, values, side="right")
+    counts = np.bincount(idx, minlength=edges.size + 1)
+    return NumericProfile(
+        edges=tuple(float(e) for e in edges),
+        counts=tuple(int(c) for c in counts),
+        missing=missing,
+        minimum=float(values.min()),
+        maximum=float(values.max()),
+        mean=float(values.mean()),
+        std=float(values.std()),
+    )
+
+
+def _categorical_profile(values: Counter[str], missing: int, max_categories: int) -> CategoricalProfile:
+    ranked = sorted(values.items(), key=lambda kv: (-kv[1], kv[0]))
+    top, rest = ranked[:max_categories], ranked[max_categories:]
+    return CategoricalProfile(
+        categories=tuple(k for k, _ in top),
+        counts=tuple(c for _, c in top),
+        other=sum(c for _, c in rest),
+        missing=missing,
+    )
+
+
+def _as_float(value: Any) -> float | None:
+    if value is None or value == "" or isinstance(value, bool):
+        return None
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        return None
+    return out if np.isfinite(out) else None
+
+
+def build_profile(
+    spec: ModelSpec,
+    rows: Iterable[Mapping[str, Any]],
+    *,
+    source: str,
+    prediction_column: Sequence[str] = ("score", "prediction"),
+) -> ReferenceProfile:
+    """Profile reference rows (dicts of column -> value) for ``spec``.
+
+    Numeric cells that do not parse as finite numbers count as missing. The
+    prediction profile comes from the first column of ``prediction_column``
+    present in the rows, if any.
+    """
+    numeric = {f.name: [] for f in spec.features if f.type == "numeric"}  # type: dict[str, list[float]]
+    categorical = {f.name: Counter() for f in spec.features if f.type != "numeric"}  # type: dict[str, Counter[str]]
+    missing = Counter()  # type: Counter[str]
+    pred_num: list[float] = []
+    pred_cat: Counter[str] = Counter()
+    pred_missing = 0
+    pred_is_cat = prediction_kind(spec) == "categorical"
+    n_rows = 0
+    for row in rows:
+        n_rows += 1
+        for name, vals in numeric.items():
+            x = _as_float(row.get(name))
+            if x is None:
+                missing[name] += 1
+            else:
+                vals.append(x)
+        for name, counter in categorical.items():
+            key = categorical_key(row.get(name))
+            if key is None:
+                missing[name] += 1
+            else:
+                counter[key] += 1
+        raw = next((row[c] for c in prediction_column if row.get(c) not in (None, "")), None)
+        if pred_is_cat:
+            key = categorical_key(raw)
+            if key is None:
+                pred_missing += 1
+            else:
+                pred_cat[key] += 1
+        else:
+            x = _as_float(raw)
+            if x is None:
+                pred_missing += 1
+            else:
+                pred_num.append(x)
+    if n_rows == 0:
+        raise ValueError("the reference has no rows")
+    bins, max_cat = spec.reference.bins, spec.reference.max_categories
+    features: dict[str, NumericProfile | CategoricalProfile] = {}
+    for f in spec.features:
+        if f.type == "numeric":
+            vals = numeric[f.name]
+            if not vals:
+                raise ValueError(f"feature {f.name!r} has no numeric value in the reference")
+            features[f.name] = _numeric_profile(np.asarray(vals, dtype=float), missing[f.name], bins)
+        else:
+            features[f.name] = _categorical_profile(categorical[f.name], missing[f.name], max_cat)
+    prediction: NumericProfile | CategoricalProfile | None = None
+    if pred_is_cat and pred_cat:
+        prediction = _categorical_profile(pred_cat, pred_missing, max_cat)
+    elif not pred_is_cat and pred_num:
+        prediction = _numeric_profile(np.asarray(pred_num, dtype=float), pred_missing, bins)
+    return ReferenceProfile(
+        model_id=spec.model_id, source=source, rows=n_rows, features=features, prediction=prediction
+    )

@@ -1,0 +1,235 @@
+"""A tumbling window of one model version, and the pure maths of its boundaries.
+
+A window counts prediction events. It closes after ``WindowSpec.events`` of them,
+or before the first event whose event time is ``WindowSpec.seconds`` or more
+after the window's first event. Feature events (inputs logged on their own
+topic) add to the current window's feature histograms without counting.
+Boundaries depend only on the timestamps and order passed in, never on a clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from stream_monitor.events.models import FeatureEvent, PredictionEvent
+from stream_monitor.modelspec import ModelSpec, WindowSpec
+from stream_monitor.windows.accumulators import (
+    Binning,
+    CategoricalAccumulator,
+    NumericAccumulator,
+    binning_for,
+)
+from stream_monitor.windows.profile import NumericProfile, ReferenceProfile, categorical_key
+
+__all__ = ["Accumulator", "Window", "WindowLayout", "next_boundary"]
+
+Accumulator = NumericAccumulator | CategoricalAccumulator
+WindowEvent = PredictionEvent | FeatureEvent
+
+
+def next_boundary(
+    timestamps: Sequence[float],
+    counted: Sequence[bool],
+    start: int,
+    n: int,
+    first_ts: float | None,
+    spec: WindowSpec,
+) -> tuple[int, bool]:
+    """Find where the current window ends, scanning events from ``start``.
+
+    Parameters
+    ----------
+    timestamps, counted
+        Event times and whether each event counts towards ``spec.events``.
+    n, first_ts
+        The window's count so far and the time of its first event (``None`` if empty).
+
+    Returns
+    -------
+    (end, closes)
+        Events ``[start, end)`` belong to the current window; ``closes`` tells
+        whether the window closes at ``end``.
+
+    Examples
+    --------
+    >>> spec = WindowSpec(events=10, seconds=60)
+    >>> next_boundary([0, 30, 59, 60, 61], [True] * 5, 0, 0, None, spec)
+    (3, True)
+    >>> next_boundary([5, 6], [True, True], 0, 9, 0.0, spec)
+    (1, True)
+    >>> next_boundary([5, 6], [True, False], 0, 0, None, spec)
+    (2, False)
+    """
+    cap = spec.events
+    limit = first_ts + spec.seconds if (first_ts is not None and spec.seconds is not None) else None
+    for j in range(start, len(timestamps)):
+        t = timestamps[j]
+        if limit is None:
+            if spec.seconds is not None:
+                limit = t + spec.seconds
+        elif t >= limit:
+            return j, True
+        if counted[j]:
+            n += 1
+            if cap is not None and n >= cap:
+                return j + 1, True
+    return len(timestamps), False
+
+
+@dataclass(frozen=True, slots=True)
+class WindowLayout:
+    """Which accumulators a window of this model holds, compiled from its reference."""
+
+    numeric: tuple[tuple[str, Binning], ...]
+    categorical: tuple[tuple[str, Binning], ...]
+    prediction: Binning | None
+    prediction_type: str
+
+    @classmethod
+    def build(cls, spec: ModelSpec, reference: ReferenceProfile) -> WindowLayout:
+        numeric, categorical = [], []
+        for f in spec.features:
+            b = binning_for(reference.features[f.name])
+            (numeric if f.type == "numeric" else categorical).append((f.name, b))
+        pred = binning_for(reference.prediction) if reference.prediction is not None else None
+        return cls(tuple(numeric), tuple(categorical), pred, spec.prediction.type)
+
+    def empty_accumulators(self) -> dict[str, Accumulator]:
+        accs: dict[str, Accumulator] = {n: NumericAccumulator.empty(b) for n, b in self.numeric}
+        accs.update({n: CategoricalAccumulator.empty(b) for n, b in self.categorical})
+        return accs
+
+    def empty_prediction(self) -> Accumulator | None:
+        if self.prediction is None:
+            return None
+        if self.prediction.edges is not None:
+            return NumericAccumulator.empty(self.prediction)
+        return CategoricalAccumulator.empty(self.prediction)
+
+    def prediction_value(self, event: PredictionEvent) -> Any:
+        if self.prediction_type == "score":
+            return event.score if event.score is not None else event.prediction
+        return event.prediction
+
+
+def _numeric_column(values: Sequence[Any]) -> tuple[np.ndarray, int, int]:
+    good: list[float] = []
+    missing = mismatched = 0
+    for v in values:
+        if v is None:
+            missing += 1
+        elif type(v) is float:
+            good.append(v)
+        else:
+            mismatched += 1
+    return np.asarray(good, dtype=float), missing, mismatched
+
+
+def _categorical_column(values: Sequence[Any]) -> tuple[list[str], int]:
+    keys: list[str] = []
+    missing = 0
+    for v in values:
+        k = categorical_key(v)
+        if k is None:
+            missing += 1
+        else:
+            keys.append(k)
+    return keys, missing
+
+
+def _add(acc: Accumulator, binning: Binning, values: Sequence[Any]) -> None:
+    if isinstance(acc, NumericAccumulator):
+        good, missing, mismatched = _numeric_column(values)
+        acc.update(good, binning, missing=missing, mismatched=mismatched)
+    else:
+        keys, missing = _categorical_column(values)
+        acc.update(keys, binning, missing=missing)
+
+
+@dataclass(slots=True)
+class Window:
+    """Accumulated statistics of one window; mergeable and JSON-serialisable."""
+
+    index: int
+    accumulators: dict[str, Accumulator]
+    prediction: Accumulator | None
+    n: int = 0
+    first_ts: float | None = None
+    start_ts: float | None = None
+    end_ts: float | None = None
+
+    @classmethod
+    def empty(cls, index: int, layout: WindowLayout) -> Window:
+        return cls(index=index, accumulators=layout.empty_accumulators(), prediction=layout.empty_prediction())
+
+    def add(self, events: Sequence[WindowEvent], layout: WindowLayout) -> None:
+        """Add events (in order) that all belong to this window."""
+        if not events:
+            return
+        ts = [e.timestamp for e in events]
+        if self.first_ts is None:
+            self.first_ts = ts[0]
+        lo, hi = min(ts), max(ts)
+        self.start_ts = lo if self.start_ts is None else min(self.start_ts, lo)
+        self.end_ts = hi if self.end_ts is None else max(self.end_ts, hi)
+        rows = [e.features for e in events if e.features is not None]
+        if rows:
+            for name, binning in (*layout.numeric, *layout.categorical):
+                _add(self.accumulators[name], binning, [r.get(name) for r in rows])
+        preds = [e for e in events if isinstance(e, PredictionEvent)]
+        self.n += len(preds)
+        if preds and self.prediction is not None and layout.prediction is not None:
+            _add(self.prediction, layout.prediction, [layout.prediction_value(e) for e in preds])
+
+    def merge(self, other: Window) -> Window:
+        """Combine two partial windows of the same index."""
+        pred = None
+        if self.prediction is not None and other.prediction is not None:
+            pred = self.prediction.merge(other.prediction)  # type: ignore[arg-type]
+
+        def _pick(f: Any, a: float | None, b: float | None) -> float | None:
+            vals = [x for x in (a, b) if x is not None]
+            return f(vals) if vals else None
+
+        return Window(
+            index=self.index,
+            accumulators={k: v.merge(other.accumulators[k]) for k, v in self.accumulators.items()},  # type: ignore[arg-type]
+            prediction=pred,
+            n=self.n + other.n,
+            first_ts=_pick(min, self.first_ts, other.first_ts),
+            start_ts=_pick(min, self.start_ts, other.start_ts),
+            end_ts=_pick(max, self.end_ts, other.end_ts),
+        )
+
+    def to_state(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "n": self.n,
+            "first_ts": self.first_ts,
+            "start_ts": self.start_ts,
+            "end_ts": self.end_ts,
+            "features": {k: v.to_state() for k, v in self.accumulators.items()},
+            "prediction": self.prediction.to_state() if self.prediction is not None else None,
+        }
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any], layout: WindowLayout) -> Window:
+        window = cls.empty(int(state["index"]), layout)
+        for name, acc in window.accumulators.items():
+            window.accumulators[name] = type(acc).from_state(state["features"][name])
+        if window.prediction is not None and state.get("prediction") is not None:
+            window.prediction = type(window.prediction).from_state(state["prediction"])
+        window.n = int(state["n"])
+        window.first_ts, window.start_ts, window.end_ts = state["first_ts"], state["start_ts"], state["end_ts"]
+        return window
+
+
+def reference_counts(profile: NumericProfile | Any) -> np.ndarray:
+    """The reference counts on the same bins as a window accumulator."""
+    if isinstance(profile, NumericProfile):
+        return np.asarray(profile.counts, dtype=np.int64)
+    return np.asarray(profile.bin_counts(), dtype=np.int64)
