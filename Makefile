@@ -1,0 +1,43 @@
+# Two commands on a fresh machine: `make demo` and `make test`.
+# Each creates .venv and installs what it needs by itself.
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test test-slow test-all bench schemas lint ops-tools clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m stream_monitor demo
+
+# Prometheus and Alertmanager come from Debian; the rule, dashboard and alert
+# delivery tests need them.
+ops-tools:
+	@command -v promtool >/dev/null 2>&1 && command -v prometheus-alertmanager >/dev/null 2>&1 || { \
+	  echo "installing prometheus and prometheus-alertmanager (Debian packages)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus prometheus-alertmanager >/dev/null; }
+
+test: $(STAMP) ops-tools
+	$(PY) -m pytest -m "not slow"
+
+test-slow: $(STAMP) ops-tools
+	$(PY) -m pytest -m slow
+
+test-all: $(STAMP) ops-tools
+	$(PY) -m pytest
+
+bench: $(STAMP)
+	$(PY) -m benchmarks.run
+
+schemas: $(STAMP)
+	$(PY) -m stream_monitor schemas --output schemas
+
+clean:
+	rm -rf $(VENV) .demo .pytest_cache

@@ -1,0 +1,7 @@
+"""``python -m stream_monitor ...`` runs the command line."""
+
+import sys
+
+from stream_monitor.cli import main
+
+sys.exit(main())

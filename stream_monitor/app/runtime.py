@@ -1,0 +1,229 @@
+"""The runtime: one Monitor per source partition, fed by the agent, persisted in a table.
+
+This is wiring only. It turns consumed records into
+:class:`~stream_monitor.monitor.SourceRecord` values, calls the pure core, and
+hands the outcome to the sinks: dead letters and retrain requests are
+published (acknowledged) before the batch is acknowledged; snapshots go to the
+changelog-backed table, keyed by partition, carrying the consumer positions.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Protocol
+
+from stream_monitor.errors import SnapshotError
+from stream_monitor.events.models import EventKind
+from stream_monitor.monitor import Monitor, Outcome, SourceRecord
+from stream_monitor.settings import ServiceSettings
+from stream_monitor.sinks.base import Publisher
+from stream_monitor.sinks.dead_letter import DeadLetterSink
+from stream_monitor.sinks.prometheus import SOURCES, MonitorMetrics
+from stream_monitor.sinks.retrain_topic import RetrainTopicSink
+from stream_monitor.windows.profile import ReferenceProfile
+
+__all__ = ["Runtime", "SnapshotStore", "partition_key"]
+
+log = logging.getLogger(__name__)
+
+
+def partition_key(partition: int) -> bytes:
+    return f"partition-{partition}".encode()
+
+
+class SnapshotStore(Protocol):
+    def get(self, partition: int) -> bytes | None: ...
+
+    def put(self, partition: int, blob: bytes) -> None: ...
+
+
+class Seeker(Protocol):
+    async def __call__(self, topic: str, partition: int, offset: int) -> None: ...
+
+
+class Runtime:
+    """Owns the per-partition monitors of this worker."""
+
+    def __init__(
+        self,
+        settings: ServiceSettings,
+        references: Mapping[str, ReferenceProfile | None],
+        publisher: Publisher,
+        metrics: MonitorMetrics | None,
+        store: SnapshotStore,
+        seek: Seeker,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.references = references
+        self.metrics = metrics
+        self.store = store
+        self.seek = seek
+        self.clock = clock
+        t = settings.topics
+        self.kinds: dict[str, EventKind] = {t.predictions: "prediction", t.features: "feature", t.labels: "label"}
+        self.dead_letters = DeadLetterSink(publisher, t.dead_letter)
+        self.retrain = RetrainTopicSink(publisher, t.retrain_requests)
+        self.monitors: dict[int, Monitor] = {}
+        self._dirty: set[int] = set()
+        self._written_at: dict[int, float] = {}
+        self._sizes: dict[int, int] = {}
+        self._seeking: dict[tuple[str, int], tuple[int, float]] = {}
+        self.recent_requests: deque[dict[str, Any]] = deque(maxlen=20)
+
+    # -- monitors per partition --------------------------------------------------------
+
+    def _new_monitor(self) -> Monitor:
+        return Monitor(
+            self.settings.models, self.references, max_message_bytes=self.settings.limits.max_message_bytes
+        )
+
+    async def monitor_for(self, partition: int) -> Monitor:
+        mon = self.monitors.get(partition)
+        if mon is not None:
+            return mon
+        mon = self._new_monitor()
+        blob = self.store.get(partition)
+        if blob:
+            try:
+                reset = mon.restore(blob)
+            except SnapshotError as exc:
+                log.warning("partition %d: %s", partition, exc)
+                mon = self._new_monitor()
+            else:
+                if reset:
+                    log.warning("partition %d: configuration changed, state reset for %s", partition, reset)
+                log.info("partition %d: state restored (%d positions)", partition, len(mon.positions))
+        self.monitors[partition] = mon
+        if mon.pending:  # decided before a crash, maybe never published
+            await self._publish(mon, list(mon.pending.values()))
+        return mon
+
+    def forget(self, partitions: Iterable[int]) -> None:
+        """Drop the monitors of revoked partitions; their new owner restores them."""
+        for p in partitions:
+            self.monitors.pop(p, None)
+            self._dirty.discard(p)
+
+    def all_monitors(self) -> list[Monitor]:
+        return list(self.monitors.values())
+
+    # -- the hot path ------------------------------------------------------------------
+
+    async def handle(self, records: Sequence[SourceRecord]) -> None:
+        started = time.perf_counter()
+        by_partition: dict[int, list[SourceRecord]] = {}
+        for r in records:
+            by_partition.setdefault(r.partition, []).append(r)
+        for partition, recs in by_partition.items():
+            mon = await self.monitor_for(partition)
+            now = self.clock()
+            outcome = mon.observe(recs, now)
+            await self._emit(mon, outcome, now)
+            self._dirty.add(partition)
+            force = bool(outcome.reports or outcome.requests)
+            self.maybe_snapshot(partition, force=force)
+        if self.metrics is not None:
+            self.metrics.batch_seconds.observe(time.perf_counter() - started)
+
+    async def _emit(self, mon: Monitor, outcome: Outcome, now: float) -> None:
+        if self.metrics is not None:
+            self.metrics.observe(outcome, now)
+        await self.dead_letters.emit(outcome)
+        if outcome.requests:
+            await self._publish(mon, outcome.requests)
+        for (topic, partition), offset in outcome.seeks.items():
+            await self._seek_once(topic, partition, offset, now)
+
+    async def _publish(self, mon: Monitor, requests: Sequence[Any]) -> None:
+        done = await self.retrain.publish(requests)
+        mon.mark_published(done)
+        if self.metrics is not None:
+            for r in requests:
+                self.metrics.published(r.model_id, r.model_version, r.severity)
+        for r in requests:
+            self.recent_requests.appendleft(
+                {
+                    "request_id": r.request_id,
+                    "model_id": r.model_id,
+                    "model_version": r.model_version,
+                    "severity": r.severity,
+                    "features": sorted({x.feature or "" for x in r.reasons}),
+                }
+            )
+            log.warning(
+                "retrain request %s published for %s/%s (%s): %s",
+                r.request_id, r.model_id, r.model_version, r.severity,
+                ", ".join(sorted({f"{x.feature}:{x.detector}" for x in r.reasons})),
+            )
+
+    async def _seek_once(self, topic: str, partition: int, offset: int, now: float) -> None:
+        """Seek back to re-read skipped records, once per gap (again after 5 s)."""
+        last = self._seeking.get((topic, partition))
+        if last is not None and last[0] == offset and now - last[1] < 5.0:
+            return
+        self._seeking[(topic, partition)] = (offset, now)
+        log.warning("gap on %s[%d]: seeking back to offset %d", topic, partition, offset)
+        if self.metrics is not None:
+            self.metrics.gap_seeks.labels(SOURCES[self.kinds.get(topic, "prediction")]).inc()
+        await self.seek(topic, partition, offset)
+
+    # -- persistence -------------------------------------------------------------------
+
+    def maybe_snapshot(self, partition: int, *, force: bool = False) -> None:
+        interval = self.settings.worker.snapshot_interval_seconds
+        now = time.monotonic()
+        if not force and now - self._written_at.get(partition, 0.0) < interval:
+            return
+        mon = self.monitors.get(partition)
+        if mon is None:
+            return
+        blob = mon.snapshot()
+        self.store.put(partition, blob)
+        self._written_at[partition] = now
+        self._dirty.discard(partition)
+        self._sizes[partition] = len(blob)
+        if self.metrics is not None:
+            self.metrics.state_bytes.set(sum(self._sizes.get(p, 0) for p in self.monitors))
+
+    def flush_dirty(self) -> None:
+        """Persist every monitor changed since its last snapshot (timer and shutdown)."""
+        for partition in list(self._dirty):
+            self.maybe_snapshot(partition, force=True)
+
+    def status(self) -> dict[str, Any]:
+        """A JSON-able view for /status: states, last windows, recent requests."""
+        models, features = [], []
+        for mon in self.monitors.values():
+            for model_id, mm in mon.models.items():
+                for version, vs in mm.versions.items():
+                    rep = vs.last_report
+                    models.append(
+                        {
+                            "model": model_id,
+                            "version": version,
+                            "state": vs.policy.state.value,
+                            "streak": vs.policy.streak,
+                            "window_events": vs.window.n if vs.window is not None else 0,
+                            "last_window_events": rep.window.events if rep else None,
+                            "drifted": list(rep.drifted) if rep else [],
+                            "learning": vs.learning is not None,
+                        }
+                    )
+                    for rd in rep.readings if rep else ():
+                        features.append(
+                            {
+                                "model": model_id,
+                                "version": version,
+                                "feature": rd.feature,
+                                "detector": rd.detector,
+                                "value": rd.value,
+                                "threshold": rd.threshold,
+                                "p_value": rd.p_value,
+                                "drift": rd.drift,
+                            }
+                        )
+        return {"models": models, "features": features, "requests": list(self.recent_requests)}

