@@ -1,0 +1,39 @@
+"""Shared fixtures: the demo model spec and its reference profile (no servers)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from stream_monitor.modelspec import ModelSpec
+from stream_monitor.monitor import Monitor, SourceRecord
+from stream_monitor.simulate import demo_model_config, reference_rows, to_json
+from stream_monitor.windows.profile import ReferenceProfile, build_profile
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def demo_spec() -> ModelSpec:
+    return ModelSpec.model_validate(demo_model_config())
+
+
+@pytest.fixture(scope="session")
+def demo_reference(demo_spec: ModelSpec) -> ReferenceProfile:
+    return build_profile(demo_spec, reference_rows(20_000, seed=1), source="test reference")
+
+
+def records(events: Iterable[dict[str, Any] | bytes | None], *, topic: str = "model-predictions",
+            partition: int = 0, start: int = 0, kind: str = "prediction") -> list[SourceRecord]:
+    out = []
+    for i, e in enumerate(events):
+        raw = e if (e is None or isinstance(e, bytes)) else to_json(e)
+        out.append(SourceRecord(kind, raw, topic, partition, start + i, b"fraud-detector"))  # type: ignore[arg-type]
+    return out
+
+
+def make_monitor(spec: ModelSpec, reference: ReferenceProfile | None) -> Monitor:
+    return Monitor([spec], {spec.model_id: reference}, max_message_bytes=1 << 20)
