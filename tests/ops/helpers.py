@@ -1,0 +1,204 @@
+"""Shared helpers of the ops bundle tests: paths, external tools, PromQL inspection."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import promql_parser
+import pytest
+import yaml
+
+from . import metric_contract as contract
+
+ROOT = Path(__file__).resolve().parents[2]
+PROM_DIR = ROOT / "prometheus"
+GRAFANA_DIR = ROOT / "grafana"
+DOCKER_DIR = ROOT / "docker"
+DOCS = ROOT / "docs" / "operations.md"
+ALERTS = PROM_DIR / "alerts.yml"
+RECORDING = PROM_DIR / "recording.yml"
+ALERTMANAGER = PROM_DIR / "alertmanager.yml"
+RUNBOOK_BASE = "https://github.com/stream-monitor/stream-monitor#runbook-"
+
+SKIP_ENV = "STREAM_MONITOR_SKIP_OPS_TOOLS"
+TOOL_TIMEOUT = 60
+
+# Debian packages: prometheus (prometheus, promtool), prometheus-alertmanager
+# (prometheus-alertmanager, amtool).  Upstream tarballs name the server "alertmanager".
+TOOLS: dict[str, tuple[str, ...]] = {
+    "promtool": ("promtool",),
+    "amtool": ("amtool",),
+    "alertmanager": ("prometheus-alertmanager", "alertmanager"),
+}
+
+
+def tool(name: str) -> str:
+    """Path of an external tool; a missing tool FAILS the test unless SKIP_ENV=1."""
+    for candidate in TOOLS[name]:
+        found = shutil.which(candidate)
+        if found:
+            return found
+    message = (
+        f"{' or '.join(TOOLS[name])} not found on PATH. Install it "
+        "(Debian: apt-get install -y prometheus prometheus-alertmanager) "
+        f"or set {SKIP_ENV}=1 to skip the ops tool checks."
+    )
+    if os.environ.get(SKIP_ENV) == "1":
+        pytest.skip(message)
+    pytest.fail(message, pytrace=False)
+
+
+def run(args: list[str], cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: S603 - fixed tool paths, no shell
+        args,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=TOOL_TIMEOUT,
+        check=False,
+    )
+
+
+def load_yaml(path: Path) -> Any:
+    with path.open(encoding="utf-8") as fh:
+        return yaml.safe_load(fh)
+
+
+def alert_rules() -> list[dict[str, Any]]:
+    data = load_yaml(ALERTS)
+    return [r for g in data["groups"] for r in g["rules"] if "alert" in r]
+
+
+def recording_rules() -> list[dict[str, Any]]:
+    data = load_yaml(RECORDING)
+    return [r for g in data["groups"] for r in g["rules"] if "record" in r]
+
+
+# ---------------------------------------------------------------------------
+# PromQL
+# ---------------------------------------------------------------------------
+
+DEMO_SUBSTITUTIONS = {
+    "model": contract.DEMO_MODEL,
+    "version": contract.DEMO_VERSION,
+    "__rate_interval": "5m",
+    "__interval": "1m",
+    "__range": "1h",
+    "__range_s": "3600",
+    "__interval_ms": "60000",
+}
+_VAR = re.compile(r"\$\{([A-Za-z_]\w*)(?::\w+)?\}|\$([A-Za-z_]\w*)")
+
+
+def substitute_grafana_vars(expr: str) -> str:
+    """Replace the dashboard variables by demo values; unknown variables raise."""
+
+    def repl(m: re.Match[str]) -> str:
+        name = m.group(1) or m.group(2)
+        if name not in DEMO_SUBSTITUTIONS:
+            raise ValueError(f"unknown Grafana variable ${name} in {expr!r}")
+        return DEMO_SUBSTITUTIONS[name]
+
+    return _VAR.sub(repl, expr)
+
+
+@dataclass(frozen=True)
+class Selector:
+    name: str | None
+    matchers: tuple[tuple[str, str, str], ...]  # (label, op, value)
+
+
+def _op_name(op: object) -> str:
+    return str(op).rsplit(".", 1)[-1]
+
+
+def parse(expr: str) -> object:
+    return promql_parser.parse(expr)
+
+
+def selectors(expr: str) -> list[Selector]:
+    """Every vector selector of a PromQL expression (raises on a syntax error)."""
+    out: list[Selector] = []
+
+    def visit(node: Any) -> None:
+        kind = type(node).__name__
+        if kind == "VectorSelector":
+            matchers = []
+            name = getattr(node, "name", None)
+            groups = [node.matchers.matchers, *getattr(node.matchers, "or_matchers", [])]
+            for group in groups:
+                for m in group:
+                    if m.name == "__name__" and _op_name(m.op) == "Equal":
+                        name = name or m.value
+                    else:
+                        matchers.append((m.name, _op_name(m.op), m.value))
+            out.append(Selector(name, tuple(matchers)))
+            return
+        if kind == "MatrixSelector":
+            visit(node.vector_selector)
+            return
+        if kind == "Call":
+            for arg in node.args:
+                visit(arg)
+            return
+        for attr in ("expr", "lhs", "rhs", "param"):
+            child = getattr(node, attr, None)
+            if child is not None and not isinstance(child, str | int | float):
+                visit(child)
+
+    visit(parse(expr))
+    return out
+
+
+_LABEL_VALUES = re.compile(r"^\s*label_values\(\s*(?:(.*),\s*)?([A-Za-z_]\w*)\s*\)\s*$", re.S)
+
+
+def variable_query_expr(query: str) -> str | None:
+    """The PromQL inside a Grafana label_values(...) / query_result(...) variable query."""
+    m = _LABEL_VALUES.match(query)
+    if m:
+        return m.group(1)
+    m = re.match(r"^\s*query_result\((.*)\)\s*$", query, re.S)
+    if m:
+        return m.group(1)
+    return None
+
+
+def contract_problems(expr: str, recorded: set[str], where: str) -> list[str]:
+    """Metric names and label matchers of ``expr`` that the contract does not allow."""
+    problems = []
+    for sel in selectors(expr):
+        name = sel.name
+        if name is None:
+            problems.append(f"{where}: selector without a metric name in {expr!r}")
+            continue
+        if name in recorded:
+            continue
+        if ":" in name:
+            problems.append(f"{where}: recording rule {name} is not defined in recording.yml")
+            continue
+        if name in contract.PROMETHEUS_SYNTHETIC:
+            allowed = contract.PROMETHEUS_SYNTHETIC[name]
+            if allowed is None:
+                continue
+            allowed = allowed | contract.TARGET_LABELS
+            values: dict[str, frozenset[str]] = {}
+        else:
+            metric = contract.lookup(name)
+            if metric is None:
+                problems.append(f"{where}: metric {name} is not in the metrics contract")
+                continue
+            allowed = metric.allowed_labels(name)
+            values = metric.values or {}
+        for label, op, value in sel.matchers:
+            if label not in allowed:
+                problems.append(f"{where}: {name} has no label {label!r}")
+            elif op == "Equal" and label in values and value not in values[label]:
+                problems.append(f"{where}: {name}{{{label}={value!r}}} is not a contract value")
+    return problems
