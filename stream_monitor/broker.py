@@ -85,14 +85,18 @@ class EmbeddedBroker:
             cmd += ["--storage-engine", self.storage]
         log: IO[bytes] | int = subprocess.DEVNULL
         if self.log_path is not None:
-            log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child process
-        self.process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
-            cmd,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, **(self.env or {})},
-            start_new_session=True,
-        )
+            log = open(self.log_path, "ab")  # noqa: SIM115 - the child keeps its own descriptor
+        try:
+            self.process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+                cmd,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, **(self.env or {})},
+                start_new_session=True,
+            )
+        finally:
+            if not isinstance(log, int):
+                log.close()
         try:
             wait_for_port("127.0.0.1", self.port, timeout)
         except TimeoutError:

@@ -54,7 +54,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             t.replication_factor,
         )
     monitor_app = create_app(settings, references)
-    worker = Worker(monitor_app.app, loglevel=settings.worker.log_level, quiet=True)
+    worker = Worker(monitor_app.app, loglevel=settings.worker.log_level, quiet=True, redirect_stdouts=False)
     worker.execute_from_commandline()
     return 0
 
@@ -233,6 +233,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.log_level != "debug":  # client libraries are chatty at INFO
+        for name in ("kafka", "aiokafka"):
+            logging.getLogger(name).setLevel(logging.WARNING)
     try:
         return int(args.func(args))
     except (ConfigError, ReferenceError_) as exc:

@@ -111,6 +111,7 @@ class WorkerSettings(BaseModel):
     batch_max_seconds: Annotated[float, Field(gt=0, le=10)] = 0.1
     snapshot_interval_seconds: Annotated[float, Field(ge=0, le=3600)] = 1.0
     commit_interval_seconds: Annotated[float, Field(gt=0, le=60)] = 1.0
+    session_timeout_seconds: Annotated[float, Field(ge=6, le=300)] = 10.0
     publish_timeout_seconds: Annotated[float, Field(gt=0)] = 10.0
 
 

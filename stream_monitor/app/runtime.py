@@ -161,15 +161,26 @@ class Runtime:
             )
 
     async def _seek_once(self, topic: str, partition: int, offset: int, now: float) -> None:
-        """Seek back to re-read skipped records, once per gap (again after 5 s)."""
-        last = self._seeking.get((topic, partition))
-        if last is not None and last[0] == offset and now - last[1] < 5.0:
+        """Seek back to re-read skipped records; the watchdog repeats it until they come."""
+        if (topic, partition) in self._seeking:
             return
         self._seeking[(topic, partition)] = (offset, now)
         log.warning("gap on %s[%d]: seeking back to offset %d", topic, partition, offset)
+        await self._seek(topic, partition, offset)
+
+    async def _seek(self, topic: str, partition: int, offset: int) -> None:
         if self.metrics is not None:
             self.metrics.gap_seeks.labels(SOURCES[self.kinds.get(topic, "prediction")]).inc()
         await self.seek(topic, partition, offset)
+
+    async def reseek_out_of_step(self) -> None:
+        """Repeat seeks for partitions whose gap is not filled yet (called every second)."""
+        for (topic, partition), (offset, _) in list(self._seeking.items()):
+            mon = self.monitors.get(partition)
+            if mon is None or mon.positions.get((topic, partition), offset) > offset:
+                del self._seeking[(topic, partition)]  # filled, or no longer ours
+                continue
+            await self._seek(topic, partition, offset)
 
     # -- persistence -------------------------------------------------------------------
 

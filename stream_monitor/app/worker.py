@@ -130,6 +130,9 @@ class MonitorApp:
             topic_replication_factor=t.replication_factor,
             topic_allow_declare=True,
             broker_commit_interval=w.commit_interval_seconds,
+            # faust's 60 s default makes a fresh group hang in join on Tansu; 10 s
+            # joins in ~5 s and bounds failover after a SIGKILL to ~15 s.
+            broker_session_timeout=w.session_timeout_seconds,
             consumer_auto_offset_reset="earliest",
             processing_guarantee="at_least_once",
             producer_acks=-1,
@@ -197,6 +200,12 @@ class MonitorApp:
         @app.timer(max(w.snapshot_interval_seconds, 0.1))
         async def flush_snapshots() -> None:
             runtime.flush_dirty()
+
+        @app.timer(1.0)
+        async def reseek() -> None:
+            # One seek is often undone by records already fetched (they move faust's
+            # read offset past the gap again); repeat until the gap is filled.
+            await runtime.reseek_out_of_step()
 
         @app.timer(0.5)
         async def event_loop_lag() -> None:
