@@ -35,6 +35,7 @@ def report_to_json(r: WindowReport) -> dict[str, Any]:
         "drifted": list(r.drifted),
         "request_id": r.request_id,
         "reference": r.reference.fingerprint,
+        "reference_kind": r.reference.kind,
         "readings": [
             {
                 "feature": x.feature,
@@ -45,6 +46,9 @@ def report_to_json(r: WindowReport) -> dict[str, Any]:
                 "p_value": x.p_value,
                 "drift": x.drift,
                 "n": x.n,
+                "effect": x.effect,
+                "effect_floor": x.effect_floor,
+                "against": x.reference,
             }
             for x in r.readings
         ],
@@ -69,9 +73,11 @@ def run_backtest(
     out: IO[str],
     *,
     chunk: int = 1000,
+    version_references: Mapping[str, Mapping[str, ReferenceProfile]] | None = None,
 ) -> dict[str, int]:
     """Process ``path`` in chunks of ``chunk`` lines; write results to ``out``."""
-    monitor = Monitor(settings.models, references, max_message_bytes=settings.limits.max_message_bytes)
+    monitor = Monitor(settings.models, references, max_message_bytes=settings.limits.max_message_bytes,
+                      version_references=version_references)
     counts = {"lines": 0, "windows": 0, "requests": 0, "dead_letters": 0}
     buffer: list[SourceRecord] = []
 

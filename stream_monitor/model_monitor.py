@@ -1,23 +1,30 @@
 """ModelMonitor: windows, detectors and decisions for every version of one model.
 
-Each model version has its own window, policy state and (when the reference is
-learned from the stream) its own reference. At most ``max_versions`` versions
-are live; the least recently seen one is retired (state and metric series
-dropped) when a new one arrives. Pure: no clock, no I/O.
+Each model version has its own window, policy state, streaming detectors and
+reference: the one configured for that version (``version_references``), else
+the model's static reference, else one learned from the version's first events.
+At most ``max_versions`` versions are live; the least recently seen one is
+retired (state and metric series dropped) when a new one arrives. Optionally a
+rolling reference (the last N healthy windows) is kept beside the static one.
+Pure: no clock, no I/O.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from stream_monitor.decisions.policy import PolicyState, WindowReport, decide
+from stream_monitor.decisions.calibration import Calibrator
+from stream_monitor.decisions.policy import PolicyState, Reading, WindowReport, decide
 from stream_monitor.decisions.request import ReferenceInfo, RetrainRequest, WindowInfo
 from stream_monitor.detectors.evaluate import evaluate_window
+from stream_monitor.detectors.streaming import StreamingBase, build_streaming, restore_streaming
 from stream_monitor.events.models import FeatureEvent, PredictionEvent
 from stream_monitor.modelspec import ModelSpec
-from stream_monitor.windows.profile import ReferenceProfile, build_profile
+from stream_monitor.windows.profile import PREDICTION, ReferenceProfile, build_profile
+from stream_monitor.windows.rolling import rolling_profile
 from stream_monitor.windows.window import Window, WindowLayout, next_boundary
 
 __all__ = ["ModelMonitor", "ModelOutcome", "VersionState"]
@@ -36,21 +43,39 @@ class VersionState:
     window: Window | None = None
     learning: list[dict[str, Any]] | None = None
     last_report: WindowReport | None = None  # in memory only
+    streams: dict[str, StreamingBase] = field(default_factory=dict)
+    stream_marks: dict[str, int] = field(default_factory=dict)  # detections when the window opened
+    healthy: list[Window] = field(default_factory=list)  # the rolling reference's windows
+    calibrator: Calibrator | None = None  # in memory only: a pure function of the reference
 
     def start(self, spec: ModelSpec, reference: ReferenceProfile, index: int = 0) -> None:
+        det = spec.detectors
         self.reference = reference
         self.layout = WindowLayout.build(spec, reference)
         self.window = Window.empty(index, self.layout)
         self.learning = None
+        self.calibrator = Calibrator(resamples=det.calibration_resamples, seed=det.seed)
+        self.streams = {
+            _stream_name(s.kind, i, det.streaming): build_streaming(s.kind, s.params, every=s.every)
+            for i, s in enumerate(det.streaming)
+        }
+        self.stream_marks = dict.fromkeys(self.streams, 0)
 
-    def reference_info(self) -> ReferenceInfo:
-        assert self.reference is not None
+    def reference_info(self, rolling: ReferenceProfile | None = None) -> ReferenceInfo:
+        ref = rolling if rolling is not None else self.reference
+        assert ref is not None
         return ReferenceInfo(
-            kind="learned" if self.learned else "static",
-            source=self.reference.source,
-            fingerprint=self.reference.fingerprint(),
-            rows=self.reference.rows,
+            kind="rolling" if rolling is not None else "learned" if self.learned else "static",
+            source=ref.source,
+            fingerprint=ref.fingerprint(),
+            rows=ref.rows,
         )
+
+
+def _stream_name(kind: str, i: int, all_specs: Sequence[Any]) -> str:
+    """The detector name in readings: its kind, numbered only when a kind repeats."""
+    same = [j for j, s in enumerate(all_specs) if s.kind == kind]
+    return kind if len(same) == 1 else f"{kind}_{same.index(i) + 1}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,13 +97,24 @@ class ModelMonitor:
         its first ``spec.reference.learn_first_n`` events.
     """
 
-    def __init__(self, spec: ModelSpec, reference: ReferenceProfile | None) -> None:
+    def __init__(
+        self,
+        spec: ModelSpec,
+        reference: ReferenceProfile | None,
+        version_references: Mapping[str, ReferenceProfile] | None = None,
+    ) -> None:
         if reference is None and spec.reference.learn_first_n is None:
             raise ValueError(f"model {spec.model_id!r} has no reference and does not learn one")
         self.spec = spec
         self.reference = reference
-        self.params_hash = spec.params_hash() + (reference.fingerprint() if reference else "")
+        self.version_references = dict(version_references or {})
+        self.params_hash = spec.params_hash() + (reference.fingerprint() if reference else "") + "".join(
+            f"/{v}={r.fingerprint()}" for v, r in sorted(self.version_references.items())
+        )
         self.versions: dict[str, VersionState] = {}  # least recently seen first
+
+    def _reference_for(self, version: str) -> ReferenceProfile | None:
+        return self.version_references.get(version, self.reference)
 
     def accepts_version(self, version: str) -> bool:
         return not self.spec.versions or version in self.spec.versions
@@ -90,9 +126,10 @@ class ModelMonitor:
                 oldest = next(iter(self.versions))
                 del self.versions[oldest]
                 retired.append(oldest)
-            state = VersionState(version, None, learned=self.reference is None)
-            if self.reference is not None:
-                state.start(self.spec, self.reference)
+            ref = self._reference_for(version)
+            state = VersionState(version, None, learned=ref is None)
+            if ref is not None:
+                state.start(self.spec, ref)
             else:
                 state.learning = []
         self.versions[version] = state
@@ -158,6 +195,8 @@ class ModelMonitor:
             w = state.window
             end, closes = next_boundary(ts, counted, i, w.n, w.first_ts, self.spec.window)
             w.add(events[i:end], state.layout)
+            if state.streams:
+                self._stream(state, events[i:end])
             i = end
             if closes:
                 report, request = self._close(state)
@@ -165,10 +204,41 @@ class ModelMonitor:
                 if request is not None:
                     requests.append(request)
 
+    def _stream(self, state: VersionState, events: Sequence[WindowEvent]) -> None:
+        """Feed the per-event signal (the score) to the streaming detectors, in order."""
+        assert state.layout is not None
+        for e in events:
+            if not isinstance(e, PredictionEvent):
+                continue
+            value = state.layout.prediction_value(e)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                continue
+            for det in state.streams.values():
+                det.update(float(value))
+
+    def _stream_readings(self, state: VersionState, w: Window) -> list[Reading]:
+        """One reading per streaming detector: how often it fired during the window."""
+        out = []
+        for name, det in state.streams.items():
+            fired = det.detections - state.stream_marks.get(name, 0)
+            out.append(Reading(PREDICTION, name, "detections", float(fired), 0.5, None, False, w.n, 0))
+            state.stream_marks[name] = det.detections
+        return out
+
     def _close(self, state: VersionState) -> tuple[WindowReport, RetrainRequest | None]:
         assert state.window is not None and state.layout is not None and state.reference is not None
         w = state.window
-        readings, quality = evaluate_window(w, state.reference, self.spec)
+        ref_spec = self.spec.reference
+        readings, quality = evaluate_window(w, state.reference, self.spec, state.calibrator, state.layout.embedding)
+        readings.extend(self._stream_readings(state, w))
+        rolling = None
+        if ref_spec.rolling_windows is not None and len(state.healthy) >= ref_spec.rolling_windows:
+            rolling = rolling_profile(state.reference, state.healthy)
+        decide_on = "static"
+        if rolling is not None:
+            against, _ = evaluate_window(w, rolling, self.spec, state.calibrator)
+            readings.extend(dataclasses.replace(r, reference="rolling") for r in against)
+            decide_on = "rolling" if ref_spec.rolling_use == "decide" else "static"
         info = WindowInfo(index=w.index, start=w.start_ts, end=w.end_ts, events=w.n)
         report, request = decide(
             readings,
@@ -177,9 +247,12 @@ class ModelMonitor:
             state.policy,
             model_version=state.version,
             window=info,
-            reference=state.reference_info(),
+            reference=state.reference_info(rolling if decide_on == "rolling" else None),
             params_hash=self.params_hash,
+            decide_on=decide_on,
         )
+        if ref_spec.rolling_windows is not None and not report.insufficient and not report.model_drift:
+            state.healthy = [*state.healthy, w][-ref_spec.rolling_windows:]
         state.last_report = report
         state.window = Window.empty(w.index + 1, state.layout)
         return report, request
@@ -194,6 +267,9 @@ class ModelMonitor:
                 "learning": s.learning,
                 "window": s.window.to_state() if s.window is not None else None,
                 "policy": s.policy.to_state(),
+                "streams": {k: d.to_state() for k, d in s.streams.items()},
+                "stream_marks": dict(s.stream_marks),
+                "healthy": [h.to_state() for h in s.healthy],
             }
         return {"params": self.params_hash, "versions": versions}
 
@@ -204,14 +280,21 @@ class ModelMonitor:
             return False
         self.versions = {}
         for v, d in data["versions"].items():
-            s = VersionState(v, None, learned=self.reference is None)
-            ref = self.reference if self.reference is not None else (
+            configured = self._reference_for(v)
+            s = VersionState(v, None, learned=configured is None)
+            ref = configured if configured is not None else (
                 ReferenceProfile.model_validate(d["reference"]) if d["reference"] else None
             )
             if ref is not None:
                 s.start(self.spec, ref)
                 assert s.layout is not None
                 s.window = Window.from_state(d["window"], s.layout)
+                # Snapshots from before these existed restore with fresh detectors.
+                s.streams.update({k: restore_streaming(x) for k, x in (d.get("streams") or {}).items()
+                                  if k in s.streams})
+                s.stream_marks.update({k: int(x) for k, x in (d.get("stream_marks") or {}).items()
+                                       if k in s.streams})
+                s.healthy = [Window.from_state(h, s.layout) for h in d.get("healthy") or []]
             else:
                 s.learning = list(d["learning"] or [])
             s.policy = PolicyState.from_state(d["policy"])

@@ -21,6 +21,8 @@ __all__ = [
     "PredictionSpec",
     "ReferenceSpec",
     "RetrainPolicySpec",
+    "StreamingSpec",
+    "VersionReferenceSpec",
     "WindowSpec",
 ]
 
@@ -58,12 +60,36 @@ class ReferenceSpec(BaseModel):
     learn_first_n: Annotated[int, Field(ge=50, le=200_000)] | None = None
     bins: Annotated[int, Field(ge=4, le=200)] = 50
     max_categories: Annotated[int, Field(ge=2, le=500)] = 50
+    # A seeded sample of complete rows of the numeric features, kept in the
+    # profile for multivariate tests (0: none). 500 rows x 30 features is ~100 KB.
+    sample_rows: Annotated[int, Field(ge=0, le=5000)] = 500
+    sample_seed: int = 0
+    # Rolling reference beside the static one: the last ``rolling_windows``
+    # healthy windows (sufficient, no model drift). ``rolling_use: evidence``
+    # reports readings against it; ``decide`` makes the decision on them instead
+    # (for traffic with slow seasonal drift, where only sudden change matters).
+    rolling_windows: Annotated[int, Field(ge=1, le=100)] | None = None
+    rolling_use: Literal["evidence", "decide"] = "evidence"
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Self:
         given = [x for x in (self.path, self.profile, self.learn_first_n) if x is not None]
         if len(given) != 1:
             raise ValueError("set exactly one of path, profile, learn_first_n")
+        return self
+
+
+class VersionReferenceSpec(BaseModel):
+    """The reference of one model version: a data file (``path``) or a profile."""
+
+    model_config = _STRICT
+    path: Path | None = None
+    profile: Path | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Self:
+        if (self.path is None) == (self.profile is None):
+            raise ValueError("set exactly one of path, profile")
         return self
 
 
@@ -82,12 +108,41 @@ class WindowSpec(BaseModel):
         return self
 
 
+class StreamingSpec(BaseModel):
+    """A streaming change detector on a per-event signal.
+
+    ``kind`` is ``adwin``, ``kswin`` or ``page_hinkley``; ``params`` are passed
+    to it (river's parameter names, e.g. ``delta`` for ADWIN). ``every`` feeds
+    only every n-th event: KSWIN costs ~150 us per update, so sub-sample it.
+    """
+
+    model_config = _STRICT
+    kind: Literal["adwin", "kswin", "page_hinkley"]
+    signal: Literal["score"] = "score"
+    params: dict[str, float | int | str] = Field(default_factory=dict)
+    every: Annotated[int, Field(ge=1, le=10_000)] = 1
+
+    @model_validator(mode="after")
+    def _valid_params(self) -> Self:
+        from stream_monitor.detectors.streaming import build_streaming  # the module owns the names
+
+        try:
+            build_streaming(self.kind, dict(self.params), every=self.every)
+        except TypeError as exc:
+            raise ValueError(f"{self.kind}: {exc}") from None
+        return self
+
+
 class DetectorsSpec(BaseModel):
     """Which window tests run, with their thresholds.
 
-    p-value tests (``ks``, ``chi2``) fire when the corrected p-value is at or
-    below ``alpha``; distance tests fire above their threshold (``thresholds``
-    overrides each test's default, e.g. ``psi: 0.2``).
+    p-value tests (``ks``, ``chi2``, ``mean_shift``, ``variance_shift``, ``mmd``)
+    fire when the corrected p-value is at or below ``alpha`` *and* their effect
+    size reaches its floor (``min_effect`` overrides the defaults: KS D 0.05,
+    Cohen's w 0.1, d 0.1, log-sd ratio 0.1, MMD 0.05). Distance tests fire above
+    their threshold: with ``threshold_mode: calibrated`` (the default) that is
+    ``max(calibrated, floor)``, the floor being ``thresholds`` or each test's
+    default; with ``fixed`` it is the floor alone.
     """
 
     model_config = _STRICT
@@ -100,6 +155,17 @@ class DetectorsSpec(BaseModel):
     psi_bins: Annotated[int, Field(ge=2, le=100)] = 10
     missing_rate_threshold: Annotated[float, Field(gt=0, le=1)] = 0.1
     min_samples: Annotated[int, Field(ge=1)] = 200
+    # Distance thresholds calibrated on the reference for each window size, at the
+    # quantile 1 - alpha / (number of distance tests in a window); see
+    # stream_monitor.decisions.calibration.
+    threshold_mode: Literal["calibrated", "fixed"] = "calibrated"
+    calibration_resamples: Annotated[int, Field(ge=200, le=100_000)] = 2000
+    seed: int = 0
+    min_effect: dict[str, Annotated[float, Field(ge=0)]] = Field(default_factory=dict)
+    # Multivariate drift over all numeric features (needs a reference sample).
+    multivariate: list[Literal["mmd"]] = Field(default_factory=lambda: ["mmd"])
+    mmd_features: Annotated[int, Field(ge=8, le=1024)] = 64
+    streaming: list[StreamingSpec] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _known_tests(self) -> Self:
@@ -114,10 +180,16 @@ class DetectorsSpec(BaseModel):
         for name in self.thresholds:
             if name not in self.numeric + self.categorical + (self.prediction or []):
                 raise ValueError(f"threshold for a test that is not enabled: {name!r}")
+        for name in self.min_effect:
+            if name not in [*self.numeric, *self.categorical, *(self.prediction or []), *self.multivariate]:
+                raise ValueError(f"min_effect for a test that is not enabled: {name!r}")
         return self
 
     def threshold(self, test: str, default: float) -> float:
         return self.thresholds.get(test, default)
+
+    def effect_floor(self, test: str, default: float | None) -> float | None:
+        return self.min_effect.get(test, default)
 
 
 class RetrainPolicySpec(BaseModel):
@@ -125,13 +197,33 @@ class RetrainPolicySpec(BaseModel):
 
     model_config = _STRICT
     enabled: bool = True
+    # Persistence, k of n: the model enters the drift state when at least
+    # ``consecutive_windows`` (k) of the last ``of_windows`` (n, default k, i.e. k
+    # in a row) sufficient windows drift. Hysteresis: it leaves the drift state
+    # only when fewer than ``exit_below`` of the last n windows drift (default 1:
+    # n clean windows in a row), so a breach that flickers is one incident, not many.
     consecutive_windows: Annotated[int, Field(ge=1, le=100)] = 2
+    of_windows: Annotated[int, Field(ge=1, le=100)] | None = None
+    exit_below: Annotated[int, Field(ge=1, le=100)] = 1
     cooldown_seconds: Annotated[float, Field(ge=0)] = 3600.0
     min_drifted_features: Annotated[int, Field(ge=1)] = 1
     # Data-quality breaches (missing rate) are reported and alerted on; they only
     # count towards a retrain request when this is set: a broken pipeline is
     # fixed upstream, not by retraining.
     include_data_quality: bool = False
+
+    @model_validator(mode="after")
+    def _k_of_n(self) -> Self:
+        if self.of_windows is not None and self.of_windows < self.consecutive_windows:
+            raise ValueError("of_windows (n) must be at least consecutive_windows (k)")
+        if self.exit_below > self.consecutive_windows:
+            raise ValueError("exit_below must not exceed consecutive_windows")
+        return self
+
+    @property
+    def history(self) -> int:
+        """n: how many recent windows the k-of-n rule looks at."""
+        return self.of_windows if self.of_windows is not None else self.consecutive_windows
 
 
 class ModelSpec(BaseModel):
@@ -144,6 +236,8 @@ class ModelSpec(BaseModel):
     features: Annotated[list[FeatureSpec], Field(min_length=1, max_length=1000)]
     prediction: PredictionSpec = PredictionSpec()
     reference: ReferenceSpec
+    # Versions with their own reference; others use ``reference`` (static or learned).
+    version_references: dict[LabelName, VersionReferenceSpec] = Field(default_factory=dict)
     window: WindowSpec = WindowSpec()
     detectors: DetectorsSpec = DetectorsSpec()
     sensitive_attributes: list[LabelName] = Field(default_factory=list)

@@ -93,6 +93,8 @@ class Monitor:
         their reference from the stream.
     max_message_bytes
         Records above this size are dead-lettered unread.
+    version_references
+        Per model id, the references of versions configured with their own.
     """
 
     def __init__(
@@ -101,8 +103,12 @@ class Monitor:
         references: Mapping[str, ReferenceProfile | None],
         *,
         max_message_bytes: int,
+        version_references: Mapping[str, Mapping[str, ReferenceProfile]] | None = None,
     ) -> None:
-        self.models = {s.model_id: ModelMonitor(s, references.get(s.model_id)) for s in specs}
+        per_version = version_references or {}
+        self.models = {
+            s.model_id: ModelMonitor(s, references.get(s.model_id), per_version.get(s.model_id)) for s in specs
+        }
         self._features = {s.model_id: frozenset(f.name for f in s.features) for s in specs}
         self.max_message_bytes = max_message_bytes
         self.positions: dict[TopicPartition, int] = {}

@@ -19,7 +19,8 @@ from stream_monitor.modelspec import ModelSpec
 from stream_monitor.settings import ServiceSettings
 from stream_monitor.windows.profile import ReferenceProfile, build_profile
 
-__all__ = ["build_from_file", "load_profile", "load_references", "read_rows", "save_profile"]
+__all__ = ["build_from_file", "load_profile", "load_references", "load_version_references", "read_rows",
+           "save_profile"]
 
 
 def read_rows(path: Path) -> Iterator[Mapping[str, Any]]:
@@ -82,4 +83,14 @@ def load_references(settings: ServiceSettings) -> dict[str, ReferenceProfile | N
             out[spec.model_id] = build_from_file(spec, ref.path)
         else:
             out[spec.model_id] = None
+    return out
+
+
+def load_version_references(settings: ServiceSettings) -> dict[str, dict[str, ReferenceProfile]]:
+    """The references of model versions configured with their own (``version_references``)."""
+    out: dict[str, dict[str, ReferenceProfile]] = {}
+    for spec in settings.models:
+        for version, vr in spec.version_references.items():
+            profile = load_profile(vr.profile) if vr.profile is not None else build_from_file(spec, vr.path)  # type: ignore[arg-type]
+            out.setdefault(spec.model_id, {})[version] = profile
     return out

@@ -181,7 +181,15 @@ class ServiceSettings(BaseSettings):
                 k: (base / v) for k in ("path", "profile")
                 if (v := getattr(ref, k)) is not None and not v.is_absolute()
             }
-            models.append(m.model_copy(update={"reference": ref.model_copy(update=updates)}))
+            versions = {
+                v: vr.model_copy(update={
+                    k: (base / x) for k in ("path", "profile")
+                    if (x := getattr(vr, k)) is not None and not x.is_absolute()
+                })
+                for v, vr in m.version_references.items()
+            }
+            models.append(m.model_copy(update={"reference": ref.model_copy(update=updates),
+                                               "version_references": versions}))
         return self.model_copy(update={"models": models})
 
 

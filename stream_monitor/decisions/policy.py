@@ -9,11 +9,19 @@ The policy, per model version:
    statistic to their threshold.
 3. The model drifts in a window when at least ``retrain.min_drifted_features``
    features (the prediction counts as one) drift.
-4. ``streak`` counts consecutive drifting windows. State is ``ok`` (no drift),
-   ``warning`` (drift, streak below ``retrain.consecutive_windows``) or
-   ``drift``. A retrain request is published when the streak reaches the
-   threshold and the model is not in cooldown; cooldown then lasts
+4. Persistence is k of n: the model enters ``drift`` when at least
+   ``retrain.consecutive_windows`` (k) of the last ``retrain.of_windows`` (n)
+   sufficient windows drifted, and leaves it (hysteresis) only when fewer than
+   ``retrain.exit_below`` of them did. Outside ``drift`` the state is
+   ``warning`` when this window drifted and ``ok`` otherwise. ``streak`` counts
+   consecutive drifting windows (reported, and in the retrain request).
+5. A retrain request is published when the model is in ``drift``, this window
+   drifted and the model is not in cooldown; cooldown then lasts
    ``retrain.cooldown_seconds`` of event time from the window's end.
+6. Tests whose own sample (``Reading.n``) is below ``detectors.min_samples``
+   never fire, and p-value tests fire only when their effect size reaches its
+   floor: on a window of a million events a KS p-value of 1e-9 for D = 0.01 is
+   real but irrelevant (the "cries wolf on large samples" problem).
 
 Everything here is a pure function of its inputs; the state it updates is part
 of the persisted snapshot.
@@ -58,6 +66,9 @@ class Reading:
     drift: bool
     n: int
     n_reference: int
+    effect: float | None = None  # p-value tests: the effect size (e.g. KS D, Cohen's w)
+    effect_floor: float | None = None  # ... which must reach this for the test to fire
+    reference: str = "static"  # what it compared against: "static" (or learned) or "rolling"
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,28 +109,53 @@ class PolicyState:
     streak: int = 0
     cooldown_until: float | None = None
     state: DetectorState = DetectorState.OK
+    history: list[bool] = dataclasses.field(default_factory=list)  # recent windows, oldest first
 
     def to_state(self) -> dict[str, Any]:
-        return {"streak": self.streak, "cooldown_until": self.cooldown_until, "state": self.state.value}
+        return {
+            "streak": self.streak,
+            "cooldown_until": self.cooldown_until,
+            "state": self.state.value,
+            "history": list(self.history),
+        }
 
     @classmethod
     def from_state(cls, data: Mapping[str, Any]) -> PolicyState:
-        return cls(int(data["streak"]), data["cooldown_until"], DetectorState(data["state"]))
+        # Snapshots from before k-of-n have no history: the streak is its tail.
+        history = data.get("history")
+        if history is None:
+            history = [True] * int(data["streak"])
+        return cls(int(data["streak"]), data["cooldown_until"], DetectorState(data["state"]),
+                   [bool(x) for x in history])
+
+    def record(self, drifted: bool, k: int, n: int, exit_below: int) -> None:
+        """Add one sufficient window's outcome and move the state (k of n, hysteresis)."""
+        self.streak = self.streak + 1 if drifted else 0
+        self.history = [*self.history, drifted][-n:]
+        count = sum(self.history)
+        if self.state is DetectorState.DRIFT and count >= exit_below:
+            return
+        if count >= k:
+            self.state = DetectorState.DRIFT
+        else:
+            self.state = DetectorState.WARNING if drifted else DetectorState.OK
 
 
 def _finalise(readings: Sequence[Reading], spec: ModelSpec, insufficient: bool) -> list[Reading]:
-    """Apply the multiple-testing correction and thresholds to raw readings."""
+    """Apply the multiple-testing correction, thresholds, sample and effect floors to raw readings."""
     det = spec.detectors
     pv_idx = [i for i, r in enumerate(readings) if r.p_value is not None]
     flags, alpha = reject([readings[i].p_value for i in pv_idx], det.alpha, det.correction)  # type: ignore[misc]
     drift_by_idx = dict(zip(pv_idx, flags, strict=True))
     out = []
     for i, r in enumerate(readings):
+        quiet = insufficient or (r.detector not in DATA_QUALITY and r.n < det.min_samples)
         if r.p_value is not None:
-            drift = drift_by_idx[i]
-            out.append(dataclasses.replace(r, threshold=alpha, drift=drift and not insufficient))
+            large_enough = r.effect_floor is None or (r.effect is not None and r.effect >= r.effect_floor)
+            drift = drift_by_idx[i] and large_enough
+            out.append(dataclasses.replace(r, threshold=alpha, drift=drift and not quiet))
         else:
-            out.append(dataclasses.replace(r, drift=r.value > r.threshold and not insufficient))
+            out.append(dataclasses.replace(r, drift=r.value > r.threshold and not quiet))
     return out
 
 
@@ -133,21 +169,33 @@ def decide(
     window: WindowInfo,
     reference: ReferenceInfo,
     params_hash: str,
+    decide_on: str = "static",
 ) -> tuple[WindowReport, RetrainRequest | None]:
-    """Decide one closed window; ``state`` is updated in place."""
+    """Decide one closed window; ``state`` is updated in place.
+
+    Readings against different references (``Reading.reference``) are corrected
+    separately; only those against ``decide_on`` make the decision, the others
+    are evidence. ``reference`` describes the one decided on.
+    """
     insufficient = window.events < spec.detectors.min_samples
-    readings = _finalise(raw, spec, insufficient)
+    groups: dict[str, list[Reading]] = {}
+    for r in raw:
+        groups.setdefault(r.reference, []).append(r)
+    if decide_on not in groups:
+        decide_on = "static"
+    finalised = {k: _finalise(v, spec, insufficient) for k, v in groups.items()}
+    readings = [r for k in sorted(finalised, key=lambda k: k != decide_on) for r in finalised[k]]
     counts = spec.retrain.include_data_quality
     drifted = tuple(
-        dict.fromkeys(r.feature for r in readings if r.drift and (counts or r.detector not in DATA_QUALITY))
+        dict.fromkeys(
+            r.feature for r in readings
+            if r.drift and r.reference == decide_on and (counts or r.detector not in DATA_QUALITY)
+        )
     )
     model_drift = len(drifted) >= spec.retrain.min_drifted_features
     if not insufficient:
-        state.streak = state.streak + 1 if model_drift else 0
-        k = spec.retrain.consecutive_windows
-        state.state = (
-            DetectorState.DRIFT if state.streak >= k else DetectorState.WARNING if state.streak else DetectorState.OK
-        )
+        rt = spec.retrain
+        state.record(model_drift, rt.consecutive_windows, rt.history, rt.exit_below)
     n_features = len(spec.features)
     critical = PREDICTION in drifted or 2 * len([f for f in drifted if f != PREDICTION]) >= n_features
     severity = ("critical" if critical else "warning") if model_drift else None
@@ -181,7 +229,7 @@ def decide(
                     window=window,
                 )
                 for r in readings
-                if r.drift
+                if r.drift and r.reference == decide_on
             ),
             reference=reference,
         )

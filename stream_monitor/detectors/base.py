@@ -15,11 +15,20 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
-__all__ = ["DetectorState", "StatResult", "StreamingDetector", "TestKind", "WindowTest"]
+__all__ = [
+    "BatchStatistic",
+    "DetectorState",
+    "StatResult",
+    "StreamReading",
+    "StreamingDetector",
+    "TestInput",
+    "TestKind",
+    "WindowTest",
+]
 
 TestKind = Literal["pvalue", "distance"]
 
@@ -36,6 +45,32 @@ class StatResult:
 
     value: float
     p_value: float | None = None
+    effect: float | None = None  # an effect size for p-value tests (see ``WindowTest.default_effect``)
+
+
+@dataclass(frozen=True, slots=True)
+class TestInput:
+    """Everything a window test may look at.
+
+    ``reference`` and ``window`` are count vectors on the same bins. Tests that
+    need more than counts (moments, bin edges) also read ``accumulator`` (the
+    window's :class:`~stream_monitor.windows.accumulators.NumericAccumulator` or
+    ``CategoricalAccumulator``) and ``profile`` (the reference feature profile).
+    Tests never modify any of them.
+    """
+
+    __test__ = False  # not a pytest class
+
+    reference: np.ndarray
+    window: np.ndarray
+    accumulator: Any = None
+    profile: Any = None
+
+
+# A distance statistic computed for many windows at once: (reference counts (K,),
+# window counts (R, K), reference profile) -> statistics (R,). Used to calibrate
+# thresholds on resampled reference windows.
+BatchStatistic = Callable[[np.ndarray, np.ndarray, Any], np.ndarray]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,12 +90,43 @@ class WindowTest:
     doc: str
     default_threshold: float | None = None  # distance tests only
     statistic: str = ""  # the statistic's name in readings; defaults to the test name
+    # Tests that need the accumulator or the profile set ``compute_full``; then
+    # ``compute`` (counts only) raises ``TypeError``. Call :meth:`run` to use either.
+    compute_full: Callable[[TestInput], StatResult] | None = None
+    # Distance tests: the statistic vectorised over rows of window counts, for calibration.
+    batch: BatchStatistic | None = None
+    # p-value tests: the smallest effect size (``StatResult.effect``) that may fire,
+    # so that huge windows do not flag practically irrelevant shifts.
+    default_effect: float | None = None
+
+    __test__ = False  # not a pytest class
+
+    def run(self, data: TestInput) -> StatResult:
+        """Compute the test on ``data`` (counts, and the accumulator/profile if needed)."""
+        if self.compute_full is not None:
+            return self.compute_full(data)
+        return self.compute(data.reference, data.window)
+
+
+@dataclass(frozen=True, slots=True)
+class StreamReading:
+    """What a streaming detector reports: detections so far and its current estimate."""
+
+    detections: int
+    updates: int
+    estimate: float
 
 
 class StreamingDetector(Protocol):
     """A per-event change detector (river style)."""
 
+    name: str
+
     def update(self, value: float) -> None: ...
 
     @property
     def state(self) -> DetectorState: ...
+
+    def reading(self) -> StreamReading: ...
+
+    def to_state(self) -> dict[str, Any]: ...

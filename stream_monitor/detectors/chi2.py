@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-__all__ = ["chi2_homogeneity"]
+__all__ = ["chi2_homogeneity", "cohens_w"]
 
 
 def chi2_homogeneity(reference: np.ndarray, window: np.ndarray) -> tuple[float, float]:
@@ -31,3 +31,19 @@ def chi2_homogeneity(reference: np.ndarray, window: np.ndarray) -> tuple[float, 
         return 0.0, 1.0
     result = stats.chi2_contingency(table, correction=False)
     return float(result.statistic), float(result.pvalue)
+
+
+def cohens_w(reference: np.ndarray, window: np.ndarray) -> float:
+    """Effect size of a change of category shares: ``sqrt(sum (q - p)^2 / p)``.
+
+    Cohen (1988): 0.1 small, 0.3 medium, 0.5 large. Unlike the chi-square
+    statistic it does not grow with the window size. Reference shares are
+    floored at half a count so a category the reference never saw stays finite.
+    """
+    m, n = reference.sum(), window.sum()
+    if m == 0 or n == 0:
+        return 0.0
+    keep = (reference + window) > 0
+    p = np.maximum(reference[keep] / m, 0.5 / m)
+    q = window[keep] / n
+    return float(np.sqrt(np.sum((q - p) ** 2 / p)))

@@ -6,14 +6,38 @@ not yet decided) and per-feature data-quality rates.
 
 from __future__ import annotations
 
+from stream_monitor.decisions.calibration import Calibrator
 from stream_monitor.decisions.policy import Quality, Reading
+from stream_monitor.detectors.base import TestInput
+from stream_monitor.detectors.mmd import mmd_test
 from stream_monitor.detectors.registry import get_test
 from stream_monitor.modelspec import ModelSpec
 from stream_monitor.windows.accumulators import CategoricalAccumulator, NumericAccumulator
-from stream_monitor.windows.profile import PREDICTION, NumericProfile, ReferenceProfile, prediction_kind
+from stream_monitor.windows.embedding import FeatureMap
+from stream_monitor.windows.profile import (
+    MULTIVARIATE,
+    PREDICTION,
+    NumericProfile,
+    ReferenceProfile,
+    prediction_kind,
+)
 from stream_monitor.windows.window import Accumulator, Window, reference_counts
 
-__all__ = ["evaluate_window"]
+__all__ = ["distance_quantile", "evaluate_window", "multivariate_readings"]
+
+# Effect floor of the MMD (sqrt of MMD^2 on random Fourier features).
+MMD_EFFECT_FLOOR = 0.05
+
+
+def distance_quantile(spec: ModelSpec, n_distance_tests: int) -> float:
+    """The null quantile distance thresholds are calibrated at.
+
+    The false-alarm budget ``alpha`` is shared by the distance tests of a window
+    (Bonferroni) unless the correction is ``none``.
+    """
+    det = spec.detectors
+    m = max(n_distance_tests, 1) if det.correction != "none" else 1
+    return 1.0 - det.alpha / m
 
 
 def _feature_readings(
@@ -22,6 +46,8 @@ def _feature_readings(
     profile: NumericProfile | object,
     tests: list[str],
     spec: ModelSpec,
+    calibrator: Calibrator | None,
+    quantile: float,
 ) -> tuple[list[Reading], Quality]:
     det = spec.detectors
     ftype = "numeric" if isinstance(profile, NumericProfile) else "categorical"
@@ -30,10 +56,18 @@ def _feature_readings(
     readings = []
     for name in tests:
         test = get_test(name, ftype, psi_bins=det.psi_bins)
-        result = test.compute(ref, acc.counts)
-        threshold = det.alpha if test.kind == "pvalue" else det.threshold(name, test.default_threshold or 0.0)
+        result = test.run(TestInput(ref, acc.counts, acc, profile))
+        floor = det.effect_floor(name, test.default_effect) if test.kind == "pvalue" else None
+        if test.kind == "pvalue":
+            threshold = det.alpha
+        else:
+            threshold = det.threshold(name, test.default_threshold or 0.0)
+            if calibrator is not None and test.batch is not None and acc.n > 0:
+                calibrated = calibrator.threshold(feature, test, ref, profile, acc.n, quantile)
+                threshold = max(threshold, calibrated)
         readings.append(
-            Reading(feature, name, test.statistic or name, result.value, threshold, result.p_value, False, acc.n, n_ref)
+            Reading(feature, name, test.statistic or name, result.value, threshold, result.p_value, False, acc.n,
+                    n_ref, result.effect, floor)
         )
     observed = acc.observed
     missing_rate = acc.missing / observed if observed else 0.0
@@ -59,25 +93,60 @@ def _feature_readings(
 
 
 def evaluate_window(
-    window: Window, reference: ReferenceProfile, spec: ModelSpec
+    window: Window,
+    reference: ReferenceProfile,
+    spec: ModelSpec,
+    calibrator: Calibrator | None = None,
+    embedding: FeatureMap | None = None,
 ) -> tuple[list[Reading], list[Quality]]:
-    """All raw readings and quality rates of one closed window."""
-    readings: list[Reading] = []
-    quality: list[Quality] = []
+    """All raw readings and quality rates of one closed window.
+
+    ``calibrator`` holds the calibrated distance thresholds of ``reference``;
+    without one (or with ``threshold_mode: fixed``) distance tests use their
+    configured thresholds. ``embedding`` (the window layout's feature map)
+    enables the multivariate readings.
+    """
+    det = spec.detectors
+    if det.threshold_mode == "fixed":
+        calibrator = None
+    elif calibrator is None:
+        calibrator = Calibrator(resamples=det.calibration_resamples, seed=det.seed)
     types = {f.name: f.type for f in spec.features}
+    jobs: list[tuple[str, Accumulator, object, list[str]]] = []
     for name, acc in window.accumulators.items():
         if acc.observed == 0:
             continue  # features never sent in this window (e.g. logged elsewhere)
-        tests = spec.detectors.numeric if types[name] == "numeric" else spec.detectors.categorical
-        r, q = _feature_readings(name, acc, reference.features[name], tests, spec)
-        readings.extend(r)
-        quality.append(q)
+        tests = det.numeric if types[name] == "numeric" else det.categorical
+        jobs.append((name, acc, reference.features[name], tests))
     if window.prediction is not None and reference.prediction is not None and window.prediction.observed:
         kind = prediction_kind(spec)
-        tests = spec.detectors.prediction
+        tests = det.prediction
         if tests is None:
-            tests = spec.detectors.numeric if kind == "numeric" else spec.detectors.categorical
-        r, q = _feature_readings(PREDICTION, window.prediction, reference.prediction, tests, spec)
+            tests = det.numeric if kind == "numeric" else det.categorical
+        jobs.append((PREDICTION, window.prediction, reference.prediction, tests))
+    n_distance = sum(
+        get_test(t, "numeric" if isinstance(prof, NumericProfile) else "categorical").kind == "distance"
+        for _, _, prof, tests in jobs
+        for t in tests
+    )
+    quantile = distance_quantile(spec, n_distance)
+    readings: list[Reading] = []
+    quality: list[Quality] = []
+    for name, acc, prof, tests in jobs:
+        r, q = _feature_readings(name, acc, prof, tests, spec, calibrator, quantile)
         readings.extend(r)
         quality.append(q)
+    readings.extend(multivariate_readings(window, embedding, spec))
     return readings, quality
+
+
+def multivariate_readings(window: Window, embedding: FeatureMap | None, spec: ModelSpec) -> list[Reading]:
+    """The MMD reading over all numeric features (none without an embedding or rows)."""
+    det = spec.detectors
+    acc = window.embedding
+    if "mmd" not in det.multivariate or embedding is None or acc is None or acc.n == 0:
+        return []
+    t, p, mmd = mmd_test(acc.mean(), acc.n, embedding.ref_mean, embedding.ref_trace, embedding.ref_frob2,
+                         embedding.ref_n)
+    return [Reading(MULTIVARIATE, "mmd", "mmd2", t, det.alpha, p, False, acc.n, embedding.ref_n, mmd,
+                    det.effect_floor("mmd", MMD_EFFECT_FLOOR))]

@@ -22,26 +22,36 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["coarsen", "psi"]
+__all__ = ["coarse_starts", "coarsen", "psi"]
+
+
+def coarse_starts(reference: np.ndarray, bins: int) -> np.ndarray | None:
+    """First fine bin of each pooled group (``None`` when no pooling is needed)."""
+    if reference.size <= bins:
+        return None
+    cum = np.cumsum(reference) / max(reference.sum(), 1)
+    cuts = np.searchsorted(cum, np.linspace(0, 1, bins + 1)[1:-1], side="left") + 1
+    return np.unique(np.concatenate([[0], cuts[cuts < reference.size]]))
 
 
 def coarsen(reference: np.ndarray, window: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray]:
     """Pool adjacent bins into at most ``bins`` groups of about equal reference mass.
 
     Pooling is by position, so it is meant for ordered (numeric) bins only.
+    ``window`` may carry leading axes (many windows at once).
     """
-    if reference.size <= bins:
+    starts = coarse_starts(reference, bins)
+    if starts is None:
         return reference, window
-    cum = np.cumsum(reference) / max(reference.sum(), 1)
-    cuts = np.searchsorted(cum, np.linspace(0, 1, bins + 1)[1:-1], side="left") + 1
-    starts = np.unique(np.concatenate([[0], cuts[cuts < reference.size]]))
-    return np.add.reduceat(reference, starts), np.add.reduceat(window, starts)
+    return np.add.reduceat(reference, starts), np.add.reduceat(window, starts, axis=-1)
 
 
-def psi(reference: np.ndarray, window: np.ndarray, epsilon: float = 1e-4) -> float:
-    """PSI between two count vectors on the same bins."""
+def psi(reference: np.ndarray, window: np.ndarray, epsilon: float = 1e-4) -> np.ndarray | float:
+    """PSI between two count vectors on the same bins (vectorised over leading axes of ``window``)."""
     p = reference / max(reference.sum(), 1)
-    q = window / max(window.sum(), 1)
+    total = np.sum(window, axis=-1, keepdims=True)
+    q = window / np.maximum(total, 1)
     p = np.maximum(p, epsilon)
     q = np.maximum(q, epsilon)
-    return float(np.sum((q - p) * np.log(q / p)))
+    out = np.sum((q - p) * np.log(q / p), axis=-1)
+    return float(out) if np.ndim(out) == 0 else out

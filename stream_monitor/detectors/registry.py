@@ -6,48 +6,132 @@ module and one entry below.
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
+from functools import lru_cache
 from types import MappingProxyType
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 
-from stream_monitor.detectors.base import StatResult, WindowTest
-from stream_monitor.detectors.chi2 import chi2_homogeneity
+from stream_monitor.detectors import hellinger as _hellinger_mod
+from stream_monitor.detectors import jensen_shannon as _js_mod
+from stream_monitor.detectors import mean_shift as _mean_mod
+from stream_monitor.detectors import psi as _psi_mod
+from stream_monitor.detectors import unseen as _unseen_mod
+from stream_monitor.detectors import variance_shift as _var_mod
+from stream_monitor.detectors import wasserstein as _w_mod
+from stream_monitor.detectors.base import StatResult, TestInput, WindowTest
+from stream_monitor.detectors.chi2 import chi2_homogeneity, cohens_w
+from stream_monitor.detectors.hellinger import hellinger
+from stream_monitor.detectors.jensen_shannon import js_distance
 from stream_monitor.detectors.ks import ks_binned
+from stream_monitor.detectors.mean_shift import mean_shift_test
 from stream_monitor.detectors.psi import coarsen, psi
+from stream_monitor.detectors.unseen import unseen_share
+from stream_monitor.detectors.variance_shift import variance_shift_test
+from stream_monitor.detectors.wasserstein import wasserstein_binned
 
-__all__ = ["WINDOW_TESTS", "get_test"]
+__all__ = ["BOTH", "COARSENED", "WINDOW_TESTS", "get_test"]
+
+BOTH = frozenset({"numeric", "categorical"})
+NUMERIC = frozenset({"numeric"})
+CATEGORICAL = frozenset({"categorical"})
+# Distance tests that pool numeric bins into ``psi_bins`` groups first: on 50
+# sparse bins their null value is dominated by noise, on ~10 it is not.
+COARSENED = frozenset({"psi", "jensen_shannon", "hellinger"})
+
+Counts = Callable[..., Any]
+
+
+def _doc(module: object) -> str:
+    return getattr(module, "__doc__", None) or ""
 
 
 def _ks(ref: np.ndarray, win: np.ndarray) -> StatResult:
     d, p = ks_binned(ref, win)
-    return StatResult(d, p)
+    return StatResult(d, p, effect=d)
 
 
 def _chi2(ref: np.ndarray, win: np.ndarray) -> StatResult:
     stat, p = chi2_homogeneity(ref, win)
-    return StatResult(stat, p)
+    return StatResult(stat, p, effect=cohens_w(ref, win))
 
 
-def _psi_numeric(bins: int) -> WindowTest:
+def _needs_more(name: str) -> Callable[[np.ndarray, np.ndarray], StatResult]:
     def compute(ref: np.ndarray, win: np.ndarray) -> StatResult:
-        return StatResult(psi(*coarsen(ref, win, bins)))
+        raise TypeError(f"test {name!r} needs the window accumulator and profile: call WindowTest.run")
 
-    return WindowTest("psi", "distance", frozenset({"numeric"}), compute, _PSI_DOC, 0.2, "psi")
+    return compute
 
 
-_PSI_DOC = psi.__doc__ or ""
-_PSI_CATEGORICAL = WindowTest(
-    "psi", "distance", frozenset({"categorical"}), lambda r, w: StatResult(psi(r, w)), _PSI_DOC, 0.2, "psi"
-)
+def _distance(name: str, fn: Counts, doc: str, default: float, applies: frozenset[str],
+              bins: int | None = None) -> WindowTest:
+    """A counts-only distance test; numeric bins are first pooled into ``bins`` groups."""
+
+    def batch(ref: np.ndarray, wins: np.ndarray, _profile: Any = None) -> np.ndarray:
+        r, w = coarsen(ref, wins, bins) if bins else (ref, wins)
+        return np.asarray(fn(r, w), dtype=float)
+
+    def compute(ref: np.ndarray, win: np.ndarray) -> StatResult:
+        return StatResult(float(batch(ref, win)))
+
+    return WindowTest(name, "distance", applies, compute, doc, default, name, batch=batch)
+
+
+def _wasserstein_batch(ref: np.ndarray, wins: np.ndarray, profile: Any) -> np.ndarray:
+    edges = np.asarray(profile.edges, dtype=float)
+    return np.asarray(
+        wasserstein_binned(ref, wins, edges, profile.minimum, profile.maximum, profile.std), dtype=float
+    )
+
+
+def _wasserstein(data: TestInput) -> StatResult:
+    return StatResult(float(_wasserstein_batch(data.reference, data.window, data.profile)))
+
+
+def _mean_shift(data: TestInput) -> StatResult:
+    acc, prof = data.accumulator, data.profile
+    z, p, d = mean_shift_test(acc.mean(), acc.variance(), acc.n, prof.mean, prof.std, prof.n)
+    return StatResult(z, p, effect=d)
+
+
+def _variance_shift(data: TestInput) -> StatResult:
+    acc, prof = data.accumulator, data.profile
+    z, p, e = variance_shift_test(acc.variance(), acc.n, prof.std, prof.n, prof.kurtosis)
+    return StatResult(z, p, effect=e)
+
+
+@lru_cache(maxsize=64)
+def _numeric_coarsened(name: str, bins: int) -> WindowTest:
+    fn, doc, default = _COARSE_FN[name]
+    return _distance(name, fn, doc, default, BOTH, bins)
+
+
+_COARSE_FN: dict[str, tuple[Counts, str, float]] = {
+    "psi": (psi, _doc(_psi_mod), 0.2),
+    "jensen_shannon": (js_distance, _doc(_js_mod), 0.1),
+    "hellinger": (hellinger, _doc(_hellinger_mod), 0.1),
+}
+_CATEGORICAL_VERSION = {name: _distance(name, fn, doc, d, BOTH) for name, (fn, doc, d) in _COARSE_FN.items()}
 
 WINDOW_TESTS: Final = MappingProxyType(
     {
-        "ks": WindowTest("ks", "pvalue", frozenset({"numeric"}), _ks, ks_binned.__doc__ or "", None, "ks_d"),
-        "chi2": WindowTest(
-            "chi2", "pvalue", frozenset({"categorical"}), _chi2, chi2_homogeneity.__doc__ or "", None, "chi2"
-        ),
-        "psi": _psi_numeric(10),
+        "ks": WindowTest("ks", "pvalue", NUMERIC, _ks, _doc(sys.modules[ks_binned.__module__]), None, "ks_d",
+                         default_effect=0.05),
+        "chi2": WindowTest("chi2", "pvalue", CATEGORICAL, _chi2, _doc(sys.modules[chi2_homogeneity.__module__]),
+                           None, "chi2", default_effect=0.1),
+        "psi": _numeric_coarsened("psi", 10),
+        "jensen_shannon": _numeric_coarsened("jensen_shannon", 10),
+        "hellinger": _numeric_coarsened("hellinger", 10),
+        "wasserstein": WindowTest("wasserstein", "distance", NUMERIC, _needs_more("wasserstein"), _doc(_w_mod),
+                                  0.1, "wasserstein", compute_full=_wasserstein, batch=_wasserstein_batch),
+        "mean_shift": WindowTest("mean_shift", "pvalue", NUMERIC, _needs_more("mean_shift"), _doc(_mean_mod),
+                                 None, "mean_z", compute_full=_mean_shift, default_effect=0.1),
+        "variance_shift": WindowTest("variance_shift", "pvalue", NUMERIC, _needs_more("variance_shift"),
+                                     _doc(_var_mod), None, "log_variance_z", compute_full=_variance_shift,
+                                     default_effect=0.1),
+        "unseen_share": _distance("unseen_share", unseen_share, _doc(_unseen_mod), 0.02, CATEGORICAL),
     }
 )
 
@@ -55,11 +139,14 @@ WINDOW_TESTS: Final = MappingProxyType(
 def get_test(name: str, feature_type: str, *, psi_bins: int = 10) -> WindowTest:
     """Look up a window test by config name for a feature type.
 
+    ``psi``, ``jensen_shannon`` and ``hellinger`` pool numeric bins into
+    ``psi_bins`` groups first; on categories they use the categories as they are.
+
     Raises ``KeyError`` for an unknown name and ``ValueError`` when the test does
     not apply to ``feature_type`` (``numeric`` or ``categorical``).
     """
-    if name == "psi":
-        return _psi_numeric(psi_bins) if feature_type == "numeric" else _PSI_CATEGORICAL
+    if name in COARSENED:
+        return _numeric_coarsened(name, psi_bins) if feature_type == "numeric" else _CATEGORICAL_VERSION[name]
     test = WINDOW_TESTS[name]
     if feature_type not in test.applies_to:
         raise ValueError(f"test {name!r} does not apply to {feature_type} features")

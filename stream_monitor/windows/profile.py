@@ -19,16 +19,19 @@ from pydantic import BaseModel, ConfigDict, Field
 from stream_monitor.modelspec import ModelSpec
 
 __all__ = [
+    "MULTIVARIATE",
     "PREDICTION",
     "CategoricalProfile",
     "NumericProfile",
     "ReferenceProfile",
+    "ReferenceSample",
     "build_profile",
     "categorical_key",
     "prediction_kind",
 ]
 
 PREDICTION = "__prediction__"
+MULTIVARIATE = "__multivariate__"  # the "feature" name of multivariate readings
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 
 
@@ -49,6 +52,7 @@ class NumericProfile(BaseModel):
     maximum: float
     mean: float
     std: float
+    kurtosis: float | None = None  # excess kurtosis; profiles built before it have None
 
     @property
     def n(self) -> int:
@@ -78,6 +82,16 @@ class CategoricalProfile(BaseModel):
 FeatureProfile = Annotated[NumericProfile | CategoricalProfile, Field(discriminator="kind")]
 
 
+class ReferenceSample(BaseModel):
+    """A bounded, seeded sample of complete reference rows of the numeric
+    features, in normal scores of each feature's reference CDF (4 decimals).
+    Multivariate tests compare windows with it."""
+
+    model_config = _FROZEN
+    features: tuple[str, ...]
+    rows: tuple[tuple[float, ...], ...]
+
+
 class ReferenceProfile(BaseModel):
     """The reference of one model: a profile per feature and for the prediction."""
 
@@ -88,6 +102,7 @@ class ReferenceProfile(BaseModel):
     rows: int
     features: dict[str, FeatureProfile]
     prediction: FeatureProfile | None = None
+    sample: ReferenceSample | None = None  # profiles built before it have none
 
     def fingerprint(self) -> str:
         """A short content hash; decisions name the reference they used by it."""
@@ -124,7 +139,17 @@ def _numeric_profile(values: np.ndarray, missing: int, bins: int) -> NumericProf
         maximum=float(values.max()),
         mean=float(values.mean()),
         std=float(values.std()),
+        kurtosis=_excess_kurtosis(values),
     )
+
+
+def _excess_kurtosis(values: np.ndarray) -> float:
+    """Sample excess kurtosis (0 for a normal distribution, 0 for constants)."""
+    centred = values - values.mean()
+    var = float(np.mean(centred**2))
+    if var <= 0:
+        return 0.0
+    return round(float(np.mean(centred**4)) / (var * var) - 3.0, 6)
 
 
 def _categorical_profile(values: Counter[str], missing: int, max_categories: int) -> CategoricalProfile:
@@ -169,14 +194,28 @@ def build_profile(
     pred_missing = 0
     pred_is_cat = prediction_kind(spec) == "categorical"
     n_rows = 0
+    sample_size = spec.reference.sample_rows
+    reservoir: list[list[float]] = []
+    complete = 0
+    sampler = np.random.default_rng(spec.reference.sample_seed)
     for row in rows:
         n_rows += 1
+        parsed = []
         for name, vals in numeric.items():
             x = _as_float(row.get(name))
+            parsed.append(x)
             if x is None:
                 missing[name] += 1
             else:
                 vals.append(x)
+        if sample_size and parsed and all(x is not None for x in parsed):
+            complete += 1  # reservoir sampling (algorithm R): memory bounded by sample_size
+            if len(reservoir) < sample_size:
+                reservoir.append(parsed)  # type: ignore[arg-type]
+            else:
+                j = int(sampler.integers(complete))
+                if j < sample_size:
+                    reservoir[j] = parsed  # type: ignore[call-overload]
         for name, counter in categorical.items():
             key = categorical_key(row.get(name))
             if key is None:
@@ -214,5 +253,22 @@ def build_profile(
     elif not pred_is_cat and pred_num:
         prediction = _numeric_profile(np.asarray(pred_num, dtype=float), pred_missing, bins)
     return ReferenceProfile(
-        model_id=spec.model_id, source=source, rows=n_rows, features=features, prediction=prediction
+        model_id=spec.model_id, source=source, rows=n_rows, features=features, prediction=prediction,
+        sample=_sample(list(numeric), reservoir, features),
     )
+
+
+def _sample(
+    names: list[str], reservoir: list[list[float]], features: Mapping[str, NumericProfile | CategoricalProfile]
+) -> ReferenceSample | None:
+    if not names or not reservoir:
+        return None
+    from stream_monitor.windows.embedding import normal_scores  # the transform lives with the embedding
+
+    x = np.asarray(reservoir, dtype=float)
+    for j, name in enumerate(names):
+        prof = features[name]
+        assert isinstance(prof, NumericProfile)
+        x[:, j] = normal_scores(x[:, j], prof)
+    rows = tuple(tuple(round(float(v), 4) for v in r) for r in x)
+    return ReferenceSample(features=tuple(names), rows=rows)

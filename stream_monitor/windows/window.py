@@ -23,6 +23,7 @@ from stream_monitor.windows.accumulators import (
     NumericAccumulator,
     binning_for,
 )
+from stream_monitor.windows.embedding import EmbeddingAccumulator, FeatureMap
 from stream_monitor.windows.profile import NumericProfile, ReferenceProfile, categorical_key
 
 __all__ = ["Accumulator", "Window", "WindowLayout", "next_boundary"]
@@ -88,6 +89,7 @@ class WindowLayout:
     categorical: tuple[tuple[str, Binning], ...]
     prediction: Binning | None
     prediction_type: str
+    embedding: FeatureMap | None = None  # multivariate tests enabled and a reference sample present
 
     @classmethod
     def build(cls, spec: ModelSpec, reference: ReferenceProfile) -> WindowLayout:
@@ -96,7 +98,14 @@ class WindowLayout:
             b = binning_for(reference.features[f.name])
             (numeric if f.type == "numeric" else categorical).append((f.name, b))
         pred = binning_for(reference.prediction) if reference.prediction is not None else None
-        return cls(tuple(numeric), tuple(categorical), pred, spec.prediction.type)
+        det = spec.detectors
+        embedding = (
+            FeatureMap.build(reference, n_features=det.mmd_features, seed=det.seed) if det.multivariate else None
+        )
+        return cls(tuple(numeric), tuple(categorical), pred, spec.prediction.type, embedding)
+
+    def empty_embedding(self) -> EmbeddingAccumulator | None:
+        return EmbeddingAccumulator.empty(self.embedding.size) if self.embedding is not None else None
 
     def empty_accumulators(self) -> dict[str, Accumulator]:
         accs: dict[str, Accumulator] = {n: NumericAccumulator.empty(b) for n, b in self.numeric}
@@ -161,10 +170,12 @@ class Window:
     first_ts: float | None = None
     start_ts: float | None = None
     end_ts: float | None = None
+    embedding: EmbeddingAccumulator | None = None  # the multivariate sum, when enabled
 
     @classmethod
     def empty(cls, index: int, layout: WindowLayout) -> Window:
-        return cls(index=index, accumulators=layout.empty_accumulators(), prediction=layout.empty_prediction())
+        return cls(index=index, accumulators=layout.empty_accumulators(), prediction=layout.empty_prediction(),
+                   embedding=layout.empty_embedding())
 
     def add(self, events: Sequence[WindowEvent], layout: WindowLayout) -> None:
         """Add events (in order) that all belong to this window."""
@@ -180,6 +191,8 @@ class Window:
         if rows:
             for name, binning in (*layout.numeric, *layout.categorical):
                 _add(self.accumulators[name], binning, [r.get(name) for r in rows])
+            if self.embedding is not None and layout.embedding is not None:
+                self.embedding.update(layout.embedding.embed(layout.embedding.rows(rows)))
         preds = [e for e in events if isinstance(e, PredictionEvent)]
         self.n += len(preds)
         if preds and self.prediction is not None and layout.prediction is not None:
@@ -203,6 +216,8 @@ class Window:
             first_ts=_pick(min, self.first_ts, other.first_ts),
             start_ts=_pick(min, self.start_ts, other.start_ts),
             end_ts=_pick(max, self.end_ts, other.end_ts),
+            embedding=self.embedding.merge(other.embedding)
+            if self.embedding is not None and other.embedding is not None else None,
         )
 
     def to_state(self) -> dict[str, Any]:
@@ -214,6 +229,7 @@ class Window:
             "end_ts": self.end_ts,
             "features": {k: v.to_state() for k, v in self.accumulators.items()},
             "prediction": self.prediction.to_state() if self.prediction is not None else None,
+            "embedding": self.embedding.to_state() if self.embedding is not None else None,
         }
 
     @classmethod
@@ -223,6 +239,8 @@ class Window:
             window.accumulators[name] = type(acc).from_state(state["features"][name])
         if window.prediction is not None and state.get("prediction") is not None:
             window.prediction = type(window.prediction).from_state(state["prediction"])
+        if window.embedding is not None and state.get("embedding") is not None:
+            window.embedding = EmbeddingAccumulator.from_state(state["embedding"])
         window.n = int(state["n"])
         window.first_ts, window.start_ts, window.end_ts = state["first_ts"], state["start_ts"], state["end_ts"]
         return window

@@ -1,0 +1,88 @@
+"""KSWIN (Kolmogorov-Smirnov windowing; Raab et al. 2020), river's, with exact snapshots.
+
+The detector keeps the last ``window_size`` values and, on every update,
+compares the newest ``stat_size`` with a random sample of the older ones by a
+two-sample KS test; it fires when ``p <= alpha`` and ``D > 0.1``. This wraps
+river's :class:`river.drift.KSWIN` and snapshots everything it holds: the
+window, the state of its random generator, ``p_value`` and ``n``. The seed
+defaults to 0 (river's default ``None`` would make runs unrepeatable). It
+costs ~150 us per update: sub-sample it with ``every``. Like river's, it
+restarts on the update after a detection.
+
+Parameters
+----------
+alpha, window_size, stat_size, seed
+    river's parameters (defaults 0.005, 100, 30; seed 0).
+every
+    Feed every n-th value only.
+
+Examples
+--------
+>>> import random
+>>> rng = random.Random(12345)
+>>> kswin = KSWIN(alpha=0.0001)
+>>> for i in range(1000):
+...     kswin.update(rng.random() if i < 500 else rng.random() + 1.0)
+>>> kswin.detections >= 1
+True
+
+References
+----------
+Raab, C., Heusinger, M. and Schleif, F.-M. (2020). Reactive soft prototype
+computing for concept drift streams. Neurocomputing 416, 340-351.
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Mapping
+from typing import Any
+
+from river import drift
+
+from stream_monitor.detectors.streaming_base import StreamingBase
+
+__all__ = ["KSWIN"]
+
+
+class KSWIN(StreamingBase):
+    """KSWIN drift detector; see the module docstring."""
+
+    name = "kswin"
+
+    def __init__(
+        self, alpha: float = 0.005, window_size: int = 100, stat_size: int = 30, seed: int = 0, *, every: int = 1
+    ) -> None:
+        super().__init__(every=every)
+        self._params = {"alpha": float(alpha), "window_size": int(window_size), "stat_size": int(stat_size),
+                        "seed": int(seed)}
+        self._det = drift.KSWIN(**self._params)  # validates alpha, window_size, stat_size
+
+    def params(self) -> dict[str, Any]:
+        return dict(self._params)
+
+    def _step(self, value: float) -> bool:
+        self._det.update(value)
+        return bool(self._det.drift_detected)
+
+    def _estimate(self) -> float:
+        return float(self._det.p_value)
+
+    def _dump(self) -> dict[str, Any]:
+        version, internal, gauss = self._det._rng.getstate()
+        return {
+            "window": [float(x) for x in self._det.window],
+            "rng": [version, list(internal), gauss],
+            "p_value": float(self._det.p_value),
+            "n": int(self._det.n),
+            "drift": bool(self._det.drift_detected),
+        }
+
+    def _load(self, data: Mapping[str, Any]) -> None:
+        det = self._det
+        det.window = collections.deque((float(x) for x in data["window"]), maxlen=det.window_size)
+        version, internal, gauss = data["rng"]
+        det._rng.setstate((int(version), tuple(int(x) for x in internal), gauss))
+        det.p_value = float(data["p_value"])
+        det.n = int(data["n"])
+        det._drift_detected = bool(data["drift"])

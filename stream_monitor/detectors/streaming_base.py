@@ -1,0 +1,90 @@
+"""The shared base of streaming change detectors (see :mod:`stream_monitor.detectors.streaming`).
+
+A streaming detector takes one value per event with ``update(value)``, which
+returns ``None``; read ``state`` and ``reading()`` afterwards (river's shape).
+Each one restarts itself on the update after it fired, as river's detectors
+do. Non-finite values are counted in ``skipped`` and otherwise ignored, never
+raised on. ``every`` feeds only every n-th value.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from stream_monitor.detectors.base import DetectorState, StreamReading
+
+__all__ = ["StreamingBase"]
+
+
+class StreamingBase:
+    """What every streaming detector shares: sub-sampling, counters, the state shape."""
+
+    name = ""
+
+    def __init__(self, *, every: int = 1) -> None:
+        if int(every) < 1:
+            raise ValueError("every must be at least 1")
+        self.every = int(every)
+        self.seen = 0  # values offered
+        self.updates = 0  # values fed to the algorithm
+        self.skipped = 0  # non-finite values ignored
+        self.detections = 0
+        self._drift = False
+
+    def params(self) -> dict[str, Any]:
+        """The constructor parameters (without ``every``)."""
+        raise NotImplementedError
+
+    def _step(self, value: float) -> bool:
+        raise NotImplementedError
+
+    def _estimate(self) -> float:
+        raise NotImplementedError
+
+    def _dump(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _load(self, data: Mapping[str, Any]) -> None:
+        raise NotImplementedError
+
+    def update(self, value: float) -> None:
+        """Feed one value (every ``every``-th one reaches the algorithm)."""
+        self.seen += 1
+        if (self.seen - 1) % self.every:
+            return
+        x = float(value)
+        if not math.isfinite(x):
+            self.skipped += 1
+            return
+        self.updates += 1
+        self._drift = self._step(x)
+        if self._drift:
+            self.detections += 1
+
+    @property
+    def drift_detected(self) -> bool:
+        """Whether the last update fired."""
+        return self._drift
+
+    @property
+    def state(self) -> DetectorState:
+        return DetectorState.DRIFT if self._drift else DetectorState.OK
+
+    def reading(self) -> StreamReading:
+        return StreamReading(self.detections, self.updates, self._estimate())
+
+    def to_state(self) -> dict[str, Any]:
+        """A JSON-able snapshot; :func:`restore_streaming` rebuilds an identical detector."""
+        return {
+            "kind": self.name,
+            "params": self.params(),
+            "every": self.every,
+            "seen": self.seen,
+            "updates": self.updates,
+            "skipped": self.skipped,
+            "detections": self.detections,
+            "drift": self._drift,
+            "algorithm": self._dump(),
+        }

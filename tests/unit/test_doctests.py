@@ -1,0 +1,32 @@
+"""The seeded examples in the detector and decision docstrings run as doctests."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+
+import pytest
+
+MODULES = [
+    "stream_monitor.detectors.adwin",
+    "stream_monitor.detectors.chi2",
+    "stream_monitor.detectors.hellinger",
+    "stream_monitor.detectors.jensen_shannon",
+    "stream_monitor.detectors.kswin",
+    "stream_monitor.detectors.ks",
+    "stream_monitor.detectors.mean_shift",
+    "stream_monitor.detectors.mmd",
+    "stream_monitor.detectors.page_hinkley",
+    "stream_monitor.detectors.psi",
+    "stream_monitor.detectors.unseen",
+    "stream_monitor.detectors.variance_shift",
+    "stream_monitor.detectors.wasserstein",
+    "stream_monitor.decisions.calibration",
+    "stream_monitor.decisions.thresholds",
+]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples(name: str) -> None:
+    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
