@@ -41,10 +41,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from stream_monitor.app.worker import create_app
     from stream_monitor.broker import create_topics
-    from stream_monitor.reference_io import load_references
+    from stream_monitor.reference_io import load_references, load_version_references
 
     settings = _settings(args.config, args.bootstrap_servers, args.web_port)
     references = load_references(settings)
+    version_references = load_version_references(settings)
     t = settings.topics
     if t.create:
         create_topics(
@@ -53,7 +54,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             t.partitions,
             t.replication_factor,
         )
-    monitor_app = create_app(settings, references)
+    monitor_app = create_app(settings, references, version_references=version_references)
     worker = Worker(monitor_app.app, loglevel=settings.worker.log_level, quiet=True, redirect_stdouts=False)
     worker.execute_from_commandline()
     return 0
@@ -138,12 +139,13 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 def cmd_backtest(args: argparse.Namespace) -> int:
     from stream_monitor.backtest import run_backtest
-    from stream_monitor.reference_io import load_references
+    from stream_monitor.reference_io import load_references, load_version_references
 
     settings = ServiceSettings.from_yaml(args.config)
     out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout  # noqa: SIM115
     try:
-        summary = run_backtest(settings, load_references(settings), Path(args.input), out, chunk=args.chunk)
+        summary = run_backtest(settings, load_references(settings), Path(args.input), out, chunk=args.chunk,
+                               version_references=load_version_references(settings))
     finally:
         if out is not sys.stdout:
             out.close()

@@ -56,9 +56,11 @@ class Runtime:
         store: SnapshotStore,
         seek: Seeker,
         clock: Callable[[], float] = time.time,
+        version_references: Mapping[str, Mapping[str, ReferenceProfile]] | None = None,
     ) -> None:
         self.settings = settings
         self.references = references
+        self.version_references = version_references or {}
         self.metrics = metrics
         self.store = store
         self.seek = seek
@@ -78,7 +80,10 @@ class Runtime:
 
     def _new_monitor(self) -> Monitor:
         return Monitor(
-            self.settings.models, self.references, max_message_bytes=self.settings.limits.max_message_bytes
+            self.settings.models,
+            self.references,
+            max_message_bytes=self.settings.limits.max_message_bytes,
+            version_references=self.version_references,
         )
 
     async def monitor_for(self, partition: int) -> Monitor:
@@ -104,9 +109,12 @@ class Runtime:
 
     def forget(self, partitions: Iterable[int]) -> None:
         """Drop the monitors of revoked partitions; their new owner restores them."""
+        partitions = list(partitions)
         for p in partitions:
             self.monitors.pop(p, None)
             self._dirty.discard(p)
+        gone = set(partitions)
+        self._seeking = {tp: v for tp, v in self._seeking.items() if tp[1] not in gone}
 
     def all_monitors(self) -> list[Monitor]:
         return list(self.monitors.values())
@@ -173,14 +181,47 @@ class Runtime:
             self.metrics.gap_seeks.labels(SOURCES[self.kinds.get(topic, "prediction")]).inc()
         await self.seek(topic, partition, offset)
 
-    async def reseek_out_of_step(self) -> None:
-        """Repeat seeks for partitions whose gap is not filled yet (called every second)."""
+    async def reseek_out_of_step(self, highwater: Callable[[str, int], int | None]) -> None:
+        """Repeat seeks for partitions whose gap is not filled yet (called every second).
+
+        A partition is back in step once a record at the expected offset was applied,
+        or when the broker has nothing at or after it (``highwater <= offset``).
+        """
         for (topic, partition), (offset, _) in list(self._seeking.items()):
             mon = self.monitors.get(partition)
-            if mon is None or mon.positions.get((topic, partition), offset) > offset:
-                del self._seeking[(topic, partition)]  # filled, or no longer ours
+            high = highwater(topic, partition)
+            if (
+                mon is None
+                or mon.positions.get((topic, partition), offset) > offset
+                or (high is not None and high <= offset)
+            ):
+                del self._seeking[(topic, partition)]
                 continue
             await self._seek(topic, partition, offset)
+
+    async def on_assigned(self, assigned: Iterable[tuple[str, int]], earliest: Mapping[tuple[str, int], int]) -> None:
+        """Put every newly assigned source partition at the position its state covers.
+
+        The committed offset can be ahead of the state (faust commits past records
+        whose changelog writes a SIGKILL lost, and past records its rebalance race
+        dropped); waiting for the next record to reveal the gap is not enough when
+        no record comes. A partition the state has never seen starts at the log start.
+        The seeks themselves are left to the watchdog (:meth:`reseek_out_of_step`): a
+        seek issued inside faust's rebalance callback, before faust's own seek to the
+        committed offsets, stalls the consumer (seen on faust 0.15.3).
+        """
+        now = self.clock()
+        for topic, partition in assigned:
+            if topic not in self.kinds:
+                continue
+            mon = await self.monitor_for(partition)
+            pos = mon.positions.get((topic, partition))
+            if pos is None:
+                pos = earliest.get((topic, partition))
+                if pos is None:
+                    continue
+                mon.positions[(topic, partition)] = pos
+            self._seeking[(topic, partition)] = (pos, now)
 
     # -- persistence -------------------------------------------------------------------
 

@@ -115,6 +115,7 @@ class MonitorApp:
         settings: ServiceSettings,
         references: Mapping[str, ReferenceProfile | None],
         registry: CollectorRegistry | None = None,
+        version_references: Mapping[str, Mapping[str, ReferenceProfile]] | None = None,
     ) -> None:
         self.settings = settings
         s, t, w = settings, settings.topics, settings.worker
@@ -166,12 +167,20 @@ class MonitorApp:
             self.metrics,
             _TableStore(self.table),
             self._seek,
+            version_references=version_references,
         )
         self.web = WebServer(self.registry, self.health, self.runtime.status, s.web.host, s.web.port)
         self._wire()
 
     async def _seek(self, topic: str, partition: int, offset: int) -> None:
         await self.app.consumer.seek(TP(topic, partition), offset)
+
+    def _highwater(self, topic: str, partition: int) -> int | None:
+        # The fetch high watermark; Tansu's ListOffsets(latest) is wrong, never use it.
+        try:
+            return self.app.consumer.highwater(TP(topic, partition))
+        except Exception:  # noqa: BLE001 - unknown before the first fetch
+            return None
 
     def _record(self, event: Any) -> SourceRecord:
         msg = event.message
@@ -205,7 +214,7 @@ class MonitorApp:
         async def reseek() -> None:
             # One seek is often undone by records already fetched (they move faust's
             # read offset past the gap again); repeat until the gap is filled.
-            await runtime.reseek_out_of_step()
+            await runtime.reseek_out_of_step(self._highwater)
 
         @app.timer(0.5)
         async def event_loop_lag() -> None:
@@ -249,6 +258,13 @@ class MonitorApp:
 
         @app.on_rebalance_complete.connect
         async def on_rebalanced(sender: Any, **kwargs: Any) -> None:
+            # Tables are recovered by now: align each partition with its state.
+            tps = [tp for tp in app.consumer.assignment() if tp.topic in runtime.kinds]
+            earliest = await app.consumer.earliest_offsets(*tps) if tps else {}
+            await runtime.on_assigned(
+                [(tp.topic, tp.partition) for tp in tps],
+                {(tp.topic, tp.partition): off for tp, off in earliest.items()},
+            )
             self.health.ready = True
             self.metrics.ready.set(1)
 
@@ -272,5 +288,6 @@ def create_app(
     settings: ServiceSettings,
     references: Mapping[str, ReferenceProfile | None],
     registry: CollectorRegistry | None = None,
+    version_references: Mapping[str, Mapping[str, ReferenceProfile]] | None = None,
 ) -> MonitorApp:
-    return MonitorApp(settings, references, registry)
+    return MonitorApp(settings, references, registry, version_references)
