@@ -13,6 +13,8 @@ from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from stream_monitor.labelspec import FairnessSpec, LabelsSpec
+
 __all__ = [
     "DetectorsSpec",
     "FeatureSpec",
@@ -242,6 +244,9 @@ class ModelSpec(BaseModel):
     detectors: DetectorsSpec = DetectorsSpec()
     sensitive_attributes: list[LabelName] = Field(default_factory=list)
     retrain: RetrainPolicySpec = RetrainPolicySpec()
+    # The label path (stream_monitor.labelspec): ground truth and fairness; both optional.
+    labels: LabelsSpec | None = None
+    fairness: FairnessSpec | None = None
 
     @model_validator(mode="after")
     def _unique_names(self) -> Self:
@@ -251,9 +256,15 @@ class ModelSpec(BaseModel):
             raise ValueError(f"duplicate feature names: {', '.join(dupes)}")
         if self.versions and len(self.versions) > self.max_versions:
             raise ValueError("more versions listed than max_versions")
+        if self.fairness is not None:
+            unknown = sorted(set(self.fairness.groups) - set(self.sensitive_attributes))
+            if unknown:
+                raise ValueError(f"fairness groups for attributes not in sensitive_attributes: {', '.join(unknown)}")
         return self
 
     def params_hash(self) -> str:
         """A short hash of every parameter that shapes state; snapshots carry it."""
-        blob = self.model_dump_json(exclude={"retrain"}).encode()
+        # The label path has its own state and hash (stream_monitor.label_monitor), so
+        # adding it to a model does not reset the drift state.
+        blob = self.model_dump_json(exclude={"retrain", "labels", "fairness"}).encode()
         return hashlib.sha256(blob).hexdigest()[:16]

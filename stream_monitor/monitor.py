@@ -20,14 +20,16 @@ from __future__ import annotations
 import json
 import zlib
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 from stream_monitor.decisions.policy import WindowReport
 from stream_monitor.decisions.request import RetrainRequest
+from stream_monitor.detectors.base import DetectorState
 from stream_monitor.errors import SnapshotError
 from stream_monitor.events.models import EventKind, FeatureEvent, LabelEvent, PredictionEvent
+from stream_monitor.label_monitor import OutcomeBatch, OutcomeMonitor
 from stream_monitor.model_monitor import ModelMonitor
 from stream_monitor.modelspec import ModelSpec
 from stream_monitor.validation.decode import ReasonCode, Rejection, decode
@@ -79,6 +81,7 @@ class Outcome:
     duplicates: int = 0  # records skipped because they were already applied
     seeks: Mapping[TopicPartition, int] = field(default_factory=dict)  # where to re-read from
     last_event: Mapping[tuple[str, str], float] = field(default_factory=dict)  # event time
+    outcomes: Mapping[str, OutcomeBatch] = field(default_factory=dict)  # model -> what its label path did
 
 
 class Monitor:
@@ -110,6 +113,9 @@ class Monitor:
             s.model_id: ModelMonitor(s, references.get(s.model_id), per_version.get(s.model_id)) for s in specs
         }
         self._features = {s.model_id: frozenset(f.name for f in s.features) for s in specs}
+        # The label path (ground truth, fairness) of the models that configure it.
+        self.outcomes = {s.model_id: OutcomeMonitor(s, self._input_drift(s.model_id)) for s in specs
+                         if s.labels is not None or s.fairness is not None}
         self.max_message_bytes = max_message_bytes
         self.positions: dict[TopicPartition, int] = {}
         self.pending: dict[str, RetrainRequest] = {}  # decided, not yet confirmed published
@@ -125,6 +131,7 @@ class Monitor:
         unknown_features: Counter[str] = Counter()
         last_event: dict[tuple[str, str], float] = {}
         seeks: dict[TopicPartition, int] = {}
+        label_path: dict[str, list[PredictionEvent | LabelEvent]] = {}
         duplicates = 0
         for rec in records:
             tp = (rec.topic, rec.partition)
@@ -138,17 +145,24 @@ class Monitor:
                     seeks[tp] = expected
                 continue
             self.positions[tp] = rec.offset + 1
-            for item in decode(rec.value, rec.kind, max_bytes=self.max_message_bytes):
+            items = decode(rec.value, rec.kind, max_bytes=self.max_message_bytes)
+            for position, item in enumerate(items):
                 if isinstance(item, Rejection):
                     dead.append(DeadLetter(rec, item.reason, item.message, item.index, None, item.payload))
                     continue
                 model = self.models.get(item.model_id)
                 if model is None:
-                    dead.append(DeadLetter(rec, "unknown_model", "model_id is not configured", None))
+                    # inside a batch envelope only this event is refused, re-encoded on its own
+                    inner = len(items) > 1
+                    dead.append(DeadLetter(rec, "unknown_model", "model_id is not configured",
+                                           position if inner else None, None,
+                                           item.model_dump_json().encode() if inner else None))
                     continue
                 version = item.model_version or "unknown"
                 if isinstance(item, LabelEvent):
                     consumed[(item.model_id, version, "label")] += 1
+                    if item.model_id in self.outcomes:
+                        label_path.setdefault(item.model_id, []).append(item)
                     continue
                 if not model.accepts_version(version):
                     dead.append(
@@ -157,13 +171,13 @@ class Monitor:
                     continue
                 consumed[(item.model_id, version, item.kind)] += 1
                 per_model.setdefault(item.model_id, []).append(item)
+                if item.model_id in self.outcomes and isinstance(item, PredictionEvent):
+                    label_path.setdefault(item.model_id, []).append(item)
                 lags.setdefault(item.model_id, []).append(now - item.timestamp)
                 key = (item.model_id, version)
                 last_event[key] = max(last_event.get(key, item.timestamp), item.timestamp)
-                if item.features:
-                    extra = len(item.features.keys() - self._features[item.model_id])
-                    if extra:
-                        unknown_features[item.model_id] += extra
+                if item.features and not self._features[item.model_id].issuperset(item.features):
+                    unknown_features[item.model_id] += len(item.features.keys() - self._features[item.model_id])
                 if isinstance(item, PredictionEvent) and item.latency_ms is not None:
                     latencies.setdefault(key, []).append(item.latency_ms / 1000.0)
         reports: list[WindowReport] = []
@@ -174,6 +188,13 @@ class Monitor:
             reports.extend(out.reports)
             requests.extend(out.requests)
             retired.extend((model_id, v) for v in out.retired)
+            if model_id in self.outcomes:
+                for v in out.retired:
+                    self.outcomes[model_id].retire(v)
+        outcomes = {m: self.outcomes[m].observe(evs) for m, evs in label_path.items()}
+        for model_id, batch in outcomes.items():
+            requests.extend(batch.requests)
+            retired.extend((model_id, v) for v in batch.retired if (model_id, v) not in retired)
         for r in requests:
             self.pending[r.request_id] = r
         return Outcome(
@@ -188,7 +209,15 @@ class Monitor:
             duplicates=duplicates,
             seeks=seeks,
             last_event=last_event,
+            outcomes=outcomes,
         )
+
+    def _input_drift(self, model_id: str) -> Callable[[str], bool]:
+        """Whether the drift path has a version's inputs in warning or drift (for the label path)."""
+        def drifting(version: str) -> bool:
+            vs = self.models[model_id].versions.get(version)
+            return vs is not None and vs.policy.state is not DetectorState.OK
+        return drifting
 
     def mark_published(self, request_ids: Iterable[str]) -> None:
         """Forget requests whose publication the broker acknowledged."""
@@ -203,6 +232,7 @@ class Monitor:
             "positions": [[t, p, o] for (t, p), o in sorted(self.positions.items())],
             "models": {m: mon.to_state() for m, mon in self.models.items()},
             "pending": [r.model_dump(mode="json") for r in self.pending.values()],
+            "outcomes": {m: o.to_state() for m, o in self.outcomes.items()},
         }
 
     def snapshot(self) -> bytes:
@@ -224,5 +254,9 @@ class Monitor:
         for model_id, mon in self.models.items():
             saved = data["models"].get(model_id)
             if saved is not None and not mon.load_state(saved):
+                reset.append(model_id)
+        for model_id, om in self.outcomes.items():  # snapshots from before the label path have none
+            saved_outcomes = (data.get("outcomes") or {}).get(model_id)
+            if saved_outcomes is not None and not om.load_state(saved_outcomes) and model_id not in reset:
                 reset.append(model_id)
         return reset

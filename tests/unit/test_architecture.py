@@ -13,7 +13,7 @@ from tests.conftest import ROOT
 
 CORE = ["events", "validation", "windows", "detectors", "decisions"]
 CORE_MODULES = ["monitor.py", "model_monitor.py", "modelspec.py", "settings.py", "errors.py", "simulate.py",
-                "backtest.py"]
+                "backtest.py", "label_monitor.py", "labelspec.py", "simulate_labels.py"]
 FORBIDDEN = ("faust", "aiokafka", "kafka", "prometheus_client", "stream_monitor.sinks", "stream_monitor.app", "mode")
 
 

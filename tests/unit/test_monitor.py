@@ -124,3 +124,14 @@ def test_pending_requests_survive_snapshots(demo_spec: ModelSpec, demo_reference
     restored = make_monitor(demo_spec, demo_reference)
     restored.restore(mon.snapshot())
     assert list(restored.pending) == ([out.requests[0].request_id] if pending else [])
+
+
+def test_unknown_model_inside_a_batch_is_refused_alone(demo_spec: ModelSpec,
+                                                       demo_reference: ReferenceProfile) -> None:
+    mon = make_monitor(demo_spec, demo_reference)
+    good = next(iter(generate(Scenario(), 1)))
+    env = {"kind": "batch", "events": [good, {**good, "event_id": "x", "model_id": "stranger"}]}
+    out = mon.observe(records([json.dumps(env).encode()]), now=0)
+    assert [(d.reason, d.index) for d in out.dead_letters] == [("unknown_model", 1)]
+    assert json.loads(out.dead_letters[0].payload or b"")["model_id"] == "stranger"
+    assert sum(out.consumed.values()) == 1

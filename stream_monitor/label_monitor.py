@@ -1,0 +1,504 @@
+"""OutcomeMonitor: the label path of one model (join, performance, concept, fairness).
+
+Predictions and labels of one model come in arrival order. Predictions enter
+the join buffer (:mod:`stream_monitor.windows.join`, only what the metrics need)
+and the version's prediction window (fairness, representation, the label-free
+estimate, the score histogram); labels join them by ``event_id``. Joined pairs
+feed the version's pair window (performance, label-based fairness gaps, the
+estimate on the same events) and the concept-drift detectors on the error
+stream. Closed windows are judged (:mod:`stream_monitor.decisions.outcome_policy`)
+and may yield retrain requests.
+
+*Inputs moved or the relation moved?* A pair window whose realized accuracy
+falls below the estimate from its own scores (beyond its bound), or whose
+error-stream detectors fired, while the inputs of the version are not in
+drift, has ``cause="concept"``; a breach while the inputs drift has
+``cause="covariate"``.
+
+Pure: no clock, no I/O. The state (join buffer and windows, bounded) has its
+own parameter hash: changing the label config resets only the label path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from stream_monitor.decisions.outcome_policy import OutcomeReading, OutcomeReport, decide_outcomes
+from stream_monitor.decisions.policy import PolicyState
+from stream_monitor.decisions.request import ReferenceInfo, RetrainRequest, WindowInfo
+from stream_monitor.detectors.concept import build_concept, restore_concept
+from stream_monitor.detectors.fairness import outcome_fairness, representation
+from stream_monitor.detectors.streaming_base import StreamingBase
+from stream_monitor.events.models import LabelEvent, PredictionEvent
+from stream_monitor.labelspec import HIGHER_IS_BETTER
+from stream_monitor.modelspec import ModelSpec
+from stream_monitor.windows.groups import GroupCounts, group_of
+from stream_monitor.windows.join import JoinBuffer, Pair
+from stream_monitor.windows.outcome_windows import PairWindow, PredictionWindow
+from stream_monitor.windows.performance import MetricValue, PerformanceAccumulator, class_key
+
+__all__ = ["OutcomeBatch", "OutcomeMonitor", "VersionOutcomes"]
+
+OutcomeEvent = PredictionEvent | LabelEvent
+_DEFAULT_LEARN = 2000  # pairs, when neither reference_performance nor learn_first_n is set
+
+
+def _positive_key(value: str) -> str:
+    return {"true": "1", "false": "0"}.get(value.lower(), class_key(value))
+
+
+@dataclass(slots=True)
+class VersionOutcomes:
+    """The label-path state of one model version."""
+
+    version: str
+    preds: PredictionWindow
+    pairs: PairWindow
+    reference: dict[str, MetricValue] | None = None
+    learning: PerformanceAccumulator | None = None
+    shares: dict[str, dict[str, float]] = field(default_factory=dict)  # attribute -> group -> reference share
+    share_learning: dict[str, GroupCounts] | None = None
+    concept: dict[str, StreamingBase] = field(default_factory=dict)
+    marks: dict[str, int] = field(default_factory=dict)
+    pair_policy: PolicyState = field(default_factory=PolicyState)
+    pred_policy: PolicyState = field(default_factory=PolicyState)
+    predictions: int = 0
+    labelled: int = 0
+    # in memory only: what the last closed windows said (exported at scrape time)
+    last_pairs: OutcomeReport | None = None
+    last_preds: OutcomeReport | None = None
+    metrics: dict[str, MetricValue] = field(default_factory=dict)
+    drops: dict[str, float] = field(default_factory=dict)  # reference minus window, signed so that > 0 is worse
+    estimates: dict[str, tuple[float, float, float]] = field(default_factory=dict)  # metric -> (value, lo, hi)
+    group_shares: dict[str, dict[str, float]] = field(default_factory=dict)
+    histogram: list[float] | None = None
+    differences: dict[tuple[str, str], float] = field(default_factory=dict)  # (other version, metric) -> diff
+
+    @property
+    def coverage(self) -> float | None:
+        return self.labelled / self.predictions if self.predictions else None
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomeBatch:
+    """What one call of :meth:`OutcomeMonitor.observe` produced."""
+
+    reports: tuple[OutcomeReport, ...] = ()
+    requests: tuple[RetrainRequest, ...] = ()
+    delays: Mapping[str, tuple[float, ...]] = field(default_factory=dict)  # version -> label delays (seconds)
+    expired: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (version, reason)
+    orphaned: Mapping[str, int] = field(default_factory=dict)  # reason
+    duplicates: int = 0
+    retired: tuple[str, ...] = ()
+
+
+class OutcomeMonitor:
+    """The label path of one model; see the module docstring.
+
+    Parameters
+    ----------
+    spec
+        The model's configuration (``labels`` and/or ``fairness`` set).
+    input_drift
+        Whether the inputs of a version are in drift (from the drift path).
+    """
+
+    def __init__(self, spec: ModelSpec, input_drift: Callable[[str], bool] | None = None) -> None:
+        if spec.labels is None and spec.fairness is None:
+            raise ValueError(f"model {spec.model_id!r} has no labels or fairness config")
+        self.spec = spec
+        self.labels = spec.labels
+        self.fairness = spec.fairness
+        self.input_drift = input_drift or (lambda _v: False)
+        self.declared: dict[str, list[str]] = dict(spec.fairness.groups) if spec.fairness else {}
+        blob = spec.model_dump_json(include={"model_id", "labels", "fairness", "prediction"}).encode()
+        self.params_hash = hashlib.sha256(blob).hexdigest()[:16]
+        lab = self.labels
+        self.bins = lab.score_bins if lab else 50
+        self.positive = _positive_key(lab.positive_label) if lab else "1"
+        self.task = lab.task if lab else ("regression" if spec.prediction.type == "regression" else "binary")
+        self.join = (
+            JoinBuffer(ttl_seconds=lab.join_ttl_seconds, max_pending=lab.max_pending, max_labels=lab.max_pending_labels)
+            if lab else None
+        )
+        self.versions: dict[str, VersionOutcomes] = {}  # least recently seen first
+        w = spec.fairness.window_events if spec.fairness and spec.fairness.window_events else spec.window.events
+        self.pred_window_events = w or 1000
+
+    # -- versions ------------------------------------------------------------------------
+
+    def _new_version(self, version: str) -> VersionOutcomes:
+        lab, fair = self.labels, self.fairness
+        vs = VersionOutcomes(version, PredictionWindow.empty(0, self.declared, bins=self.bins),
+                             self._empty_pairs(0))
+        if lab is not None:
+            if lab.reference_performance:
+                vs.reference = {k: MetricValue(v, 0.0, 0) for k, v in lab.reference_performance.items()}
+            else:
+                vs.learning = PerformanceAccumulator.empty(self.task, bins=self.bins, max_classes=lab.max_classes)
+            vs.concept = {c.kind: build_concept(c.kind, dict(c.params)) for c in lab.concept}
+            vs.marks = dict.fromkeys(vs.concept, 0)
+        if fair is not None:
+            vs.shares = {a: dict(s) for a, s in fair.reference_shares.items()}
+            if set(vs.shares) != set(self.declared):
+                vs.share_learning = {a: GroupCounts.empty(gs) for a, gs in self.declared.items()}
+        return vs
+
+    def _empty_pairs(self, index: int) -> PairWindow:
+        lab = self.labels
+        return PairWindow.empty(index, self.task, self.declared, bins=self.bins,
+                                max_classes=lab.max_classes if lab else 20)
+
+    def _version(self, version: str, retired: list[str]) -> VersionOutcomes:
+        vs = self.versions.pop(version, None)
+        if vs is None:
+            while len(self.versions) >= self.spec.max_versions:
+                oldest = next(iter(self.versions))
+                self.retire(oldest)
+                retired.append(oldest)
+            vs = self._new_version(version)
+        self.versions[version] = vs
+        return vs
+
+    def retire(self, version: str) -> None:
+        self.versions.pop(version, None)
+        if self.join is not None:
+            self.join.drop_version(version)
+
+    # -- reading events ------------------------------------------------------------------
+
+    def _read(self, e: PredictionEvent) -> tuple[float | None, Any, bool]:
+        """(score, predicted class or value, predicted positive) of a prediction."""
+        p = e.prediction
+        score = e.score
+        if self.task == "regression":
+            value = float(p) if isinstance(p, int | float) and not isinstance(p, bool) else None
+            return None, value, False
+        if isinstance(p, float) and not isinstance(p, bool) and not p.is_integer() and 0.0 <= p <= 1.0:
+            score = p if score is None else score
+            thr = self.labels.threshold if self.labels else 0.5
+            cls = "1" if p >= thr else "0"
+        else:
+            cls = class_key(p)
+        return score, cls, cls == self.positive
+
+    def _groups(self, e: PredictionEvent) -> list[str]:
+        attrs = e.attributes or {}
+        return [group_of(attrs.get(a), gs) for a, gs in self.declared.items()]
+
+    # -- the hot path --------------------------------------------------------------------
+
+    def observe(self, events: Sequence[OutcomeEvent]) -> OutcomeBatch:
+        reports: list[OutcomeReport] = []
+        requests: list[RetrainRequest] = []
+        delays: dict[str, list[float]] = {}
+        retired: list[str] = []
+        for e in events:
+            if isinstance(e, LabelEvent):
+                if self.join is not None:
+                    for pair in self.join.add_label(e.event_id, e.model_version, e.timestamp, e.label):
+                        self._pair(pair, delays, reports, requests)
+                continue
+            vs = self._version(e.model_version, retired)
+            score, predicted, positive = self._read(e)
+            groups = self._groups(e)
+            self._prediction(vs, e.timestamp, groups, positive, score, predicted, reports, requests)
+            if self.join is not None:
+                scores = dict(e.scores) if (e.scores and len(e.scores) <= self.labels.max_classes) else None  # type: ignore[union-attr]
+                payload = [score, predicted, groups, scores]
+                for pair in self.join.add_prediction(e.event_id, e.model_version, e.timestamp, payload):
+                    self._pair(pair, delays, reports, requests)
+        expired, orphaned, duplicates = self.join.drain() if self.join is not None else ({}, {}, 0)
+        return OutcomeBatch(tuple(reports), tuple(requests), {k: tuple(v) for k, v in delays.items()},
+                            expired, orphaned, duplicates, tuple(retired))
+
+    def _prediction(self, vs: VersionOutcomes, ts: float, groups: list[str], positive: bool, score: float | None,
+                    predicted: Any, reports: list[OutcomeReport], requests: list[RetrainRequest]) -> None:
+        vs.predictions += 1
+        if vs.share_learning is not None:
+            for (a, counts), g in zip(vs.share_learning.items(), groups, strict=True):
+                counts.add(g, positive=positive)
+            assert self.fairness is not None
+            if next(iter(vs.share_learning.values())).total >= self.fairness.learn_first_n:
+                for a, counts in vs.share_learning.items():
+                    vs.shares.setdefault(a, {g: k / counts.total for g, k in zip(counts.groups, counts.n, strict=True)})
+                vs.share_learning = None
+            return  # the reference shares are being learned: no window yet
+        w = vs.preds
+        w.add(ts, groups, positive, score)
+        if score is not None and self.task == "binary" and (self.labels is None or self.labels.estimate):
+            w.add_estimate(score, positive)
+        if w.n >= self.pred_window_events:
+            self._close_predictions(vs, reports, requests)
+
+    def _pair(self, pair: Pair, delays: dict[str, list[float]], reports: list[OutcomeReport],
+              requests: list[RetrainRequest]) -> None:
+        vs = self.versions.get(pair.version)
+        if vs is None:  # retired meanwhile
+            return
+        lab = self.labels
+        assert lab is not None
+        score, predicted, groups, scores = pair.payload
+        vs.labelled += 1
+        delays.setdefault(pair.version, []).append(pair.delay)
+        w = vs.pairs
+        target = vs.learning if vs.learning is not None else w.performance
+        error: float | None
+        if self.task == "regression":
+            if predicted is None or isinstance(pair.label, bool) or not isinstance(pair.label, int | float):
+                return
+            target.add_regression(float(predicted), float(pair.label))
+            error = abs(float(predicted) - float(pair.label))
+        else:
+            label = _positive_key(pair.label) if isinstance(pair.label, str) else class_key(pair.label)
+            if self.task == "binary":
+                actual = label == self.positive
+                target.add_binary(predicted == self.positive, score, actual)
+                error = float((predicted == self.positive) != actual)
+            else:
+                target.add_multiclass(predicted, scores, label)
+                actual = label == self.positive
+                error = float(predicted != label)
+            if vs.learning is None:
+                for counts, g in zip(w.groups.values(), groups, strict=True):
+                    counts.add_pair(g, predicted=predicted == self.positive, actual=actual)
+        if vs.learning is not None:
+            learn = lab.learn_first_n or _DEFAULT_LEARN
+            if vs.learning.n >= learn:
+                vs.reference = vs.learning.metrics()
+                vs.learning = None
+            return
+        for det in vs.concept.values():
+            det.update(error)
+        w.touch(pair.prediction_ts)
+        if self.task == "binary" and score is not None and lab.estimate:
+            w.estimate.add(score, predicted == self.positive)
+        if w.n >= lab.window_pairs:
+            self._close_pairs(vs, reports, requests)
+
+    # -- closing windows -----------------------------------------------------------------
+
+    def _close_pairs(self, vs: VersionOutcomes, reports: list[OutcomeReport], requests: list[RetrainRequest]) -> None:
+        lab = self.labels
+        assert lab is not None
+        w = vs.pairs
+        metrics = w.performance.metrics()
+        readings: list[OutcomeReading] = []
+        drops: dict[str, float] = {}
+        ref = vs.reference or {}
+        judged = [m for m in (lab.metrics or list(ref)) if m in ref and m in metrics]
+        est = w.estimate.accuracy() if (w.estimate.n == w.n and "accuracy" in metrics) else None
+        # One-sided, Bonferroni over every comparison of the window (metrics and the estimate check).
+        z = float(stats.norm.ppf(1 - lab.alpha / max(len(judged) + (est is not None), 1)))
+        for name in judged:
+            cur, r = metrics[name], ref[name]
+            higher = name in HIGHER_IS_BETTER
+            drop = (r.value - cur.value) if higher else (
+                abs(cur.value) - abs(r.value) if name == "bias" else cur.value - r.value)
+            drops[name] = drop
+            margin = max(z * math.hypot(cur.se, r.se), lab.min_drop.get(name, 0.0))
+            crossed = r.value - margin if higher else r.value + margin
+            readings.append(OutcomeReading("performance", name, name, cur.value, r.value, crossed, cur.n,
+                                           drop > margin, se=cur.se))
+        if est is not None:
+            value, se = est
+            low = value - z * se
+            realized = metrics["accuracy"].value
+            fired = realized < low and w.n >= lab.min_pairs
+            readings.append(OutcomeReading("estimate", "accuracy", "realized_vs_estimated", realized, value, low,
+                                           w.n, fired, se=se))
+        for name, det in vs.concept.items():
+            fired_n = det.detections - vs.marks.get(name, 0)
+            vs.marks[name] = det.detections
+            readings.append(OutcomeReading("concept", name, "error_rate", float(fired_n), None, 0.5, w.n, fired_n > 0))
+        fair = self.fairness
+        if fair is not None and self.task != "regression":
+            for attr, counts in w.groups.items():
+                values = outcome_fairness(counts, min_group_size=fair.min_group_size)
+                for metric, limit in (("tpr_gap", fair.tpr_gap_max), ("fpr_gap", fair.fpr_gap_max)):
+                    v = values.get(metric)
+                    if v is not None:
+                        readings.append(OutcomeReading("fairness", metric, f"{attr}={v.groups[1]}", v.value, None,
+                                                       limit, v.n, v.value > limit and v.p_value <= fair.alpha,
+                                                       attribute=attr))
+        inputs = self.input_drift(vs.version)
+        breach = any(r.breach for r in readings if r.kind in ("performance", "estimate", "concept"))
+        # Breaches while the inputs are stable: the relation between inputs and labels moved.
+        cause = None if not breach else "covariate" if inputs else "concept"
+        info = WindowInfo(index=w.index, start=w.start, end=w.end, events=w.n)
+        report, request = decide_outcomes(
+            readings, self.spec, vs.pair_policy, model_version=vs.version, source="pairs", window=info,
+            minimum=lab.min_pairs, reference=self._perf_reference(vs), params_hash=self.params_hash, cause=cause,
+        )
+        vs.last_pairs = report
+        vs.metrics = metrics
+        vs.drops = drops
+        self._compare(vs, "pairs")
+        reports.append(report)
+        if request is not None:
+            requests.append(request)
+        vs.pairs = self._empty_pairs(w.index + 1)
+
+    def _close_predictions(self, vs: VersionOutcomes, reports: list[OutcomeReport],
+                           requests: list[RetrainRequest]) -> None:
+        w = vs.preds
+        fair, lab = self.fairness, self.labels
+        readings: list[OutcomeReading] = []
+        shares: dict[str, dict[str, float]] = {}
+        if fair is not None:
+            for attr, counts in w.groups.items():
+                rep = representation(counts, vs.shares.get(attr, {}))
+                if rep is not None:
+                    shares[attr] = dict(rep.shares)
+                    lo, hi = fair.share_ratio_min, 1 / fair.share_ratio_min
+                    for g, ratio in rep.ratios.items():
+                        expected = vs.shares[attr][g] * rep.n
+                        moved = (ratio < lo or ratio > hi) and rep.p_value <= fair.alpha and expected >= 5
+                        readings.append(OutcomeReading("representation", "share_ratio", f"{attr}={g}", ratio,
+                                                       vs.shares[attr][g], lo if ratio < 1 else hi, counts.n[
+                                                           counts.index(g)], moved, attribute=attr))
+                if self.task == "regression":
+                    continue
+                values = outcome_fairness(counts, min_group_size=fair.min_group_size)
+                di = values.get("disparate_impact_ratio")
+                if di is not None:
+                    readings.append(OutcomeReading("fairness", "disparate_impact_ratio", f"{attr}={di.groups[1]}",
+                                                   di.value, None, fair.disparate_impact_min, di.n,
+                                                   di.value < fair.disparate_impact_min and di.p_value <= fair.alpha,
+                                                   attribute=attr))
+                dp = values.get("demographic_parity_difference")
+                if dp is not None:
+                    readings.append(OutcomeReading("fairness", "demographic_parity_difference",
+                                                   f"{attr}={dp.groups[1]}", dp.value, None,
+                                                   fair.parity_difference_max, dp.n,
+                                                   dp.value > fair.parity_difference_max and dp.p_value <= fair.alpha,
+                                                   attribute=attr))
+        estimates: dict[str, tuple[float, float, float]] = {}
+        z = float(stats.norm.ppf(0.975))
+        for name, got in (("accuracy", w.estimate.accuracy()), ("roc_auc", w.estimate.roc_auc())):
+            if got is None:
+                continue
+            value, se = got
+            estimates[name] = (value, value - z * se, value + z * se)
+            ref = (vs.reference or {}).get(name)
+            if ref is not None and lab is not None:
+                z1 = float(stats.norm.ppf(1 - lab.alpha))
+                margin = max(z1 * math.hypot(se, ref.se), lab.min_drop.get(name, 0.0))
+                readings.append(OutcomeReading("estimate", f"estimated_{name}", f"estimated_{name}", value,
+                                               ref.value, ref.value - margin, w.estimate.n,
+                                               ref.value - value > margin, se=se))
+        info = WindowInfo(index=w.index, start=w.start, end=w.end, events=w.n)
+        report, request = decide_outcomes(
+            readings, self.spec, vs.pred_policy, model_version=vs.version, source="predictions", window=info,
+            minimum=self.spec.detectors.min_samples, reference=self._share_reference(vs),
+            params_hash=self.params_hash,
+        )
+        vs.last_preds = report
+        vs.estimates = estimates
+        vs.group_shares = shares
+        vs.histogram = list(w.histogram) if sum(w.histogram) else None
+        self._compare(vs, "predictions")
+        reports.append(report)
+        if request is not None:
+            requests.append(request)
+        vs.preds = PredictionWindow.empty(w.index + 1, self.declared, bins=self.bins)
+
+    def _compare(self, vs: VersionOutcomes, source: str) -> None:
+        """Champion/challenger: differences to every other live version's last closed window."""
+        lab = self.labels
+        if lab is not None and not lab.compare_versions:
+            return
+        for other in self.versions.values():
+            if other is vs:
+                continue
+            if source == "pairs":
+                for name, mv in vs.metrics.items():
+                    if name in other.metrics:
+                        vs.differences[(other.version, name)] = mv.value - other.metrics[name].value
+                        other.differences[(vs.version, name)] = other.metrics[name].value - mv.value
+            elif vs.histogram is not None and other.histogram is not None:
+                psi = _psi(np.asarray(vs.histogram), np.asarray(other.histogram))
+                vs.differences[(other.version, "score_psi")] = psi
+                other.differences[(vs.version, "score_psi")] = psi
+        live = set(self.versions)
+        for v in self.versions.values():
+            v.differences = {k: x for k, x in v.differences.items() if k[0] in live}
+
+    def _perf_reference(self, vs: VersionOutcomes) -> ReferenceInfo:
+        lab = self.labels
+        assert lab is not None
+        ref = vs.reference or {}
+        fp = hashlib.sha256(repr(sorted((k, round(v.value, 9)) for k, v in ref.items())).encode()).hexdigest()[:16]
+        if lab.reference_performance:
+            return ReferenceInfo(kind="static", source="labels.reference_performance", fingerprint=fp, rows=0)
+        rows = lab.learn_first_n or _DEFAULT_LEARN
+        return ReferenceInfo(kind="learned", source=f"learned from the first {rows} labelled predictions",
+                             fingerprint=fp, rows=rows)
+
+    def _share_reference(self, vs: VersionOutcomes) -> ReferenceInfo:
+        fp = hashlib.sha256(repr(sorted((a, sorted(s.items())) for a, s in vs.shares.items())).encode())
+        configured = self.fairness is not None and bool(self.fairness.reference_shares)
+        rows = 0 if configured or self.fairness is None else self.fairness.learn_first_n
+        return ReferenceInfo(kind="static" if configured else "learned",
+                             source="fairness.reference_shares" if configured else "learned group shares",
+                             fingerprint=fp.hexdigest()[:16], rows=rows)
+
+    # -- persistence ---------------------------------------------------------------------
+
+    def to_state(self) -> dict[str, Any]:
+        versions = {}
+        for v, s in self.versions.items():
+            versions[v] = {
+                "preds": s.preds.to_state(),
+                "pairs": s.pairs.to_state(),
+                "reference": {k: [m.value, m.se, m.n] for k, m in s.reference.items()} if s.reference else None,
+                "learning": s.learning.to_state() if s.learning is not None else None,
+                "shares": s.shares,
+                "share_learning": {a: g.to_state() for a, g in s.share_learning.items()}
+                if s.share_learning is not None else None,
+                "concept": {k: d.to_state() for k, d in s.concept.items()},
+                "marks": dict(s.marks),
+                "pair_policy": s.pair_policy.to_state(),
+                "pred_policy": s.pred_policy.to_state(),
+                "counts": [s.predictions, s.labelled],
+            }
+        return {"params": self.params_hash, "versions": versions,
+                "join": self.join.to_state() if self.join is not None else None}
+
+    def load_state(self, data: Mapping[str, Any]) -> bool:
+        """Restore from :meth:`to_state`; ``False`` (fresh state kept) when the config changed."""
+        if data.get("params") != self.params_hash:
+            return False
+        self.versions = {}
+        for v, d in data["versions"].items():
+            s = VersionOutcomes(v, PredictionWindow.from_state(d["preds"]), PairWindow.from_state(d["pairs"]))
+            s.reference = {k: MetricValue(float(x[0]), float(x[1]), int(x[2])) for k, x in d["reference"].items()} \
+                if d["reference"] else None
+            s.learning = PerformanceAccumulator.from_state(d["learning"]) if d["learning"] else None
+            s.shares = {a: {g: float(x) for g, x in sh.items()} for a, sh in d["shares"].items()}
+            s.share_learning = {a: GroupCounts.from_state(g) for a, g in d["share_learning"].items()} \
+                if d["share_learning"] is not None else None
+            s.concept = {k: restore_concept(x) for k, x in d["concept"].items()}
+            s.marks = {k: int(x) for k, x in d["marks"].items()}
+            s.pair_policy = PolicyState.from_state(d["pair_policy"])
+            s.pred_policy = PolicyState.from_state(d["pred_policy"])
+            s.predictions, s.labelled = (int(x) for x in d["counts"])
+            self.versions[v] = s
+        if self.join is not None and data.get("join") is not None:
+            self.join.load_state(data["join"])
+        return True
+
+
+def _psi(a: np.ndarray, b: np.ndarray) -> float:
+    """Population stability index between two histograms on the same bins."""
+    pa = (a + 0.5) / (a.sum() + 0.5 * a.size)
+    pb = (b + 0.5) / (b.sum() + 0.5 * b.size)
+    return float(((pa - pb) * np.log(pa / pb)).sum())
+

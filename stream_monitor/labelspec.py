@@ -1,0 +1,164 @@
+"""Configuration of the label path: ground-truth join, performance, fairness.
+
+Two optional groups of :class:`~stream_monitor.modelspec.ModelSpec`:
+
+* ``labels`` (:class:`LabelsSpec`): join labels to predictions by ``event_id``,
+  windowed performance on the joined pairs, concept drift on the error stream,
+  label-free performance estimation and the champion/challenger comparison of
+  versions;
+* ``fairness`` (:class:`FairnessSpec`): representation and outcome fairness per
+  sensitive-attribute group.
+
+Not built yet: per-segment drift, and joining feature events by ``event_id``
+(feature events update the feature windows directly).
+
+Group names become Prometheus label values, so they come from here only: a
+value not declared is counted as :data:`OTHER_GROUP`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+__all__ = [
+    "HIGHER_IS_BETTER",
+    "OTHER_GROUP",
+    "ConceptSpec",
+    "FairnessSpec",
+    "LabelsSpec",
+    "PERFORMANCE_METRICS",
+]
+
+LabelName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_.:-]{0,63}$")]
+GroupName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,63}$")]
+OTHER_GROUP = "other"
+
+CLASSIFICATION = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss", "calibration_error")
+REGRESSION = ("mae", "rmse", "mape", "bias")
+PERFORMANCE_METRICS = CLASSIFICATION + REGRESSION
+HIGHER_IS_BETTER = frozenset({"accuracy", "precision", "recall", "f1", "roc_auc"})
+
+_STRICT = ConfigDict(extra="forbid", frozen=True)
+
+
+class ConceptSpec(BaseModel):
+    """A detector on the error stream of joined pairs (0/1 errors for
+    classifiers, absolute errors for regression): ``adwin`` or ``ddm`` (DDM needs
+    0/1 errors, so it is classification only)."""
+
+    model_config = _STRICT
+    kind: Literal["adwin", "ddm"]
+    params: dict[str, float | int] = Field(default_factory=dict)
+
+
+def _default_concept() -> list[ConceptSpec]:
+    # DDM's river default warm_start (30) fires on stationary low error rates; 500 does not.
+    return [ConceptSpec(kind="adwin", params={"delta": 0.002}), ConceptSpec(kind="ddm", params={"warm_start": 500})]
+
+
+class LabelsSpec(BaseModel):
+    """How labels join predictions and how performance is judged.
+
+    The join is keyed by ``event_id`` and bounded: at most ``max_pending``
+    predictions wait for their label, for at most ``join_ttl_seconds`` of event
+    time; labels that come before their prediction wait in a buffer of
+    ``max_pending_labels``. Performance windows close after ``window_pairs``
+    joined pairs. A window breaches a metric when it is worse than the reference
+    by more than the confidence interval of the difference (window and, for a
+    learned reference, reference sample sizes; two-sided ``alpha`` shared by the
+    compared metrics) and by at least ``min_drop`` (absolute, per metric).
+    The reference is ``reference_performance`` (metric -> value), else learned
+    from the first ``learn_first_n`` joined pairs of each version (2000 when
+    neither is set). Binary classifiers with scores also get a label-free
+    estimate (``estimate``): per prediction window, and on each pair window
+    checked against the realized accuracy of the same events.
+    """
+
+    model_config = _STRICT
+    task: Literal["binary", "multiclass", "regression"] = "binary"
+    positive_label: str = "1"  # binary: this label (true/1/"1" all read as "1") is the positive class
+    threshold: Annotated[float, Field(gt=0, lt=1)] = 0.5  # score -> class when the prediction is not a class
+    join_ttl_seconds: Annotated[float, Field(gt=0, le=365 * 86400)] = 7 * 86400.0
+    # The join buffer travels in the partition's snapshot: 10k entries compress to
+    # about 250 KB, well under Kafka's default 1 MB message limit for the changelog.
+    max_pending: Annotated[int, Field(ge=10, le=200_000)] = 10_000
+    max_pending_labels: Annotated[int, Field(ge=10, le=200_000)] = 10_000
+    window_pairs: Annotated[int, Field(ge=10, le=10_000_000)] = 1000
+    min_pairs: Annotated[int, Field(ge=1)] = 200
+    score_bins: Annotated[int, Field(ge=4, le=200)] = 50  # logit-spaced, for AUC, calibration, estimation
+    max_classes: Annotated[int, Field(ge=2, le=100)] = 20
+    reference_performance: dict[str, float] = Field(default_factory=dict)
+    learn_first_n: Annotated[int, Field(ge=50, le=10_000_000)] | None = None
+    metrics: list[str] | None = None  # which metrics are judged (default: all the reference has)
+    alpha: Annotated[float, Field(gt=0, lt=0.5)] = 0.01
+    min_drop: dict[str, Annotated[float, Field(ge=0)]] = Field(default_factory=dict)
+    concept: list[ConceptSpec] = Field(default_factory=_default_concept)
+    estimate: bool = True  # label-free estimate for binary classifiers with calibrated scores
+    compare_versions: bool = True  # champion/challenger differences between live versions
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        allowed = REGRESSION if self.task == "regression" else CLASSIFICATION
+        for name in [*self.reference_performance, *(self.metrics or []), *self.min_drop]:
+            if name not in allowed:
+                raise ValueError(f"metric {name!r} is not a {self.task} metric (use {', '.join(allowed)})")
+        if self.task == "regression" and any(c.kind == "ddm" for c in self.concept):
+            raise ValueError("ddm needs 0/1 errors: not for regression (use adwin)")
+        if self.reference_performance and self.learn_first_n is not None:
+            raise ValueError("set reference_performance or learn_first_n, not both")
+        if self.min_pairs > self.window_pairs:
+            raise ValueError("min_pairs must not exceed window_pairs")
+        from stream_monitor.detectors.concept import build_concept  # the module owns the names
+
+        for c in self.concept:
+            try:
+                build_concept(c.kind, dict(c.params))
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"concept {c.kind}: {exc}") from None
+        return self
+
+
+class FairnessSpec(BaseModel):
+    """Representation and outcome fairness per group of each attribute in ``groups``.
+
+    ``groups`` declares, per sensitive attribute, the group values reported;
+    other values count as ``other``. Windows close after ``window_events``
+    predictions (default: the drift window's ``events``). Outcome metrics of a
+    group with fewer than ``min_group_size`` events (pairs, for the label-based
+    gaps) are suppressed. Representation: a chi-square goodness-of-fit test of
+    the window's group counts against ``reference_shares`` (or the shares of the
+    first ``learn_first_n`` predictions); it breaches when p <= ``alpha`` and a
+    group's share ratio falls below ``share_ratio_min`` or above its inverse.
+    """
+
+    model_config = _STRICT
+    groups: dict[LabelName, Annotated[list[GroupName], Field(min_length=1, max_length=50)]]
+    min_group_size: Annotated[int, Field(ge=1)] = 100
+    window_events: Annotated[int, Field(ge=10, le=10_000_000)] | None = None
+    disparate_impact_min: Annotated[float, Field(gt=0, le=1)] = 0.8
+    parity_difference_max: Annotated[float, Field(gt=0, le=1)] = 0.1
+    tpr_gap_max: Annotated[float, Field(gt=0, le=1)] = 0.1
+    fpr_gap_max: Annotated[float, Field(gt=0, le=1)] = 0.1
+    reference_shares: dict[LabelName, dict[GroupName, Annotated[float, Field(ge=0, le=1)]]] = Field(
+        default_factory=dict
+    )
+    learn_first_n: Annotated[int, Field(ge=50, le=10_000_000)] = 1000
+    alpha: Annotated[float, Field(gt=0, lt=0.5)] = 0.01
+    share_ratio_min: Annotated[float, Field(gt=0, lt=1)] = 0.5
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        for attr, shares in self.reference_shares.items():
+            if attr not in self.groups:
+                raise ValueError(f"reference_shares for an attribute without groups: {attr!r}")
+            unknown = set(shares) - {*self.groups[attr], OTHER_GROUP}
+            if unknown:
+                raise ValueError(f"reference_shares of undeclared groups of {attr!r}: {sorted(unknown)}")
+            if abs(sum(shares.values()) - 1.0) > 1e-6:
+                raise ValueError(f"reference_shares of {attr!r} must sum to 1")
+        for attr, gs in self.groups.items():
+            if OTHER_GROUP in gs or len(set(gs)) != len(gs):
+                raise ValueError(f"groups of {attr!r} must be distinct and not {OTHER_GROUP!r}")
+        return self

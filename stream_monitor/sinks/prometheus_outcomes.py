@@ -1,0 +1,128 @@
+"""Prometheus metrics of the label path: join counters at batch time, the rest at scrape time.
+
+Counted per batch (from :attr:`Outcome.outcomes`): label delay, joined,
+expired (``reason`` ttl or capacity), orphaned and duplicate labels. Read at
+scrape time from the live monitors: the last closed windows' performance (and
+its reference and drop), label coverage, fairness metrics with their breach
+flag and sample size, group shares, the label-free estimate with its bounds and
+the champion/challenger differences. Every label value comes from config:
+versions (bounded by ``max_versions``), attributes and declared groups (others
+are ``other``), and the closed sets of metric names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from typing import Final
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from stream_monitor.monitor import Monitor, Outcome
+
+__all__ = ["DELAY_BUCKETS", "OutcomeMetrics"]
+
+DELAY_BUCKETS: Final = (1, 10, 60, 300, 900, 3600, 4 * 3600, 86400, 3 * 86400, 7 * 86400, 14 * 86400, 30 * 86400)
+_REASONS: Final = ("ttl", "capacity")
+
+
+class OutcomeMetrics:
+    """The label-path metrics on an injected registry (built by ``MonitorMetrics``)."""
+
+    def __init__(self, registry: CollectorRegistry, monitors: Callable[[], Iterable[Monitor]], *, prefix: str) -> None:
+        p, r = prefix, registry
+        mv = ["model", "version"]
+        self.delay = Histogram(f"{p}_label_delay_seconds", "Label event time minus prediction event time, per join.",
+                               mv, buckets=DELAY_BUCKETS, registry=r)
+        self.joined = Counter(f"{p}_labels_joined", "Labels joined to a prediction.", mv, registry=r)
+        self.expired = Counter(f"{p}_labels_expired", "Predictions that left the join buffer without a label.",
+                               [*mv, "reason"], registry=r)
+        self.orphaned = Counter(f"{p}_labels_orphaned", "Labels that left the join buffer without a prediction.",
+                                ["model", "reason"], registry=r)
+        self.duplicates = Counter(f"{p}_labels_duplicate", "Duplicate labels or predictions ignored by the join.",
+                                  ["model"], registry=r)
+        registry.register(_OutcomeCollector(p, monitors))
+
+    def observe(self, outcome: Outcome) -> None:
+        for model, batch in outcome.outcomes.items():
+            for version, delays in batch.delays.items():
+                hist = self.delay.labels(model, version)
+                for d in delays:
+                    hist.observe(max(d, 0.0))
+                self.joined.labels(model, version).inc(len(delays))
+            for (version, reason), n in batch.expired.items():
+                self.expired.labels(model, version, reason).inc(n)
+            for reason, n in batch.orphaned.items():
+                self.orphaned.labels(model, reason).inc(n)
+            if batch.duplicates:
+                self.duplicates.labels(model).inc(batch.duplicates)
+
+    def retire(self, model: str, version: str) -> None:
+        for metric, labels in ((self.delay, (model, version)), (self.joined, (model, version)),
+                               *((self.expired, (model, version, r)) for r in _REASONS)):
+            try:
+                metric.remove(*labels)
+            except KeyError:
+                pass
+
+
+class _OutcomeCollector(Collector):
+    def __init__(self, prefix: str, monitors: Callable[[], Iterable[Monitor]]) -> None:
+        self.p = prefix
+        self.monitors = monitors
+
+    def describe(self) -> Iterable[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        p = self.p
+        mvm = ["model", "version", "metric"]
+        fair = ["model", "version", "attribute", "metric"]
+        perf = GaugeMetricFamily(f"{p}_performance_metric", "Performance of the last closed window of joined pairs.",
+                                 labels=mvm)
+        ref = GaugeMetricFamily(f"{p}_performance_reference", "Reference performance the windows are compared to.",
+                                labels=mvm)
+        drop = GaugeMetricFamily(f"{p}_performance_drop", "Reference minus window performance (positive: worse).",
+                                 labels=mvm)
+        est = GaugeMetricFamily(f"{p}_performance_estimate",
+                                "Label-free performance estimate of the last prediction window, with 95% bounds.",
+                                labels=[*mvm, "bound"])
+        cov = GaugeMetricFamily(f"{p}_label_coverage_ratio", "Share of predictions that have been labelled.",
+                                labels=["model", "version"])
+        fm = GaugeMetricFamily(f"{p}_fairness_metric", "Fairness metric of the last closed window.", labels=fair)
+        fb = GaugeMetricFamily(f"{p}_fairness_breach", "1 if the fairness metric breached its threshold.", labels=fair)
+        fn = GaugeMetricFamily(f"{p}_fairness_sample_size", "Smallest group behind the fairness metric.", labels=fair)
+        share = GaugeMetricFamily(f"{p}_group_share", "Share of each group in the last prediction window.",
+                                  labels=["model", "version", "attribute", "group"])
+        diff = GaugeMetricFamily(f"{p}_version_difference",
+                                 "This version minus the baseline version, on their last closed windows.",
+                                 labels=["model", "version", "baseline", "metric"])
+        for mon in self.monitors():
+            for model, om in mon.outcomes.items():
+                for version, vs in om.versions.items():
+                    mv = [model, version]
+                    if vs.coverage is not None and om.labels is not None:
+                        cov.add_metric(mv, vs.coverage)
+                    for name, m in vs.metrics.items():
+                        perf.add_metric([*mv, name], m.value)
+                    for name, r in (vs.reference or {}).items():
+                        ref.add_metric([*mv, name], r.value)
+                    for name, x in vs.drops.items():
+                        drop.add_metric([*mv, name], x)
+                    for name, (value, lo, hi) in vs.estimates.items():
+                        for bound, x in (("estimate", value), ("lower", lo), ("upper", hi)):
+                            est.add_metric([*mv, name, bound], x)
+                    for rep in (vs.last_preds, vs.last_pairs):
+                        for rd in rep.readings if rep is not None else ():
+                            if rd.kind == "fairness" and rd.attribute is not None:
+                                fl = [*mv, rd.attribute, rd.metric]
+                                fm.add_metric(fl, rd.value)
+                                fb.add_metric(fl, 1.0 if rd.breach else 0.0)
+                                fn.add_metric(fl, rd.n)
+                    for attr, groups in vs.group_shares.items():
+                        for group, x in groups.items():
+                            share.add_metric([*mv, attr, group], x)
+                    for (baseline, metric), x in vs.differences.items():
+                        diff.add_metric([*mv, baseline, metric], x)
+        yield from (perf, ref, drop, est, cov, fm, fb, fn, share, diff)
