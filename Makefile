@@ -18,11 +18,14 @@ demo: $(STAMP)
 	$(PY) -m stream_monitor demo
 
 # Prometheus and Alertmanager come from Debian; the rule, dashboard and alert
-# delivery tests need them.
+# delivery tests need them. Chromium (headless) renders the status page test.
 ops-tools:
 	@command -v promtool >/dev/null 2>&1 && command -v prometheus-alertmanager >/dev/null 2>&1 || { \
 	  echo "installing prometheus and prometheus-alertmanager (Debian packages)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus prometheus-alertmanager >/dev/null; }
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing chromium (Debian package)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
 
 test: $(STAMP) ops-tools
 	$(PY) -m pytest -m "not slow"

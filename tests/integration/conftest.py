@@ -152,3 +152,8 @@ def stack(broker: EmbeddedBroker, tmp_path: Path) -> Iterator[Stack]:
             w.stop(timeout=30)
         except AssertionError:
             pass
+
+
+# Session fixture shared by the ops tests (alert delivery, dashboards, status page);
+# imported here so that the three modules share one instance.
+from .ops_stack import ops_stack  # noqa: E402, F401

@@ -21,6 +21,7 @@ PROM_DIR = ROOT / "prometheus"
 GRAFANA_DIR = ROOT / "grafana"
 DOCKER_DIR = ROOT / "docker"
 DOCS = ROOT / "docs" / "operations.md"
+README = ROOT / "README.md"  # the runbooks ("## Runbook") and the metrics reference
 ALERTS = PROM_DIR / "alerts.yml"
 RECORDING = PROM_DIR / "recording.yml"
 ALERTMANAGER = PROM_DIR / "alertmanager.yml"

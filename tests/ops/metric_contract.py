@@ -61,13 +61,17 @@ PERFORMANCE_METRICS = frozenset(
 FAIRNESS_METRICS = frozenset(
     {"demographic_parity_difference", "disparate_impact_ratio", "tpr_gap", "fpr_gap"}
 )
+ESTIMATED_METRICS = frozenset({"accuracy", "roc_auc"})
+ESTIMATE_BOUNDS = frozenset({"estimate", "lower", "upper"})
+JOIN_REASONS = frozenset({"ttl", "capacity"})
+VERSION_DIFFERENCE_METRICS = PERFORMANCE_METRICS | {"score_psi"}
 # Detector names are open-ended ("e.g."), so they are not checked.
 KNOWN_DETECTORS = frozenset(
     {"psi", "ks", "chi2", "jensen_shannon", "wasserstein", "hellinger", "missing_rate", "mmd"}
 )
 # Reserved feature names.
 PREDICTION_FEATURE = "__prediction__"
-MULTIVARIATE_FEATURE = "__all__"
+MULTIVARIATE_FEATURE = "__multivariate__"  # stream_monitor.windows.profile.MULTIVARIATE
 
 # Demo deployment.
 DEMO_MODEL = "fraud-detector"
@@ -123,6 +127,8 @@ METRICS: tuple[Metric, ...] = (
     ),
     Metric("stream_monitor_windows_closed_total", "counter", _MV),
     Metric("stream_monitor_unknown_features_total", "counter", ("model",)),
+    Metric("stream_monitor_replayed_records_skipped_total", "counter", ()),
+    Metric("stream_monitor_gap_seeks_total", "counter", ("source",), {"source": DLQ_SOURCES}),
     # Drift
     Metric("stream_monitor_drift_statistic", "gauge", _MVFD),
     Metric("stream_monitor_drift_threshold", "gauge", _MVFD),
@@ -155,6 +161,8 @@ METRICS: tuple[Metric, ...] = (
     Metric("stream_monitor_consumer_lag", "gauge", ("topic", "partition")),
     Metric("stream_monitor_event_loop_lag_seconds", "gauge", ()),
     Metric("stream_monitor_state_bytes", "gauge", ()),
+    Metric("stream_monitor_broker_reachable", "gauge", ()),
+    Metric("stream_monitor_event_loop_blocked_total", "counter", ()),
     # Performance
     Metric(
         "stream_monitor_performance_metric",
@@ -175,6 +183,14 @@ METRICS: tuple[Metric, ...] = (
         {"metric": PERFORMANCE_METRICS},
     ),
     Metric("stream_monitor_label_coverage_ratio", "gauge", _MV),
+    Metric("stream_monitor_performance_estimate", "gauge", ("model", "version", "metric", "bound")),
+    Metric("stream_monitor_version_difference", "gauge", ("model", "version", "baseline", "metric")),
+    # Labels join
+    Metric("stream_monitor_labels_joined_total", "counter", _MV),
+    Metric("stream_monitor_labels_duplicate_total", "counter", ("model",)),
+    Metric("stream_monitor_labels_expired_total", "counter", ("model", "version", "reason")),
+    Metric("stream_monitor_labels_orphaned_total", "counter", ("model", "reason")),
+    Metric("stream_monitor_label_delay_seconds", "histogram", _MV),
     # Fairness
     Metric(
         "stream_monitor_fairness_metric",
@@ -188,7 +204,37 @@ METRICS: tuple[Metric, ...] = (
         ("model", "version", "attribute", "metric"),
         {"metric": FAIRNESS_METRICS},
     ),
+    Metric(
+        "stream_monitor_fairness_sample_size",
+        "gauge",
+        ("model", "version", "attribute", "metric"),
+        {"metric": FAIRNESS_METRICS},
+    ),
     Metric("stream_monitor_group_share", "gauge", ("model", "version", "attribute", "group")),
+    Metric(
+        "stream_monitor_fairness_sample_size",
+        "gauge",
+        ("model", "version", "attribute", "metric"),
+        {"metric": FAIRNESS_METRICS},
+    ),
+    # Label join and label-free estimation
+    Metric("stream_monitor_label_delay_seconds", "histogram", _MV),
+    Metric("stream_monitor_labels_joined_total", "counter", _MV),
+    Metric("stream_monitor_labels_expired_total", "counter", ("model", "version", "reason"), {"reason": JOIN_REASONS}),
+    Metric("stream_monitor_labels_orphaned_total", "counter", ("model", "reason"), {"reason": JOIN_REASONS}),
+    Metric("stream_monitor_labels_duplicate_total", "counter", ("model",)),
+    Metric(
+        "stream_monitor_performance_estimate",
+        "gauge",
+        ("model", "version", "metric", "bound"),
+        {"metric": ESTIMATED_METRICS, "bound": ESTIMATE_BOUNDS},
+    ),
+    Metric(
+        "stream_monitor_version_difference",
+        "gauge",
+        ("model", "version", "baseline", "metric"),
+        {"metric": VERSION_DIFFERENCE_METRICS},
+    ),
 )
 
 METRICS_BY_NAME: dict[str, Metric] = {m.name: m for m in METRICS}

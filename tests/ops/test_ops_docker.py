@@ -184,6 +184,34 @@ def test_compose_traffic_producer() -> None:
     assert svc.get("healthcheck", {}).get("disable") is True, "simulate serves no /healthz"
 
 
+def test_compose_commands_parse_with_the_real_cli() -> None:
+    """Every stream-monitor container command is accepted by the CLI the image runs."""
+    cli = pytest.importorskip("stream_monitor.cli")
+    services = _compose()["services"]
+    config = h.load_yaml(CONFIG)
+    for name in ("stream-monitor", "traffic"):
+        cmd = services[name]["command"]
+        cmd = shlex.split(cmd) if isinstance(cmd, str) else [str(c) for c in cmd]
+        args = cli.build_parser().parse_args(cmd)  # SystemExit (a failure) on unknown flags
+        if name == "traffic":
+            assert args.topic == config["topics"]["predictions"]
+            assert args.model_version in next(m for m in config["models"] if m["model_id"] == contract.DEMO_MODEL)[
+                "versions"]
+            assert args.bootstrap_servers == config["kafka"]["bootstrap_servers"]
+            assert args.output is None, "the traffic service must produce to Kafka"
+            assert 0 < args.change_at < args.events
+
+
+def test_dockerignore_keeps_the_build_context_small() -> None:
+    ignored = {line.strip().rstrip("/") for line in (h.ROOT / ".dockerignore").read_text().splitlines()
+               if line.strip() and not line.startswith("#")}
+    assert {".git", ".venv", "tests", ".demo", "benchmarks/results"} <= ignored
+    copied = [a for k, a in _dockerfile_instructions() if k == "COPY" and "--from=" not in a]
+    for args in copied:  # nothing the Dockerfile copies may be excluded
+        for src in _exec_form(args)[:-1]:
+            assert src.rstrip("/*") not in ignored, src
+
+
 def test_example_rules_in_stack_config_match_job() -> None:
     """WorkerDown's job matcher and the scrape job names agree."""
     worker_down = next(r for r in h.alert_rules() if r["alert"] == "WorkerDown")

@@ -1,4 +1,4 @@
-"""docs/operations.md: a runbook section for every alert, matching its runbook_url."""
+"""README.md "## Runbook": a runbook section for every alert, matching its runbook_url."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ def _github_anchor(heading: str) -> str:
 
 
 def test_runbook_section_per_alert() -> None:
-    text = h.DOCS.read_text(encoding="utf-8")
+    text = h.README.read_text(encoding="utf-8")
     headings = re.findall(r"^### (Runbook: .+?)\s*$", text, flags=re.M)
     anchors = {_github_anchor(x) for x in headings}
     missing = []
@@ -26,7 +26,7 @@ def test_runbook_section_per_alert() -> None:
 
 
 def test_no_runbook_without_alert() -> None:
-    text = h.DOCS.read_text(encoding="utf-8")
+    text = h.README.read_text(encoding="utf-8")
     documented = set(re.findall(r"^### Runbook: (\w+)\s*$", text, flags=re.M))
     alerts = {r["alert"] for r in h.alert_rules()}
     assert documented == alerts, f"stale runbooks: {sorted(documented - alerts)}"

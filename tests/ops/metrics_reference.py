@@ -1,0 +1,165 @@
+"""The README's metrics reference, generated from the code's metric definitions.
+
+    python -m tests.ops.metrics_reference           # print the table
+    python -m tests.ops.metrics_reference --write   # replace it in README.md
+
+A drifted stream (with a malformed record, an unknown feature and serving
+latencies) goes through a real :class:`~stream_monitor.monitor.Monitor` into a
+:class:`~stream_monitor.sinks.prometheus.MonitorMetrics` on a fresh registry, so
+that every metric, including the scrape-time ones, has samples to read the
+labels from. Type and HELP text come from the registry; the unit comes from the
+name (base units, Prometheus naming) or from UNITS below.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry
+
+ROOT = Path(__file__).resolve().parents[2]
+README = ROOT / "README.md"
+BEGIN = "<!-- metrics-reference:begin (generated: python -m tests.ops.metrics_reference --write) -->"
+END = "<!-- metrics-reference:end -->"
+
+# Units that the name's suffix does not say.
+UNITS = {
+    "stream_monitor_events_consumed_total": "events",
+    "stream_monitor_dead_letter_total": "records (batch events count one each)",
+    "stream_monitor_retrain_requests_total": "requests",
+    "stream_monitor_windows_closed_total": "windows",
+    "stream_monitor_unknown_features_total": "feature values",
+    "stream_monitor_replayed_records_skipped_total": "records",
+    "stream_monitor_gap_seeks_total": "seeks",
+    "stream_monitor_consumer_lag": "records",
+    "stream_monitor_window_events": "events",
+    "stream_monitor_last_window_events": "events",
+    "stream_monitor_model_drift_severity": "0 ok, 1 warning, 2 drift",
+    "stream_monitor_feature_drift": "0 or 1",
+    "stream_monitor_drift_statistic": "the detector's statistic",
+    "stream_monitor_drift_threshold": "as the statistic (p-value tests: the corrected alpha)",
+    "stream_monitor_drift_p_value": "probability",
+    "stream_monitor_worker_up": "0 or 1",
+    "stream_monitor_worker_ready": "0 or 1",
+    "stream_monitor_build_info": "always 1",
+    "stream_monitor_broker_reachable": "0 or 1",
+    "stream_monitor_event_loop_blocked_total": "episodes",
+    "stream_monitor_labels_joined_total": "labels",
+    "stream_monitor_labels_duplicate_total": "events",
+    "stream_monitor_labels_expired_total": "predictions",
+    "stream_monitor_labels_orphaned_total": "labels",
+    "stream_monitor_performance_metric": "as the metric (accuracy: ratio, mae: target unit, ...)",
+    "stream_monitor_performance_reference": "as the metric",
+    "stream_monitor_performance_drop": "as the metric",
+    "stream_monitor_performance_estimate": "as the metric",
+    "stream_monitor_version_difference": "as the metric",
+    "stream_monitor_fairness_metric": "difference or ratio, per the metric",
+    "stream_monitor_fairness_breach": "0 or 1",
+    "stream_monitor_fairness_sample_size": "events",
+    "stream_monitor_group_share": "ratio (0-1)",
+}
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    type: str
+    labels: tuple[str, ...]
+    unit: str
+    meaning: str
+
+    def markdown(self) -> str:
+        labels = ", ".join(f"`{x}`" for x in self.labels) or "(none)"
+        return f"| `{self.name}` | {self.type} | {labels} | {self.unit} | {self.meaning} |"
+
+
+def _unit(name: str) -> str:
+    if name in UNITS:
+        return UNITS[name]
+    if name.endswith("_timestamp_seconds"):
+        return "Unix time, seconds"
+    if name.endswith("_seconds"):
+        return "seconds"
+    if name.endswith("_bytes"):
+        return "bytes"
+    if name.endswith(("_rate", "_ratio")):
+        return "ratio (0-1)"
+    return "1"
+
+
+@functools.cache
+def exposed_metrics() -> tuple[Row, ...]:
+    """Every metric an in-process MonitorMetrics exposes, with its labels."""
+    from stream_monitor.modelspec import ModelSpec
+    from stream_monitor.monitor import Monitor, SourceRecord
+    from stream_monitor.simulate import Scenario, demo_model_config, generate, reference_rows, to_json
+    from stream_monitor.sinks.prometheus import MonitorMetrics
+    from stream_monitor.windows.profile import build_profile
+
+    spec = ModelSpec.model_validate(demo_model_config())
+    ref = build_profile(spec, reference_rows(5_000, seed=1), source="metrics reference")
+    mon = Monitor([spec], {spec.model_id: ref}, max_message_bytes=1 << 20)
+    registry = CollectorRegistry()
+    metrics = MonitorMetrics(registry, lambda: [mon])
+    events = list(generate(Scenario(kind="abrupt", change_at=1000, seed=3), 3000))
+    events[0] = {**events[0], "features": {**events[0]["features"], "unconfigured": 1.0}}
+    raws = [to_json(e) for e in events] + [b"{bad"]
+    records = [SourceRecord("prediction", raw, "p", 0, i, b"k") for i, raw in enumerate(raws)]
+    metrics.observe(mon.observe(records, now=events[-1]["timestamp"] + 5), now=1.0)
+    # Set by the worker, not by observe(): give them one labelled sample each.
+    metrics.published(spec.model_id, "v1", "critical")
+    metrics.consumer_lag.labels("model-predictions", "0").set(0)
+    metrics.gap_seeks.labels("predictions").inc(0)
+    metrics.batch_seconds.observe(0.01)
+
+    # Declared label names: of the client library's metric objects, and of the
+    # families the scrape-time collectors yield (also when they have no sample).
+    declared: dict[str, tuple[str, ...]] = {}
+    for collector, names in registry._collector_to_names.items():  # noqa: SLF001
+        for name in names:
+            declared[name] = tuple(getattr(collector, "_labelnames", ()))
+    rows = []
+    for family in registry.collect():
+        labels = dict.fromkeys(getattr(family, "_labelnames", None) or declared.get(family.name, ()))
+        for s in family.samples:
+            labels.update(dict.fromkeys(k for k in s.labels if k != "le"))
+        name = family.name + "_total" if family.type == "counter" else family.name
+        kind = "gauge (stateset)" if family.type == "stateset" else family.type
+        rows.append(Row(name, kind, tuple(labels), _unit(name), family.documentation))
+    return tuple(sorted(rows, key=lambda r: r.name))
+
+
+def table(rows: tuple[Row, ...]) -> str:
+    head = "| metric | type | labels | unit | meaning |\n| --- | --- | --- | --- | --- |\n"
+    return head + "\n".join(r.markdown() for r in rows) + "\n"
+
+
+def documented(readme: str) -> dict[str, Row]:
+    """The rows of the README's generated metrics table."""
+    start, end = readme.index(BEGIN), readme.index(END)
+    out = {}
+    for line in readme[start:end].splitlines():
+        m = re.match(r"^\| `(\w+)` \| ([^|]+) \| ([^|]+) \| ([^|]+) \| (.*) \|$", line)
+        if m:
+            labels = tuple(re.findall(r"`(\w+)`", m.group(3)))
+            out[m.group(1)] = Row(m.group(1), m.group(2).strip(), labels, m.group(4).strip(), m.group(5).strip())
+    return out
+
+
+def main(argv: list[str]) -> int:
+    generated = table(exposed_metrics())
+    if "--write" not in argv:
+        sys.stdout.write(generated)
+        return 0
+    text = README.read_text(encoding="utf-8")
+    start, end = text.index(BEGIN) + len(BEGIN), text.index(END)
+    README.write_text(text[:start] + "\n" + generated + text[end:], encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

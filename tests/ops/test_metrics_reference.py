@@ -1,0 +1,39 @@
+"""Every metric the exporter exposes is in the README's reference and in the metrics contract."""
+
+from __future__ import annotations
+
+from . import helpers as h
+from . import metric_contract as contract
+from .metrics_reference import documented, exposed_metrics
+
+_TYPES = {"gauge (stateset)": "stateset"}
+
+
+def test_every_exposed_metric_is_documented_and_in_the_contract() -> None:
+    exposed = {r.name: r for r in exposed_metrics()}
+    readme = documented(h.README.read_text(encoding="utf-8"))
+    fix = "run `python -m tests.ops.metrics_reference --write` and review the README diff"
+    assert sorted(set(exposed) - set(readme)) == [], f"undocumented metrics: {fix}"
+    assert sorted(set(readme) - set(exposed)) == [], f"documented but not exposed: {fix}"
+    for name, row in exposed.items():
+        doc = readme[name]
+        assert (doc.type, set(doc.labels)) == (row.type, set(row.labels)), f"{name}: {fix}"
+        assert doc.meaning, f"{name}: no meaning in the README"
+        metric = contract.METRICS_BY_NAME.get(name)
+        assert metric is not None, f"{name} is not in tests/ops/metric_contract.py"
+        assert metric.type == _TYPES.get(row.type, row.type), name
+        assert set(metric.labels) == set(row.labels), f"{name}: contract labels {metric.labels} != {row.labels}"
+
+
+def test_contract_lists_no_metric_the_exporter_lacks() -> None:
+    exposed = {r.name for r in exposed_metrics()}
+    assert sorted(set(contract.METRICS_BY_NAME) - exposed) == []
+
+
+def test_metric_names_follow_the_conventions() -> None:
+    for row in exposed_metrics():
+        assert row.name.startswith(contract.PREFIX), row.name
+        assert (row.type == "counter") == row.name.endswith("_total"), row.name
+        if "latency" in row.name or "lag_seconds" in row.name or "delay" in row.name:
+            assert row.type in ("histogram", "gauge"), row.name  # histograms, never summaries
+        assert row.type != "summary", row.name
