@@ -19,6 +19,7 @@ from stream_monitor.errors import ConfigError
 from stream_monitor.modelspec import ModelSpec
 
 __all__ = [
+    "FaultSettings",
     "KafkaSecurity",
     "KafkaSettings",
     "LimitSettings",
@@ -113,6 +114,17 @@ class WorkerSettings(BaseModel):
     commit_interval_seconds: Annotated[float, Field(gt=0, le=60)] = 1.0
     session_timeout_seconds: Annotated[float, Field(ge=6, le=300)] = 10.0
     publish_timeout_seconds: Annotated[float, Field(gt=0)] = 10.0
+    loop_block_limit_seconds: Annotated[float, Field(gt=0)] = 5.0
+    stall_after_seconds: Annotated[float, Field(gt=0)] = 30.0
+
+
+class FaultSettings(BaseModel):
+    """Fault injection for the test suite. Never set these in production."""
+
+    model_config = _GROUP
+    block_loop_seconds: Annotated[float, Field(ge=0, le=600)] = 0.0  # block once, after a batch
+    block_after_batches: Annotated[int, Field(ge=1)] = 1
+    crash_before_publish: bool = False  # exit once between deciding and publishing a request
 
 
 class LimitSettings(BaseModel):
@@ -131,6 +143,7 @@ class ServiceSettings(BaseSettings):
     web: WebSettings = WebSettings()
     worker: WorkerSettings = WorkerSettings()
     limits: LimitSettings = LimitSettings()
+    faults: FaultSettings = FaultSettings()
     models: list[ModelSpec] = Field(default_factory=list)
 
     @model_validator(mode="after")

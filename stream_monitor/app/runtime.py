@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 from stream_monitor.errors import SnapshotError
@@ -57,8 +57,10 @@ class Runtime:
         seek: Seeker,
         clock: Callable[[], float] = time.time,
         version_references: Mapping[str, Mapping[str, ReferenceProfile]] | None = None,
+        before_publish: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.settings = settings
+        self.before_publish = before_publish  # a fault-injection hook for tests
         self.references = references
         self.version_references = version_references or {}
         self.metrics = metrics
@@ -147,6 +149,8 @@ class Runtime:
             await self._seek_once(topic, partition, offset, now)
 
     async def _publish(self, mon: Monitor, requests: Sequence[Any]) -> None:
+        if self.before_publish is not None:
+            await self.before_publish()
         done = await self.retrain.publish(requests)
         mon.mark_published(done)
         if self.metrics is not None:

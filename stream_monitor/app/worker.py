@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import ssl
 import time
+from pathlib import Path
 from collections.abc import Mapping, Set
 from typing import Any
 
@@ -21,6 +23,7 @@ from faust.types import TP
 from prometheus_client import CollectorRegistry
 
 from stream_monitor.app.runtime import Runtime, partition_key
+from stream_monitor.app.liveness import LoopWatchdog
 from stream_monitor.app.web import Health, WebServer
 from stream_monitor.errors import PublishError
 from stream_monitor.monitor import SourceRecord
@@ -107,6 +110,23 @@ class _FaustPublisher:
                 delay = min(delay * 2, 5.0)
 
 
+async def _any_reachable(bootstrap: str, timeout: float = 1.0) -> bool:
+    """Whether any bootstrap server accepts a TCP connection (a liveness signal)."""
+    for server in bootstrap.split(","):
+        host, _, port = server.strip().rpartition(":")
+        try:
+            _, writer = await asyncio.wait_for(asyncio.open_connection(host or "127.0.0.1", int(port)), timeout)
+        except (OSError, TimeoutError, ValueError):
+            continue
+        writer.close()
+        try:
+            await writer.wait_closed()
+        except OSError:
+            pass
+        return True
+    return False
+
+
 class MonitorApp:
     """The faust app, its runtime, metrics and web server."""
 
@@ -120,7 +140,9 @@ class MonitorApp:
         self.settings = settings
         s, t, w = settings, settings.topics, settings.worker
         self.registry = registry or CollectorRegistry()
-        self.health = Health()
+        self.health = Health(
+            stall_after_seconds=w.stall_after_seconds, loop_lag_limit_seconds=w.loop_block_limit_seconds
+        )
         self.app = faust.App(
             w.app_id,
             broker=[f"kafka://{h.strip()}" for h in s.kafka.bootstrap_servers.split(",")],
@@ -168,12 +190,35 @@ class MonitorApp:
             _TableStore(self.table),
             self._seek,
             version_references=version_references,
+            before_publish=self._crash_before_publish if s.faults.crash_before_publish else None,
         )
+        self.watchdog = LoopWatchdog(w.loop_block_limit_seconds, lambda _: self.metrics.loop_blocked.inc())
+        self.health.loop_blocked = self.watchdog.blocked_recently
+        self._batches = 0
         self.web = WebServer(self.registry, self.health, self.runtime.status, s.web.host, s.web.port)
         self._wire()
 
     async def _seek(self, topic: str, partition: int, offset: int) -> None:
         await self.app.consumer.seek(TP(topic, partition), offset)
+
+    async def _crash_before_publish(self) -> None:
+        """Fault injection: die once after deciding a request, before publishing it."""
+        marker = Path(self.settings.worker.data_dir) / "fault-crashed-before-publish"
+        if marker.exists():
+            return
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.touch()
+        self.runtime.flush_dirty()
+        await self.app.producer.flush()
+        log.warning("fault injection: exiting between deciding and publishing a retrain request")
+        os._exit(137)
+
+    def _maybe_block_loop(self) -> None:
+        faults = self.settings.faults
+        self._batches += 1
+        if faults.block_loop_seconds and self._batches == faults.block_after_batches:
+            log.warning("fault injection: blocking the event loop for %.1fs", faults.block_loop_seconds)
+            time.sleep(faults.block_loop_seconds)  # deliberately blocking
 
     def _highwater(self, topic: str, partition: int) -> int | None:
         # The fetch high watermark; Tansu's ListOffsets(latest) is wrong, never use it.
@@ -205,6 +250,7 @@ class MonitorApp:
             async for events in stream.take_events(w.batch_max_events, within=w.batch_max_seconds):
                 await runtime.handle([self._record(e) for e in events])
                 self.health.last_batch_at = time.monotonic()
+                self._maybe_block_loop()
 
         @app.timer(max(w.snapshot_interval_seconds, 0.1))
         async def flush_snapshots() -> None:
@@ -222,8 +268,19 @@ class MonitorApp:
             t0 = time.monotonic()
             await asyncio.sleep(0.1)
             lag = max(time.monotonic() - t0 - 0.1, 0.0)
+            self.watchdog.beat()
             self.health.loop_lag_seconds = lag
             self.metrics.event_loop_lag.set(lag)
+
+        @app.timer(2.0)
+        async def broker_probe() -> None:
+            reachable = await _any_reachable(self.settings.kafka.bootstrap_servers)
+            self.metrics.broker_reachable.set(1 if reachable else 0)
+            if reachable:
+                self.health.broker_unreachable_since = None
+            elif self.health.broker_unreachable_since is None:
+                self.health.broker_unreachable_since = time.monotonic()
+                log.warning("no bootstrap server reachable")
 
         @app.timer(2.0)
         async def consumer_lag() -> None:
@@ -275,10 +332,13 @@ class MonitorApp:
 
             async def on_start(self) -> None:
                 outer.metrics.up.set(1)
+                outer.watchdog.beat()
+                outer.watchdog.start()
                 await outer.web.start()
                 log.info("metrics on http://%s:%d/metrics", outer.settings.web.host, outer.settings.web.port)
 
             async def on_stop(self) -> None:
+                outer.watchdog.stop()
                 await outer.web.stop()
 
         app.service(WebService)

@@ -112,3 +112,9 @@ def test_batch_envelope_limits() -> None:
     env = {"kind": "batch", "events": [1] * 10_001}
     out = decode(json.dumps(env).encode(), "prediction", max_bytes=1_000_000)
     assert len(out) == 1 and isinstance(out[0], Rejection) and out[0].reason == "batch_too_large"
+
+
+def test_empty_batch_envelope_is_dead_lettered_not_dropped() -> None:
+    # found by tests/property/test_decode_fuzz.py: an empty envelope used to yield nothing
+    out = decode(b'{"kind":"batch","events":[]}', "prediction", max_bytes=1000)
+    assert len(out) == 1 and isinstance(out[0], Rejection) and out[0].reason == "empty_payload"

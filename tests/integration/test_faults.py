@@ -1,0 +1,145 @@
+"""Faults on a live worker: a blocked event loop, a crash between deciding and
+publishing, and a fuzzed stream carrying a PII canary. Expected counts come from
+the pure core run over the same records (the oracle), never from constants."""
+
+from __future__ import annotations
+
+import json
+import random
+import urllib.error
+import urllib.request
+from collections import Counter
+
+import pytest
+
+from stream_monitor.monitor import Monitor, SourceRecord
+from stream_monitor.reference_io import load_references
+from stream_monitor.settings import ServiceSettings
+from stream_monitor.simulate import Scenario, generate, to_json
+
+from .conftest import Stack
+from .kafka_helpers import produce, read_topic, sample, wait_for
+from .oracle import expected_state
+
+pytestmark = pytest.mark.integration
+MV = {"model": "fraud-detector", "version": "v1"}
+CANARY = "canary.7f3a9b@pii-test.example"
+
+
+def _status(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=3) as resp:  # noqa: S310 - local test URL
+            return int(resp.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+
+
+def test_blocked_event_loop_is_detected_and_reported(stack: Stack) -> None:
+    stack.overrides = {"faults": {"block_loop_seconds": 6.0, "block_after_batches": 1},
+                       "worker": {"loop_block_limit_seconds": 2.0}}
+    worker = stack.worker().start()
+    assert _status(worker.url + "/healthz") == 200
+    events = [to_json(e) for e in generate(Scenario(seed=41), 3000)]
+    produce(stack.broker.bootstrap, stack.topics["predictions"], events)
+    wait_for(lambda: "event loop blocked for" in worker.log_text(), 60, what="the watchdog's warning")
+    wait_for(lambda: (sample(worker.metrics(), "stream_monitor_event_loop_blocked_total") or 0) >= 1, 30,
+             what="the blocked-loop counter")
+    assert _status(worker.url + "/healthz") == 503  # reported after the loop runs again
+    assert "File " in worker.log_text()  # the stack of the blocking code was logged
+    # not a silent stop: everything is processed once the handler returns
+    wait_for(lambda: sample(worker.metrics(), "stream_monitor_events_consumed_total", kind="prediction", **MV)
+             == 3000, 60, what="all events consumed after the block")
+
+
+def test_crash_between_deciding_and_publishing_publishes_once_after_restart(stack: Stack) -> None:
+    stack.overrides = {"faults": {"crash_before_publish": True}}
+    worker = stack.worker().start()
+    events = [to_json(e) for e in generate(Scenario(kind="abrupt", change_at=2000, seed=42), 6000)]
+    produce(stack.broker.bootstrap, stack.topics["predictions"], events)
+    assert worker.process is not None
+    wait_for(lambda: worker.process.poll() is not None, 90, what="the injected crash")  # type: ignore[union-attr]
+    assert worker.process.returncode == 137
+    assert read_topic(stack.broker.bootstrap, stack.topics["retrain"], quiet=1.0) == []
+    worker.start()
+    wait_for(lambda: len(read_topic(stack.broker.bootstrap, stack.topics["retrain"], quiet=1.0)) >= 1, 90,
+             what="the request published after restart")
+    wait_for(lambda: "state restored" in worker.log_text(), 30, what="state restored")
+    _, expected_ids = expected_state(stack)
+    published = [json.loads(r.value or b"")["request_id"]
+                 for r in read_topic(stack.broker.bootstrap, stack.topics["retrain"], quiet=3.0)]
+    assert len(expected_ids) == 1
+    assert published == list(expected_ids), "exactly once by id"
+
+
+def _fuzz_records(rng: random.Random) -> list[bytes | None]:
+    good = list(generate(Scenario(seed=43), 400))
+    out: list[bytes | None] = []
+    for i, e in enumerate(good):
+        roll = rng.random()
+        raw = to_json(e)
+        if roll < 0.05:
+            out.append(raw[: rng.randint(1, len(raw) - 1)])  # truncated JSON
+        elif roll < 0.10:
+            out.append(bytes(rng.getrandbits(8) for _ in range(rng.randint(1, 300))))  # random bytes
+        elif roll < 0.13:
+            out.append(raw.replace(b'"age":', b'"age":NaN,"x":'))
+        elif roll < 0.16:
+            out.append(raw.replace(b'"amount":', b'"amount":1e999,"y":'))
+        elif roll < 0.18:
+            out.append(b"[" * rng.randint(300, 3000) + b"]")
+        elif roll < 0.20:
+            out.append(None)  # tombstone
+        elif roll < 0.23:
+            out.append(to_json({**e, "model_id": f"m-{rng.getrandbits(40):x}"}))  # unknown models
+        elif roll < 0.26:
+            out.append(to_json({**e, "features": {**e["features"], f"f{rng.getrandbits(32):x}": 1.0}}))
+        elif roll < 0.29:
+            out.append(to_json({**e, "prediction": {"nested": [1, 2]}}))  # wrong type
+        elif roll < 0.31:
+            out.append(to_json({**e, "pad": "z" * 70_000}))  # oversized
+        elif roll < 0.34:
+            out.append(to_json({**e, "features": {**e["features"], "country": CANARY}}))  # PII in a category
+        elif roll < 0.36:
+            out.append(to_json({**e, "features": {CANARY: {"v": CANARY}}}))  # PII in a malformed record
+        elif roll < 0.37:
+            out.append(b'{"event_id": "' + CANARY.encode() + b'", broken')
+        else:
+            out.append(raw)
+        if i == 100:
+            out.append(b"\x80\x04\x95\x10\x00\x00\x00\x00\x00\x00\x00}\x94.")  # a pickle: never unpickled
+    return out
+
+
+def test_fuzzed_stream_counts_exactly_and_never_leaks_the_canary(stack: Stack) -> None:
+    stack.overrides = {"limits": {"max_message_bytes": 65_536}}
+    worker = stack.worker().start()
+    values = _fuzz_records(random.Random(4242))
+    produce(stack.broker.bootstrap, stack.topics["predictions"], values)
+
+    settings = ServiceSettings.from_yaml(stack.config())
+    oracle = Monitor(settings.models, load_references(settings), max_message_bytes=65_536)
+    recs = [SourceRecord("prediction", v, stack.topics["predictions"], 0, i) for i, v in enumerate(values)]
+    out = oracle.observe(recs, now=0.0)
+    want_dead = Counter(d.reason for d in out.dead_letters)
+    want_consumed = out.consumed[("fraud-detector", "v1", "prediction")]
+    assert len(want_dead) >= 6 and want_consumed > 250  # the fuzz really covers the reasons
+
+    wait_for(lambda: sample(worker.metrics(), "stream_monitor_events_consumed_total", kind="prediction", **MV)
+             == want_consumed, 60, what="every good event consumed")
+    dlq = wait_for(lambda: (lambda r: r if len(r) == sum(want_dead.values()) else None)(
+        read_topic(stack.broker.bootstrap, stack.topics["dlq"], quiet=1.0)), 60, what="every dead letter")
+    assert Counter(r.headers["stream-monitor.reason"].decode() for r in dlq) == want_dead
+    text = worker.metrics()
+    for reason, n in want_dead.items():
+        assert sample(text, "stream_monitor_dead_letter_total", source="predictions", reason=reason) == n
+    assert worker.process is not None and worker.process.poll() is None  # still running
+
+    # the canary never appears in logs, metrics, dead-letter reasons or retrain requests
+    assert CANARY not in worker.log_text()
+    assert CANARY not in text and "canary" not in text
+    for r in dlq:
+        assert CANARY.encode() not in r.headers["stream-monitor.message"]
+    for r in read_topic(stack.broker.bootstrap, stack.topics["retrain"], quiet=1.0):
+        assert CANARY.encode() not in (r.value or b"")
+    # the cardinality attack (random model ids and feature names) adds no series
+    assert "m-" not in text.replace("stream_monitor", "")
