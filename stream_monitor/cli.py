@@ -38,6 +38,11 @@ def _settings(path: str, bootstrap: str | None = None, web_port: int | None = No
 
 def cmd_run(args: argparse.Namespace) -> int:
     from faust.worker import Worker
+    from threadpoolctl import threadpool_limits
+
+    # A worker is one event loop on one core; more cores mean more workers. BLAS
+    # threads (the window embedding's matmul) only spin: measured 2x CPU per event.
+    threadpool_limits(limits=1, user_api="blas")
 
     from stream_monitor.app.worker import create_app
     from stream_monitor.broker import create_topics

@@ -9,8 +9,12 @@ ever becomes a label.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+import operator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from functools import reduce
 from typing import Final
+
+import numpy as np
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric, StateSetMetricFamily
@@ -19,8 +23,9 @@ from prometheus_client.registry import Collector
 from stream_monitor import __version__
 from stream_monitor.detectors.base import DetectorState
 from stream_monitor.monitor import Monitor, Outcome
+from stream_monitor.sinks.prometheus_outcomes import OutcomeMetrics
 
-__all__ = ["SOURCES", "MonitorMetrics"]
+__all__ = ["SOURCES", "MonitorMetrics", "observe_many"]
 
 SOURCES: Final = {"prediction": "predictions", "feature": "features", "label": "labels"}
 _KINDS: Final = ("prediction", "feature", "label")
@@ -101,8 +106,15 @@ class MonitorMetrics:
             f"{p}_event_loop_lag_seconds", "How late the event loop ran a periodic check.", registry=r
         )
         self.state_bytes = Gauge(f"{p}_state_bytes", "Size of the last persisted state snapshots.", registry=r)
+        self.broker_reachable = Gauge(
+            f"{p}_broker_reachable", "1 if a bootstrap server accepted a TCP connection at the last probe.", registry=r
+        )
+        self.loop_blocked = Counter(
+            f"{p}_event_loop_blocked", "Episodes in which the event loop stopped turning.", registry=r
+        )
         self._evaluated_at: dict[tuple[str, str], float] = {}
         registry.register(_StateCollector(p, monitors, self._evaluated_at))
+        self.outcomes = OutcomeMetrics(registry, monitors, prefix=p)  # the label path
 
     def observe(self, outcome: Outcome, now: float) -> None:
         """Count what one batch did (called once per batch, not per event)."""
@@ -111,13 +123,9 @@ class MonitorMetrics:
         for dl in outcome.dead_letters:
             self.dead_letter.labels(SOURCES[dl.record.kind], dl.reason).inc()
         for model, lags in outcome.lags.items():
-            hist = self.processing_lag.labels(model)
-            for lag in lags:
-                hist.observe(lag)
+            observe_many(self.processing_lag.labels(model), lags)
         for (model, version), latencies in outcome.latencies.items():
-            hist = self.serving_latency.labels(model, version)
-            for lat in latencies:
-                hist.observe(lat)
+            observe_many(self.serving_latency.labels(model, version), latencies)
         for model, n in outcome.unknown_features.items():
             self.unknown_features.labels(model).inc(n)
         for model, version in outcome.last_event:
@@ -127,6 +135,8 @@ class MonitorMetrics:
             self._evaluated_at[(report.model_id, report.model_version)] = now
         if outcome.duplicates:
             self.replays_skipped.inc(outcome.duplicates)
+        if outcome.outcomes:
+            self.outcomes.observe(outcome)
         for model, version in outcome.retired:
             self.retire(model, version)
 
@@ -142,6 +152,25 @@ class MonitorMetrics:
         for metric in (self.windows_closed, self.serving_latency, self.last_event):
             _remove(metric, model, version)
         self._evaluated_at.pop((model, version), None)
+        self.outcomes.retire(model, version)
+
+
+def observe_many(hist: Histogram, values: Sequence[float]) -> None:
+    """``hist.observe(v)`` for every value, with one bucket increment per bucket.
+
+    prometheus_client has no bulk observe, and one call per event cost ~3 us in the
+    worker's profile. Same result as observing one by one: a value counts in the
+    first bucket whose upper bound is at least it (NaN in none), and the sum is
+    accumulated left to right from its current value.
+    """
+    if not values:
+        return
+    bounds = hist._upper_bounds  # noqa: SLF001 - a child of a labelled histogram
+    counts = np.bincount(np.searchsorted(bounds, values, side="left"), minlength=len(bounds) + 1)
+    buckets = hist._buckets  # noqa: SLF001
+    for i in np.flatnonzero(counts[: len(bounds)]).tolist():
+        buckets[i].inc(int(counts[i]))
+    hist._sum.set(reduce(operator.add, values, hist._sum.get()))  # noqa: SLF001
 
 
 def _remove(metric: Counter | Gauge | Histogram, *labels: str) -> None:
