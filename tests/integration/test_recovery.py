@@ -71,6 +71,12 @@ def _settle_and_compare(stack: Stack, worker: Worker, total: int) -> None:
         assert got[p]["pending"] == []
     positions = sum(o for s in got.values() for t, _, o in s["positions"] if t == stack.topics["predictions"])
     assert positions == total
+    # state stays bounded whatever the event count and the rebalances (no growth like faust #385):
+    # one live version, one open window, no raw events, a few tens of kilobytes encoded
+    for state in got.values():
+        versions = [v for m in state["models"].values() for v in m["versions"].values()]
+        assert len(versions) <= 1
+        assert len(json.dumps(state)) < 200_000
     published = [json.loads(r.value or b"")["request_id"] for r in read_topic(stack.broker.bootstrap,
                                                                                stack.topics["retrain"])]
     assert set(published) == expected_ids, "every decided request is published, and only those"
