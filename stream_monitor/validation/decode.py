@@ -15,9 +15,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Annotated, Any, Final, Literal
 
-from pydantic import Discriminator, Tag, TypeAdapter, ValidationError
+from pydantic import Discriminator, Field, Tag, TypeAdapter, ValidationError, create_model
 
 from stream_monitor.events.models import (
+    MAX_BATCH_EVENTS,
     BatchEnvelope,
     Event,
     EventKind,
@@ -77,7 +78,7 @@ def _tag_of(kind: str) -> Any:
     return discriminate
 
 
-def _adapters(kind: str) -> tuple[TypeAdapter[Any], TypeAdapter[Any], TypeAdapter[Any]]:
+def _adapters(kind: str) -> tuple[TypeAdapter[Any], TypeAdapter[Any], TypeAdapter[Any], TypeAdapter[Any]]:
     """Adapters for a topic whose untagged events are of ``kind``; tagged events
     of any kind are accepted (a backtest file mixes them)."""
     event = Annotated[
@@ -86,6 +87,24 @@ def _adapters(kind: str) -> tuple[TypeAdapter[Any], TypeAdapter[Any], TypeAdapte
         | Annotated[LabelEvent, Tag("label")],
         Discriminator(_tag_of(kind)),
     ]
+    # The fast adapter reads a batch envelope with typed inner events: one pass over
+    # the bytes validates the whole batch. It is only trusted when it succeeds; any
+    # error is redone by ``top`` (BatchEnvelope, then event by event) to classify it.
+    typed_batch = create_model(
+        "TypedBatchEnvelope",
+        __config__=BatchEnvelope.model_config,
+        kind=(Literal["batch"], ...),
+        events=(Annotated[list[event], Field(max_length=MAX_BATCH_EVENTS)], ...),  # type: ignore[valid-type]
+    )
+    fast: TypeAdapter[Any] = TypeAdapter(
+        Annotated[
+            Annotated[PredictionEvent, Tag("prediction")]
+            | Annotated[FeatureEvent, Tag("feature")]
+            | Annotated[LabelEvent, Tag("label")]
+            | Annotated[typed_batch, Tag("batch")],
+            Discriminator(_tag_of(kind)),
+        ]
+    )
     top: TypeAdapter[Any] = TypeAdapter(
         Annotated[
             Annotated[PredictionEvent, Tag("prediction")]
@@ -97,7 +116,7 @@ def _adapters(kind: str) -> tuple[TypeAdapter[Any], TypeAdapter[Any], TypeAdapte
     )
     many: TypeAdapter[Any] = TypeAdapter(list[event])  # type: ignore[valid-type]
     one: TypeAdapter[Any] = TypeAdapter(event)
-    return top, many, one
+    return fast, top, many, one
 
 
 _ADAPTERS: Final = {kind: _adapters(kind) for kind in _MODELS}
@@ -154,7 +173,16 @@ def decode(raw: bytes | None, kind: EventKind, *, max_bytes: int) -> list[Event 
         return [Rejection("empty_payload", "record has no value")]
     if len(raw) > max_bytes:
         return [Rejection("too_large", f"record of {len(raw)} bytes exceeds {max_bytes}")]
-    top, many, one = _ADAPTERS[kind]
+    fast, top, many, one = _ADAPTERS[kind]
+    try:  # fast path: one pass over the bytes, valid single events and all-valid batches
+        parsed = fast.validate_json(raw)
+    except ValidationError:
+        pass  # redo it the slow way, which classifies the errors (per event for a batch)
+    else:
+        if parsed.kind != "batch":
+            return [parsed]
+        if parsed.events:
+            return list(parsed.events)
     try:
         parsed = top.validate_json(raw)
     except ValidationError as exc:
@@ -164,6 +192,8 @@ def decode(raw: bytes | None, kind: EventKind, *, max_bytes: int) -> list[Event 
         return [_classify(exc, tagged=True)]
     if not isinstance(parsed, BatchEnvelope):
         return [parsed]
+    if not parsed.events:  # nothing to process is still something to account for
+        return [Rejection("empty_payload", "batch envelope holds no events")]
     return _decode_inner(parsed.events, many, one)
 
 
