@@ -6,7 +6,10 @@ the model's static reference, else one learned from the version's first events.
 At most ``max_versions`` versions are live; the least recently seen one is
 retired (state and metric series dropped) when a new one arrives. Optionally a
 rolling reference (the last N healthy windows) is kept beside the static one.
-Pure: no clock, no I/O.
+With ``segments`` each version also keeps one window per configured segment
+(:mod:`stream_monitor.windows.segments`); with ``feature_join`` feature events
+join their prediction by ``event_id`` before reaching the windows
+(:mod:`stream_monitor.windows.feature_join`). Pure: no clock, no I/O.
 """
 
 from __future__ import annotations
@@ -20,16 +23,20 @@ from stream_monitor.decisions.calibration import Calibrator
 from stream_monitor.decisions.policy import PolicyState, Reading, WindowReport, decide
 from stream_monitor.decisions.request import ReferenceInfo, RetrainRequest, WindowInfo
 from stream_monitor.detectors.evaluate import evaluate_window
+from stream_monitor.detectors.segments import segment_quantile, segment_readings
 from stream_monitor.detectors.streaming import StreamingBase, build_streaming, restore_streaming
 from stream_monitor.events.models import FeatureEvent, PredictionEvent
 from stream_monitor.modelspec import ModelSpec
 from stream_monitor.windows.profile import PREDICTION, ReferenceProfile, build_profile
+from stream_monitor.windows.feature_join import FeatureJoin, JoinCounts
 from stream_monitor.windows.rolling import rolling_profile
+from stream_monitor.windows.segments import SegmentWindows, segment_groups
 from stream_monitor.windows.window import Window, WindowLayout, next_boundary
 
 __all__ = ["ModelMonitor", "ModelOutcome", "VersionState"]
 
 WindowEvent = PredictionEvent | FeatureEvent
+Groups = tuple[str, ...] | None  # an event's segment groups (None: no segment)
 _PRED_COLUMN = "__prediction__"
 
 
@@ -47,6 +54,7 @@ class VersionState:
     stream_marks: dict[str, int] = field(default_factory=dict)  # detections when the window opened
     healthy: list[Window] = field(default_factory=list)  # the rolling reference's windows
     calibrator: Calibrator | None = None  # in memory only: a pure function of the reference
+    segments: SegmentWindows | None = None  # per-segment windows, when ``segments`` is configured
 
     def start(self, spec: ModelSpec, reference: ReferenceProfile, index: int = 0) -> None:
         det = spec.detectors
@@ -60,6 +68,7 @@ class VersionState:
             for i, s in enumerate(det.streaming)
         }
         self.stream_marks = dict.fromkeys(self.streams, 0)
+        self.segments = SegmentWindows.empty(spec.segments, self.layout, index) if spec.segments else None
 
     def reference_info(self, rolling: ReferenceProfile | None = None) -> ReferenceInfo:
         ref = rolling if rolling is not None else self.reference
@@ -83,6 +92,7 @@ class ModelOutcome:
     reports: tuple[WindowReport, ...] = ()
     requests: tuple[RetrainRequest, ...] = ()
     retired: tuple[str, ...] = ()
+    feature_join: JoinCounts | None = None  # with ``feature_join`` configured
 
 
 class ModelMonitor:
@@ -112,6 +122,8 @@ class ModelMonitor:
             f"/{v}={r.fingerprint()}" for v, r in sorted(self.version_references.items())
         )
         self.versions: dict[str, VersionState] = {}  # least recently seen first
+        fj = spec.feature_join
+        self.join = FeatureJoin(ttl_seconds=fj.ttl_seconds, max_pending=fj.max_pending) if fj is not None else None
 
     def _reference_for(self, version: str) -> ReferenceProfile | None:
         return self.version_references.get(version, self.reference)
@@ -126,6 +138,8 @@ class ModelMonitor:
                 oldest = next(iter(self.versions))
                 del self.versions[oldest]
                 retired.append(oldest)
+                if self.join is not None:
+                    self.join.drop_version(oldest)
             ref = self._reference_for(version)
             state = VersionState(version, None, learned=ref is None)
             if ref is not None:
@@ -137,19 +151,64 @@ class ModelMonitor:
 
     def observe(self, events: Sequence[WindowEvent]) -> ModelOutcome:
         """Add events of this model (any versions, in arrival order)."""
-        by_version: dict[str, list[WindowEvent]] = {}
-        for e in events:
-            by_version.setdefault(e.model_version, []).append(e)
+        routed, groups = self._route(events)
+        by_version: dict[str, tuple[list[WindowEvent], list[Groups]]] = {}
+        for e, g in zip(routed, groups, strict=True):
+            evs, gs = by_version.setdefault(e.model_version, ([], []))
+            evs.append(e)
+            gs.append(g)
         reports: list[WindowReport] = []
         requests: list[RetrainRequest] = []
         retired: list[str] = []
-        for version, evs in by_version.items():
+        for version, (evs, gs) in by_version.items():
             state = self._version(version, retired)
+            rest: Sequence[WindowEvent] = evs
             if state.learning is not None:
-                evs = self._learn(state, evs)
-            if evs:
-                self._windows(state, evs, reports, requests)
-        return ModelOutcome(tuple(reports), tuple(requests), tuple(retired))
+                rest = self._learn(state, evs)
+            if rest:
+                self._windows(state, rest, gs[len(evs) - len(rest):], reports, requests)
+        counts = None
+        if self.join is not None:
+            expired, orphaned, duplicates, joined = self.join.drain()
+            counts = JoinCounts(expired, orphaned, duplicates, joined)
+        return ModelOutcome(tuple(reports), tuple(requests), tuple(retired), counts)
+
+    def _route(self, events: Sequence[WindowEvent]) -> tuple[Sequence[WindowEvent], list[Groups]]:
+        """The events the windows see, with their segment groups.
+
+        Without the feature join that is every event; predictions carry their
+        groups, feature events none. With it, feature events reach the windows
+        only once joined to their prediction (the first of the two to come
+        waits), with the prediction's groups.
+        """
+        segs = self.spec.segments
+        if self.join is None:
+            if not segs:
+                return events, [None] * len(events)
+            return events, [segment_groups(e.attributes, segs) if isinstance(e, PredictionEvent) else None
+                            for e in events]
+        out: list[WindowEvent] = []
+        groups: list[Groups] = []
+        for e in events:
+            if isinstance(e, PredictionEvent):
+                g = segment_groups(e.attributes, segs)
+                out.append(e)
+                groups.append(g)
+                if e.features:
+                    self.join.advance(e.timestamp)  # complete already; its time still moves the watermark
+                else:
+                    got = self.join.add_prediction(e.event_id, e.model_version, e.timestamp, list(g))
+                    if got is not None:
+                        out.append(FeatureEvent.model_construct(
+                            event_id=e.event_id, model_id=e.model_id, model_version=e.model_version,
+                            timestamp=got[0], features=got[1]))
+                        groups.append(g)
+            else:
+                joined = self.join.add_features(e.event_id, e.model_version, e.timestamp, e.features)
+                if joined is not None:
+                    out.append(e)
+                    groups.append(tuple(joined))
+        return out, groups
 
     def _learn(self, state: VersionState, events: Sequence[WindowEvent]) -> Sequence[WindowEvent]:
         assert state.learning is not None and self.spec.reference.learn_first_n is not None
@@ -184,6 +243,7 @@ class ModelMonitor:
         self,
         state: VersionState,
         events: Sequence[WindowEvent],
+        groups: Sequence[Groups],
         reports: list[WindowReport],
         requests: list[RetrainRequest],
     ) -> None:
@@ -195,6 +255,8 @@ class ModelMonitor:
             w = state.window
             end, closes = next_boundary(ts, counted, i, w.n, w.first_ts, self.spec.window)
             w.add(events[i:end], state.layout)
+            if state.segments is not None:
+                state.segments.add(events[i:end], groups[i:end])
             if state.streams:
                 self._stream(state, events[i:end])
             i = end
@@ -229,8 +291,14 @@ class ModelMonitor:
         assert state.window is not None and state.layout is not None and state.reference is not None
         w = state.window
         ref_spec = self.spec.reference
-        readings, quality = evaluate_window(w, state.reference, self.spec, state.calibrator, state.layout.embedding)
+        segs = state.segments
+        # Segment tests share the window's false-alarm budget (distance quantile and p-value correction).
+        quantile = segment_quantile(w, segs, state.reference, self.spec) if segs is not None else None
+        readings, quality = evaluate_window(w, state.reference, self.spec, state.calibrator, state.layout.embedding,
+                                            quantile=quantile)
         readings.extend(self._stream_readings(state, w))
+        if segs is not None and quantile is not None:
+            readings.extend(segment_readings(segs, state.reference, self.spec, state.calibrator, quantile))
         rolling = None
         if ref_spec.rolling_windows is not None and len(state.healthy) >= ref_spec.rolling_windows:
             rolling = rolling_profile(state.reference, state.healthy)
@@ -255,6 +323,8 @@ class ModelMonitor:
             state.healthy = [*state.healthy, w][-ref_spec.rolling_windows:]
         state.last_report = report
         state.window = Window.empty(w.index + 1, state.layout)
+        if segs is not None:
+            segs.reset(w.index + 1)
         return report, request
 
     # -- persistence -----------------------------------------------------------------
@@ -271,7 +341,12 @@ class ModelMonitor:
                 "stream_marks": dict(s.stream_marks),
                 "healthy": [h.to_state() for h in s.healthy],
             }
-        return {"params": self.params_hash, "versions": versions}
+            if s.segments is not None:  # only when configured: other snapshots stay as they were
+                versions[v]["segments"] = s.segments.to_state()
+        out: dict[str, Any] = {"params": self.params_hash, "versions": versions}
+        if self.join is not None:
+            out["feature_join"] = self.join.to_state()
+        return out
 
     def load_state(self, data: Mapping[str, Any]) -> bool:
         """Restore from :meth:`to_state`. Returns ``False`` (and keeps a fresh state)
@@ -295,8 +370,13 @@ class ModelMonitor:
                 s.stream_marks.update({k: int(x) for k, x in (d.get("stream_marks") or {}).items()
                                        if k in s.streams})
                 s.healthy = [Window.from_state(h, s.layout) for h in d.get("healthy") or []]
+                # Snapshots from before segments (or with other segments) start them fresh.
+                if s.segments is not None and not s.segments.load_state(d.get("segments")):
+                    s.segments.reset(s.window.index)
             else:
                 s.learning = list(d["learning"] or [])
             s.policy = PolicyState.from_state(d["policy"])
             self.versions[v] = s
+        if self.join is not None and data.get("feature_join") is not None:
+            self.join.load_state(data["feature_join"])
         return True

@@ -13,10 +13,11 @@ from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from stream_monitor.labelspec import FairnessSpec, LabelsSpec
+from stream_monitor.labelspec import OTHER_GROUP, FairnessSpec, GroupName, LabelsSpec
 
 __all__ = [
     "DetectorsSpec",
+    "FeatureJoinSpec",
     "FeatureSpec",
     "FeatureType",
     "ModelSpec",
@@ -213,6 +214,9 @@ class RetrainPolicySpec(BaseModel):
     # count towards a retrain request when this is set: a broken pipeline is
     # fixed upstream, not by retraining.
     include_data_quality: bool = False
+    # Per-segment readings (``segments``) are reported and alerted on; they only
+    # count towards a retrain request when this is set, like data quality.
+    include_segments: bool = False
 
     @model_validator(mode="after")
     def _k_of_n(self) -> Self:
@@ -226,6 +230,25 @@ class RetrainPolicySpec(BaseModel):
     def history(self) -> int:
         """n: how many recent windows the k-of-n rule looks at."""
         return self.of_windows if self.of_windows is not None else self.consecutive_windows
+
+
+class FeatureJoinSpec(BaseModel):
+    """Join feature events to their prediction by ``event_id`` (and version).
+
+    Off by default: feature events then update the open window directly. When
+    set, a prediction without inline features waits at most ``ttl_seconds`` of
+    event time for its feature event and a feature event waits as long for its
+    prediction; at most ``max_pending`` of each wait (oldest evicted). What falls
+    out is counted: predictions as *expired*, feature events as *orphaned*.
+    Joined features update the window open when the join happens, with the
+    prediction's segment groups. A waiting feature event holds its raw feature
+    values in the snapshot, so size ``max_pending`` against the changelog's
+    message limit (about 100 bytes per feature value before compression).
+    """
+
+    model_config = _STRICT
+    ttl_seconds: Annotated[float, Field(gt=0, le=7 * 86400)] = 3600.0
+    max_pending: Annotated[int, Field(ge=10, le=100_000)] = 5000
 
 
 class ModelSpec(BaseModel):
@@ -247,6 +270,12 @@ class ModelSpec(BaseModel):
     # The label path (stream_monitor.labelspec): ground truth and fairness; both optional.
     labels: LabelsSpec | None = None
     fairness: FairnessSpec | None = None
+    # Per-segment drift (stream_monitor.windows.segments): attribute -> declared
+    # groups; the window tests run per group (and ``other``) against the reference.
+    segments: Annotated[
+        dict[LabelName, Annotated[list[GroupName], Field(min_length=1, max_length=20)]], Field(max_length=8)
+    ] = Field(default_factory=dict)
+    feature_join: FeatureJoinSpec | None = None
 
     @model_validator(mode="after")
     def _unique_names(self) -> Self:
@@ -260,11 +289,16 @@ class ModelSpec(BaseModel):
             unknown = sorted(set(self.fairness.groups) - set(self.sensitive_attributes))
             if unknown:
                 raise ValueError(f"fairness groups for attributes not in sensitive_attributes: {', '.join(unknown)}")
+        for attr, gs in self.segments.items():
+            if OTHER_GROUP in gs or len(set(gs)) != len(gs):
+                raise ValueError(f"segments of {attr!r} must be distinct and not {OTHER_GROUP!r}")
         return self
 
     def params_hash(self) -> str:
         """A short hash of every parameter that shapes state; snapshots carry it."""
         # The label path has its own state and hash (stream_monitor.label_monitor), so
-        # adding it to a model does not reset the drift state.
-        blob = self.model_dump_json(exclude={"retrain", "labels", "fairness"}).encode()
+        # adding it to a model does not reset the drift state. Segment windows carry
+        # their own hash (stream_monitor.windows.segments) and the feature join only
+        # routes events, so neither resets the model's windows either.
+        blob = self.model_dump_json(exclude={"retrain", "labels", "fairness", "segments", "feature_join"}).encode()
         return hashlib.sha256(blob).hexdigest()[:16]

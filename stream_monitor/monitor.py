@@ -33,6 +33,7 @@ from stream_monitor.label_monitor import OutcomeBatch, OutcomeMonitor
 from stream_monitor.model_monitor import ModelMonitor
 from stream_monitor.modelspec import ModelSpec
 from stream_monitor.validation.decode import ReasonCode, Rejection, decode
+from stream_monitor.windows.feature_join import JoinCounts
 from stream_monitor.windows.profile import ReferenceProfile
 
 __all__ = ["SNAPSHOT_SCHEMA", "DeadLetter", "Monitor", "Outcome", "SourceRecord"]
@@ -82,6 +83,7 @@ class Outcome:
     seeks: Mapping[TopicPartition, int] = field(default_factory=dict)  # where to re-read from
     last_event: Mapping[tuple[str, str], float] = field(default_factory=dict)  # event time
     outcomes: Mapping[str, OutcomeBatch] = field(default_factory=dict)  # model -> what its label path did
+    feature_join: Mapping[str, JoinCounts] = field(default_factory=dict)  # model -> what its feature join did
 
 
 class Monitor:
@@ -183,8 +185,11 @@ class Monitor:
         reports: list[WindowReport] = []
         requests: list[RetrainRequest] = []
         retired: list[tuple[str, str]] = []
+        feature_join: dict[str, JoinCounts] = {}
         for model_id, events in per_model.items():
             out = self.models[model_id].observe(events)
+            if out.feature_join is not None:
+                feature_join[model_id] = out.feature_join
             reports.extend(out.reports)
             requests.extend(out.requests)
             retired.extend((model_id, v) for v in out.retired)
@@ -210,6 +215,7 @@ class Monitor:
             seeks=seeks,
             last_event=last_event,
             outcomes=outcomes,
+            feature_join=feature_join,
         )
 
     def _input_drift(self, model_id: str) -> Callable[[str], bool]:

@@ -22,6 +22,10 @@ The policy, per model version:
    never fire, and p-value tests fire only when their effect size reaches its
    floor: on a window of a million events a KS p-value of 1e-9 for D = 0.01 is
    real but irrelevant (the "cries wolf on large samples" problem).
+7. Per-segment readings (``feature@attribute=group``) are corrected together
+   with the window's other tests and may fire; they count towards the model's
+   drift only with ``retrain.include_segments``, and a feature drifting overall
+   and in segments counts once.
 
 Everything here is a pure function of its inputs; the state it updates is part
 of the persisted snapshot.
@@ -45,6 +49,7 @@ from stream_monitor.decisions.thresholds import reject
 from stream_monitor.detectors.base import DetectorState
 from stream_monitor.modelspec import ModelSpec
 from stream_monitor.windows.profile import PREDICTION
+from stream_monitor.windows.segments import base_feature, is_segment
 
 __all__ = ["DATA_QUALITY", "PolicyState", "Quality", "Reading", "WindowReport", "decide"]
 
@@ -186,18 +191,22 @@ def decide(
     finalised = {k: _finalise(v, spec, insufficient) for k, v in groups.items()}
     readings = [r for k in sorted(finalised, key=lambda k: k != decide_on) for r in finalised[k]]
     counts = spec.retrain.include_data_quality
+    segments = spec.retrain.include_segments
     drifted = tuple(
         dict.fromkeys(
             r.feature for r in readings
             if r.drift and r.reference == decide_on and (counts or r.detector not in DATA_QUALITY)
+            and (segments or not is_segment(r.feature))
         )
     )
-    model_drift = len(drifted) >= spec.retrain.min_drifted_features
+    # A feature drifting overall and in a segment is one drifted feature.
+    bases = tuple(dict.fromkeys(base_feature(f) for f in drifted))
+    model_drift = len(bases) >= spec.retrain.min_drifted_features
     if not insufficient:
         rt = spec.retrain
         state.record(model_drift, rt.consecutive_windows, rt.history, rt.exit_below)
     n_features = len(spec.features)
-    critical = PREDICTION in drifted or 2 * len([f for f in drifted if f != PREDICTION]) >= n_features
+    critical = PREDICTION in bases or 2 * len([f for f in bases if f != PREDICTION]) >= n_features
     severity = ("critical" if critical else "warning") if model_drift else None
     request: RetrainRequest | None = None
     in_cooldown = (

@@ -23,7 +23,7 @@ from stream_monitor.windows.profile import (
 )
 from stream_monitor.windows.window import Accumulator, Window, reference_counts
 
-__all__ = ["distance_quantile", "evaluate_window", "multivariate_readings"]
+__all__ = ["distance_quantile", "distance_tests", "evaluate_window", "multivariate_readings"]
 
 # Effect floor of the MMD (sqrt of MMD^2 on random Fourier features).
 MMD_EFFECT_FLOOR = 0.05
@@ -92,25 +92,12 @@ def _feature_readings(
     return readings, quality
 
 
-def evaluate_window(
-    window: Window,
-    reference: ReferenceProfile,
-    spec: ModelSpec,
-    calibrator: Calibrator | None = None,
-    embedding: FeatureMap | None = None,
-) -> tuple[list[Reading], list[Quality]]:
-    """All raw readings and quality rates of one closed window.
+Job = tuple[str, Accumulator, object, list[str]]
 
-    ``calibrator`` holds the calibrated distance thresholds of ``reference``;
-    without one (or with ``threshold_mode: fixed``) distance tests use their
-    configured thresholds. ``embedding`` (the window layout's feature map)
-    enables the multivariate readings.
-    """
+
+def _jobs(window: Window, reference: ReferenceProfile, spec: ModelSpec) -> list[Job]:
+    """(feature, accumulator, reference profile, tests) of every feature seen in the window."""
     det = spec.detectors
-    if det.threshold_mode == "fixed":
-        calibrator = None
-    elif calibrator is None:
-        calibrator = Calibrator(resamples=det.calibration_resamples, seed=det.seed)
     types = {f.name: f.type for f in spec.features}
     jobs: list[tuple[str, Accumulator, object, list[str]]] = []
     for name, acc in window.accumulators.items():
@@ -124,12 +111,44 @@ def evaluate_window(
         if tests is None:
             tests = det.numeric if kind == "numeric" else det.categorical
         jobs.append((PREDICTION, window.prediction, reference.prediction, tests))
-    n_distance = sum(
+    return jobs
+
+
+def distance_tests(window: Window, reference: ReferenceProfile, spec: ModelSpec) -> int:
+    """How many distance tests :func:`evaluate_window` runs on this window."""
+    return sum(
         get_test(t, "numeric" if isinstance(prof, NumericProfile) else "categorical").kind == "distance"
-        for _, _, prof, tests in jobs
+        for _, _, prof, tests in _jobs(window, reference, spec)
         for t in tests
     )
-    quantile = distance_quantile(spec, n_distance)
+
+
+def evaluate_window(
+    window: Window,
+    reference: ReferenceProfile,
+    spec: ModelSpec,
+    calibrator: Calibrator | None = None,
+    embedding: FeatureMap | None = None,
+    *,
+    quantile: float | None = None,
+) -> tuple[list[Reading], list[Quality]]:
+    """All raw readings and quality rates of one closed window.
+
+    ``calibrator`` holds the calibrated distance thresholds of ``reference``;
+    without one (or with ``threshold_mode: fixed``) distance tests use their
+    configured thresholds. ``embedding`` (the window layout's feature map)
+    enables the multivariate readings. ``quantile`` overrides the calibration
+    quantile, when the false-alarm budget is shared with more tests than this
+    window's (segment windows; :func:`distance_tests` counts them).
+    """
+    det = spec.detectors
+    if det.threshold_mode == "fixed":
+        calibrator = None
+    elif calibrator is None:
+        calibrator = Calibrator(resamples=det.calibration_resamples, seed=det.seed)
+    jobs = _jobs(window, reference, spec)
+    if quantile is None:
+        quantile = distance_quantile(spec, distance_tests(window, reference, spec))
     readings: list[Reading] = []
     quality: list[Quality] = []
     for name, acc, prof, tests in jobs:

@@ -112,6 +112,15 @@ class MonitorMetrics:
         self.loop_blocked = Counter(
             f"{p}_event_loop_blocked", "Episodes in which the event loop stopped turning.", registry=r
         )
+        join_labels = ["model", "version", "reason"]
+        self.features_expired = Counter(
+            f"{p}_feature_join_expired", "Predictions whose feature event never joined, by reason (ttl, capacity).",
+            join_labels, registry=r
+        )
+        self.features_orphaned = Counter(
+            f"{p}_feature_join_orphaned", "Feature events whose prediction never came, by reason (ttl, capacity).",
+            join_labels, registry=r
+        )
         self._evaluated_at: dict[tuple[str, str], float] = {}
         registry.register(_StateCollector(p, monitors, self._evaluated_at))
         self.outcomes = OutcomeMetrics(registry, monitors, prefix=p)  # the label path
@@ -137,6 +146,11 @@ class MonitorMetrics:
             self.replays_skipped.inc(outcome.duplicates)
         if outcome.outcomes:
             self.outcomes.observe(outcome)
+        for model, join in outcome.feature_join.items():
+            for (version, reason), n in join.expired.items():
+                self.features_expired.labels(model, version, reason).inc(n)
+            for (version, reason), n in join.orphaned.items():
+                self.features_orphaned.labels(model, version, reason).inc(n)
         for model, version in outcome.retired:
             self.retire(model, version)
 
@@ -151,6 +165,9 @@ class MonitorMetrics:
             _remove(self.retrain_requests, model, version, severity)
         for metric in (self.windows_closed, self.serving_latency, self.last_event):
             _remove(metric, model, version)
+        for reason in ("ttl", "capacity"):
+            _remove(self.features_expired, model, version, reason)
+            _remove(self.features_orphaned, model, version, reason)
         self._evaluated_at.pop((model, version), None)
         self.outcomes.retire(model, version)
 

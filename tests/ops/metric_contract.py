@@ -191,6 +191,9 @@ METRICS: tuple[Metric, ...] = (
     Metric("stream_monitor_labels_expired_total", "counter", ("model", "version", "reason")),
     Metric("stream_monitor_labels_orphaned_total", "counter", ("model", "reason")),
     Metric("stream_monitor_label_delay_seconds", "histogram", _MV),
+    # Feature-event join (models[].feature_join)
+    Metric("stream_monitor_feature_join_expired_total", "counter", ("model", "version", "reason")),
+    Metric("stream_monitor_feature_join_orphaned_total", "counter", ("model", "version", "reason")),
     # Fairness
     Metric(
         "stream_monitor_fairness_metric",
@@ -223,6 +226,10 @@ METRICS: tuple[Metric, ...] = (
     Metric("stream_monitor_labels_expired_total", "counter", ("model", "version", "reason"), {"reason": JOIN_REASONS}),
     Metric("stream_monitor_labels_orphaned_total", "counter", ("model", "reason"), {"reason": JOIN_REASONS}),
     Metric("stream_monitor_labels_duplicate_total", "counter", ("model",)),
+    Metric("stream_monitor_feature_join_expired_total", "counter", ("model", "version", "reason"),
+           {"reason": JOIN_REASONS}),
+    Metric("stream_monitor_feature_join_orphaned_total", "counter", ("model", "version", "reason"),
+           {"reason": JOIN_REASONS}),
     Metric(
         "stream_monitor_performance_estimate",
         "gauge",
