@@ -9,8 +9,9 @@ Two optional groups of :class:`~stream_monitor.modelspec.ModelSpec`:
 * ``fairness`` (:class:`FairnessSpec`): representation and outcome fairness per
   sensitive-attribute group.
 
-Not built yet: per-segment drift, and joining feature events by ``event_id``
-(feature events update the feature windows directly).
+Per-segment drift (``ModelSpec.segments``) and the feature-event join
+(``ModelSpec.feature_join``) are part of the drift path:
+:mod:`stream_monitor.windows.segments`, :mod:`stream_monitor.windows.feature_join`.
 
 Group names become Prometheus label values, so they come from here only: a
 value not declared is counted as :data:`OTHER_GROUP`.
