@@ -212,6 +212,16 @@ class OpsStack:
         return prom_query(self.prometheus.url, expr, range_seconds)
 
 
+def _model_with_label_path() -> dict[str, Any]:
+    """The demo model with the label path on, sized for this stack's 600 labels, so that
+    the performance and fairness panels have data too."""
+    model = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())["models"][0]
+    model["reference"]["profile"] = str(ROOT / "config" / "fraud-detector.profile.json")
+    model["labels"] = {"task": "binary", "window_pairs": 100, "min_pairs": 50, "learn_first_n": 100}
+    model["fairness"] = {"groups": {"region": ["north", "south"]}, "min_group_size": 50}
+    return model
+
+
 def _feed(stack: Stack) -> None:
     """The drifted stream through the sidecar client, plus labels, features and bad records."""
     t = stack.topics
@@ -235,6 +245,7 @@ def _feed(stack: Stack) -> None:
 def ops_stack(broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpsStack]:
     tmp = tmp_path_factory.mktemp("ops")
     stack = Stack(broker, tmp, f"ops{os.getpid()}-{int(time.time()) % 100000}")
+    stack.overrides = {"models": [_model_with_label_path()]}
     stack.create_topics()
     webhook = Webhook()
     services: list[Service] = []
@@ -255,7 +266,8 @@ def ops_stack(broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory) 
         for r in requests:
             req = json.loads(r.value or b"{}")
             ops.retrain_request_ids.append(req["request_id"])
-            ops.drifted_features |= {x["feature"] for x in req["reasons"]}
+            # drift-path reasons only; label-path detectors are named like "performance:accuracy"
+            ops.drifted_features |= {x["feature"] for x in req["reasons"] if ":" not in x["detector"]}
         yield ops
     finally:
         for service in reversed(services):

@@ -39,27 +39,10 @@ SUBSTITUTIONS = {
 }
 _VAR = re.compile(r"\$\{([A-Za-z_]\w*)(?::\w+)?\}|\$([A-Za-z_]\w*)")
 
-_LABELS = ("stream_monitor_performance_* and stream_monitor_label_coverage_ratio need the label path "
-           "(models[].labels, issue 4), which config/demo.yaml and so this stack do not enable yet")
-_FAIRNESS = ("stream_monitor_fairness_* and stream_monitor_group_share need models[].fairness (issue 4), "
-             "not enabled in config/demo.yaml yet")
-# (dashboard file, panel title, refId) -> why it has no data yet. Reviewed: every
-# entry reads a metric that only the (optional, still being built) label path exports.
-# The stream already carries labels for 10% of the predictions (ops_stack._feed), so
-# enabling the label path in the stack's config should empty this list.
-NO_DATA_YET: dict[tuple[str, str, str], str] = {
-    ("fleet-overview.json", "Model state", "D"): _LABELS,
-    ("fleet-overview.json", "Model state", "E"): _FAIRNESS,
-    ("fleet-overview.json", "Model state", "F"): _LABELS,
-    ("model-detail.json", "Label coverage", "A"): _LABELS,  # the stat and the time series
-    ("model-detail.json", "Performance drops", "A"): _LABELS,
-    ("model-detail.json", "Fairness breaches", "A"): _FAIRNESS,  # the stat and the status history
-    ("model-detail.json", "Performance vs reference", "A"): _LABELS,
-    ("model-detail.json", "Performance vs reference", "B"): _LABELS,
-    ("model-detail.json", "Performance drop", "A"): _LABELS,
-    ("model-detail.json", "Fairness metrics", "A"): _FAIRNESS,
-    ("model-detail.json", "Group share (last window)", "A"): _FAIRNESS,
-}
+# (dashboard file, panel title, refId) -> why it cannot have data. Empty: the stack enables
+# the label path (ops_stack._model_with_label_path), so every panel, performance and
+# fairness included, must return data.
+NO_DATA_YET: dict[tuple[str, str, str], str] = {}
 
 
 def substitute(expr: str) -> str:

@@ -94,7 +94,8 @@ def test_status_page_in_headless_chromium(ops_stack: OpsStack, tmp_path: Path) -
     drifted = {r[0] for r in features[1:] if r[5] == "drift"}
     assert {"amount", "country"} <= drifted and "age" not in drifted
     requests = parser.tables["requests"][1:]
-    assert [r[0] for r in requests] == ops_stack.retrain_request_ids
+    # newest first on the page; the topic (one partition per model) is in publication order
+    assert [r[0] for r in requests] == ops_stack.retrain_request_ids[::-1]
     assert requests[0][1:3] == ["fraud-detector", "v1"]
     assert re.search(r"Worker:\s*<span[^>]*>ready</span>", dom.stdout)
 
