@@ -90,13 +90,19 @@ class FeatureMap:
         scale = 1.0 / np.sqrt(self.omega.shape[1])
         return np.hstack([np.cos(proj), np.sin(proj)]) * scale
 
-    def rows(self, rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
-        """Normal scores of the complete rows among ``rows`` (feature dicts)."""
+    def rows(self, rows: Sequence[Mapping[str, Any]], columns: Mapping[str, np.ndarray] | None = None) -> np.ndarray:
+        """Normal scores of the complete rows among ``rows`` (feature dicts).
+
+        ``columns`` may hold, per feature, its values in ``rows`` when all of them
+        are floats (the window has them already); other features are read from ``rows``.
+        """
         cols = []
-        for name, prof in zip(self.features, self.profiles, strict=True):
-            raw = np.fromiter(
-                (v if type(v) is float else np.nan for v in (r.get(name) for r in rows)), float, count=len(rows)
-            )
+        for name in self.features:
+            raw = columns.get(name) if columns is not None else None
+            if raw is None:
+                raw = np.fromiter(
+                    (v if type(v) is float else np.nan for v in (r.get(name) for r in rows)), float, count=len(rows)
+                )
             cols.append(raw)
         x = np.column_stack(cols) if cols else np.zeros((len(rows), 0))
         x = x[np.all(np.isfinite(x), axis=1)]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -91,6 +92,10 @@ class WindowLayout:
     prediction_type: str
     embedding: FeatureMap | None = None  # multivariate tests enabled and a reference sample present
 
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(n for n, _ in (*self.numeric, *self.categorical))
+
     @classmethod
     def build(cls, spec: ModelSpec, reference: ReferenceProfile) -> WindowLayout:
         numeric, categorical = [], []
@@ -125,7 +130,25 @@ class WindowLayout:
         return event.prediction
 
 
+def _columns(rows: Sequence[Mapping[str, Any]], names: Sequence[str]) -> dict[str, Sequence[Any]]:
+    """The value of each named feature in each row (``None`` when absent), column by column.
+
+    When every row has every name (the common case) one C-level pass picks the
+    values and transposes them; otherwise each column is read with ``dict.get``.
+    """
+    if not names:
+        return {}
+    if len(names) > 1:
+        try:
+            return dict(zip(names, zip(*map(itemgetter(*names), rows)), strict=True))
+        except KeyError:
+            pass
+    return {name: [r.get(name) for r in rows] for name in names}
+
+
 def _numeric_column(values: Sequence[Any]) -> tuple[np.ndarray, int, int]:
+    if values and set(map(type, values)) == {float}:  # every value valid: no Python loop
+        return np.array(values, dtype=float), 0, 0
     good: list[float] = []
     missing = mismatched = 0
     for v in values:
@@ -138,7 +161,9 @@ def _numeric_column(values: Sequence[Any]) -> tuple[np.ndarray, int, int]:
     return np.asarray(good, dtype=float), missing, mismatched
 
 
-def _categorical_column(values: Sequence[Any]) -> tuple[list[str], int]:
+def _categorical_column(values: Sequence[Any]) -> tuple[Sequence[str], int]:
+    if values and set(map(type, values)) == {str} and "" not in values:
+        return values, 0  # non-empty strings are their own keys (categorical_key)
     keys: list[str] = []
     missing = 0
     for v in values:
@@ -150,13 +175,15 @@ def _categorical_column(values: Sequence[Any]) -> tuple[list[str], int]:
     return keys, missing
 
 
-def _add(acc: Accumulator, binning: Binning, values: Sequence[Any]) -> None:
+def _add(acc: Accumulator, binning: Binning, values: Sequence[Any]) -> np.ndarray | None:
+    """Add one column; returns the valid values of a numeric column that had no bad ones."""
     if isinstance(acc, NumericAccumulator):
         good, missing, mismatched = _numeric_column(values)
         acc.update(good, binning, missing=missing, mismatched=mismatched)
-    else:
-        keys, missing = _categorical_column(values)
-        acc.update(keys, binning, missing=missing)
+        return good if good.size == len(values) else None
+    keys, missing = _categorical_column(values)
+    acc.update(keys, binning, missing=missing)
+    return None
 
 
 @dataclass(slots=True)
@@ -189,10 +216,14 @@ class Window:
         self.end_ts = hi if self.end_ts is None else max(self.end_ts, hi)
         rows = [e.features for e in events if e.features is not None]
         if rows:
+            columns = _columns(rows, layout.names)
+            complete: dict[str, np.ndarray] = {}  # numeric columns without a bad value
             for name, binning in (*layout.numeric, *layout.categorical):
-                _add(self.accumulators[name], binning, [r.get(name) for r in rows])
+                good = _add(self.accumulators[name], binning, columns[name])
+                if good is not None:
+                    complete[name] = good
             if self.embedding is not None and layout.embedding is not None:
-                self.embedding.update(layout.embedding.embed(layout.embedding.rows(rows)))
+                self.embedding.update(layout.embedding.embed(layout.embedding.rows(rows, complete)))
         preds = [e for e in events if isinstance(e, PredictionEvent)]
         self.n += len(preds)
         if preds and self.prediction is not None and layout.prediction is not None:

@@ -1,0 +1,125 @@
+"""Goal 4: peak RSS and state size against the number of events, for 1, 10 and 100 models.
+
+The core (:class:`~stream_monitor.monitor.Monitor`: validation, windows, every
+default detector) is fed batch envelopes of 1,000 events in one process, with no
+broker: memory, not throughput, is measured. A pool of envelopes is cycled with
+increasing offsets. At each checkpoint the script records the peak RSS
+(``VmHWM``), the current RSS and the size of the state snapshot (what the
+changelog table stores). Each model count runs in its own process, so every
+peak starts fresh.
+
+``python -m benchmarks.memory --models 1 --events 10000000`` prints one JSON
+line per checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+__all__ = ["main", "run_memory"]
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as fh:
+        pages = int(fh.read().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak RSS (VmHWM). Not ``ru_maxrss``: on Linux that keeps the
+    peak of the parent the process was forked from, even across exec."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _measure(models: int, events: int, checkpoints: list[int]) -> list[dict[str, Any]]:
+    from threadpoolctl import threadpool_limits
+
+    from benchmarks.workload import encoded_events, write_config
+    from stream_monitor.monitor import Monitor, SourceRecord
+    from stream_monitor.reference_io import load_references
+    from stream_monitor.settings import ServiceSettings
+    from stream_monitor.traffic import envelope
+
+    threadpool_limits(limits=1, user_api="blas")  # as the worker does
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = ServiceSettings.from_yaml(write_config(Path(tmp), models=models))
+        references = load_references(settings)
+    monitor = Monitor(settings.models, references, max_message_bytes=settings.limits.max_message_bytes)
+    # One model per envelope, as a sidecar next to one model server batches them;
+    # models take turns. The first envelope is half a window, so that every
+    # checkpoint falls in the middle of open windows (a full-size state).
+    per_model = [encoded_events(10_000, models=1, seed=7 + m) for m in range(min(models, 10))]
+    pool = []
+    for i in range(max(models, 10)):
+        evs = per_model[i % len(per_model)][(i // len(per_model)) % 10 * 1000:][:1000]
+        pool.append(envelope(e.replace(b'"model-000"', f'"model-{i % models:03d}"'.encode()) for e in evs))
+    del per_model
+    half = encoded_events(500, seed=3)
+    for m in range(models):
+        model = f'"model-{m:03d}"'.encode()
+        value = envelope(e.replace(b'"model-000"', model) for e in half)
+        monitor.observe([SourceRecord("prediction", value, "bench", 0, m)], now=1.9e9)
+    out = []
+    done, offset = 500 * models, models
+    started = time.process_time()
+    marks = sorted(c for c in checkpoints if c <= events)
+    while marks:
+        value = pool[(offset - models) % len(pool)]
+        monitor.observe([SourceRecord("prediction", value, "bench", 0, offset)], now=1.9e9)
+        offset += 1
+        done += 1000
+        if done >= marks[0]:
+            marks.pop(0)
+            blob = monitor.snapshot()
+            state = json.dumps(monitor.to_state(), separators=(",", ":"))
+            out.append({
+                "models": models,
+                "events": done,
+                "peak_rss_mb": _peak_rss_mb(),
+                "rss_mb": _rss_mb(),
+                "state_bytes": len(blob),
+                "state_json_bytes": len(state),
+                "cpu_us_per_event": (time.process_time() - started) / done * 1e6,
+            })
+            print(json.dumps(out[-1]), flush=True)
+    return out
+
+
+def _chunks(items: list[bytes], size: int) -> list[list[bytes]]:
+    return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+def run_memory(models: int, events: int, checkpoints: list[int], python: str = sys.executable) -> list[dict[str, Any]]:
+    """Run one model count in a fresh process; return its checkpoints."""
+    cmd = [python, "-m", "benchmarks.memory", "--models", str(models), "--events", str(events),
+           "--checkpoints", *map(str, checkpoints)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=True,  # noqa: S603 - fixed argv
+                          cwd=Path(__file__).resolve().parent.parent)
+    return [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--models", type=int, default=1)
+    p.add_argument("--events", type=int, default=1_000_000)
+    p.add_argument("--checkpoints", type=int, nargs="+", default=[100_000, 1_000_000, 2_000_000, 5_000_000,
+                                                                    10_000_000])
+    args = p.parse_args(argv)
+    _measure(args.models, args.events, [*args.checkpoints, args.events])
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

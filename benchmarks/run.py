@@ -1,0 +1,337 @@
+"""``make bench``: the performance suite of issue #6, written to ``benchmarks/results/performance.md``.
+
+One embedded broker serves every Kafka measurement; the baselines run in the
+same session as the worker they are compared with, interleaved run by run, and
+each ratio is taken within a run (then its median and range are reported):
+
+1. single-event messages: the full worker against a bare faust agent (same
+   faust settings, same ``take_events`` batching) on the same topic;
+2. batch envelopes of 1,000 events: the full worker against a bare aiokafka
+   consumer that decodes the same envelopes with orjson;
+3. scale-out: two workers in one group on a two-partition topic against one;
+4. memory: peak RSS and state size after 1M..10M events for 1, 10, 100 models
+   (in-process core, no broker; ``--full`` goes to 10M events for all three);
+5. latency from sending a drifted window to its retrain request on the topic;
+6. the same events through river, Evidently and NannyML (a separate virtual
+   environment, ``benchmarks/.peer-venv``, created on first use).
+
+Timings are never asserted anywhere; this script only reports them. See the
+README section "Performance" for how to read the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["main"]
+
+HERE = Path(__file__).resolve().parent
+PEER_VENV = HERE / ".peer-venv"
+PEER_PACKAGES = ["evidently>=0.7,<0.8", "pandas<3", "nannyml>=0.13", "river"]
+
+
+def _log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def _summary(values: Sequence[float]) -> dict[str, float]:
+    finite = [v for v in values if v == v]  # NaN: a run too fast to measure
+    if not finite:
+        return {"median": float("nan"), "min": float("nan"), "max": float("nan"), "runs": 0}
+    return {"median": statistics.median(finite), "min": min(finite), "max": max(finite), "runs": len(finite)}
+
+
+def _throughput(args: argparse.Namespace) -> dict[str, Any]:
+    from benchmarks.throughput import Bench, produce
+    from benchmarks.workload import encoded_events
+    from stream_monitor.traffic import envelope
+
+    bench = Bench()
+    runs: dict[str, list[float]] = {k: [] for k in (
+        "ceiling_single", "bare_faust", "worker_single", "ceiling_batch", "worker_batch")}
+    try:
+        _log(f"broker on {bench.bootstrap}; producing {args.single_events:,} single events "
+             f"and {args.batch_events:,} events in envelopes of 1,000")
+        single = bench.topics("single", 1)
+        produce(bench.bootstrap, single, encoded_events(args.single_events))
+        batch = bench.topics("batch", 1)
+        envelopes = [envelope(encoded_events(1000, start=i)) for i in range(0, args.batch_events, 1000)]
+        produce(bench.bootstrap, batch, envelopes)
+        for r in range(args.runs):
+            _log(f"run {r + 1}/{args.runs}: goals 1 and 2")
+            runs["ceiling_single"].append(bench.ceiling(single, args.single_events, batched=False))
+            runs["bare_faust"].append(bench.bare_faust(single, args.single_events))
+            runs["worker_single"].append(bench.workers(bench.config("single"), args.single_events))
+            runs["ceiling_batch"].append(bench.ceiling(batch, args.batch_events, batched=True))
+            runs["worker_batch"].append(bench.workers(bench.config("batch"), args.batch_events))
+            _log("  " + ", ".join(f"{k} {v[-1]:,.0f}/s" for k, v in runs.items() if v))
+    finally:
+        bench.close()
+    return {"runs": runs}
+
+
+def _scale(args: argparse.Namespace) -> dict[str, Any]:
+    from benchmarks.throughput import Bench
+    from benchmarks.workload import encoded_events
+    from stream_monitor.traffic import envelope
+
+    bench = Bench()
+    runs: dict[str, list[float]] = {"one_worker": [], "two_workers": []}
+    try:
+        scale = [envelope(encoded_events(1000, start=i)) for i in range(0, args.scale_events, 1000)]
+        for r in range(args.runs):
+            _log(f"run {r + 1}/{args.runs}: goal 3 (one, then two workers on two partitions)")
+            for key, count in (("one_worker", 1), ("two_workers", 2)):
+                prefix = f"scale{r}{count}"
+                topic = bench.topics(prefix, 2)
+                config = bench.config(prefix, partitions=2)
+                runs[key].append(bench.workers(config, args.scale_events, count=count,
+                                               produce_after_ready=(topic, scale, 2)))
+            _log(f"  one {runs['one_worker'][-1]:,.0f}/s, two {runs['two_workers'][-1]:,.0f}/s")
+    finally:
+        bench.close()
+    return {"runs": runs}
+
+
+def _latency(args: argparse.Namespace) -> list[float]:
+    from benchmarks.throughput import Bench
+
+    bench = Bench()
+    try:
+        _log("goal 5: latency")
+        return bench.latency(windows=args.latency_windows)
+    finally:
+        bench.close()
+
+
+def _core_rate(events: int) -> float:
+    """In-process events per second of the core on the peers' events (envelopes of 1,000)."""
+    import tempfile
+
+    from threadpoolctl import threadpool_limits
+
+    from benchmarks.workload import encoded_events, write_config
+    from stream_monitor.monitor import Monitor, SourceRecord
+    from stream_monitor.reference_io import load_references
+    from stream_monitor.settings import ServiceSettings
+    from stream_monitor.traffic import envelope
+
+    threadpool_limits(limits=1, user_api="blas")
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = ServiceSettings.from_yaml(write_config(Path(tmp)))
+        refs = load_references(settings)
+    evs = encoded_events(events, seed=11)
+    values = [envelope(evs[i:i + 1000]) for i in range(0, events, 1000)]
+    mon = Monitor(settings.models, refs, max_message_bytes=settings.limits.max_message_bytes)
+    mon.observe([SourceRecord("prediction", values[0], "t", 0, 0)], 0.0)  # first window: calibration
+    mon.observe([SourceRecord("prediction", values[1], "t", 0, 1)], 0.0)
+    t0 = time.perf_counter()
+    for i, v in enumerate(values, 2):
+        mon.observe([SourceRecord("prediction", v, "t", 0, i)], 0.0)
+    return events / (time.perf_counter() - t0)
+
+
+def _peer_python() -> str | None:
+    py = PEER_VENV / "bin" / "python"
+    if py.exists():
+        return str(py)
+    _log(f"creating {PEER_VENV} with {', '.join(PEER_PACKAGES)} (once; a few minutes)")
+    try:
+        subprocess.run([sys.executable, "-m", "venv", str(PEER_VENV)], check=True)  # noqa: S603
+        subprocess.run([str(py), "-m", "pip", "install", "--quiet", *PEER_PACKAGES], check=True)  # noqa: S603
+    except subprocess.CalledProcessError as exc:
+        _log(f"peer libraries could not be installed: {exc}")
+        return None
+    return str(py)
+
+
+def _peers(events: int) -> dict[str, Any]:
+    py = _peer_python()
+    out: dict[str, Any] = {}
+    if py is None:
+        out["error"] = "peer virtual environment could not be created"
+    else:
+        proc = subprocess.run([py, "-m", "benchmarks.peers", "--events", str(events)],  # noqa: S603
+                              capture_output=True, text=True, cwd=HERE.parent)
+        lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+        out = json.loads(lines[-1]) if lines else {"error": proc.stderr[-500:]}
+    out["stream-monitor core"] = {"events": events, "events_per_second": _core_rate(events)}
+    return out
+
+
+def _memory(full: bool) -> list[dict[str, Any]]:
+    from benchmarks.memory import run_memory
+
+    plan = {1: 10_000_000, 10: 10_000_000, 100: 10_000_000} if full else {1: 2_000_000, 10: 500_000,
+                                                                           100: 200_000}
+    out = []
+    for models, events in plan.items():
+        checkpoints = [c for c in (100_000, 1_000_000, 2_000_000, 5_000_000) if c < events]
+        _log(f"goal 4: memory, {models} model(s), {events:,} events")
+        out.extend(run_memory(models, events, checkpoints))
+    return out
+
+
+def _fmt_rate(s: dict[str, float]) -> str:
+    return f"{s['median']:,.0f} | {s['min']:,.0f} - {s['max']:,.0f}"
+
+
+def _fmt_ratio(s: dict[str, float]) -> str:
+    return f"{s['median']:.2f} | {s['min']:.2f} - {s['max']:.2f}"
+
+
+def _ratios(a: Sequence[float], b: Sequence[float]) -> dict[str, float]:
+    return _summary([x / y for x, y in zip(a, b, strict=True)])
+
+
+def to_markdown(res: dict[str, Any], args: argparse.Namespace) -> str:
+    lines = [
+        "# Performance benchmark",
+        "",
+        f"Generated by `make bench` (`python -m benchmarks.run`) on {time.strftime('%Y-%m-%d')}: "
+        f"{os.cpu_count()} cores, Python {platform.python_version()}, the embedded Tansu broker on the same "
+        f"machine. Events: JSON predictions of 20 numeric and 5 categorical features (~650 bytes). Rates are "
+        f"events per second between 10% and 90% of each run; {args.runs} runs; ratios are taken within a run.",
+        "",
+    ]
+    if "throughput" in res and "scale" in res:
+        runs = {**res["throughput"]["runs"], **res["scale"]["runs"]}
+        s = {k: _summary(v) for k, v in runs.items()}
+        g1 = _ratios(runs["worker_single"], runs["bare_faust"])
+        g2 = _ratios(runs["worker_batch"], runs["ceiling_batch"])
+        g3 = _ratios(runs["two_workers"], runs["one_worker"])
+        lines += [
+            "## Throughput (goals 1-3)",
+            "",
+            "| measurement | median events/s | range |",
+            "| --- | ---: | ---: |",
+            f"| bare aiokafka getmany + orjson, single-event messages | {_fmt_rate(s['ceiling_single'])} |",
+            f"| bare faust agent (worker's settings, take_events), single-event messages | {_fmt_rate(s['bare_faust'])} |",
+            f"| **stream-monitor worker, single-event messages** | {_fmt_rate(s['worker_single'])} |",
+            f"| bare aiokafka getmany + orjson, envelopes of 1,000 | {_fmt_rate(s['ceiling_batch'])} |",
+            f"| **stream-monitor worker, envelopes of 1,000** | {_fmt_rate(s['worker_batch'])} |",
+            f"| one worker, two partitions, envelopes | {_fmt_rate(s['one_worker'])} |",
+            f"| two workers, one group, two partitions, envelopes | {_fmt_rate(s['two_workers'])} |",
+            "",
+            "| goal | target | median ratio | range | met |",
+            "| --- | ---: | ---: | ---: | :---: |",
+            f"| 1. worker / bare faust agent, single events | >= 0.70 | {_fmt_ratio(g1)} | "
+            f"{'yes' if g1['median'] >= 0.7 else 'no'} |",
+            f"| 2. worker / aiokafka+orjson ceiling, envelopes | >= 0.50 | {_fmt_ratio(g2)} | "
+            f"{'yes' if g2['median'] >= 0.5 else 'no'} |",
+            f"| 3. two workers / one worker | >= 1.70 | {_fmt_ratio(g3)} | "
+            f"{'yes' if g3['median'] >= 1.7 else 'no'} |",
+            "",
+        ]
+    if "latency" in res:
+        lat = sorted(res["latency"])
+        if lat:
+            p99 = lat[min(len(lat) - 1, int(0.99 * len(lat)))]
+            lines += [
+                "## Latency (goal 5)",
+                "",
+                f"From sending a window of 1,000 drifted events (one envelope) to its retrain request on the "
+                f"topic, {len(lat)} windows after 3 of warm-up (the first window also calibrates thresholds): "
+                f"p50 {statistics.median(lat) * 1000:,.0f} ms, p99 {p99 * 1000:,.0f} ms, "
+                f"max {lat[-1] * 1000:,.0f} ms. Target: p99 <= 1 s from the window closing "
+                f"(this measures from before the window's events were sent, so it is an upper bound): "
+                f"**{'met' if p99 <= 1.0 else 'not met'}**.",
+                "",
+            ]
+    if "memory" in res:
+        lines += [
+            "## Memory and state (goal 4)",
+            "",
+            "In-process core fed envelopes of 1,000 events (one model per envelope, models taking turns); "
+            "each model count in a fresh process. State: the compressed snapshot the changelog table stores "
+            "(and its JSON size), taken with every window half full.",
+            "",
+            "| models | events | peak RSS MB | state bytes (zlib) | state bytes (JSON) | CPU us/event |",
+            "| ---: | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for m in res["memory"]:
+            lines.append(f"| {m['models']} | {m['events']:,} | {m['peak_rss_mb']:,.1f} | {m['state_bytes']:,} | "
+                         f"{m['state_json_bytes']:,} | {m['cpu_us_per_event']:,.1f} |")
+        lines.append("")
+    if "peers" in res:
+        peers = res["peers"]
+        ours = peers["stream-monitor core"]["events_per_second"]
+        lines += [
+            "## Side by side (goal 6)",
+            "",
+            "The same events, in one process each. stream-monitor: the core validating raw envelope bytes, "
+            "windows and every default test (KS, PSI, chi2, MMD, calibrated thresholds) on all 25 features "
+            "and the score. river: a detector per numeric feature and the score, per event, on decoded dicts "
+            "(categorical features not seen). Evidently: DataDriftPreset per window of 1,000. NannyML: "
+            "univariate drift (KS, chi2), chunks of 1,000.",
+            "",
+            "| method | events/s | stream-monitor / method |",
+            "| --- | ---: | ---: |",
+            f"| stream-monitor core | {ours:,.0f} | 1.00 |",
+        ]
+        for name, r in peers.items():
+            if name in ("stream-monitor core", "error"):
+                continue
+            if "error" in r:
+                lines.append(f"| {name} | not run: {r['error']} | - |")
+            else:
+                lines.append(f"| {name} | {r['events_per_second']:,.0f} | {ours / r['events_per_second']:,.2f} |")
+        if "error" in peers:
+            lines.append(f"| peers | not run: {peers['error']} | - |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--single-events", type=int, default=40_000)
+    p.add_argument("--batch-events", type=int, default=200_000)
+    p.add_argument("--scale-events", type=int, default=150_000)
+    p.add_argument("--latency-windows", type=int, default=20)
+    p.add_argument("--peer-events", type=int, default=20_000)
+    p.add_argument("--full", action="store_true", help="memory to 10M events for 1, 10 and 100 models (long)")
+    p.add_argument("--skip", nargs="*", default=[],
+                   choices=["throughput", "scale", "latency", "memory", "peers"])
+    p.add_argument("--merge", help="results JSON of an earlier run: its parts fill the skipped ones")
+    p.add_argument("--output", default=str(HERE / "results" / "performance.md"))
+    args = p.parse_args(argv)
+    started = time.monotonic()
+    steps: dict[str, Callable[[], Any]] = {
+        "throughput": lambda: _throughput(args),
+        "scale": lambda: _scale(args),
+        "latency": lambda: _latency(args),
+        "peers": lambda: _peers(args.peer_events),
+        "memory": lambda: _memory(args.full),
+    }
+    # Import the core once, up front: one consistent version for the whole session.
+    import stream_monitor.monitor  # noqa: F401
+
+    res: dict[str, Any] = json.loads(Path(args.merge).read_text()) if args.merge else {}
+    partial = Path(args.output).with_suffix(".json")
+    partial.parent.mkdir(parents=True, exist_ok=True)
+    for name, step in steps.items():
+        if name not in args.skip:
+            res[name] = step()
+            partial.write_text(json.dumps(res, indent=1))  # kept if a later step fails
+    text = to_markdown(res, args) + f"\nTotal time: {time.monotonic() - started:,.0f} s.\n"
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    out.with_suffix(".json").write_text(json.dumps(res, indent=1))
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
