@@ -323,7 +323,12 @@ class MonitorApp:
         async def on_rebalanced(sender: Any, **kwargs: Any) -> None:
             # Tables are recovered by now: align each partition with its state.
             tps = [tp for tp in app.consumer.assignment() if tp.topic in runtime.kinds]
-            earliest = await app.consumer.earliest_offsets(*tps) if tps else {}
+            try:
+                earliest = await app.consumer.earliest_offsets(*tps) if tps else {}
+            except Exception as exc:  # noqa: BLE001 - a broker hiccup must not break the rebalance
+                log.warning("could not read log start offsets (%s); new partitions start where faust does",
+                            type(exc).__name__)
+                earliest = {}
             await runtime.on_assigned(
                 [(tp.topic, tp.partition) for tp in tps],
                 {(tp.topic, tp.partition): off for tp, off in earliest.items()},
