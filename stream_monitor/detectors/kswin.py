@@ -40,12 +40,12 @@ from typing import Any
 
 from river import drift
 
-from stream_monitor.detectors.streaming_base import StreamingBase
+from stream_monitor.detectors.streaming_base import RiverWrapped
 
 __all__ = ["KSWIN"]
 
 
-class KSWIN(StreamingBase):
+class KSWIN(RiverWrapped):
     """KSWIN drift detector; see the module docstring."""
 
     name = "kswin"
@@ -57,13 +57,6 @@ class KSWIN(StreamingBase):
         self._params = {"alpha": float(alpha), "window_size": int(window_size), "stat_size": int(stat_size),
                         "seed": int(seed)}
         self._det = drift.KSWIN(**self._params)  # validates alpha, window_size, stat_size
-
-    def params(self) -> dict[str, Any]:
-        return dict(self._params)
-
-    def _step(self, value: float) -> bool:
-        self._det.update(value)
-        return bool(self._det.drift_detected)
 
     def _estimate(self) -> float:
         return float(self._det.p_value)

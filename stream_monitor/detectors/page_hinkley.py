@@ -39,7 +39,7 @@ from typing import Any
 
 from river import drift
 
-from stream_monitor.detectors.streaming_base import StreamingBase
+from stream_monitor.detectors.streaming_base import RiverWrapped
 
 __all__ = ["PageHinkley"]
 
@@ -48,7 +48,7 @@ def _finite_or_none(x: float) -> float | None:
     return float(x) if math.isfinite(x) else None
 
 
-class PageHinkley(StreamingBase):
+class PageHinkley(RiverWrapped):
     """Page-Hinkley drift detector; see the module docstring."""
 
     name = "page_hinkley"
@@ -69,13 +69,6 @@ class PageHinkley(StreamingBase):
         self._params = {"min_instances": int(min_instances), "delta": float(delta), "threshold": float(threshold),
                         "alpha": float(alpha), "mode": str(mode)}
         self._det = drift.PageHinkley(**self._params)  # validates mode
-
-    def params(self) -> dict[str, Any]:
-        return dict(self._params)
-
-    def _step(self, value: float) -> bool:
-        self._det.update(value)
-        return bool(self._det.drift_detected)
 
     def _estimate(self) -> float:
         return float(self._det._x_mean.get())

@@ -15,7 +15,7 @@ from typing import Any
 
 from stream_monitor.detectors.base import DetectorState, StreamReading
 
-__all__ = ["StreamingBase"]
+__all__ = ["RiverWrapped", "StreamingBase"]
 
 
 class StreamingBase:
@@ -88,3 +88,17 @@ class StreamingBase:
             "drift": self._drift,
             "algorithm": self._dump(),
         }
+
+
+class RiverWrapped(StreamingBase):
+    """A streaming detector that delegates to a river detector ``_det`` built from ``_params``."""
+
+    _params: dict[str, Any]
+    _det: Any
+
+    def params(self) -> dict[str, Any]:
+        return dict(self._params)
+
+    def _step(self, value: float) -> bool:
+        self._det.update(value)
+        return bool(self._det.drift_detected)

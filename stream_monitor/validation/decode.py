@@ -78,6 +78,19 @@ def _tag_of(kind: str) -> Any:
     return discriminate
 
 
+def _tagged(kind: str, batch: Any) -> TypeAdapter[Any]:
+    """Any event kind (untagged ones are ``kind``) or a batch envelope modelled by ``batch``."""
+    return TypeAdapter(
+        Annotated[
+            Annotated[PredictionEvent, Tag("prediction")]
+            | Annotated[FeatureEvent, Tag("feature")]
+            | Annotated[LabelEvent, Tag("label")]
+            | Annotated[batch, Tag("batch")],
+            Discriminator(_tag_of(kind)),
+        ]
+    )
+
+
 def _adapters(kind: str) -> tuple[TypeAdapter[Any], TypeAdapter[Any], TypeAdapter[Any], TypeAdapter[Any]]:
     """Adapters for a topic whose untagged events are of ``kind``; tagged events
     of any kind are accepted (a backtest file mixes them)."""
@@ -96,24 +109,8 @@ def _adapters(kind: str) -> tuple[TypeAdapter[Any], TypeAdapter[Any], TypeAdapte
         kind=(Literal["batch"], ...),
         events=(Annotated[list[event], Field(max_length=MAX_BATCH_EVENTS)], ...),  # type: ignore[valid-type]
     )
-    fast: TypeAdapter[Any] = TypeAdapter(
-        Annotated[
-            Annotated[PredictionEvent, Tag("prediction")]
-            | Annotated[FeatureEvent, Tag("feature")]
-            | Annotated[LabelEvent, Tag("label")]
-            | Annotated[typed_batch, Tag("batch")],
-            Discriminator(_tag_of(kind)),
-        ]
-    )
-    top: TypeAdapter[Any] = TypeAdapter(
-        Annotated[
-            Annotated[PredictionEvent, Tag("prediction")]
-            | Annotated[FeatureEvent, Tag("feature")]
-            | Annotated[LabelEvent, Tag("label")]
-            | Annotated[BatchEnvelope, Tag("batch")],
-            Discriminator(_tag_of(kind)),
-        ]
-    )
+    fast = _tagged(kind, typed_batch)
+    top = _tagged(kind, BatchEnvelope)
     many: TypeAdapter[Any] = TypeAdapter(list[event])  # type: ignore[valid-type]
     one: TypeAdapter[Any] = TypeAdapter(event)
     return fast, top, many, one
