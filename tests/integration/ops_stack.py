@@ -222,13 +222,22 @@ def _model_with_label_path() -> dict[str, Any]:
     return model
 
 
-def _feed(stack: Stack) -> None:
-    """The drifted stream through the sidecar client, plus labels, features and bad records."""
+def _feed(stack: Stack, worker: Worker) -> None:
+    """The drifted stream through the sidecar client, plus labels, features and bad records.
+
+    The stream pauses at the change point until the worker has closed the stationary windows
+    and Prometheus (1 s scrapes) has seen them: sent in one go, the whole stream is processed
+    between two scrapes and state-change panels (``changes(...)``) would see no change."""
     t = stack.topics
     client = MonitorClient(stack.broker.bootstrap, "fraud-detector", "v1", batch_size=250, max_queue=EVENTS * 3,
                            predictions_topic=t["predictions"], features_topic=t["features"],
                            labels_topic=t["labels"])
     for i, e in enumerate(generate(Scenario(kind="abrupt", change_at=CHANGE_AT, seed=21), EVENTS)):
+        if i == CHANGE_AT:
+            assert client.flush(60), client.stats
+            wait_for(lambda: sample(worker.metrics(), "stream_monitor_windows_closed_total", **MV)
+                     == CHANGE_AT // 1000, 60, what="the stationary windows closed")
+            time.sleep(3.0)  # three scrapes of the stationary state
         features = e["features"] if not 100 <= i < 150 else {**e["features"], UNKNOWN_FEATURE: 12.0}
         client.log_prediction(e["prediction"], features=features, score=e["score"], event_id=e["event_id"],
                               timestamp=e["timestamp"], latency_ms=e["latency_ms"], attributes=e["attributes"])
@@ -256,7 +265,7 @@ def ops_stack(broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory) 
         # Prometheus scrapes the first time ~5 s after start: start it while the worker joins.
         services.append(start_prometheus(tmp, worker.port, services[0].url))
         worker.wait_ready()
-        _feed(stack)
+        _feed(stack, worker)
         wait_for(lambda: sample(worker.metrics(), "stream_monitor_windows_closed_total", **MV) == EVENTS // 1000,
                  90, what="six windows closed")
         assert sample(worker.metrics(), "stream_monitor_model_drift_state",
