@@ -12,15 +12,14 @@ that starts returning data fails too, so the list never goes stale.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import promql_parser
 import pytest
 
 from tests.conftest import ROOT
+from tests.ops.helpers import dashboard_queries, substitute_grafana_vars
 
 from .kafka_helpers import wait_for
 from .ops_stack import OpsStack
@@ -37,28 +36,10 @@ SUBSTITUTIONS = {
     "__range": "1h",
     "__range_s": "3600",
 }
-_VAR = re.compile(r"\$\{([A-Za-z_]\w*)(?::\w+)?\}|\$([A-Za-z_]\w*)")
-
 # (dashboard file, panel title, refId) -> why it cannot have data. Empty: the stack enables
 # the label path (ops_stack._model_with_label_path), so every panel, performance and
 # fairness included, must return data.
 NO_DATA_YET: dict[tuple[str, str, str], str] = {}
-
-
-def substitute(expr: str) -> str:
-    def repl(m: re.Match[str]) -> str:
-        name = m.group(1) or m.group(2)
-        if name not in SUBSTITUTIONS:
-            raise AssertionError(f"unknown dashboard variable ${name} in {expr!r}")
-        return SUBSTITUTIONS[name]
-
-    return _VAR.sub(repl, expr)
-
-
-def _panels(panels: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-    for p in panels:
-        yield p
-        yield from _panels(p.get("panels", []))
 
 
 def queries(path: Path) -> Iterator[tuple[str, str, str, bool]]:
@@ -68,19 +49,9 @@ def queries(path: Path) -> Iterator[tuple[str, str, str, bool]]:
     expression has a value); panels and variables are checked at one instant.
     """
     dash = json.loads(path.read_text(encoding="utf-8"))
-    for p in _panels(dash["panels"]):
-        for t in p.get("targets", []):
-            if t.get("expr"):
-                yield p["title"], t.get("refId", "A"), t["expr"], False
-    for a in dash.get("annotations", {}).get("list", []):
-        if a.get("expr"):
-            yield f"annotation {a['name']}", "A", a["expr"], True
-    for v in dash.get("templating", {}).get("list", []):
-        if v.get("type") == "query":
-            q = v["query"]["query"] if isinstance(v["query"], dict) else v["query"]
-            m = re.match(r"^\s*label_values\(\s*(.*),\s*\w+\s*\)\s*$", q, re.S)
-            assert m, f"{path.name}: variable {v['name']}: unsupported query {q!r}"
-            yield f"variable {v['name']}", "A", m.group(1), False
+    for q in dashboard_queries(dash):
+        title = q.title if q.kind == "panel" else f"{q.kind} {q.title}"
+        yield title, q.ref or "A", q.expr, q.kind == "annotation"
 
 
 def test_every_panel_query_returns_data(ops_stack: OpsStack) -> None:
@@ -94,7 +65,7 @@ def test_every_panel_query_returns_data(ops_stack: OpsStack) -> None:
         for title, ref, expr, is_range in queries(path):
             key = (path.name, title, ref)
             seen.add(key)
-            promql = substitute(expr)
+            promql = substitute_grafana_vars(expr, SUBSTITUTIONS)
             try:
                 promql_parser.parse(promql)
             except Exception as exc:  # noqa: BLE001 - any parse failure fails the test below

@@ -8,7 +8,8 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from collections.abc import Iterator, Mapping
+from typing import Any, NamedTuple
 
 import promql_parser
 import pytest
@@ -97,16 +98,54 @@ DEMO_SUBSTITUTIONS = {
 _VAR = re.compile(r"\$\{([A-Za-z_]\w*)(?::\w+)?\}|\$([A-Za-z_]\w*)")
 
 
-def substitute_grafana_vars(expr: str) -> str:
-    """Replace the dashboard variables by demo values; unknown variables raise."""
+def substitute_grafana_vars(expr: str, values: Mapping[str, str] = DEMO_SUBSTITUTIONS) -> str:
+    """Replace the dashboard variables by ``values`` (demo values by default); unknown variables raise."""
 
     def repl(m: re.Match[str]) -> str:
         name = m.group(1) or m.group(2)
-        if name not in DEMO_SUBSTITUTIONS:
+        if name not in values:
             raise ValueError(f"unknown Grafana variable ${name} in {expr!r}")
-        return DEMO_SUBSTITUTIONS[name]
+        return values[name]
 
     return _VAR.sub(repl, expr)
+
+
+class DashboardQuery(NamedTuple):
+    """One PromQL expression of a dashboard and where it sits."""
+
+    kind: str  # "panel", "annotation" or "variable"
+    title: str  # panel title, annotation or variable name
+    ref: str | None  # the target's refId (panels only)
+    expr: str
+
+    def where(self) -> str:
+        if self.kind == "panel":
+            return f"panel {self.title!r} target {self.ref}"
+        return f"{self.kind} {self.title!r}" if self.kind == "annotation" else f"variable {self.title}"
+
+
+def panels(items: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """Every panel, rows' nested panels included."""
+    for p in items:
+        yield p
+        yield from panels(p.get("panels", []))
+
+
+def dashboard_queries(dash: dict[str, Any]) -> Iterator[DashboardQuery]:
+    """Every panel target, annotation and query variable of a dashboard (nested rows included)."""
+    for p in panels(dash.get("panels", [])):
+        for t in p.get("targets", []):
+            if "expr" in t:
+                yield DashboardQuery("panel", p["title"], t.get("refId"), t["expr"])
+    for a in dash.get("annotations", {}).get("list", []):
+        if a.get("expr"):
+            yield DashboardQuery("annotation", a["name"], None, a["expr"])
+    for v in dash.get("templating", {}).get("list", []):
+        if v.get("type") == "query":
+            query = v["query"]["query"] if isinstance(v["query"], dict) else v["query"]
+            expr = variable_query_expr(query)
+            assert expr is not None, f"variable {v['name']}: unsupported query {query!r}"
+            yield DashboardQuery("variable", v["name"], None, expr)
 
 
 @dataclass(frozen=True)

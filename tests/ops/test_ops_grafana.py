@@ -19,27 +19,10 @@ def _load(name: str) -> dict[str, Any]:
     return data
 
 
-def _panels(panels: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-    for p in panels:
-        yield p
-        yield from _panels(p.get("panels", []))
-
-
 def _queries(dash: dict[str, Any]) -> Iterator[tuple[str, str]]:
     """(where, PromQL) for every panel target, annotation and query variable."""
-    for p in _panels(dash.get("panels", [])):
-        for t in p.get("targets", []):
-            if "expr" in t:
-                yield f"panel {p['title']!r} target {t.get('refId')}", t["expr"]
-    for a in dash.get("annotations", {}).get("list", []):
-        if a.get("expr"):
-            yield f"annotation {a['name']!r}", a["expr"]
-    for v in dash.get("templating", {}).get("list", []):
-        if v.get("type") == "query":
-            query = v["query"]["query"] if isinstance(v["query"], dict) else v["query"]
-            expr = h.variable_query_expr(query)
-            assert expr is not None, f"variable {v['name']}: unsupported query {query!r}"
-            yield f"variable {v['name']}", expr
+    for q in h.dashboard_queries(dash):
+        yield q.where(), q.expr
 
 
 def test_dashboard_files_present() -> None:
@@ -61,9 +44,9 @@ def test_dashboard_structure(name: str) -> None:
         assert query.startswith("label_values("), f"{name}: ${var} must use label_values"
         assert query.rstrip().endswith(f"{var})")
     assert variables["datasource"]["type"] == "datasource"
-    ids = [p["id"] for p in _panels(dash["panels"])]
+    ids = [p["id"] for p in h.panels(dash["panels"])]
     assert len(ids) == len(set(ids)), f"{name}: duplicate panel ids"
-    for p in _panels(dash["panels"]):
+    for p in h.panels(dash["panels"]):
         pos = p["gridPos"]
         assert pos["x"] + pos["w"] <= 24, f"{name}: panel {p['title']!r} wider than the grid"
         if p["type"] != "row":
