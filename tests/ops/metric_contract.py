@@ -183,17 +183,6 @@ METRICS: tuple[Metric, ...] = (
         {"metric": PERFORMANCE_METRICS},
     ),
     Metric("stream_monitor_label_coverage_ratio", "gauge", _MV),
-    Metric("stream_monitor_performance_estimate", "gauge", ("model", "version", "metric", "bound")),
-    Metric("stream_monitor_version_difference", "gauge", ("model", "version", "baseline", "metric")),
-    # Labels join
-    Metric("stream_monitor_labels_joined_total", "counter", _MV),
-    Metric("stream_monitor_labels_duplicate_total", "counter", ("model",)),
-    Metric("stream_monitor_labels_expired_total", "counter", ("model", "version", "reason")),
-    Metric("stream_monitor_labels_orphaned_total", "counter", ("model", "reason")),
-    Metric("stream_monitor_label_delay_seconds", "histogram", _MV),
-    # Feature-event join (models[].feature_join)
-    Metric("stream_monitor_feature_join_expired_total", "counter", ("model", "version", "reason")),
-    Metric("stream_monitor_feature_join_orphaned_total", "counter", ("model", "version", "reason")),
     # Fairness
     Metric(
         "stream_monitor_fairness_metric",
@@ -214,13 +203,7 @@ METRICS: tuple[Metric, ...] = (
         {"metric": FAIRNESS_METRICS},
     ),
     Metric("stream_monitor_group_share", "gauge", ("model", "version", "attribute", "group")),
-    Metric(
-        "stream_monitor_fairness_sample_size",
-        "gauge",
-        ("model", "version", "attribute", "metric"),
-        {"metric": FAIRNESS_METRICS},
-    ),
-    # Label join and label-free estimation
+    # Label join, feature-event join (models[].feature_join) and label-free estimation
     Metric("stream_monitor_label_delay_seconds", "histogram", _MV),
     Metric("stream_monitor_labels_joined_total", "counter", _MV),
     Metric("stream_monitor_labels_expired_total", "counter", ("model", "version", "reason"), {"reason": JOIN_REASONS}),
@@ -245,6 +228,7 @@ METRICS: tuple[Metric, ...] = (
 )
 
 METRICS_BY_NAME: dict[str, Metric] = {m.name: m for m in METRICS}
+assert len(METRICS_BY_NAME) == len(METRICS), "a metric is listed twice"
 
 # series name (as written in PromQL) -> Metric
 SERIES_INDEX: dict[str, Metric] = {series: m for m in METRICS for series in m.series_names()}
