@@ -21,9 +21,12 @@ from typing import Any
 
 from stream_monitor.decisions.calibration import Calibrator
 from stream_monitor.decisions.policy import PolicyState, Reading, WindowReport, decide
+from stream_monitor.detectors.base import DetectorState
+from stream_monitor.detectors.cusum import CusumBank, CusumLayout
 from stream_monitor.decisions.request import ReferenceInfo, RetrainRequest, WindowInfo
 from stream_monitor.detectors.evaluate import evaluate_window
 from stream_monitor.detectors.segments import segment_quantile, segment_readings
+from stream_monitor.detectors.sequential import event_increments, sequential_layout, sequential_readings
 from stream_monitor.detectors.streaming import StreamingBase, build_streaming, restore_streaming
 from stream_monitor.events.models import FeatureEvent, PredictionEvent
 from stream_monitor.modelspec import ModelSpec
@@ -55,6 +58,8 @@ class VersionState:
     healthy: list[Window] = field(default_factory=list)  # the rolling reference's windows
     calibrator: Calibrator | None = None  # in memory only: a pure function of the reference
     segments: SegmentWindows | None = None  # per-segment windows, when ``segments`` is configured
+    cusum_layout: CusumLayout | None = None  # in memory only: a pure function of the reference
+    cusum: CusumBank | None = None  # the sequential detectors' state, when enabled
 
     def start(self, spec: ModelSpec, reference: ReferenceProfile, index: int = 0) -> None:
         det = spec.detectors
@@ -69,6 +74,8 @@ class VersionState:
         }
         self.stream_marks = dict.fromkeys(self.streams, 0)
         self.segments = SegmentWindows.empty(spec.segments, self.layout, index) if spec.segments else None
+        self.cusum_layout = sequential_layout(spec, reference)
+        self.cusum = CusumBank.empty(self.cusum_layout) if self.cusum_layout is not None else None
 
     def reference_info(self, rolling: ReferenceProfile | None = None) -> ReferenceInfo:
         ref = rolling if rolling is not None else self.reference
@@ -250,10 +257,18 @@ class ModelMonitor:
         assert state.window is not None and state.layout is not None
         ts = [e.timestamp for e in events]
         counted = [isinstance(e, PredictionEvent) for e in events]
+        increments = (event_increments(state.cusum_layout, events, self.spec.prediction.type)
+                      if state.cusum is not None and state.cusum_layout is not None else None)
         i = 0
         while i < len(events):
             w = state.window
             end, closes = next_boundary(ts, counted, i, w.n, w.first_ts, self.spec.window)
+            if state.cusum is not None and increments is not None:
+                # An alarm closes the window at its event, unless the model already drifts.
+                early = state.policy.state is not DetectorState.DRIFT
+                stop = state.cusum.scan(increments[i:end], stop_on_alarm=early)
+                if stop is not None:
+                    end, closes = i + stop + 1, True
             w.add(events[i:end], state.layout)
             if state.segments is not None:
                 state.segments.add(events[i:end], groups[i:end])
@@ -297,6 +312,8 @@ class ModelMonitor:
         readings, quality = evaluate_window(w, state.reference, self.spec, state.calibrator, state.layout.embedding,
                                             quantile=quantile)
         readings.extend(self._stream_readings(state, w))
+        if state.cusum is not None and state.cusum_layout is not None:
+            readings.extend(sequential_readings(state.cusum_layout, state.cusum, w.n, state.reference.rows))
         if segs is not None and quantile is not None:
             readings.extend(segment_readings(segs, state.reference, self.spec, state.calibrator, quantile))
         rolling = None
@@ -323,6 +340,8 @@ class ModelMonitor:
             state.healthy = [*state.healthy, w][-ref_spec.rolling_windows:]
         state.last_report = report
         state.window = Window.empty(w.index + 1, state.layout)
+        if state.cusum is not None:
+            state.cusum.open_window()
         if segs is not None:
             segs.reset(w.index + 1)
         return report, request
@@ -341,6 +360,8 @@ class ModelMonitor:
                 "stream_marks": dict(s.stream_marks),
                 "healthy": [h.to_state() for h in s.healthy],
             }
+            if s.cusum is not None:
+                versions[v]["cusum"] = s.cusum.to_state()
             if s.segments is not None:  # only when configured: other snapshots stay as they were
                 versions[v]["segments"] = s.segments.to_state()
         out: dict[str, Any] = {"params": self.params_hash, "versions": versions}
@@ -370,6 +391,8 @@ class ModelMonitor:
                 s.stream_marks.update({k: int(x) for k, x in (d.get("stream_marks") or {}).items()
                                        if k in s.streams})
                 s.healthy = [Window.from_state(h, s.layout) for h in d.get("healthy") or []]
+                if s.cusum_layout is not None and d.get("cusum") is not None:
+                    s.cusum = CusumBank.from_state(d["cusum"], s.cusum_layout) or s.cusum
                 # Snapshots from before segments (or with other segments) start them fresh.
                 if s.segments is not None and not s.segments.load_state(d.get("segments")):
                     s.segments.reset(s.window.index)

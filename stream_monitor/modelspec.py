@@ -24,6 +24,7 @@ __all__ = [
     "PredictionSpec",
     "ReferenceSpec",
     "RetrainPolicySpec",
+    "SequentialSpec",
     "StreamingSpec",
     "VersionReferenceSpec",
     "WindowSpec",
@@ -136,6 +137,29 @@ class StreamingSpec(BaseModel):
         return self
 
 
+class SequentialSpec(BaseModel):
+    """Per-event CUSUMs against the reference (:mod:`stream_monitor.detectors.cusum`).
+
+    They decide as soon as the evidence is in, not when the window closes: an
+    alarm closes the window early and enters the drift state at once (unless it
+    is already there). ``false_alarms_per_million`` is a bound on the expected
+    alarms per million events over all streams of a model version while events
+    follow the reference. ``reference_values`` are the CUSUMs' ``k`` in standard
+    deviations of each signal (half the shift each one is tuned to): a small one
+    for slow change, a large one for sudden change. ``max_pairs`` pairs of
+    numeric features (the most correlated in the reference sample) are watched
+    for correlation changes; ``variance`` adds the squared-score signal.
+    """
+
+    model_config = _STRICT
+    enabled: bool = True
+    false_alarms_per_million: Annotated[float, Field(gt=0, le=100_000)] = 10.0
+    reference_values: Annotated[list[Annotated[float, Field(gt=0, le=5)]], Field(min_length=1, max_length=4)] = (
+        Field(default_factory=lambda: [0.1, 0.5]))
+    variance: bool = True
+    max_pairs: Annotated[int, Field(ge=0, le=100)] = 10
+
+
 class DetectorsSpec(BaseModel):
     """Which window tests run, with their thresholds.
 
@@ -169,6 +193,7 @@ class DetectorsSpec(BaseModel):
     multivariate: list[Literal["mmd"]] = Field(default_factory=lambda: ["mmd"])
     mmd_features: Annotated[int, Field(ge=8, le=1024)] = 64
     streaming: list[StreamingSpec] = Field(default_factory=list)
+    sequential: SequentialSpec = Field(default_factory=SequentialSpec)
 
     @model_validator(mode="after")
     def _known_tests(self) -> Self:

@@ -35,5 +35,11 @@ def records(events: Iterable[dict[str, Any] | bytes | None], *, topic: str = "mo
     return out
 
 
+def window_tests_only(spec: ModelSpec) -> ModelSpec:
+    """``spec`` with the sequential (per-event CUSUM) detectors off: for tests of window-level behaviour."""
+    seq = spec.detectors.sequential.model_copy(update={"enabled": False})
+    return spec.model_copy(update={"detectors": spec.detectors.model_copy(update={"sequential": seq})})
+
+
 def make_monitor(spec: ModelSpec, reference: ReferenceProfile | None) -> Monitor:
     return Monitor([spec], {spec.model_id: reference}, max_message_bytes=1 << 20)

@@ -22,7 +22,12 @@ The policy, per model version:
    never fire, and p-value tests fire only when their effect size reaches its
    floor: on a window of a million events a KS p-value of 1e-9 for D = 0.01 is
    real but irrelevant (the "cries wolf on large samples" problem).
-7. Per-segment readings (``feature@attribute=group``) are corrected together
+7. Sequential readings (``detector="cusum"``, per-event CUSUMs with their own
+   false-alarm budget, :mod:`stream_monitor.detectors.sequential`) fire on any
+   alarm, whatever the window's size: a window an alarm closed early is never
+   insufficient, and when such a window makes the model drift the state enters
+   ``drift`` at once instead of waiting for k of n windows.
+8. Per-segment readings (``feature@attribute=group``) are corrected together
    with the window's other tests and may fire; they count towards the model's
    drift only with ``retrain.include_segments``, and a feature drifting overall
    and in segments counts once.
@@ -55,6 +60,7 @@ __all__ = ["DATA_QUALITY", "PolicyState", "Quality", "Reading", "WindowReport", 
 
 
 DATA_QUALITY = frozenset({"missing_rate"})
+SEQUENTIAL = "cusum"
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,14 +139,15 @@ class PolicyState:
         return cls(int(data["streak"]), data["cooldown_until"], DetectorState(data["state"]),
                    [bool(x) for x in history])
 
-    def record(self, drifted: bool, k: int, n: int, exit_below: int) -> None:
-        """Add one sufficient window's outcome and move the state (k of n, hysteresis)."""
+    def record(self, drifted: bool, k: int, n: int, exit_below: int, *, immediate: bool = False) -> None:
+        """Add one sufficient window's outcome and move the state (k of n, hysteresis);
+        ``immediate`` (a sequential alarm) enters drift without waiting for k."""
         self.streak = self.streak + 1 if drifted else 0
         self.history = [*self.history, drifted][-n:]
         count = sum(self.history)
         if self.state is DetectorState.DRIFT and count >= exit_below:
             return
-        if count >= k:
+        if count >= k or (immediate and drifted):
             self.state = DetectorState.DRIFT
         else:
             self.state = DetectorState.WARNING if drifted else DetectorState.OK
@@ -154,6 +161,9 @@ def _finalise(readings: Sequence[Reading], spec: ModelSpec, insufficient: bool) 
     drift_by_idx = dict(zip(pv_idx, flags, strict=True))
     out = []
     for i, r in enumerate(readings):
+        if r.detector == SEQUENTIAL:  # its budget is per event: no sample floor
+            out.append(dataclasses.replace(r, drift=r.value > r.threshold))
+            continue
         quiet = insufficient or (r.detector not in DATA_QUALITY and r.n < det.min_samples)
         if r.p_value is not None:
             large_enough = r.effect_floor is None or (r.effect is not None and r.effect >= r.effect_floor)
@@ -182,7 +192,8 @@ def decide(
     separately; only those against ``decide_on`` make the decision, the others
     are evidence. ``reference`` describes the one decided on.
     """
-    insufficient = window.events < spec.detectors.min_samples
+    alarm = any(r.detector == SEQUENTIAL and r.value > r.threshold for r in raw)
+    insufficient = window.events < spec.detectors.min_samples and not alarm
     groups: dict[str, list[Reading]] = {}
     for r in raw:
         groups.setdefault(r.reference, []).append(r)
@@ -204,7 +215,7 @@ def decide(
     model_drift = len(bases) >= spec.retrain.min_drifted_features
     if not insufficient:
         rt = spec.retrain
-        state.record(model_drift, rt.consecutive_windows, rt.history, rt.exit_below)
+        state.record(model_drift, rt.consecutive_windows, rt.history, rt.exit_below, immediate=alarm)
     n_features = len(spec.features)
     critical = PREDICTION in bases or 2 * len([f for f in bases if f != PREDICTION]) >= n_features
     severity = ("critical" if critical else "warning") if model_drift else None

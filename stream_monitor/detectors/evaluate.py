@@ -62,7 +62,8 @@ def _feature_readings(
             threshold = det.alpha
         else:
             threshold = det.threshold(name, test.default_threshold or 0.0)
-            if calibrator is not None and test.batch is not None and acc.n > 0:
+            # Below min_samples a reading never fires (policy rule 6): no calibration for it.
+            if calibrator is not None and test.batch is not None and acc.n >= det.min_samples:
                 calibrated = calibrator.threshold(feature, test, ref, profile, acc.n, quantile)
                 threshold = max(threshold, calibrated)
         readings.append(

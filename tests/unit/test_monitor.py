@@ -3,27 +3,49 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
+from stream_monitor.decisions.request import RetrainRequest
 from stream_monitor.modelspec import ModelSpec
+from stream_monitor.monitor import Monitor
 from stream_monitor.simulate import Scenario, generate, to_json
 from stream_monitor.windows.profile import PREDICTION, ReferenceProfile
-from tests.conftest import make_monitor, records
+from tests.conftest import make_monitor, records, window_tests_only
 
 
-def test_stationary_then_abrupt_shift(demo_spec: ModelSpec, demo_reference: ReferenceProfile) -> None:
-    mon = make_monitor(demo_spec, demo_reference)
+def _stationary_then_abrupt(mon: Monitor) -> tuple[Any, RetrainRequest]:
+    """5000 stationary events (no request), then 4000 after an abrupt change (exactly one)."""
     events = list(generate(Scenario(kind="abrupt", change_at=5000, seed=3), 9000))
     out = mon.observe(records(events[:5000]), now=2e9)
     assert len(out.reports) == 5 and not out.requests
     out = mon.observe(records(events[5000:], start=5000), now=2e9)
     assert len(out.requests) == 1
     req = out.requests[0]
+    return out, req
+
+
+def test_stationary_then_abrupt_shift(demo_spec: ModelSpec, demo_reference: ReferenceProfile) -> None:
+    out, req = _stationary_then_abrupt(make_monitor(demo_spec, demo_reference))
+    # A CUSUM alarm closed window 5 early, a few events after the change, and made the request.
+    first = out.reports[0]
+    assert first.window.index == 5 and first.request_id == req.request_id and first.window.events < 100
+    assert {r.feature for r in req.reasons} <= {"amount", "country", "__prediction__"}
+    assert any(r.detector == "cusum" for r in req.reasons)
+    # The whole windows after it name both changed features, and not the unchanged ones.
+    later = set().union(*(r.drifted for r in out.reports[1:3]))
+    assert {"amount", "country"} <= later and "age" not in later
+    assert out.consumed == {("fraud-detector", "v1", "prediction"): 4000}
+
+
+def test_stationary_then_abrupt_shift_window_tests_alone(
+    demo_spec: ModelSpec, demo_reference: ReferenceProfile
+) -> None:
+    out, req = _stationary_then_abrupt(make_monitor(window_tests_only(demo_spec), demo_reference))
     assert req.reasons[0].window.index == 6  # the second drifting window completes the breach
     assert {r.feature for r in req.reasons} >= {"amount", "country"}
     assert "age" not in {r.feature for r in req.reasons}
-    assert out.consumed == {("fraud-detector", "v1", "prediction"): 4000}
 
 
 def test_dead_letters_and_unknown_models(demo_spec: ModelSpec, demo_reference: ReferenceProfile) -> None:

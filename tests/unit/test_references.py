@@ -7,7 +7,7 @@ from stream_monitor.monitor import Monitor
 from stream_monitor.simulate import Scenario, generate, reference_rows
 from stream_monitor.windows.embedding import FeatureMap
 from stream_monitor.windows.profile import MULTIVARIATE, ReferenceProfile, build_profile
-from tests.conftest import make_monitor, records
+from tests.conftest import make_monitor, records, window_tests_only
 
 
 def test_reference_sample_is_bounded_seeded_and_in_normal_scores(demo_spec: ModelSpec,
@@ -42,6 +42,7 @@ def test_versions_start_with_their_configured_reference(demo_spec: ModelSpec,
 
 def test_rolling_reference_is_evidence_or_decides(demo_spec: ModelSpec, demo_reference: ReferenceProfile) -> None:
     events = list(generate(Scenario(kind="abrupt", change_at=6000, seed=8), 9000))
+    demo_spec = window_tests_only(demo_spec)  # window indices below assume windows of 1000
     for use in ("evidence", "decide"):
         spec = demo_spec.model_copy(update={"reference": demo_spec.reference.model_copy(
             update={"rolling_windows": 3, "rolling_use": use})})
@@ -60,7 +61,7 @@ def test_rolling_reference_is_evidence_or_decides(demo_spec: ModelSpec, demo_ref
 
 def test_multivariate_reading_catches_correlation_flip(demo_spec: ModelSpec,
                                                       demo_reference: ReferenceProfile) -> None:
-    mon = make_monitor(demo_spec, demo_reference)
+    mon = make_monitor(window_tests_only(demo_spec), demo_reference)  # the window test, on its own
     out = mon.observe(records(generate(Scenario(kind="correlation", change_at=4000, seed=5), 8000)), now=0)
     mmd = [next(x for x in r.readings if x.feature == MULTIVARIATE) for r in out.reports]
     assert [x.drift for x in mmd] == [False] * 4 + [True] * 4

@@ -12,7 +12,7 @@ from stream_monitor.detectors import build_streaming, restore_streaming
 from stream_monitor.modelspec import ModelSpec, StreamingSpec
 from stream_monitor.simulate import Scenario, generate
 from stream_monitor.windows.profile import ReferenceProfile
-from tests.conftest import make_monitor, records
+from tests.conftest import make_monitor, records, window_tests_only
 
 
 def _stream(seed: int, n: int = 6000) -> np.ndarray:
@@ -76,6 +76,7 @@ def test_config_validates_streaming_params() -> None:
 
 def test_streaming_readings_in_windows_and_snapshots(demo_spec: ModelSpec, demo_reference: ReferenceProfile) -> None:
     streaming = [StreamingSpec(kind="adwin", params={"delta": 0.002})]
+    demo_spec = window_tests_only(demo_spec)  # whole windows of 1000: no early close by the CUSUMs
     spec = demo_spec.model_copy(update={"detectors": demo_spec.detectors.model_copy(update={"streaming": streaming})})
     events = list(generate(Scenario(kind="abrupt", change_at=3000, seed=4), 6000))
     straight = make_monitor(spec, demo_reference)

@@ -1,0 +1,110 @@
+"""The CUSUM bank wired to a model: its layout per reference, its input per batch, its readings.
+
+:mod:`stream_monitor.detectors.cusum` knows profiles and columns; this module
+knows models and events. The model monitor calls :func:`sequential_layout` when
+a version starts (cached: a pure function of the reference and the settings),
+:func:`event_increments` for every batch, and :func:`sequential_readings` when a
+window closes: one reading per feature (``detector="cusum"``), the number of
+alarms in the window against a threshold of 0.5, its ``statistic`` naming the
+streams that fired.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from operator import itemgetter
+from typing import Any
+
+import numpy as np
+
+from stream_monitor.decisions.policy import Reading
+from stream_monitor.detectors.cusum import CusumBank, CusumLayout
+from stream_monitor.events.models import FeatureEvent, PredictionEvent
+from stream_monitor.modelspec import ModelSpec
+from stream_monitor.windows.profile import (
+    MULTIVARIATE,
+    PREDICTION,
+    CategoricalProfile,
+    NumericProfile,
+    ReferenceProfile,
+)
+
+__all__ = ["DETECTOR", "event_increments", "sequential_layout", "sequential_readings"]
+
+DETECTOR = "cusum"
+_CACHE: OrderedDict[tuple[str, str], CusumLayout] = OrderedDict()
+_LOCK = threading.Lock()
+
+
+def sequential_layout(spec: ModelSpec, reference: ReferenceProfile) -> CusumLayout | None:
+    """The CUSUM layout for ``reference``, or ``None`` when sequential detection is off."""
+    seq = spec.detectors.sequential
+    if not seq.enabled:
+        return None
+    key = (reference.fingerprint(), seq.model_dump_json() + spec.model_dump_json(include={"features"}) +
+           str(spec.detectors.seed))
+    with _LOCK:
+        hit = _CACHE.get(key)
+        if hit is not None:
+            _CACHE.move_to_end(key)
+            return hit
+    numeric = {f.name: p for f in spec.features
+               if f.type == "numeric" and isinstance(p := reference.features.get(f.name), NumericProfile)}
+    categorical = {f.name: p for f in spec.features
+                   if f.type != "numeric" and isinstance(p := reference.features.get(f.name), CategoricalProfile)}
+    sample = (reference.sample.features, reference.sample.rows) if reference.sample is not None else None
+    layout = CusumLayout.build(
+        numeric, categorical, reference.prediction, sample,
+        ks=seq.reference_values, rate_per_event=seq.false_alarms_per_million / 1e6,
+        seed=spec.detectors.seed, max_pairs=seq.max_pairs, variance=seq.variance,
+    )
+    with _LOCK:
+        _CACHE[key] = layout
+        while len(_CACHE) > 64:
+            _CACHE.popitem(last=False)
+    return layout
+
+
+def event_increments(
+    layout: CusumLayout, events: Sequence[PredictionEvent | FeatureEvent], prediction_type: str
+) -> np.ndarray:
+    """The (events, streams) fixed-point increments of a batch, in event order."""
+    names = list(layout.input_names)
+    rows = [e.features if e.features is not None else {} for e in events]
+    columns: dict[str, Sequence[Any]] = {}
+    if len(names) > 1:
+        try:
+            columns = dict(zip(names, zip(*map(itemgetter(*names), rows)), strict=True))
+        except KeyError:
+            columns = {}
+    if not columns:
+        columns = {n: [r.get(n) for r in rows] for n in names}
+    pred = None
+    if any(i.name == PREDICTION for i in layout.inputs):
+        pred = [_prediction(e, prediction_type) if isinstance(e, PredictionEvent) else None for e in events]
+    return layout.increments(columns, pred, len(events))
+
+
+def _prediction(e: PredictionEvent, prediction_type: str) -> Any:
+    if prediction_type == "score":
+        return e.score if e.score is not None else e.prediction
+    return e.prediction
+
+
+def sequential_readings(layout: CusumLayout, bank: CusumBank, n: int, n_reference: int) -> list[Reading]:
+    """One reading per watched feature (the prediction and the correlation pairs included)."""
+    fired: dict[str, list[str]] = {}
+    counts: dict[str, int] = {}
+    for i, s in enumerate(layout.streams):
+        counts[s.feature] = counts.get(s.feature, 0) + int(bank.window_alarms[i])
+        if bank.window_alarms[i]:
+            fired.setdefault(s.feature, []).append(s.label)
+    order = [f for f in counts if f not in (PREDICTION, MULTIVARIATE)]
+    order += [f for f in (PREDICTION, MULTIVARIATE) if f in counts]
+    return [
+        Reading(f, DETECTOR, "alarms" + (": " + "; ".join(fired[f]) if f in fired else ""),
+                float(counts[f]), 0.5, None, False, n, n_reference)
+        for f in order
+    ]

@@ -1,0 +1,216 @@
+"""The sequential detectors: CUSUM arithmetic, the false-alarm bound, snapshots, and
+how an alarm reaches the decision (no server).
+
+Statistical expectations, with fixed seeds: the bound says at most ``rate``
+alarms per event while events follow the reference; the test runs 300,000
+events drawn from the reference at a budget of 1,000 per million and allows at
+most the budget (300); the bound is conservative, 0-50 is what it gives. Power:
+a 1-sd mean shift alarms within 60 events (the expected delay at k = 0.5 is
+about log(M / rate) / (theta * 0.5), ~25 events here).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from stream_monitor.detectors.cusum import SCALE, CusumBank, CusumLayout, cusum_threshold
+from stream_monitor.model_monitor import ModelMonitor
+from stream_monitor.modelspec import ModelSpec, SequentialSpec
+from stream_monitor.simulate import Scenario, generate
+from stream_monitor.windows.profile import CategoricalProfile, NumericProfile, ReferenceProfile
+from tests.conftest import make_monitor, records, window_tests_only
+
+
+def _normal_profile(rng: np.random.Generator, bins: int = 50) -> NumericProfile:
+    ref = np.sort(rng.normal(size=20_000))
+    edges = tuple(float(e) for e in np.quantile(ref, np.linspace(0, 1, bins + 1)[1:-1]))
+    return NumericProfile(edges=edges, counts=(20_000 // bins,) * bins, minimum=float(ref[0]),
+                          maximum=float(ref[-1]), mean=0.0, std=1.0)
+
+
+def _loop(increments: np.ndarray, h: np.ndarray, sums: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The textbook recursion, one event at a time: the oracle for the closed form."""
+    s = sums.astype(np.int64).copy()
+    alarms = np.zeros_like(s)
+    for row in increments:
+        s = np.maximum(s + row, 0)
+        fired = s >= h
+        alarms += fired
+        s[fired] = 0
+    return s, alarms
+
+
+def test_closed_form_scan_equals_the_recursion_however_the_stream_is_cut() -> None:
+    rng = np.random.default_rng(11)
+    n, m = 3000, 7
+    inc = rng.integers(-3 * SCALE, 2 * SCALE, size=(n, m)).astype(np.int64)
+    h = rng.integers(5 * SCALE, 40 * SCALE, size=m).astype(np.int64)
+    want_sums, want_alarms = _loop(inc, h, np.zeros(m, dtype=np.int64))
+    assert want_alarms.sum() > 10  # the comparison covers restarts
+    for cuts in ([n], [1] * 50 + [n - 50], list(rng.integers(1, 700, size=20))):
+        bank = CusumBank(*(np.zeros(m, dtype=np.int64) for _ in range(4)), h)
+        i = 0
+        for c in cuts:
+            if i >= n:
+                break
+            bank.scan(inc[i:i + c], stop_on_alarm=False)
+            i += c
+        if i < n:
+            bank.scan(inc[i:], stop_on_alarm=False)
+        assert np.array_equal(bank.sums, want_sums) and np.array_equal(bank.alarms, want_alarms)
+
+
+def test_stop_on_alarm_returns_the_alarm_row_and_resumes_exactly() -> None:
+    rng = np.random.default_rng(12)
+    inc = rng.integers(-2 * SCALE, 2 * SCALE, size=(2000, 3)).astype(np.int64)
+    h = np.array([8 * SCALE, 12 * SCALE, 20 * SCALE], dtype=np.int64)
+    want_sums, want_alarms = _loop(inc, h, np.zeros(3, dtype=np.int64))
+    bank = CusumBank(*(np.zeros(3, dtype=np.int64) for _ in range(4)), h)
+    i, stops = 0, []
+    while i < len(inc):
+        r = bank.scan(inc[i:], stop_on_alarm=True)
+        if r is None:
+            break
+        stops.append(i + r)
+        i += r + 1
+    assert np.array_equal(bank.sums, want_sums) and np.array_equal(bank.alarms, want_alarms)
+    # every stop is a row where the recursion alarms
+    s = np.zeros(3, dtype=np.int64)
+    alarm_rows = []
+    for t, row in enumerate(inc):
+        s = np.maximum(s + row, 0)
+        if (s >= h).any():
+            alarm_rows.append(t)
+        s[s >= h] = 0
+    assert stops == alarm_rows
+
+
+def test_threshold_solves_the_wald_equation() -> None:
+    # Gaussian increments N(-k, 1) have theta = 2k; on a fine discretisation the solver agrees.
+    x = np.linspace(-6, 6, 4001)
+    p = np.exp(-x * x / 2)
+    p /= p.sum()
+    for k in (0.1, 0.25, 0.5):
+        h = cusum_threshold(x, p, k, math.log(1e6))
+        assert h == pytest.approx(math.log(1e6) / (2 * k), rel=1e-3)
+    # a signal that can never exceed k never alarms
+    assert cusum_threshold(np.array([-1.0, 0.2]), np.array([0.5, 0.5]), 0.5, 10.0) is None
+
+
+def test_false_alarm_rate_stays_within_the_budget_on_reference_draws() -> None:
+    rng = np.random.default_rng(13)
+    num = {"x": _normal_profile(rng), "y": _normal_profile(rng)}
+    cat = {"c": CategoricalProfile(categories=("a", "b", "c", "d"), counts=(8000, 6000, 4000, 2000))}
+    rate = 1e-3
+    layout = CusumLayout.build(num, cat, None, None, ks=(0.1, 0.5), rate_per_event=rate, seed=0)
+    bank = CusumBank.empty(layout)
+    n = 300_000
+    for _ in range(n // 50_000):
+        cols = {"x": rng.normal(size=50_000).tolist(), "y": rng.normal(size=50_000).tolist(),
+                "c": list(rng.choice(["a", "b", "c", "d"], size=50_000, p=[0.4, 0.3, 0.2, 0.1]))}
+        bank.scan(layout.increments(cols, None, 50_000), stop_on_alarm=False)
+    assert int(bank.alarms.sum()) <= rate * n, int(bank.alarms.sum())
+
+
+def test_detects_a_one_sd_mean_shift_quickly_and_names_it() -> None:
+    rng = np.random.default_rng(14)
+    layout = CusumLayout.build({"x": _normal_profile(rng)}, {}, None, None, ks=(0.1, 0.5),
+                               rate_per_event=1e-5, seed=0)
+    bank = CusumBank.empty(layout)
+    assert bank.scan(layout.increments({"x": rng.normal(size=5000).tolist()}, None, 5000),
+                     stop_on_alarm=True) is None
+    r = bank.scan(layout.increments({"x": rng.normal(1.0, 1.0, size=500).tolist()}, None, 500), stop_on_alarm=True)
+    assert r is not None and r < 60
+    fired = [s for s, a in zip(layout.streams, bank.alarms, strict=True) if a]
+    assert fired and all(s.feature == "x" and s.signal == "mean" and s.direction == 1 for s in fired)
+
+
+def test_one_unseen_category_does_not_alarm_but_a_run_does() -> None:
+    cat = {"c": CategoricalProfile(categories=("a", "b"), counts=(5000, 5000))}
+    layout = CusumLayout.build({}, cat, None, None, ks=(0.1, 0.5), rate_per_event=1e-5, seed=0)
+    bank = CusumBank.empty(layout)
+    calm = ["a", "b"] * 200
+    assert bank.scan(layout.increments({"c": [*calm, "zzz", *calm]}, None, 801), stop_on_alarm=True) is None
+    r = bank.scan(layout.increments({"c": ["new"] * 50}, None, 50), stop_on_alarm=True)
+    assert r is not None and r < 20
+
+
+def test_missing_and_mistyped_values_add_nothing() -> None:
+    rng = np.random.default_rng(15)
+    layout = CusumLayout.build({"x": _normal_profile(rng)}, {}, None, None, ks=(0.5,), rate_per_event=1e-5, seed=0)
+    inc = layout.increments({"x": [None, "7", True, float("nan"), float("inf"), {"a": 1}, 1.5]}, None, 7)
+    assert not inc[:6].any() and inc[6].any()
+
+
+def test_bank_snapshot_round_trips_and_refuses_another_layout() -> None:
+    rng = np.random.default_rng(16)
+    layout = CusumLayout.build({"x": _normal_profile(rng)}, {}, None, None, ks=(0.1, 0.5),
+                               rate_per_event=1e-5, seed=0)
+    bank = CusumBank.empty(layout)
+    bank.scan(layout.increments({"x": rng.normal(0.3, 1.0, size=3000).tolist()}, None, 3000), stop_on_alarm=False)
+    back = CusumBank.from_state(bank.to_state(), layout)
+    assert back is not None and back.to_state() == bank.to_state()
+    other = CusumLayout.build({"x": _normal_profile(rng)}, {}, None, None, ks=(0.5,), rate_per_event=1e-5, seed=0)
+    assert CusumBank.from_state(bank.to_state(), other) is None
+
+
+def test_sequential_spec_validation() -> None:
+    with pytest.raises(ValidationError):
+        SequentialSpec(reference_values=[])
+    with pytest.raises(ValidationError):
+        SequentialSpec(false_alarms_per_million=0)
+    assert SequentialSpec().reference_values == [0.1, 0.5]
+
+
+# -- in the model monitor --------------------------------------------------------------
+
+def test_alarm_closes_the_window_and_enters_drift_at_once(
+    demo_spec: ModelSpec, demo_reference: ReferenceProfile
+) -> None:
+    assert demo_spec.retrain.consecutive_windows == 2  # k of n would need two whole windows
+    mon = make_monitor(demo_spec, demo_reference)
+    out = mon.observe(records(generate(Scenario(kind="abrupt", change_at=2500, seed=17), 6000)), now=0)
+    sizes = [r.window.events for r in out.reports]
+    alarm = next(i for i, r in enumerate(out.reports) if any(x.detector == "cusum" and x.drift for x in r.readings))
+    early = out.reports[alarm]
+    assert sizes[:2] == [1000, 1000] and alarm == 2 and 500 < early.window.events < 600
+    assert not early.insufficient and early.state.value == "drift" and early.request_id is not None
+    # Already drifting: later alarms are counted in whole windows, not closing them.
+    assert sizes[alarm + 1:] == [1000] * (len(sizes) - alarm - 1)
+    assert all(r.state.value == "drift" for r in out.reports[alarm:])
+    assert len(out.requests) == 1  # cooldown
+
+
+def test_restart_from_a_snapshot_matches_an_uninterrupted_run(
+    demo_spec: ModelSpec, demo_reference: ReferenceProfile
+) -> None:
+    events = list(generate(Scenario(kind="gradual", change_at=1500, seed=18), 5000))
+    straight = ModelMonitor(demo_spec, demo_reference)
+    from stream_monitor.events import PredictionEvent
+
+    evs = [PredictionEvent.model_validate(e) for e in events]
+    a = straight.observe(evs)
+    first = ModelMonitor(demo_spec, demo_reference)
+    b1 = first.observe(evs[:2345])
+    second = ModelMonitor(demo_spec, demo_reference)
+    assert second.load_state(first.to_state())
+    b2 = second.observe(evs[2345:])
+    assert second.to_state() == straight.to_state()
+    assert [r.request_id for r in a.requests] == [r.request_id for r in (*b1.requests, *b2.requests)]
+    assert [r.window for r in a.reports] == [r.window for r in (*b1.reports, *b2.reports)]
+
+
+def test_switched_off_there_are_no_cusum_readings(demo_spec: ModelSpec, demo_reference: ReferenceProfile) -> None:
+    mon = make_monitor(window_tests_only(demo_spec), demo_reference)
+    out = mon.observe(records(generate(Scenario(seed=19), 2000)), now=0)
+    assert out.reports and not any(x.detector == "cusum" for r in out.reports for x in r.readings)
+    on = make_monitor(demo_spec, demo_reference)
+    out = on.observe(records(generate(Scenario(seed=19), 2000)), now=0)
+    cusum = [x for x in out.reports[0].readings if x.detector == "cusum"]
+    assert {x.feature for x in cusum} == {"amount", "age", "account_age_days", "merchant_category", "country",
+                                          "__prediction__", "__multivariate__"}
+    assert not any(x.drift for x in cusum)
