@@ -118,3 +118,19 @@ def test_empty_batch_envelope_is_dead_lettered_not_dropped() -> None:
     # found by tests/property/test_decode_fuzz.py: an empty envelope used to yield nothing
     out = decode(b'{"kind":"batch","events":[]}', "prediction", max_bytes=1000)
     assert len(out) == 1 and isinstance(out[0], Rejection) and out[0].reason == "empty_payload"
+
+
+@pytest.mark.parametrize("events", [
+    [GOOD, {**GOOD, "event_id": "e2", "kind": "prediction"}],  # one kind, tagged or not: the fastest path
+    [GOOD, {"kind": "label", "event_id": "e1", "model_id": "m", "timestamp": 1.0, "label": True}],  # mixed
+    [GOOD, {**GOOD, "event_id": "e2", "score": "high"}, 7],  # invalid inner events
+    [],
+])
+def test_envelopes_decode_alike_on_every_path(events: list[object]) -> None:
+    # Compact envelopes (as the client writes them) try a homogeneous adapter first; with a
+    # space after the brace they take the general path. Both must give the same entries.
+    compact = json.dumps({"kind": "batch", "events": events}, separators=(",", ":")).encode()
+    assert compact.startswith(b'{"kind":"batch"')
+    spaced = b"{ " + compact[1:]
+    fast, general = (decode(raw, "prediction", max_bytes=100_000) for raw in (compact, spaced))
+    assert fast == general and len(fast) == max(len(events), 1)
