@@ -21,9 +21,10 @@ from typing import Any
 
 from stream_monitor.decisions.calibration import Calibrator
 from stream_monitor.decisions.policy import PolicyState, Reading, WindowReport, decide
-from stream_monitor.detectors.base import DetectorState
-from stream_monitor.detectors.cusum import CusumBank, CusumLayout
 from stream_monitor.decisions.request import ReferenceInfo, RetrainRequest, WindowInfo
+from stream_monitor.detectors.base import DetectorState
+from stream_monitor.detectors.cusum import CusumBank
+from stream_monitor.detectors.cusum_signals import CusumLayout
 from stream_monitor.detectors.evaluate import evaluate_window
 from stream_monitor.detectors.segments import segment_quantile, segment_readings
 from stream_monitor.detectors.sequential import event_increments, sequential_layout, sequential_readings

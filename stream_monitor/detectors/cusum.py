@@ -7,20 +7,8 @@ streams, see ``benchmarks/detection.py``). This detector decides per event,
 against the reference, within a false-alarm budget that is a guarantee, not a
 hope.
 
-Signals
-    Each event becomes a few numbers whose distribution under the reference is
-    known exactly, because they are functions of the reference *bins*:
-
-    * numeric feature (and a numeric prediction): the normal score of the
-      value's reference bin (``mean``) and its square (``variance``),
-      standardised to mean 0 and variance 1 under the reference;
-    * categorical feature (and predicted class): the surprisal ``-log p`` of the
-      category under the reference (unseen categories: half a count),
-      standardised and capped at 4 standard deviations, so that a single novel
-      value cannot alarm but a run of them does;
-    * pairs of numeric features (``correlation``): the product of their normal
-      scores, centred and scaled with a Gaussian copula fitted to the reference
-      sample, so correlation changes that no marginal shows are seen too.
+The signals (and why their reference distribution is exact) are built in
+:mod:`stream_monitor.detectors.cusum_signals`; this module has the CUSUMs.
 
 CUSUMs
     Every signal feeds an upward and a downward CUSUM
@@ -35,15 +23,9 @@ The false-alarm budget
     any stretch of the stream sums to ``h`` or more, starting at a given event,
     is at most ``exp(-theta * h)`` (Wald). So with ``h = log(M / rate) / theta``
     for ``M`` streams the expected alarms per event, over all streams, stay at
-    or below ``rate`` while events follow the reference. The reference is
-    itself an estimate: ``theta`` is solved for the signal shifted by four
-    standard errors of its mean (``1 / sqrt(rows)``) towards the alarm, so the
-    bound survives an imprecise reference (a reference learned from 1,000 rows
-    drops the small-``k`` streams this way: it cannot tell shifts that small).
-    Only the copula of the correlation signals is an assumption; they come from
-    the 500-row sample, so their ``k`` is at least seven standard errors, and
-    pairs are never picked by their largest sample correlations (that would
-    pick the estimates that are most wrong).
+    or below ``rate`` while events follow the reference.
+    See :mod:`stream_monitor.detectors.cusum_signals` for how the bound is
+    kept when the reference itself is an estimate.
 
 Arithmetic is in fixed point (integers of 2**-20): increments are looked up or
 rounded per event, and sums of integers do not depend on how the stream is cut
@@ -51,48 +33,29 @@ into batches, so a restarted worker reaches the same state bit for bit.
 
 Examples
 --------
->>> import numpy as np
->>> from stream_monitor.windows.profile import NumericProfile
->>> rng = np.random.default_rng(0)
->>> ref = np.sort(rng.normal(size=20_000))
->>> edges = tuple(float(e) for e in np.quantile(ref, np.linspace(0, 1, 51)[1:-1]))
->>> prof = NumericProfile(edges=edges, counts=(400,) * 50, minimum=float(ref[0]),
-...                       maximum=float(ref[-1]), mean=0.0, std=1.0)
->>> layout = CusumLayout.build({"x": prof}, {}, None, None, ks=(0.1, 0.5), rate_per_event=1e-5, seed=0)
->>> bank = CusumBank.empty(layout)
->>> before = rng.normal(size=5000)
->>> bank.scan(layout.increments({"x": before.tolist()}, None, 5000), stop_on_alarm=True) is None
-True
->>> after = rng.normal(1.0, 1.0, size=500)
->>> first = bank.scan(layout.increments({"x": after.tolist()}, None, 500), stop_on_alarm=True)
->>> first is not None and first < 50
-True
+>>> bank = CusumBank(*(np.zeros(1, dtype=np.int64) for _ in range(3)), np.array([3 * SCALE]))
+>>> bank.scan(np.array([[SCALE], [-SCALE], [2 * SCALE], [2 * SCALE]]), stop_on_alarm=True)
+3
+>>> bank.alarms.tolist(), bank.sums.tolist()
+([1], [0])
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from scipy import optimize, special
+from scipy import optimize
 
-from stream_monitor.windows.profile import (
-    MULTIVARIATE,
-    PREDICTION,
-    CategoricalProfile,
-    NumericProfile,
-    categorical_key,
-)
+if TYPE_CHECKING:
+    from stream_monitor.detectors.cusum_signals import CusumLayout
 
-__all__ = ["SCALE", "CusumBank", "CusumLayout", "Stream", "cusum_threshold"]
+__all__ = ["SCALE", "CusumBank", "Stream", "cusum_threshold"]
 
 SCALE = 1 << 20  # fixed point: one unit of the signal is 2**20
-BIAS_SE = 4.0  # the reference's estimate of a signal's mean may be off by this many standard errors
-PAIR_K_SE = 7.0  # correlation pairs (from the small sample) use k of at least this many standard errors
-SURPRISAL_CAP = 4.0  # one unseen category must not alarm on its own: a run of them does
 
 
 def cusum_threshold(
@@ -144,321 +107,6 @@ class Stream:
         return f"{self.signal} {'up' if self.direction > 0 else 'down'} (k={self.k:.2g})"
 
 
-@dataclass(frozen=True, slots=True)
-class _Numeric:
-    name: str
-    edges: np.ndarray
-    z: np.ndarray  # standardised normal score per bin
-    v: np.ndarray  # standardised squared score per bin
-
-
-def _numeric_tables(name: str, p: NumericProfile) -> tuple[_Numeric, np.ndarray] | None:
-    counts = np.asarray(p.counts, dtype=float)
-    if counts.sum() <= 0 or counts.size < 2:
-        return None
-    pr = counts / counts.sum()
-    cum = np.concatenate([[0.0], np.cumsum(pr)])
-    mid = np.clip((cum[:-1] + cum[1:]) / 2, 1e-9, 1 - 1e-9)
-    s = special.ndtri(mid)
-    m = float(pr @ s)
-    sd = math.sqrt(float(pr @ (s - m) ** 2))
-    if sd <= 0:
-        return None
-    z = (s - m) / sd
-    sq = z * z
-    vm = float(pr @ sq)
-    vs = math.sqrt(float(pr @ (sq - vm) ** 2))
-    v = (sq - vm) / vs if vs > 0 else np.zeros_like(sq)
-    return _Numeric(name, np.asarray(p.edges, dtype=float), z, v), pr
-
-
-def _categorical_tables(p: CategoricalProfile) -> tuple[np.ndarray, np.ndarray] | None:
-    """Standardised, capped surprisal per category bin (the last: other or unseen) and the bins' probabilities."""
-    counts = np.asarray(p.bin_counts(), dtype=float)
-    if counts.sum() <= 0:
-        return None
-    if p.other == 0:  # the last bin stands for unseen categories: half a count, as the reference can tell
-        counts[-1] = 0.5
-    pr = counts / counts.sum()
-    sur = -np.log(pr)
-    m = float(pr @ sur)
-    sd = math.sqrt(float(pr @ (sur - m) ** 2))
-    if sd <= 0:
-        return None
-    std = np.clip((sur - m) / sd, -SURPRISAL_CAP, SURPRISAL_CAP)
-    return std, pr
-
-
-@dataclass(frozen=True, slots=True)
-class _Input:
-    """The streams of one input (a feature or the prediction): their increment per
-    reference bin, so that a batch costs one lookup per event."""
-
-    name: str
-    edges: np.ndarray | None  # numeric inputs: bin edges
-    index: Mapping[str, int] | None  # categorical inputs: category -> row (unseen: ``unseen_row``)
-    table: np.ndarray  # (rows, streams of this input) int64; the last row (not observed) is all 0
-    cols: np.ndarray  # those streams' positions in the layout
-    z: np.ndarray | None  # numeric inputs: the standardised score per row (0 when not observed), for pairs
-
-    @property
-    def unseen_row(self) -> int:
-        return self.table.shape[0] - 2
-
-    def rows(self, values: Sequence[Any], n: int) -> np.ndarray:
-        """The table row of each value; values that are missing or of the wrong type get the last row."""
-        missing = self.table.shape[0] - 1
-        if self.edges is not None:
-            x, ok = _floats(values, n)
-            b = np.searchsorted(self.edges, x, side="right")
-            b[~ok] = missing
-            return b
-        assert self.index is not None
-        get, unseen = self.index.get, self.unseen_row
-        if len(values) == n and set(map(type, values)) == {str} and "" not in values:
-            return np.fromiter((get(v, unseen) for v in values), dtype=np.int64, count=n)
-        out = np.full(n, missing, dtype=np.int64)
-        for i, v in enumerate(values):
-            key = (v if type(v) is str and v else
-                   categorical_key(v) if v is not None and not isinstance(v, dict | list) else None)
-            if key is not None:
-                out[i] = get(key, unseen)
-        return out
-
-
-@dataclass(frozen=True, slots=True)
-class _Pair:
-    a: int  # indices into CusumLayout.inputs (numeric inputs)
-    b: int
-    centre: float
-    scale: float
-    cols: np.ndarray
-    direction: np.ndarray
-    k: np.ndarray
-
-
-@dataclass(frozen=True, slots=True)
-class CusumLayout:
-    """Signals, streams and thresholds for one reference: a pure function of it.
-
-    Build with :meth:`build`; :meth:`increments` turns a batch of events into the
-    fixed-point increments of every stream.
-    """
-
-    streams: tuple[Stream, ...]
-    inputs: tuple[_Input, ...]
-    pairs: tuple[_Pair, ...]
-    thresholds: np.ndarray  # stream -> h in fixed point (int64)
-
-    @classmethod
-    def build(
-        cls,
-        numeric: Mapping[str, NumericProfile],
-        categorical: Mapping[str, CategoricalProfile],
-        prediction: NumericProfile | CategoricalProfile | None,
-        sample: tuple[Sequence[str], Sequence[Sequence[float]]] | None,
-        *,
-        ks: Sequence[float],
-        rate_per_event: float,
-        seed: int,
-        max_pairs: int = 10,
-        variance: bool = True,
-        copula_draws: int = 100_000,
-    ) -> CusumLayout:
-        """Compile the reference profiles into CUSUM streams.
-
-        ``sample`` is the reference sample (feature names, rows of normal
-        scores) for the correlation signals; ``None`` or ``max_pairs=0`` leaves
-        them out. At most ``max_pairs`` pairs are watched: those clearly
-        correlated in the sample first, then the others in configuration order.
-        """
-        # (input or None for a pair, feature, signal, values, probs, k floor, reference rows behind it)
-        signals: list[tuple[int | None, str, str, np.ndarray, np.ndarray, float, int]] = []
-        slots: list[tuple[str, np.ndarray | None, dict[str, int] | None, int, np.ndarray | None]] = []
-        nums: list[_Numeric] = []
-        num_probs: list[np.ndarray] = []
-        num_slot: list[int] = []
-
-        def add_numeric(name: str, prof: NumericProfile) -> None:
-            got = _numeric_tables(name, prof)
-            if got is None:
-                return
-            t, pr = got
-            slot = len(slots)
-            slots.append((name, t.edges, None, len(pr), np.append(t.z, 0.0)))
-            if name != PREDICTION:
-                nums.append(t)
-                num_probs.append(pr)
-                num_slot.append(slot)
-            signals.append((slot, name, "mean", t.z, pr, 0.0, prof.n))
-            if variance:
-                signals.append((slot, name, "variance", t.v, pr, 0.0, prof.n))
-
-        def add_categorical(name: str, prof: CategoricalProfile) -> None:
-            got = _categorical_tables(prof)
-            if got is None:
-                return
-            values, pr = got
-            slot = len(slots)
-            slots.append((name, None, {cat: i for i, cat in enumerate(prof.categories)}, len(values), None))
-            signals.append((slot, name, "surprisal", values, pr, 0.0, prof.n))
-
-        for name, prof in numeric.items():
-            add_numeric(name, prof)
-        for name, prof in categorical.items():
-            add_categorical(name, prof)
-        if isinstance(prediction, NumericProfile):
-            add_numeric(PREDICTION, prediction)
-        elif isinstance(prediction, CategoricalProfile):
-            add_categorical(PREDICTION, prediction)
-        pair_specs: list[tuple[int, int, float, float]] = []
-        if sample is not None and max_pairs > 0 and len(sample[1]) >= 20:
-            pair_specs, pair_signals = _pairs(nums, num_probs, sample, max_pairs, seed, copula_draws)
-            signals.extend((None, *x) for x in pair_signals)
-        n_streams = len(signals) * 2 * len(ks)
-        log_m = math.log(max(n_streams, 1) / rate_per_event)
-        streams: list[Stream] = []
-        hh: list[int] = []
-        per_slot: dict[int, list[tuple[int, np.ndarray]]] = {}  # slot -> (stream, increments per bin)
-        per_pair: dict[int, list[tuple[int, int, float]]] = {}  # pair -> (stream, direction, k)
-        pair_no = 0
-        for slot, feature, signal, values, probs, k_floor, rows in signals:
-            bias = BIAS_SE / math.sqrt(max(rows, 1))
-            for k in ks:
-                k_eff = max(float(k), k_floor)
-                for d in (1, -1):
-                    h = cusum_threshold(d * values, probs, k_eff, log_m, bias)
-                    if h is None:
-                        continue
-                    if slot is not None:
-                        per_slot.setdefault(slot, []).append(
-                            (len(streams), np.rint((d * values - k_eff) * SCALE).astype(np.int64)))
-                    else:
-                        per_pair.setdefault(pair_no, []).append((len(streams), d, k_eff))
-                    streams.append(Stream(feature, signal, d, k_eff, h))
-                    hh.append(math.ceil(h * SCALE))
-            pair_no += slot is None
-        inputs: list[_Input] = []
-        where: dict[int, int] = {}
-        for slot, (name, edges, index, n_rows, z) in enumerate(slots):
-            got_streams = per_slot.get(slot, [])
-            table = np.zeros((n_rows + 1, len(got_streams)), dtype=np.int64)
-            for j, (_, inc) in enumerate(got_streams):
-                table[:n_rows, j] = inc
-            where[slot] = len(inputs)
-            inputs.append(_Input(name, edges, index, table,
-                                 np.asarray([i for i, _ in got_streams], dtype=np.int64), z))
-        pairs = []
-        for i, (a, b, centre, scale) in enumerate(pair_specs):
-            got_p = per_pair.get(i, [])
-            if got_p:
-                pairs.append(_Pair(where[num_slot[a]], where[num_slot[b]], centre, scale,
-                                   np.asarray([x[0] for x in got_p], dtype=np.int64),
-                                   np.asarray([x[1] for x in got_p], dtype=np.int64),
-                                   np.asarray([x[2] for x in got_p], dtype=float)))
-        return cls(tuple(streams), tuple(inputs), tuple(pairs), np.asarray(hh, dtype=np.int64))
-
-    @property
-    def input_names(self) -> tuple[str, ...]:
-        """The features this layout reads (the prediction is passed on its own)."""
-        return tuple(i.name for i in self.inputs if i.name != PREDICTION)
-
-    def increments(
-        self, columns: Mapping[str, Sequence[Any]], prediction: Sequence[Any] | None, n: int
-    ) -> np.ndarray:
-        """The fixed-point increment of every stream for ``n`` events: an (n, streams) int64 array.
-
-        ``columns`` holds each feature's value per event (``None``: not
-        observed, e.g. a prediction event without features); ``prediction`` the
-        prediction's value per event (``None`` for feature events). A value that
-        is missing or of the wrong type adds nothing: data quality has its own
-        tests.
-        """
-        out = np.zeros((n, len(self.streams)), dtype=np.int64, order="F")  # written and summed by column
-        rows: list[np.ndarray] = []
-        empty: Sequence[Any] = [None] * n
-        for inp in self.inputs:
-            values = prediction if inp.name == PREDICTION else columns.get(inp.name)
-            r = inp.rows(values if values is not None else empty, n)
-            rows.append(r)
-            if inp.cols.size:
-                out[:, inp.cols] = inp.table[r]
-        for p in self.pairs:
-            za, zb = self.inputs[p.a], self.inputs[p.b]
-            assert za.z is not None and zb.z is not None
-            ra, rb = rows[p.a], rows[p.b]
-            ok = (ra < za.table.shape[0] - 1) & (rb < zb.table.shape[0] - 1)
-            x = (za.z[ra] * zb.z[rb] - p.centre) / p.scale
-            y = np.rint((x[:, None] * p.direction - p.k) * SCALE).astype(np.int64)
-            out[:, p.cols] = np.where(ok[:, None], y, 0)
-        return out
-
-
-def _floats(values: Sequence[Any], n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Finite floats and a mask of which values were numbers (bools are not)."""
-    if len(values) == n and values and set(map(type, values)) == {float}:
-        x = np.asarray(values, dtype=float)
-        ok = np.isfinite(x)
-        return np.where(ok, x, 0.0), ok
-    x = np.zeros(n)
-    ok = np.zeros(n, dtype=bool)
-    for i, v in enumerate(values):
-        if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v):
-            x[i] = v
-            ok[i] = True
-    return x, ok
-
-
-def _pairs(
-    nums: Sequence[_Numeric],
-    probs: Sequence[np.ndarray],
-    sample: tuple[Sequence[str], Sequence[Sequence[float]]],
-    max_pairs: int,
-    seed: int,
-    draws: int,
-) -> tuple[list[tuple[int, int, float, float]], list[tuple[str, str, np.ndarray, np.ndarray, float, int]]]:
-    names, rows = sample
-    x = np.asarray(rows, dtype=float)
-    where = {t.name: i for i, t in enumerate(nums)}
-    cols = [(j, where[f]) for j, f in enumerate(names) if f in where]
-    if len(cols) < 2:
-        return [], []
-    cums = [np.concatenate([[0.0], np.cumsum(p)]) for p in probs]
-
-    def bin_scores(u: np.ndarray, i: int) -> np.ndarray:
-        b = np.clip(np.searchsorted(cums[i], u, side="right") - 1, 0, len(probs[i]) - 1)
-        return nums[i].z[b]
-
-    scores = {i: bin_scores(special.ndtr(x[:, j]), i) for j, i in cols}
-    rho = {}
-    for a in range(len(cols)):
-        for b in range(a + 1, len(cols)):
-            ia, ib = cols[a][1], cols[b][1]
-            sa, sb = scores[ia], scores[ib]
-            r = float(np.corrcoef(sa, sb)[0, 1]) if sa.std() > 0 and sb.std() > 0 else 0.0
-            rho[(ia, ib)] = 0.0 if math.isnan(r) else r
-    # Pairs clearly correlated in the sample first (strongest first), then the others in
-    # configuration order. Never "the largest sample correlations" among independent pairs:
-    # picking by a noisy estimate selects the estimates that are most wrong.
-    k_floor = PAIR_K_SE / math.sqrt(len(x))
-    strong = sorted((p for p in rho if abs(rho[p]) >= 4.0 / math.sqrt(len(x))), key=lambda p: (-abs(rho[p]), p))
-    chosen = (strong + [p for p in rho if p not in strong])[:max_pairs]
-    rng = np.random.default_rng([seed, 0x435553])
-    pairs, signals = [], []
-    for ia, ib in sorted(chosen):
-        r = max(min(rho[(ia, ib)], 0.999), -0.999)
-        g1 = rng.standard_normal(draws)
-        g2 = r * g1 + math.sqrt(1 - r * r) * rng.standard_normal(draws)
-        prod = bin_scores(special.ndtr(g1), ia) * bin_scores(special.ndtr(g2), ib)
-        centre, scale = float(prod.mean()), float(prod.std())
-        if scale <= 0:
-            continue
-        pairs.append((ia, ib, centre, scale))
-        signals.append((MULTIVARIATE, f"correlation {nums[ia].name},{nums[ib].name}",
-                        (prod - centre) / scale, np.full(draws, 1.0 / draws), k_floor, len(x)))
-    return pairs, signals
-
-
 @dataclass(slots=True)
 class CusumBank:
     """The state of every stream of a :class:`CusumLayout`: sums and alarm counts.
@@ -470,17 +118,15 @@ class CusumBank:
     sums: np.ndarray  # int64 per stream
     alarms: np.ndarray  # int64 per stream
     window_alarms: np.ndarray  # int64 per stream
-    peak: np.ndarray  # int64 per stream: the highest sum since the window opened
     thresholds: np.ndarray  # int64 per stream, from the layout
 
     @classmethod
     def empty(cls, layout: CusumLayout) -> CusumBank:
         z = len(layout.streams)
-        return cls(*(np.zeros(z, dtype=np.int64) for _ in range(4)), layout.thresholds)
+        return cls(*(np.zeros(z, dtype=np.int64) for _ in range(3)), layout.thresholds)
 
     def open_window(self) -> None:
         self.window_alarms[:] = 0
-        self.peak[:] = self.sums
 
     def scan(self, increments: np.ndarray, *, stop_on_alarm: bool) -> int | None:
         """Feed an (n, streams) block of increments in event order.
@@ -502,11 +148,9 @@ class CusumBank:
             rows = np.flatnonzero(hit.any(axis=1))
             if rows.size == 0:
                 self.sums = s[-1].copy()
-                np.maximum(self.peak, s.max(axis=0), out=self.peak)
                 start += block.shape[0]
                 continue
             r = int(rows[0])
-            np.maximum(self.peak, s[: r + 1].max(axis=0), out=self.peak)
             fired = hit[r]
             self.sums = np.where(fired, 0, s[r])
             self.alarms += fired
@@ -518,12 +162,12 @@ class CusumBank:
 
     def to_state(self) -> dict[str, Any]:
         return {"sums": self.sums.tolist(), "alarms": self.alarms.tolist(),
-                "window_alarms": self.window_alarms.tolist(), "peak": self.peak.tolist()}
+                "window_alarms": self.window_alarms.tolist()}
 
     @classmethod
     def from_state(cls, data: Mapping[str, Any], layout: CusumLayout) -> CusumBank | None:
         """The bank a :meth:`to_state` snapshot describes, or ``None`` if it does not fit ``layout``."""
-        arrays = [np.asarray(data.get(k, []), dtype=np.int64) for k in ("sums", "alarms", "window_alarms", "peak")]
+        arrays = [np.asarray(data.get(k, []), dtype=np.int64) for k in ("sums", "alarms", "window_alarms")]
         if any(a.shape != (len(layout.streams),) for a in arrays):
             return None
         return cls(*arrays, layout.thresholds)

@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from stream_monitor.detectors.cusum import SCALE, CusumBank, CusumLayout, cusum_threshold
+from stream_monitor.detectors.cusum import SCALE, CusumBank, cusum_threshold
+from stream_monitor.detectors.cusum_signals import CusumLayout
 from stream_monitor.model_monitor import ModelMonitor
 from stream_monitor.modelspec import ModelSpec, SequentialSpec
 from stream_monitor.simulate import Scenario, generate
@@ -52,7 +53,7 @@ def test_closed_form_scan_equals_the_recursion_however_the_stream_is_cut() -> No
     want_sums, want_alarms = _loop(inc, h, np.zeros(m, dtype=np.int64))
     assert want_alarms.sum() > 10  # the comparison covers restarts
     for cuts in ([n], [1] * 50 + [n - 50], list(rng.integers(1, 700, size=20))):
-        bank = CusumBank(*(np.zeros(m, dtype=np.int64) for _ in range(4)), h)
+        bank = CusumBank(*(np.zeros(m, dtype=np.int64) for _ in range(3)), h)
         i = 0
         for c in cuts:
             if i >= n:
@@ -69,7 +70,7 @@ def test_stop_on_alarm_returns_the_alarm_row_and_resumes_exactly() -> None:
     inc = rng.integers(-2 * SCALE, 2 * SCALE, size=(2000, 3)).astype(np.int64)
     h = np.array([8 * SCALE, 12 * SCALE, 20 * SCALE], dtype=np.int64)
     want_sums, want_alarms = _loop(inc, h, np.zeros(3, dtype=np.int64))
-    bank = CusumBank(*(np.zeros(3, dtype=np.int64) for _ in range(4)), h)
+    bank = CusumBank(*(np.zeros(3, dtype=np.int64) for _ in range(3)), h)
     i, stops = 0, []
     while i < len(inc):
         r = bank.scan(inc[i:], stop_on_alarm=True)
