@@ -87,6 +87,7 @@ def _scale(args: argparse.Namespace) -> dict[str, Any]:
 
     bench = Bench()
     runs: dict[str, list[float]] = {"one_worker": [], "two_workers": []}
+    cpu: dict[str, list[dict[str, float]]] = {"one_worker": [], "two_workers": []}
     try:
         scale = [envelope(encoded_events(1000, start=i)) for i in range(0, args.scale_events, 1000)]
         for r in range(args.runs):
@@ -97,10 +98,11 @@ def _scale(args: argparse.Namespace) -> dict[str, Any]:
                 config = bench.config(prefix, partitions=2)
                 runs[key].append(bench.workers(config, args.scale_events, count=count,
                                                produce_after_ready=(topic, scale, 2)))
+                cpu[key].append(bench.last_cpu)
             _log(f"  one {runs['one_worker'][-1]:,.0f}/s, two {runs['two_workers'][-1]:,.0f}/s")
     finally:
         bench.close()
-    return {"runs": runs}
+    return {"runs": runs, "cpu": cpu}
 
 
 def _latency(args: argparse.Namespace) -> list[float]:
@@ -182,6 +184,29 @@ def _memory(full: bool) -> list[dict[str, Any]]:
     return out
 
 
+def _cpu_table(cpu: dict[str, list[dict[str, float]]] | None) -> list[str]:
+    """Cores busy during the scale runs: where a second worker's CPU has to come from."""
+    if not cpu or not all(cpu.get(k) for k in ("one_worker", "two_workers")):
+        return []
+    parts = ("workers", "broker", "producer", "machine")
+
+    def med(key: str, part: str) -> str:
+        vals = [c[part] for c in cpu[key] if part in c]
+        return f"{statistics.median(vals):.2f}" if vals else "-"
+
+    return [
+        f"Cores kept busy during the scale runs (median of {len(cpu['one_worker'])}, from `/proc`, the same 10%-90% "
+        f"interval as the rates; {os.cpu_count()} cores in all; the producer is the benchmark process sending "
+        "the envelopes):",
+        "",
+        "| run | workers | broker | producer | whole machine |",
+        "| --- | ---: | ---: | ---: | ---: |",
+        *(f"| {label} | " + " | ".join(med(key, p) for p in parts) + " |"
+          for key, label in (("one_worker", "one worker"), ("two_workers", "two workers"))),
+        "",
+    ]
+
+
 def _fmt_rate(s: dict[str, float]) -> str:
     return f"{s['median']:,.0f} | {s['min']:,.0f} - {s['max']:,.0f}"
 
@@ -233,6 +258,7 @@ def to_markdown(res: dict[str, Any], args: argparse.Namespace) -> str:
             f"{'yes' if g3['median'] >= 1.7 else 'no'} |",
             "",
         ]
+        lines += _cpu_table(res["scale"].get("cpu"))
     if "latency" in res:
         lat = sorted(res["latency"])
         if lat:

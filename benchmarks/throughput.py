@@ -8,7 +8,9 @@ window's threshold calibration) and the tail are left out alike:
   record with orjson; for batch envelopes the envelope is decoded whole;
 * ``bare_faust``: :mod:`benchmarks.bare_faust`, a faust agent that only iterates;
 * ``workers``: ``python -m stream_monitor run`` processes, the count read from
-  their ``/metrics`` (``stream_monitor_events_consumed_total``) every 250 ms;
+  their ``/metrics`` (``stream_monitor_events_consumed_total``) every 250 ms,
+  with the cores the workers, the broker, the producer and the whole machine
+  kept busy over the same interval (from ``/proc``);
 * ``latency``: windows of drifted events sent one at a time; the time from
   sending a window's events to its retrain request arriving on the topic.
 """
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import subprocess
 import sys
@@ -36,6 +39,46 @@ __all__ = ["Bench", "Worker"]
 
 ROOT = Path(__file__).resolve().parent.parent
 _CONSUMED = re.compile(r"^stream_monitor_events_consumed_total\{[^}]*\} ([0-9.e+]+)$", re.M)
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far; 0 once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICK  # utime, stime
+
+
+def _machine_cpu() -> float:
+    """Busy CPU seconds of the whole machine (all cores) so far."""
+    with open("/proc/stat") as fh:
+        values = [int(v) for v in fh.readline().split()[1:9]]
+    return (sum(values) - values[3] - values[4]) / _TICK  # minus idle and iowait
+
+
+def cpu_sample(workers: Sequence[int], broker: int | None) -> dict[str, float]:
+    """Cumulative CPU seconds of the workers, the broker, this process (the producer) and the machine."""
+    return {
+        "workers": sum(_process_cpu(pid) for pid in workers),
+        "broker": _process_cpu(broker) if broker is not None else 0.0,
+        "producer": _process_cpu(os.getpid()),
+        "machine": _machine_cpu(),
+    }
+
+
+def cores_busy(samples: Sequence[tuple[float, int, dict[str, float]]], total: int) -> dict[str, float]:
+    """Cores each part kept busy between the samples where 10% and 90% of ``total`` were reached."""
+    low = next(s for s in samples if s[1] >= total // 10)
+    high = next(s for s in samples if s[1] >= total * 9 // 10)
+    span = high[0] - low[0]
+    if span <= 0:
+        return {}
+    return {k: (high[2][k] - low[2][k]) / span for k in high[2]}
 
 
 def topics_of(prefix: str) -> list[str]:
@@ -149,6 +192,7 @@ class Bench:
         self.broker = EmbeddedBroker(free_port()).start()
         self.bootstrap = self.broker.bootstrap
         self._runs = 0
+        self.last_cpu: dict[str, float] = {}  # cores busy during the last ``workers`` measurement
 
     def close(self) -> None:
         self.broker.stop()
@@ -223,12 +267,15 @@ class Bench:
                 # fewer events per second than the producer sends.
                 producer = threading.Thread(target=produce, args=(self.bootstrap, topic, values, partitions))
                 producer.start()
-            samples: list[tuple[float, int]] = []
+            samples: list[tuple[float, int, dict[str, float]]] = []
+            pids = [w.process.pid for w in workers if w.process is not None]
+            broker = self.broker.process.pid if self.broker.process is not None else None
             while not samples or samples[-1][1] < total * 9 // 10:
                 self._check(workers, deadline)
-                samples.append((time.monotonic(), sum(w.consumed() for w in workers)))
+                samples.append((time.monotonic(), sum(w.consumed() for w in workers), cpu_sample(pids, broker)))
                 time.sleep(0.25)  # each scrape costs the worker a little CPU
-            return _rate(samples, total)
+            self.last_cpu = cores_busy(samples, total)
+            return _rate([(t, n) for t, n, _ in samples], total)
         finally:
             if producer is not None:
                 producer.join()

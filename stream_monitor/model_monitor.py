@@ -35,7 +35,7 @@ from stream_monitor.windows.profile import PREDICTION, ReferenceProfile, build_p
 from stream_monitor.windows.feature_join import FeatureJoin, JoinCounts
 from stream_monitor.windows.rolling import rolling_profile
 from stream_monitor.windows.segments import SegmentWindows, segment_groups
-from stream_monitor.windows.window import Window, WindowLayout, next_boundary
+from stream_monitor.windows.window import Window, WindowLayout, feature_columns, next_boundary
 
 __all__ = ["ModelMonitor", "ModelOutcome", "VersionState"]
 
@@ -258,7 +258,8 @@ class ModelMonitor:
         assert state.window is not None and state.layout is not None
         ts = [e.timestamp for e in events]
         counted = [isinstance(e, PredictionEvent) for e in events]
-        increments = (event_increments(state.cusum_layout, events, self.spec.prediction.type)
+        columns = feature_columns(events, state.layout.names)  # read once for the windows and the CUSUMs
+        increments = (event_increments(state.cusum_layout, events, self.spec.prediction.type, columns)
                       if state.cusum is not None and state.cusum_layout is not None else None)
         i = 0
         while i < len(events):
@@ -270,7 +271,8 @@ class ModelMonitor:
                 stop = state.cusum.scan(increments[i:end], stop_on_alarm=early)
                 if stop is not None:
                     end, closes = i + stop + 1, True
-            w.add(events[i:end], state.layout)
+            w.add(events[i:end], state.layout,
+                  None if columns is None else {n: c[i:end] for n, c in columns.items()})
             if state.segments is not None:
                 state.segments.add(events[i:end], groups[i:end])
             if state.streams:

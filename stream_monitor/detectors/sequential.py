@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from operator import itemgetter
 from typing import Any
 
@@ -69,12 +69,24 @@ def sequential_layout(spec: ModelSpec, reference: ReferenceProfile) -> CusumLayo
 
 
 def event_increments(
-    layout: CusumLayout, events: Sequence[PredictionEvent | FeatureEvent], prediction_type: str
+    layout: CusumLayout,
+    events: Sequence[PredictionEvent | FeatureEvent],
+    prediction_type: str,
+    columns: Mapping[str, Sequence[Any]] | None = None,
 ) -> np.ndarray:
-    """The (events, streams) fixed-point increments of a batch, in event order."""
+    """The (events, streams) fixed-point increments of a batch, in event order.
+
+    ``columns`` may hold the features' values per event already (aligned with
+    ``events``); they are read from the events when it lacks one of them.
+    """
     names = list(layout.input_names)
+    if columns is not None and all(n in columns for n in names):
+        pred = None
+        if any(i.name == PREDICTION for i in layout.inputs):
+            pred = [_prediction(e, prediction_type) if isinstance(e, PredictionEvent) else None for e in events]
+        return layout.increments(columns, pred, len(events))
     rows = [e.features if e.features is not None else {} for e in events]
-    columns: dict[str, Sequence[Any]] = {}
+    columns = {}
     if len(names) > 1:
         try:
             columns = dict(zip(names, zip(*map(itemgetter(*names), rows)), strict=True))

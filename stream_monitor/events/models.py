@@ -58,6 +58,8 @@ def _to_epoch_seconds(value: Any) -> Any:
 
     Other inputs are returned unchanged so that the float validator reports them.
     """
+    if type(value) is float and 0.0 <= value <= _MAX_EPOCH_SECONDS:  # the common case first (not NaN)
+        return value
     if isinstance(value, bool):
         return value  # let the float validator reject it with a proper error
     if isinstance(value, int | float):

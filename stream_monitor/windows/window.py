@@ -27,7 +27,7 @@ from stream_monitor.windows.accumulators import (
 from stream_monitor.windows.embedding import EmbeddingAccumulator, FeatureMap
 from stream_monitor.windows.profile import NumericProfile, ReferenceProfile, categorical_key
 
-__all__ = ["Accumulator", "Window", "WindowLayout", "next_boundary"]
+__all__ = ["Accumulator", "Window", "WindowLayout", "feature_columns", "next_boundary"]
 
 Accumulator = NumericAccumulator | CategoricalAccumulator
 WindowEvent = PredictionEvent | FeatureEvent
@@ -146,6 +146,15 @@ def _columns(rows: Sequence[Mapping[str, Any]], names: Sequence[str]) -> dict[st
     return {name: [r.get(name) for r in rows] for name in names}
 
 
+def feature_columns(events: Sequence[WindowEvent], names: Sequence[str]) -> dict[str, Sequence[Any]] | None:
+    """Each named feature's value per event, aligned with ``events``; ``None`` unless
+    every event carries features (then the caller reads them its own way)."""
+    rows = [e.features for e in events]
+    if not rows or any(r is None for r in rows):
+        return None
+    return _columns(rows, names)  # type: ignore[arg-type]
+
+
 def _numeric_column(values: Sequence[Any]) -> tuple[np.ndarray, int, int]:
     if values and set(map(type, values)) == {float}:  # every value valid: no Python loop
         return np.array(values, dtype=float), 0, 0
@@ -204,8 +213,17 @@ class Window:
         return cls(index=index, accumulators=layout.empty_accumulators(), prediction=layout.empty_prediction(),
                    embedding=layout.empty_embedding())
 
-    def add(self, events: Sequence[WindowEvent], layout: WindowLayout) -> None:
-        """Add events (in order) that all belong to this window."""
+    def add(
+        self,
+        events: Sequence[WindowEvent],
+        layout: WindowLayout,
+        columns: Mapping[str, Sequence[Any]] | None = None,
+    ) -> None:
+        """Add events (in order) that all belong to this window.
+
+        ``columns`` (from :func:`feature_columns`, aligned with ``events``) saves
+        reading the features again when the caller has them already.
+        """
         if not events:
             return
         ts = [e.timestamp for e in events]
@@ -216,7 +234,8 @@ class Window:
         self.end_ts = hi if self.end_ts is None else max(self.end_ts, hi)
         rows = [e.features for e in events if e.features is not None]
         if rows:
-            columns = _columns(rows, layout.names)
+            if columns is None or len(rows) != len(events):
+                columns = _columns(rows, layout.names)
             complete: dict[str, np.ndarray] = {}  # numeric columns without a bad value
             for name, binning in (*layout.numeric, *layout.categorical):
                 good = _add(self.accumulators[name], binning, columns[name])

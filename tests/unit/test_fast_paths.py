@@ -105,3 +105,30 @@ def test_fingerprint_is_cached_per_instance_and_follows_copies() -> None:
     assert ref.model_copy().fingerprint() == first
     assert ref.model_copy(update={"rows": 4}).fingerprint() != first
     assert ref == ref.model_copy()
+
+
+def test_features_read_once_give_the_same_window_and_increments(demo_spec, demo_reference) -> None:  # type: ignore[no-untyped-def]
+    """The windows and the CUSUMs share one read of the features; each alone reads the same."""
+    from stream_monitor.detectors.sequential import event_increments, sequential_layout
+    from stream_monitor.events.models import PredictionEvent
+    from stream_monitor.simulate import Scenario, generate
+    from stream_monitor.windows.window import Window, WindowLayout, feature_columns
+
+    events = [PredictionEvent.model_validate(e) for e in generate(Scenario(kind="abrupt", change_at=150, seed=4), 300)]
+    first = events[0].features or {}
+    name = next(iter(first))
+    events[10] = events[10].model_copy(update={"features": {k: v for k, v in first.items() if k != name}})  # missing
+    events[20] = events[20].model_copy(update={"features": {**first, name: "text"}})  # mistyped
+    layout = WindowLayout.build(demo_spec, demo_reference)
+    cusum = sequential_layout(demo_spec, demo_reference)
+    assert cusum is not None
+    columns = feature_columns(events, layout.names)
+    assert columns is not None and all(len(c) == len(events) for c in columns.values())
+    shared, alone = Window.empty(0, layout), Window.empty(0, layout)
+    for lo, hi in ((0, 7), (7, 180), (180, 300)):  # cut as window boundaries cut a batch
+        shared.add(events[lo:hi], layout, {n: c[lo:hi] for n, c in columns.items()})
+        alone.add(events[lo:hi], layout)
+    assert json.dumps(shared.to_state()) == json.dumps(alone.to_state())
+    kind = demo_spec.prediction.type
+    assert np.array_equal(event_increments(cusum, events, kind, columns), event_increments(cusum, events, kind))
+    assert feature_columns([*events, events[0].model_copy(update={"features": None})], layout.names) is None
