@@ -29,9 +29,9 @@ def _event(i: int, **over: object) -> bytes:
     return json.dumps(e).encode()
 
 
-def _slow_decode(raw: bytes) -> list[object]:
-    """decode() without its fast adapter (the code path before the shortcut)."""
-    _fast, top, many, one = decode_module._ADAPTERS["prediction"]
+def _slow_decode(raw: bytes, kind: str = "prediction") -> list[object]:
+    """decode() without its fast adapters (the code path before the shortcuts)."""
+    _fast, top, many, one = decode_module._ADAPTERS[kind]
     parsed = top.validate_json(raw)
     if not isinstance(parsed, decode_module.BatchEnvelope):
         return [parsed]
@@ -44,6 +44,26 @@ def test_batch_fast_path_equals_event_by_event_validation() -> None:
     assert decode(raw, "prediction", max_bytes=1 << 20) == _slow_decode(raw)
     for r in raws:
         assert decode(r, "prediction", max_bytes=1 << 20) == _slow_decode(r)
+
+
+def test_single_events_of_any_kind_decode_as_the_tagged_union_does() -> None:
+    """The own-kind shortcut for single events must not change what any record becomes."""
+    label = json.dumps({"event_id": "e1", "model_id": "m", "timestamp": 1.7e9, "label": 1}).encode()
+    feature = json.dumps({"event_id": "e2", "model_id": "m", "model_version": "v1", "timestamp": 1.7e9,
+                          "features": {"a": 1.0}}).encode()
+    raws = [_event(0), _event(1, kind="prediction"), _event(2, kind="feature", features={"a": 1.0}),
+            _event(3, kind="label", label=0), label, feature, json.dumps({"kind": "label", **json.loads(label)}).encode(),
+            json.dumps({"events": [json.loads(_event(4))], "kind": "batch"}).encode()]  # an envelope tagged last
+    compared = 0
+    for kind in ("prediction", "feature", "label"):
+        for raw in raws:
+            try:
+                expected = _slow_decode(raw, kind)
+            except ValueError:
+                continue  # invalid for this topic: the rejection paths are tested in test_decode
+            assert decode(raw, kind, max_bytes=1 << 20) == expected, (kind, raw)
+            compared += 1
+    assert compared >= 18  # every tagged record and envelope on every topic, each untagged one on its own
 
 
 def test_batch_with_a_bad_event_still_rejects_only_that_event() -> None:
