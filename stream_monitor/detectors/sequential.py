@@ -14,7 +14,6 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -31,6 +30,7 @@ from stream_monitor.windows.profile import (
     NumericProfile,
     ReferenceProfile,
 )
+from stream_monitor.windows.window import columns_of
 
 __all__ = ["DETECTOR", "event_increments", "sequential_layout", "sequential_readings"]
 
@@ -79,21 +79,9 @@ def event_increments(
     ``columns`` may hold the features' values per event already (aligned with
     ``events``); they are read from the events when it lacks one of them.
     """
-    names = list(layout.input_names)
-    if columns is not None and all(n in columns for n in names):
-        pred = None
-        if any(i.name == PREDICTION for i in layout.inputs):
-            pred = [_prediction(e, prediction_type) if isinstance(e, PredictionEvent) else None for e in events]
-        return layout.increments(columns, pred, len(events))
-    rows = [e.features if e.features is not None else {} for e in events]
-    columns = {}
-    if len(names) > 1:
-        try:
-            columns = dict(zip(names, zip(*map(itemgetter(*names), rows)), strict=True))
-        except KeyError:
-            columns = {}
-    if not columns:
-        columns = {n: [r.get(n) for r in rows] for n in names}
+    names = layout.input_names
+    if columns is None or not all(n in columns for n in names):
+        columns = columns_of([e.features if e.features is not None else {} for e in events], names)
     pred = None
     if any(i.name == PREDICTION for i in layout.inputs):
         pred = [_prediction(e, prediction_type) if isinstance(e, PredictionEvent) else None for e in events]

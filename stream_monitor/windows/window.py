@@ -27,7 +27,7 @@ from stream_monitor.windows.accumulators import (
 from stream_monitor.windows.embedding import EmbeddingAccumulator, FeatureMap
 from stream_monitor.windows.profile import NumericProfile, ReferenceProfile, categorical_key
 
-__all__ = ["Accumulator", "Window", "WindowLayout", "feature_columns", "next_boundary"]
+__all__ = ["Accumulator", "Window", "WindowLayout", "columns_of", "feature_columns", "next_boundary"]
 
 Accumulator = NumericAccumulator | CategoricalAccumulator
 WindowEvent = PredictionEvent | FeatureEvent
@@ -130,7 +130,7 @@ class WindowLayout:
         return event.prediction
 
 
-def _columns(rows: Sequence[Mapping[str, Any]], names: Sequence[str]) -> dict[str, Sequence[Any]]:
+def columns_of(rows: Sequence[Mapping[str, Any]], names: Sequence[str]) -> dict[str, Sequence[Any]]:
     """The value of each named feature in each row (``None`` when absent), column by column.
 
     When every row has every name (the common case) one C-level pass picks the
@@ -152,7 +152,7 @@ def feature_columns(events: Sequence[WindowEvent], names: Sequence[str]) -> dict
     rows = [e.features for e in events]
     if not rows or any(r is None for r in rows):
         return None
-    return _columns(rows, names)  # type: ignore[arg-type]
+    return columns_of(rows, names)  # type: ignore[arg-type]
 
 
 def _numeric_column(values: Sequence[Any]) -> tuple[np.ndarray, int, int]:
@@ -235,7 +235,7 @@ class Window:
         rows = [e.features for e in events if e.features is not None]
         if rows:
             if columns is None or len(rows) != len(events):
-                columns = _columns(rows, layout.names)
+                columns = columns_of(rows, layout.names)
             complete: dict[str, np.ndarray] = {}  # numeric columns without a bad value
             for name, binning in (*layout.numeric, *layout.categorical):
                 good = _add(self.accumulators[name], binning, columns[name])

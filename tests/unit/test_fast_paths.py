@@ -17,7 +17,7 @@ from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from stream_monitor.sinks.prometheus import LAG_BUCKETS, observe_many
 from stream_monitor.traffic import envelope
 from stream_monitor.validation.decode import Rejection, decode
-from stream_monitor.windows.window import _categorical_column, _columns, _numeric_column
+from stream_monitor.windows.window import _categorical_column, _numeric_column, columns_of
 
 decode_module = importlib.import_module("stream_monitor.validation.decode")
 
@@ -75,10 +75,10 @@ def test_batch_with_a_bad_event_still_rejects_only_that_event() -> None:
 
 def test_columns_fast_and_fallback_paths_agree() -> None:
     rows = [{"a": 1.0, "b": "x"}, {"a": 2.0, "b": "y"}]
-    assert {k: list(v) for k, v in _columns(rows, ("a", "b")).items()} == {"a": [1.0, 2.0], "b": ["x", "y"]}
+    assert {k: list(v) for k, v in columns_of(rows, ("a", "b")).items()} == {"a": [1.0, 2.0], "b": ["x", "y"]}
     ragged = [{"a": 1.0}, {"b": "y"}]
-    assert _columns(ragged, ("a", "b")) == {"a": [1.0, None], "b": [None, "y"]}
-    assert {k: list(v) for k, v in _columns(rows, ("a",)).items()} == {"a": [1.0, 2.0]}
+    assert columns_of(ragged, ("a", "b")) == {"a": [1.0, None], "b": [None, "y"]}
+    assert {k: list(v) for k, v in columns_of(rows, ("a",)).items()} == {"a": [1.0, 2.0]}
 
 
 def test_numeric_and_categorical_columns_match_the_general_loop() -> None:
