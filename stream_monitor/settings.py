@@ -110,6 +110,10 @@ class WorkerSettings(BaseModel):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     batch_max_events: Annotated[int, Field(ge=1, le=100_000)] = 2000
     batch_max_seconds: Annotated[float, Field(gt=0, le=10)] = 0.1
+    # faust hands over up to batch_max_events *records*; envelopes make that many events.
+    # The core takes a batch in slices of at most this many record bytes and the event
+    # loop turns between slices, so /metrics, /healthz and the timers keep answering.
+    slice_max_bytes: Annotated[int, Field(ge=1024, le=64 * 1_048_576)] = 1_048_576
     snapshot_interval_seconds: Annotated[float, Field(ge=0, le=3600)] = 1.0
     commit_interval_seconds: Annotated[float, Field(gt=0, le=60)] = 1.0
     session_timeout_seconds: Annotated[float, Field(ge=6, le=300)] = 10.0

@@ -9,6 +9,7 @@ changelog-backed table, keyed by partition, carrying the consumer positions.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import deque
@@ -32,6 +33,19 @@ log = logging.getLogger(__name__)
 
 def partition_key(partition: int) -> bytes:
     return f"partition-{partition}".encode()
+
+
+def _slices(records: Sequence[SourceRecord], max_bytes: int) -> Iterable[Sequence[SourceRecord]]:
+    """Consecutive runs of records of at most ``max_bytes`` of values (at least one record each)."""
+    start, size = 0, 0
+    for i, r in enumerate(records):
+        n = len(r.value) if r.value else 0
+        if i > start and size + n > max_bytes:
+            yield records[start:i]
+            start, size = i, 0
+        size += n
+    if start < len(records):
+        yield records[start:]
 
 
 class SnapshotStore(Protocol):
@@ -128,14 +142,20 @@ class Runtime:
         by_partition: dict[int, list[SourceRecord]] = {}
         for r in records:
             by_partition.setdefault(r.partition, []).append(r)
+        limit = self.settings.worker.slice_max_bytes
         for partition, recs in by_partition.items():
             mon = await self.monitor_for(partition)
-            now = self.clock()
-            outcome = mon.observe(recs, now)
-            await self._emit(mon, outcome, now)
-            self._dirty.add(partition)
-            force = bool(outcome.reports or outcome.requests)
-            self.maybe_snapshot(partition, force=force)
+            for piece in _slices(recs, limit):
+                if self.monitors.get(partition) is not mon:
+                    break  # revoked while the loop turned: the new owner reads these records again
+                now = self.clock()
+                outcome = mon.observe(piece, now)
+                await self._emit(mon, outcome, now)
+                self._dirty.add(partition)
+                force = bool(outcome.reports or outcome.requests)
+                self.maybe_snapshot(partition, force=force)
+                if len(piece) < len(recs):
+                    await asyncio.sleep(0)  # let the loop turn between slices of a large batch
         if self.metrics is not None:
             self.metrics.batch_seconds.observe(time.perf_counter() - started)
 
