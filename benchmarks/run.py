@@ -331,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--single-events", type=int, default=40_000)
     p.add_argument("--batch-events", type=int, default=200_000)
-    p.add_argument("--scale-events", type=int, default=150_000)
+    p.add_argument("--scale-events", type=int, default=300_000)
     p.add_argument("--latency-windows", type=int, default=20)
     p.add_argument("--peer-events", type=int, default=20_000)
     p.add_argument("--full", action="store_true", help="memory to 10M events for 1, 10 and 100 models (long)")
