@@ -365,7 +365,13 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 res[name] = step()
             partial.write_text(json.dumps(res, indent=1))  # kept if a later step fails
-    text = to_markdown(res, args) + f"\nTotal time: {time.monotonic() - started:,.0f} s.\n"
+    ran = [name for name in steps if name not in args.skip]
+    if ran:  # a merged file keeps the times of the runs its parts came from
+        res.setdefault("timings", []).append({"date": time.strftime("%Y-%m-%d %H:%M"), "parts": ran,
+                                              "full": args.full, "seconds": round(time.monotonic() - started)})
+    text = to_markdown(res, args) + "".join(
+        f"\nTime of `{'--full ' if t['full'] else ''}{' '.join(t['parts'])}` ({t['date']}): {t['seconds']:,} s."
+        for t in res.get("timings", [])) + "\n"
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)

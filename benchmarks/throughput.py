@@ -73,8 +73,7 @@ def cpu_sample(workers: Sequence[int], broker: int | None) -> dict[str, float]:
 
 def cores_busy(samples: Sequence[tuple[float, int, dict[str, float]]], total: int) -> dict[str, float]:
     """Cores each part kept busy between the samples where 10% and 90% of ``total`` were reached."""
-    low = next(s for s in samples if s[1] >= total // 10)
-    high = next(s for s in samples if s[1] >= total * 9 // 10)
+    low, high = _interval(samples, total)
     span = high[0] - low[0]
     if span <= 0:
         return {}
@@ -85,10 +84,16 @@ def topics_of(prefix: str) -> list[str]:
     return [f"{prefix}-{t}" for t in ("predictions", "features", "labels", "retrain", "dlq")]
 
 
-def _rate(samples: Sequence[tuple[float, int]], total: int) -> float:
-    """Events per second between the samples where 10% and 90% of ``total`` were reached."""
+def _interval(samples: Sequence[Any], total: int) -> tuple[Any, Any]:
+    """The first samples ``(time, count, ...)`` where 10% and 90% of ``total`` were reached."""
     low = next(s for s in samples if s[1] >= total // 10)
     high = next(s for s in samples if s[1] >= total * 9 // 10)
+    return low, high
+
+
+def _rate(samples: Sequence[tuple[float, int]], total: int) -> float:
+    """Events per second between the samples where 10% and 90% of ``total`` were reached."""
+    low, high = _interval(samples, total)
     if high[0] <= low[0]:
         return float("nan")  # both in one sample: too fast to measure at this sampling rate
     return (high[1] - low[1]) / (high[0] - low[0])
