@@ -354,9 +354,10 @@ def main(argv: list[str] | None = None) -> int:
     res: dict[str, Any] = json.loads(Path(args.merge).read_text()) if args.merge else {}
     partial = Path(args.output).with_suffix(".json")
     if "memory_full" not in res and partial.exists():  # the long run is kept until the next --full
-        kept = json.loads(partial.read_text()).get("memory_full")
-        if kept:
-            res["memory_full"] = kept
+        previous = json.loads(partial.read_text())
+        if previous.get("memory_full"):
+            res["memory_full"] = previous["memory_full"]
+            res["timings"] = [t for t in previous.get("timings", []) if t.get("full")]  # and how long it took
     partial.parent.mkdir(parents=True, exist_ok=True)
     for name, step in steps.items():
         if name not in args.skip:
