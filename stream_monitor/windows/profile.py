@@ -31,6 +31,7 @@ __all__ = [
     "prediction_kind",
 ]
 
+CORRELATION_ROWS = 20_000  # complete rows behind ReferenceSample.correlation (~20 MB while building 30 features)
 PREDICTION = "__prediction__"
 MULTIVARIATE = "__multivariate__"  # the "feature" name of multivariate readings
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
@@ -89,11 +90,19 @@ FeatureProfile = Annotated[NumericProfile | CategoricalProfile, Field(discrimina
 class ReferenceSample(BaseModel):
     """A bounded, seeded sample of complete reference rows of the numeric
     features, in normal scores of each feature's reference CDF (4 decimals).
-    Multivariate tests compare windows with it."""
+    Multivariate tests compare windows with it.
+
+    ``correlation`` is the correlation matrix of those normal scores over a
+    larger seeded sample (``correlation_rows`` complete rows, at most
+    :data:`CORRELATION_ROWS`): the sequential detector's residual signals need
+    it more precisely than 500 rows tell. Profiles built before it have none.
+    """
 
     model_config = _FROZEN
     features: tuple[str, ...]
     rows: tuple[tuple[float, ...], ...]
+    correlation: tuple[tuple[float, ...], ...] | None = None
+    correlation_rows: int = 0
 
 
 class ReferenceProfile(BaseModel):
@@ -206,8 +215,10 @@ def build_profile(
     n_rows = 0
     sample_size = spec.reference.sample_rows
     reservoir: list[list[float]] = []
+    wide: list[list[float]] = []  # the larger reservoir behind the correlation matrix
     complete = 0
     sampler = np.random.default_rng(spec.reference.sample_seed)
+    wide_sampler = np.random.default_rng([spec.reference.sample_seed, 0x434F52])
     for row in rows:
         n_rows += 1
         parsed = []
@@ -226,6 +237,12 @@ def build_profile(
                 j = int(sampler.integers(complete))
                 if j < sample_size:
                     reservoir[j] = parsed  # type: ignore[call-overload]
+            if len(wide) < CORRELATION_ROWS:
+                wide.append(parsed)  # type: ignore[arg-type]
+            else:
+                j = int(wide_sampler.integers(complete))
+                if j < CORRELATION_ROWS:
+                    wide[j] = parsed  # type: ignore[call-overload]
         for name, counter in categorical.items():
             key = categorical_key(row.get(name))
             if key is None:
@@ -264,21 +281,36 @@ def build_profile(
         prediction = _numeric_profile(np.asarray(pred_num, dtype=float), pred_missing, bins)
     return ReferenceProfile(
         model_id=spec.model_id, source=source, rows=n_rows, features=features, prediction=prediction,
-        sample=_sample(list(numeric), reservoir, features),
+        sample=_sample(list(numeric), reservoir, wide, features),
     )
 
 
 def _sample(
-    names: list[str], reservoir: list[list[float]], features: Mapping[str, NumericProfile | CategoricalProfile]
+    names: list[str],
+    reservoir: list[list[float]],
+    wide: list[list[float]],
+    features: Mapping[str, NumericProfile | CategoricalProfile],
 ) -> ReferenceSample | None:
     if not names or not reservoir:
         return None
     from stream_monitor.windows.embedding import normal_scores  # the transform lives with the embedding
 
-    x = np.asarray(reservoir, dtype=float)
-    for j, name in enumerate(names):
-        prof = features[name]
-        assert isinstance(prof, NumericProfile)
-        x[:, j] = normal_scores(x[:, j], prof)
+    def scores(got: list[list[float]]) -> np.ndarray:
+        x = np.asarray(got, dtype=float)
+        for j, name in enumerate(names):
+            prof = features[name]
+            assert isinstance(prof, NumericProfile)
+            x[:, j] = normal_scores(x[:, j], prof)
+        return x
+
+    x = scores(reservoir)
     rows = tuple(tuple(round(float(v), 4) for v in r) for r in x)
-    return ReferenceSample(features=tuple(names), rows=rows)
+    correlation = None
+    if len(names) >= 2 and len(wide) >= 20:
+        w = scores(wide)
+        sd = w.std(axis=0)
+        c = np.corrcoef(w, rowvar=False) if np.all(sd > 0) else np.eye(len(names))
+        c = np.where(np.isfinite(c), c, 0.0)
+        correlation = tuple(tuple(round(float(v), 4) for v in r) for r in c)
+    return ReferenceSample(features=tuple(names), rows=rows, correlation=correlation,
+                           correlation_rows=len(wide) if correlation is not None else 0)
