@@ -148,7 +148,10 @@ class SequentialSpec(BaseModel):
     deviations of each signal (half the shift each one is tuned to): a small one
     for slow change, a large one for sudden change. ``max_pairs`` pairs of
     numeric features (the most correlated in the reference sample) are watched
-    for correlation changes; ``variance`` adds the squared-score signal.
+    for correlation changes; ``variance`` adds the squared-score signal;
+    ``residuals`` adds, for up to ``max_pairs`` pairs correlated by 0.3 or more,
+    each feature's residual given the other (a shift of one feature that its
+    correlated partner does not follow shows sooner there, at the smallest ``k``).
     """
 
     model_config = _STRICT
@@ -157,6 +160,7 @@ class SequentialSpec(BaseModel):
     reference_values: Annotated[list[Annotated[float, Field(gt=0, le=5)]], Field(min_length=1, max_length=4)] = (
         Field(default_factory=lambda: [0.1, 0.5]))
     variance: bool = True
+    residuals: bool = True
     max_pairs: Annotated[int, Field(ge=0, le=100)] = 10
 
 

@@ -97,10 +97,11 @@ class Stream:
     """One CUSUM: which signal, which direction, its reference value and threshold."""
 
     feature: str  # a feature name, ``__prediction__`` or ``__multivariate__``
-    signal: str  # "mean", "variance", "surprisal" or "correlation a,b"
+    signal: str  # "mean", "variance", "surprisal", "correlation a,b" or "mean given b"
     direction: int  # +1: the signal rises, -1: it falls
     k: float
     threshold: float
+    partner: str | None = None  # residual signals ("mean given b"): b
 
     @property
     def label(self) -> str:

@@ -13,7 +13,14 @@ Signals
       value cannot alarm but a run of them does;
     * pairs of numeric features (``correlation``): the product of their normal
       scores, centred and scaled with a Gaussian copula fitted to the reference
-      sample, so correlation changes that no marginal shows are seen too.
+      sample, so correlation changes that no marginal shows are seen too;
+    * correlated pairs of numeric features (``mean given b``): the residual
+      ``z_a - beta z_b`` of one feature's normal score given the other's. When
+      ``a`` moves and ``b`` does not, the residual moves by as much as ``z_a``
+      but varies less (``1 - rho^2`` of the variance), so the shift is seen
+      sooner: ``1 / sqrt(1 - rho^2)`` times as many standard deviations (1.25x
+      at ``rho = 0.6``). Slow ramps gain most, since a CUSUM's delay on a ramp
+      grows with the inverse of the slope.
 
 The false-alarm bound and the reference as an estimate
     The thresholds come from :func:`stream_monitor.detectors.cusum.cusum_threshold`
@@ -26,6 +33,15 @@ The false-alarm bound and the reference as an estimate
     the 500-row sample, so their ``k`` is at least seven standard errors, and
     pairs are never picked by their largest sample correlations (that would
     pick the estimates that are most wrong).
+    The residuals' mean is 0 exactly (both scores are centred on the bins);
+    their variance ``1 - 2 beta rho + beta^2`` depends on the true ``rho``,
+    known from the profile's correlation matrix (20,000 rows) only up to a
+    standard error ``(1 - rho^2) / sqrt(rows)``. ``beta`` is the correlation
+    shrunk by four standard errors towards 0, the worst case for the variance,
+    and the residual is scaled for that worst case, so a true ``rho`` anywhere
+    within four standard errors leaves the residual's variance at or below 1.
+    Only pairs with ``|beta| >= 0.3`` get residuals (below, the gain is under
+    5% and the streams would only raise ``M``).
 
 
 Examples
@@ -72,6 +88,7 @@ __all__ = ["CusumLayout"]
 
 BIAS_SE = 4.0  # the reference's estimate of a signal's mean may be off by this many standard errors
 PAIR_K_SE = 7.0  # correlation pairs (from the small sample) use k of at least this many standard errors
+RESIDUAL_MIN_BETA = 0.3  # residual signals only for pairs this correlated (after shrinking)
 SURPRISAL_CAP = 4.0  # one unseen category must not alarm on its own: a run of them does
 
 
@@ -169,6 +186,17 @@ class _Pair:
 
 
 @dataclass(frozen=True, slots=True)
+class _Residual:
+    a: int  # indices into CusumLayout.inputs (numeric inputs): the signal is z_a - beta z_b
+    b: int
+    beta: float
+    scale: float
+    cols: np.ndarray  # this residual's streams and their increments per unit of the residual
+    direction: np.ndarray
+    k: np.ndarray
+
+
+@dataclass(frozen=True, slots=True)
 class CusumLayout:
     """Signals, streams and thresholds for one reference: a pure function of it.
 
@@ -180,6 +208,7 @@ class CusumLayout:
     inputs: tuple[_Input, ...]
     pairs: tuple[_Pair, ...]
     thresholds: np.ndarray  # stream -> h in fixed point (int64)
+    residuals: tuple[_Residual, ...] = ()
 
     @classmethod
     def build(
@@ -195,6 +224,7 @@ class CusumLayout:
         max_pairs: int = 10,
         variance: bool = True,
         copula_draws: int = 100_000,
+        correlation: tuple[Sequence[str], Sequence[Sequence[float]], int] | None = None,
     ) -> CusumLayout:
         """Compile the reference profiles into CUSUM streams.
 
@@ -202,13 +232,18 @@ class CusumLayout:
         scores) for the correlation signals; ``None`` or ``max_pairs=0`` leaves
         them out. At most ``max_pairs`` pairs are watched: those clearly
         correlated in the sample first, then the others in configuration order.
+        ``correlation`` (feature names, the correlation matrix of their normal
+        scores, the rows behind it) adds residual signals for up to
+        ``max_pairs`` correlated pairs (strongest first); ``None`` or
+        ``max_pairs=0`` leaves them out.
         """
-        # (input or None for a pair, feature, signal, values, probs, k floor, reference rows behind it)
-        signals: list[tuple[int | None, str, str, np.ndarray, np.ndarray, float, int]] = []
+        # (input or None for a pair, feature, signal, values, probs, k floor, reference rows behind it, partner)
+        signals: list[tuple[int | None, str, str, np.ndarray, np.ndarray, float, int, str | None]] = []
         slots: list[tuple[str, np.ndarray | None, dict[str, int] | None, int, np.ndarray | None]] = []
         nums: list[_Numeric] = []
         num_probs: list[np.ndarray] = []
         num_slot: list[int] = []
+        num_rows: list[int] = []
 
         def add_numeric(name: str, prof: NumericProfile) -> None:
             got = _numeric_tables(name, prof)
@@ -221,9 +256,10 @@ class CusumLayout:
                 nums.append(t)
                 num_probs.append(pr)
                 num_slot.append(slot)
-            signals.append((slot, name, "mean", t.z, pr, 0.0, prof.n))
+                num_rows.append(prof.n)
+            signals.append((slot, name, "mean", t.z, pr, 0.0, prof.n, None))
             if variance:
-                signals.append((slot, name, "variance", t.v, pr, 0.0, prof.n))
+                signals.append((slot, name, "variance", t.v, pr, 0.0, prof.n, None))
 
         def add_categorical(name: str, prof: CategoricalProfile) -> None:
             got = _categorical_tables(prof)
@@ -232,7 +268,7 @@ class CusumLayout:
             values, pr = got
             slot = len(slots)
             slots.append((name, None, {cat: i for i, cat in enumerate(prof.categories)}, len(values), None))
-            signals.append((slot, name, "surprisal", values, pr, 0.0, prof.n))
+            signals.append((slot, name, "surprisal", values, pr, 0.0, prof.n, None))
 
         for name, prof in numeric.items():
             add_numeric(name, prof)
@@ -245,17 +281,21 @@ class CusumLayout:
         pair_specs: list[tuple[int, int, float, float]] = []
         if sample is not None and max_pairs > 0 and len(sample[1]) >= 20:
             pair_specs, pair_signals = _pairs(nums, num_probs, sample, max_pairs, seed, copula_draws)
-            signals.extend((None, *x) for x in pair_signals)
-        n_streams = len(signals) * 2 * len(ks)
+            signals.extend((None, *x, None) for x in pair_signals)
+        residual_specs: list[tuple[int, int, float, float]] = []
+        if correlation is not None and max_pairs > 0:
+            residual_specs, residual_signals = _residuals(nums, num_probs, num_rows, correlation, max_pairs, seed, copula_draws)
+            signals.extend((None, *x) for x in residual_signals)
+        n_streams = sum(2 * (len(ks) if x[-1] is None else 1) for x in signals)
         log_m = math.log(max(n_streams, 1) / rate_per_event)
         streams: list[Stream] = []
         hh: list[int] = []
         per_slot: dict[int, list[tuple[int, np.ndarray]]] = {}  # slot -> (stream, increments per bin)
-        per_pair: dict[int, list[tuple[int, int, float]]] = {}  # pair -> (stream, direction, k)
+        per_pair: dict[int, list[tuple[int, int, float]]] = {}  # pair, then residual -> (stream, direction, k)
         pair_no = 0
-        for slot, feature, signal, values, probs, k_floor, rows in signals:
+        for slot, feature, signal, values, probs, k_floor, rows, partner in signals:
             bias = BIAS_SE / math.sqrt(max(rows, 1))
-            for k in ks:
+            for k in (ks if partner is None else (min(ks),)):  # residuals: the smallest k only (see _residuals)
                 k_eff = max(float(k), k_floor)
                 for d in (1, -1):
                     h = cusum_threshold(d * values, probs, k_eff, log_m, bias)
@@ -266,7 +306,7 @@ class CusumLayout:
                             (len(streams), np.rint((d * values - k_eff) * SCALE).astype(np.int64)))
                     else:
                         per_pair.setdefault(pair_no, []).append((len(streams), d, k_eff))
-                    streams.append(Stream(feature, signal, d, k_eff, h))
+                    streams.append(Stream(feature, signal, d, k_eff, h, partner))
                     hh.append(math.ceil(h * SCALE))
             pair_no += slot is None
         inputs: list[_Input] = []
@@ -279,15 +319,17 @@ class CusumLayout:
             where[slot] = len(inputs)
             inputs.append(_Input(name, edges, index, table,
                                  np.asarray([i for i, _ in got_streams], dtype=np.int64), z))
-        pairs = []
-        for i, (a, b, centre, scale) in enumerate(pair_specs):
+        def columns(i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             got_p = per_pair.get(i, [])
-            if got_p:
-                pairs.append(_Pair(where[num_slot[a]], where[num_slot[b]], centre, scale,
-                                   np.asarray([x[0] for x in got_p], dtype=np.int64),
-                                   np.asarray([x[1] for x in got_p], dtype=np.int64),
-                                   np.asarray([x[2] for x in got_p], dtype=float)))
-        return cls(tuple(streams), tuple(inputs), tuple(pairs), np.asarray(hh, dtype=np.int64))
+            return (np.asarray([x[0] for x in got_p], dtype=np.int64),
+                    np.asarray([x[1] for x in got_p], dtype=np.int64),
+                    np.asarray([x[2] for x in got_p], dtype=float))
+
+        pairs = [_Pair(where[num_slot[a]], where[num_slot[b]], centre, scale, *columns(i))
+                 for i, (a, b, centre, scale) in enumerate(pair_specs) if per_pair.get(i)]
+        residuals = [_Residual(where[num_slot[a]], where[num_slot[b]], beta, scale, *columns(len(pair_specs) + i))
+                     for i, (a, b, beta, scale) in enumerate(residual_specs) if per_pair.get(len(pair_specs) + i)]
+        return cls(tuple(streams), tuple(inputs), tuple(pairs), np.asarray(hh, dtype=np.int64), tuple(residuals))
 
     @property
     def input_names(self) -> tuple[str, ...]:
@@ -322,6 +364,14 @@ class CusumLayout:
             x = (za.z[ra] * zb.z[rb] - p.centre) / p.scale
             y = np.rint((x[:, None] * p.direction - p.k) * SCALE).astype(np.int64)
             out[:, p.cols] = np.where(ok[:, None], y, 0)
+        for q in self.residuals:
+            za, zb = self.inputs[q.a], self.inputs[q.b]
+            assert za.z is not None and zb.z is not None
+            ra, rb = rows[q.a], rows[q.b]
+            ok = (ra < za.table.shape[0] - 1) & (rb < zb.table.shape[0] - 1)
+            x = (za.z[ra] - q.beta * zb.z[rb]) / q.scale
+            y = np.rint((x[:, None] * q.direction - q.k) * SCALE).astype(np.int64)
+            out[:, q.cols] = np.where(ok[:, None], y, 0)
         return out
 
 
@@ -388,3 +438,65 @@ def _pairs(
         signals.append((MULTIVARIATE, f"correlation {nums[ia].name},{nums[ib].name}",
                         (prod - centre) / scale, np.full(draws, 1.0 / draws), k_floor, len(x)))
     return pairs, signals
+
+
+def _residuals(
+    nums: Sequence[_Numeric],
+    probs: Sequence[np.ndarray],
+    n_ref: Sequence[int],
+    correlation: tuple[Sequence[str], Sequence[Sequence[float]], int],
+    max_pairs: int,
+    seed: int,
+    draws: int,
+) -> tuple[list[tuple[int, int, float, float]], list[tuple[str, str, np.ndarray, np.ndarray, float, int, str]]]:
+    """Residual signals ``z_a - beta z_b`` for the most correlated pairs (both ways round).
+
+    The scale and the distribution for the threshold come from a Gaussian
+    copula at ``beta`` (the correlation shrunk by ``BIAS_SE`` standard errors)
+    through the bins of both features, so the binning's own effect on the
+    variance is in them. Residuals run at the smallest ``k`` only: they are
+    there for small, slow shifts (a large shift shows in the marginals at once),
+    and a large ``k`` on a residual would also fire when the correlation
+    changes, which the correlation signals already watch (and would blame a
+    feature for it).
+    """
+    names, matrix, n_rows = correlation
+    c = np.asarray(matrix, dtype=float)
+    where = {t.name: i for i, t in enumerate(nums)}
+    cols = [(j, where[f]) for j, f in enumerate(names) if f in where]
+    if len(cols) < 2 or n_rows < 20 or c.shape != (len(names), len(names)):
+        return [], []
+    cums = [np.concatenate([[0.0], np.cumsum(p)]) for p in probs]
+
+    def bin_scores(u: np.ndarray, i: int) -> np.ndarray:
+        b = np.clip(np.searchsorted(cums[i], u, side="right") - 1, 0, len(probs[i]) - 1)
+        return nums[i].z[b]
+
+    shrunk = {}
+    for x in range(len(cols)):
+        for y in range(x + 1, len(cols)):
+            r = float(c[cols[x][0], cols[y][0]])
+            if not math.isfinite(r):
+                continue
+            r = max(min(r, 0.999), -0.999)
+            beta = math.copysign(max(abs(r) - BIAS_SE * (1 - r * r) / math.sqrt(n_rows), 0.0), r)
+            if abs(beta) >= RESIDUAL_MIN_BETA:
+                shrunk[(cols[x][1], cols[y][1])] = beta
+    chosen = sorted(shrunk, key=lambda p: (-abs(shrunk[p]), p))[:max_pairs]
+    rng = np.random.default_rng([seed, 0x524553])
+    specs, signals = [], []
+    for ia, ib in sorted(chosen):
+        beta = shrunk[(ia, ib)]
+        g1 = rng.standard_normal(draws)
+        g2 = beta * g1 + math.sqrt(1 - beta * beta) * rng.standard_normal(draws)
+        sa, sb = bin_scores(special.ndtr(g1), ia), bin_scores(special.ndtr(g2), ib)
+        rows = min(n_ref[ia], n_ref[ib])  # the residual's mean is off by scale / sqrt(rows): 1 / sqrt(rows) scaled
+        for (p, q, zp, zq) in ((ia, ib, sa, sb), (ib, ia, sb, sa)):
+            resid = zp - beta * zq
+            scale = float(resid.std())
+            if scale <= 0:
+                continue
+            specs.append((p, q, beta, scale))
+            signals.append((nums[p].name, f"mean given {nums[q].name}", resid / scale,
+                            np.full(draws, 1.0 / draws), 0.0, rows, nums[q].name))
+    return specs, signals

@@ -56,10 +56,13 @@ def sequential_layout(spec: ModelSpec, reference: ReferenceProfile) -> CusumLayo
     categorical = {f.name: p for f in spec.features
                    if f.type != "numeric" and isinstance(p := reference.features.get(f.name), CategoricalProfile)}
     sample = (reference.sample.features, reference.sample.rows) if reference.sample is not None else None
+    correlation = None
+    if seq.residuals and reference.sample is not None and reference.sample.correlation is not None:
+        correlation = (reference.sample.features, reference.sample.correlation, reference.sample.correlation_rows)
     layout = CusumLayout.build(
         numeric, categorical, reference.prediction, sample,
         ks=seq.reference_values, rate_per_event=seq.false_alarms_per_million / 1e6,
-        seed=spec.detectors.seed, max_pairs=seq.max_pairs, variance=seq.variance,
+        seed=spec.detectors.seed, max_pairs=seq.max_pairs, variance=seq.variance, correlation=correlation,
     )
     with _LOCK:
         _CACHE[key] = layout
@@ -95,13 +98,33 @@ def _prediction(e: PredictionEvent, prediction_type: str) -> Any:
 
 
 def sequential_readings(layout: CusumLayout, bank: CusumBank, n: int, n_reference: int) -> list[Reading]:
-    """One reading per watched feature (the prediction and the correlation pairs included)."""
+    """One reading per watched feature (the prediction and the correlation pairs included).
+
+    A residual ``a given b`` moves when either feature moves (by ``1/|beta|``
+    times more when ``a`` does), so a pair's residual alarms are blamed on the
+    side whose residual alarmed more in the window, and on the pair
+    (``__multivariate__``) on a tie: a shift of ``a`` alone must not name ``b``.
+    """
+    window = bank.window_alarms
+    by_side: dict[tuple[str, str], int] = {}
+    for i, s in enumerate(layout.streams):
+        if s.partner is not None:
+            by_side[(s.feature, s.partner)] = by_side.get((s.feature, s.partner), 0) + int(window[i])
     fired: dict[str, list[str]] = {}
     counts: dict[str, int] = {}
     for i, s in enumerate(layout.streams):
-        counts[s.feature] = counts.get(s.feature, 0) + int(bank.window_alarms[i])
-        if bank.window_alarms[i]:
-            fired.setdefault(s.feature, []).append(s.label)
+        counts.setdefault(s.feature, 0)
+        if not window[i]:
+            continue
+        blame, label = s.feature, s.label
+        if s.partner is not None:
+            mine, theirs = by_side[(s.feature, s.partner)], by_side.get((s.partner, s.feature), 0)
+            if mine < theirs:
+                continue
+            if mine == theirs:
+                blame, label = MULTIVARIATE, f"{s.feature} {s.label}"
+        counts[blame] = counts.get(blame, 0) + int(window[i])
+        fired.setdefault(blame, []).append(label)
     order = [f for f in counts if f not in (PREDICTION, MULTIVARIATE)]
     order += [f for f in (PREDICTION, MULTIVARIATE) if f in counts]
     return [
