@@ -5,8 +5,8 @@ within the false-alarm budget.
 Bounds with the defaults (sequential CUSUMs on, windows of 1000 events): the
 retrain request comes at most 150 events after the change point for abrupt,
 variance, new-category and correlation changes, at most 2500 for the gradual
-one (the shift grows linearly over 5000 events; measured delays on five seeds:
-13-41 and 1129-1484, ``benchmarks/detection.py``). The first request names the
+one (the shift grows linearly over 5000 events; measured delays on twenty seeds:
+6-63 and 1155-1582, ``benchmarks/detection.py``). The first request names the
 streams that alarmed first, so it may name only some of the changed features
 (never an unchanged input); the window tests name all of them within two more
 windows.
