@@ -8,7 +8,8 @@ each ratio is taken within a run (then its median and range are reported):
    faust settings, same ``take_events`` batching) on the same topic;
 2. batch envelopes of 1,000 events: the full worker against a bare aiokafka
    consumer that decodes the same envelopes with orjson;
-3. scale-out: two workers in one group on a two-partition topic against one;
+3. scale-out: two workers in one group on a two-partition topic against one
+   (and, for context, the in-process core in two processes against one);
 4. memory: peak RSS and state size after 1M..10M events for 1, 10, 100 models
    (in-process core, no broker; ``--full`` goes to 10M events for all three);
 5. latency from sending a drifted window to its retrain request on the topic;
@@ -86,7 +87,7 @@ def _scale(args: argparse.Namespace) -> dict[str, Any]:
     from stream_monitor.traffic import envelope
 
     bench = Bench()
-    runs: dict[str, list[float]] = {"one_worker": [], "two_workers": []}
+    runs: dict[str, list[float]] = {"one_worker": [], "two_workers": [], "machine_one": [], "machine_two": []}
     cpu: dict[str, list[dict[str, float]]] = {"one_worker": [], "two_workers": []}
     try:
         scale = [envelope(encoded_events(1000, start=i)) for i in range(0, args.scale_events, 1000)]
@@ -99,10 +100,46 @@ def _scale(args: argparse.Namespace) -> dict[str, Any]:
                 runs[key].append(bench.workers(config, args.scale_events, count=count,
                                                produce_after_ready=(topic, scale, 2)))
                 cpu[key].append(bench.last_cpu)
-            _log(f"  one {runs['one_worker'][-1]:,.0f}/s, two {runs['two_workers'][-1]:,.0f}/s")
+            one, two = machine_scaling()
+            runs["machine_one"].append(one)
+            runs["machine_two"].append(two)
+            _log(f"  one {runs['one_worker'][-1]:,.0f}/s, two {runs['two_workers'][-1]:,.0f}/s; "
+                 f"the core in-process: one {one:,.0f}/s, two {two:,.0f}/s")
     finally:
         bench.close()
     return {"runs": runs, "cpu": cpu}
+
+
+_CORE_CHILD = ("import sys; from benchmarks.run import _core_rate; "
+               "print(_core_rate(int(sys.argv[1]), lambda: (print('ready', flush=True), sys.stdin.readline())))")
+
+
+def machine_scaling(events: int = 100_000) -> tuple[float, float]:
+    """The machine's own scale-out on the core's work, no broker: events per second of the
+    in-process core alone, and of two copies started together (their sum).
+
+    Context for goal 3: two workers cannot scale better than the same work in two
+    processes does on this machine (shared caches, a shared host)."""
+    def together(count: int) -> float:
+        procs = [subprocess.Popen([sys.executable, "-c", _CORE_CHILD, str(events)],  # noqa: S603
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=HERE.parent)
+                 for _ in range(count)]
+        try:
+            for p in procs:  # every copy set up before any starts the clock
+                assert p.stdout is not None
+                if p.stdout.readline().strip() != "ready":
+                    raise RuntimeError("core copy failed to start")
+            for p in procs:
+                assert p.stdin is not None
+                p.stdin.write("\n")
+                p.stdin.flush()
+            return sum(float(p.communicate(timeout=600)[0].strip().splitlines()[-1]) for p in procs)
+        finally:
+            for p in procs:
+                if p.poll() is None:
+                    p.kill()
+
+    return together(1), together(2)
 
 
 def _latency(args: argparse.Namespace) -> list[float]:
@@ -116,8 +153,10 @@ def _latency(args: argparse.Namespace) -> list[float]:
         bench.close()
 
 
-def _core_rate(events: int) -> float:
-    """In-process events per second of the core on the peers' events (envelopes of 1,000)."""
+def _core_rate(events: int, ready: Callable[[], Any] | None = None) -> float:
+    """In-process events per second of the core on the peers' events (envelopes of 1,000).
+
+    ``ready`` is called after the set-up, right before the timed part."""
     import tempfile
 
     from threadpoolctl import threadpool_limits
@@ -137,6 +176,8 @@ def _core_rate(events: int) -> float:
     mon = Monitor(settings.models, refs, max_message_bytes=settings.limits.max_message_bytes)
     mon.observe([SourceRecord("prediction", values[0], "t", 0, 0)], 0.0)  # first window: calibration
     mon.observe([SourceRecord("prediction", values[1], "t", 0, 1)], 0.0)
+    if ready is not None:
+        ready()
     t0 = time.perf_counter()
     for i, v in enumerate(values, 2):
         mon.observe([SourceRecord("prediction", v, "t", 0, i)], 0.0)
@@ -258,6 +299,18 @@ def to_markdown(res: dict[str, Any], args: argparse.Namespace) -> str:
             f"{'yes' if g3['median'] >= 1.7 else 'no'} |",
             "",
         ]
+        if runs.get("machine_one") and len(runs["machine_one"]) == len(runs["one_worker"]):
+            gm = _ratios(runs["machine_two"], runs["machine_one"])
+            eff = _summary([(w2 / w1) / (m2 / m1) for w2, w1, m2, m1 in zip(
+                runs["two_workers"], runs["one_worker"], runs["machine_two"], runs["machine_one"], strict=True)])
+            lines += [
+                "The machine's own scale-out, for context (no broker, no faust): the in-process core on the "
+                "same envelopes, two processes started together against one, measured in each scale run: "
+                f"**{gm['median']:.2f}x** ({gm['min']:.2f} - {gm['max']:.2f}; one copy "
+                f"{statistics.median(runs['machine_one']):,.0f} events/s). Goal 3's ratio is "
+                f"**{eff['median']:.0%}** of it ({eff['min']:.0%} - {eff['max']:.0%}).",
+                "",
+            ]
         lines += _cpu_table(res["scale"].get("cpu"))
     if "latency" in res:
         lat = sorted(res["latency"])
