@@ -114,7 +114,7 @@ _CORE_CHILD = ("import sys; from benchmarks.run import _core_rate; "
                "print(_core_rate(int(sys.argv[1]), lambda: (print('ready', flush=True), sys.stdin.readline())))")
 
 
-def machine_scaling(events: int = 100_000) -> tuple[float, float]:
+def machine_scaling(events: int = 50_000) -> tuple[float, float]:
     """The machine's own scale-out on the core's work, no broker: events per second of the
     in-process core alone, and of two copies started together (their sum).
 
@@ -215,8 +215,9 @@ def _peers(events: int) -> dict[str, Any]:
 def _memory(full: bool) -> list[dict[str, Any]]:
     from benchmarks.memory import run_memory
 
-    plan = {1: 10_000_000, 10: 10_000_000, 100: 10_000_000} if full else {1: 2_000_000, 10: 500_000,
-                                                                           100: 200_000}
+    # make bench stays under 10 minutes with short runs; --full takes every model count to 10M events.
+    plan = {1: 10_000_000, 10: 10_000_000, 100: 10_000_000} if full else {1: 1_000_000, 10: 500_000,
+                                                                           100: 150_000}
     out = []
     for models, events in plan.items():
         checkpoints = [c for c in (100_000, 1_000_000, 2_000_000, 5_000_000) if c < events]
@@ -382,7 +383,7 @@ def to_markdown(res: dict[str, Any], args: argparse.Namespace) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--runs", type=int, default=3)
-    p.add_argument("--single-events", type=int, default=40_000)
+    p.add_argument("--single-events", type=int, default=30_000)
     p.add_argument("--batch-events", type=int, default=200_000)
     p.add_argument("--scale-events", type=int, default=300_000)
     p.add_argument("--latency-windows", type=int, default=20)
