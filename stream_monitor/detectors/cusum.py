@@ -151,14 +151,31 @@ class CusumBank:
                 self.sums = s[-1].copy()
                 start += block.shape[0]
                 continue
-            r = int(rows[0])
-            fired = hit[r]
-            self.sums = np.where(fired, 0, s[r])
-            self.alarms += fired
-            self.window_alarms += fired
             if stop_on_alarm:
+                r = int(rows[0])
+                fired = hit[r]
+                self.sums = np.where(fired, 0, s[r])
+                self.alarms += fired
+                self.window_alarms += fired
                 return start + r
-            start += r + 1
+            # Counting only (the model already drifts): streams without an alarm in the block
+            # keep the closed form; each one that alarmed runs the recursion from its first
+            # alarm. Restarting the closed form at every alarm instead cost ~0.4 s per 1,000
+            # drifting events (a strong shift alarms every few events).
+            sums = s[-1].copy()
+            for j in np.flatnonzero(hit.any(axis=0)).tolist():
+                first = int(np.argmax(hit[:, j]))
+                total, count, limit = 0, 1, int(h[j])
+                for y in block[first + 1:, j].tolist():
+                    total = total + y if total + y > 0 else 0
+                    if total >= limit:
+                        count += 1
+                        total = 0
+                sums[j] = total
+                self.alarms[j] += count
+                self.window_alarms[j] += count
+            self.sums = sums
+            start += block.shape[0]
         return None
 
     def to_state(self) -> dict[str, Any]:

@@ -65,6 +65,28 @@ def test_closed_form_scan_equals_the_recursion_however_the_stream_is_cut() -> No
         assert np.array_equal(bank.sums, want_sums) and np.array_equal(bank.alarms, want_alarms)
 
 
+def test_counting_under_a_strong_drift_equals_the_recursion() -> None:
+    """While the model drifts, alarms are only counted: with a strong shift most streams
+    alarm many times per 512-event block, and each count and sum must still be the
+    textbook recursion's, however the stream is cut."""
+    rng = np.random.default_rng(20)
+    n, m = 5000, 9
+    inc = rng.integers(-2 * SCALE, 4 * SCALE, size=(n, m)).astype(np.int64)  # mean +0.5 unit per event
+    inc[:, 0] = -SCALE  # one stream never alarms
+    h = rng.integers(3 * SCALE, 30 * SCALE, size=m).astype(np.int64)
+    want_sums, want_alarms = _loop(inc, h, np.zeros(m, dtype=np.int64))
+    assert want_alarms[0] == 0 and (want_alarms[1:] > 40).all()  # many alarms per block and stream
+    for cuts in ([n], list(rng.integers(1, 900, size=12))):
+        bank = CusumBank(*(np.zeros(m, dtype=np.int64) for _ in range(3)), h)
+        i = 0
+        for c in cuts:
+            bank.scan(inc[i:i + c], stop_on_alarm=False)
+            i += c
+        bank.scan(inc[i:], stop_on_alarm=False)
+        assert np.array_equal(bank.sums, want_sums) and np.array_equal(bank.alarms, want_alarms)
+        assert np.array_equal(bank.window_alarms, want_alarms)
+
+
 def test_stop_on_alarm_returns_the_alarm_row_and_resumes_exactly() -> None:
     rng = np.random.default_rng(12)
     inc = rng.integers(-2 * SCALE, 2 * SCALE, size=(2000, 3)).astype(np.int64)
