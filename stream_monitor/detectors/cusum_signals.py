@@ -284,7 +284,8 @@ class CusumLayout:
             signals.extend((None, *x, None) for x in pair_signals)
         residual_specs: list[tuple[int, int, float, float]] = []
         if correlation is not None and max_pairs > 0:
-            residual_specs, residual_signals = _residuals(nums, num_probs, num_rows, correlation, max_pairs, seed, copula_draws)
+            residual_specs, residual_signals = _residuals(
+                nums, num_probs, num_rows, correlation, max_pairs, seed, copula_draws)
             signals.extend((None, *x) for x in residual_signals)
         n_streams = sum(2 * (len(ks) if x[-1] is None else 1) for x in signals)
         log_m = math.log(max(n_streams, 1) / rate_per_event)
@@ -390,6 +391,17 @@ def _floats(values: Sequence[Any], n: int) -> tuple[np.ndarray, np.ndarray]:
     return x, ok
 
 
+def _bin_scores(nums: Sequence[_Numeric], probs: Sequence[np.ndarray]) -> Any:
+    """``f(u, i)``: the standardised score of numeric input ``i``'s bin at reference quantile ``u``."""
+    cums = [np.concatenate([[0.0], np.cumsum(p)]) for p in probs]
+
+    def bin_scores(u: np.ndarray, i: int) -> np.ndarray:
+        b = np.clip(np.searchsorted(cums[i], u, side="right") - 1, 0, len(probs[i]) - 1)
+        return nums[i].z[b]
+
+    return bin_scores
+
+
 def _pairs(
     nums: Sequence[_Numeric],
     probs: Sequence[np.ndarray],
@@ -404,11 +416,7 @@ def _pairs(
     cols = [(j, where[f]) for j, f in enumerate(names) if f in where]
     if len(cols) < 2:
         return [], []
-    cums = [np.concatenate([[0.0], np.cumsum(p)]) for p in probs]
-
-    def bin_scores(u: np.ndarray, i: int) -> np.ndarray:
-        b = np.clip(np.searchsorted(cums[i], u, side="right") - 1, 0, len(probs[i]) - 1)
-        return nums[i].z[b]
+    bin_scores = _bin_scores(nums, probs)
 
     scores = {i: bin_scores(special.ndtr(x[:, j]), i) for j, i in cols}
     rho = {}
@@ -466,11 +474,7 @@ def _residuals(
     cols = [(j, where[f]) for j, f in enumerate(names) if f in where]
     if len(cols) < 2 or n_rows < 20 or c.shape != (len(names), len(names)):
         return [], []
-    cums = [np.concatenate([[0.0], np.cumsum(p)]) for p in probs]
-
-    def bin_scores(u: np.ndarray, i: int) -> np.ndarray:
-        b = np.clip(np.searchsorted(cums[i], u, side="right") - 1, 0, len(probs[i]) - 1)
-        return nums[i].z[b]
+    bin_scores = _bin_scores(nums, probs)
 
     shrunk = {}
     for x in range(len(cols)):

@@ -230,19 +230,9 @@ def build_profile(
             else:
                 vals.append(x)
         if sample_size and parsed and all(x is not None for x in parsed):
-            complete += 1  # reservoir sampling (algorithm R): memory bounded by sample_size
-            if len(reservoir) < sample_size:
-                reservoir.append(parsed)  # type: ignore[arg-type]
-            else:
-                j = int(sampler.integers(complete))
-                if j < sample_size:
-                    reservoir[j] = parsed  # type: ignore[call-overload]
-            if len(wide) < CORRELATION_ROWS:
-                wide.append(parsed)  # type: ignore[arg-type]
-            else:
-                j = int(wide_sampler.integers(complete))
-                if j < CORRELATION_ROWS:
-                    wide[j] = parsed  # type: ignore[call-overload]
+            complete += 1
+            _keep(reservoir, parsed, sample_size, complete, sampler)  # type: ignore[arg-type]
+            _keep(wide, parsed, CORRELATION_ROWS, complete, wide_sampler)  # type: ignore[arg-type]
         for name, counter in categorical.items():
             key = categorical_key(row.get(name))
             if key is None:
@@ -283,6 +273,16 @@ def build_profile(
         model_id=spec.model_id, source=source, rows=n_rows, features=features, prediction=prediction,
         sample=_sample(list(numeric), reservoir, wide, features),
     )
+
+
+def _keep(reservoir: list[list[float]], row: list[float], size: int, seen: int, rng: np.random.Generator) -> None:
+    """Reservoir sampling (algorithm R): after ``seen`` rows, each is kept with chance ``size / seen``."""
+    if len(reservoir) < size:
+        reservoir.append(row)
+    else:
+        j = int(rng.integers(seen))
+        if j < size:
+            reservoir[j] = row
 
 
 def _sample(
