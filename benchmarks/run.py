@@ -383,7 +383,7 @@ def to_markdown(res: dict[str, Any], args: argparse.Namespace) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--runs", type=int, default=3)
-    p.add_argument("--single-events", type=int, default=30_000)
+    p.add_argument("--single-events", type=int, default=40_000)
     p.add_argument("--batch-events", type=int, default=200_000)
     p.add_argument("--scale-events", type=int, default=300_000)
     p.add_argument("--latency-windows", type=int, default=20)
