@@ -110,8 +110,11 @@ def run(events: int, change_at: int, seeds: list[int], slow_seeds: int = 5) -> l
             chance: list[int] = []
             delays: list[int] = []
             misses = false_alarms = quiet_events = 0
+            method_seeds = seeds[:slow_seeds] if method in SLOW else seeds
+            if not method_seeds:  # --slow-seeds 0 leaves KSWIN out
+                continue
             t0 = time.perf_counter()
-            for seed in (seeds[:slow_seeds] if method in SLOW else seeds):
+            for seed in method_seeds:
                 cp = None if kind == "stationary" else change_point(change_at, seed)
                 evs = list(generate(Scenario(kind=kind, change_at=cp, seed=seed), events))  # type: ignore[arg-type]
                 decisions = fn(evs)
@@ -137,7 +140,7 @@ def run(events: int, change_at: int, seeds: list[int], slow_seeds: int = 5) -> l
                 "low": min(delays, default=0),
                 "high": max(delays, default=0),
                 "misses": misses,
-                "runs": len(seeds[:slow_seeds] if method in SLOW else seeds),
+                "runs": len(method_seeds),
                 "fa_per_million": 1e6 * false_alarms / quiet_events,
                 "seconds": time.perf_counter() - t0,
             })
@@ -178,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--events", type=int, default=20_000)
     p.add_argument("--change-at", type=int, default=10_000)
     p.add_argument("--seeds", type=int, nargs="+", default=list(range(1, 21)))
-    p.add_argument("--slow-seeds", type=int, default=5, help="seeds for river's KSWIN (the first ones)")
+    p.add_argument("--slow-seeds", type=int, default=5, help="seeds for river's KSWIN (the first ones; 0: none)")
     p.add_argument("--output", default=str(Path(__file__).parent / "results" / "detection.md"))
     args = p.parse_args(argv)
     rows = run(args.events, args.change_at, args.seeds, args.slow_seeds)
