@@ -307,10 +307,10 @@ def _sample(
     rows = tuple(tuple(round(float(v), 4) for v in r) for r in x)
     correlation = None
     if len(names) >= 2 and len(wide) >= 20:
-        w = scores(wide)
-        sd = w.std(axis=0)
-        c = np.corrcoef(w, rowvar=False) if np.all(sd > 0) else np.eye(len(names))
+        with np.errstate(invalid="ignore", divide="ignore"):  # a constant feature: no correlation
+            c = np.corrcoef(scores(wide), rowvar=False)
         c = np.where(np.isfinite(c), c, 0.0)
-        correlation = tuple(tuple(round(float(v), 4) for v in r) for r in c)
+        np.fill_diagonal(c, 1.0)
+        correlation = tuple(tuple(round(float(v), 4) + 0.0 for v in r) for r in c)  # + 0.0: no -0.0
     return ReferenceSample(features=tuple(names), rows=rows, correlation=correlation,
                            correlation_rows=len(wide) if correlation is not None else 0)

@@ -265,6 +265,20 @@ def test_profile_keeps_the_correlation_of_normal_scores(demo_reference: Referenc
     assert abs(c[i, k]) < 0.03 and abs(c[j, k]) < 0.03
 
 
+def test_a_constant_feature_leaves_the_other_correlations() -> None:
+    from stream_monitor.windows.profile import build_profile
+
+    spec = ModelSpec.model_validate({"model_id": "m", "features": [{"name": "a"}, {"name": "b"}, {"name": "k"}],
+                                     "reference": {"learn_first_n": 500}})
+    rng = np.random.default_rng(21)
+    rows = [{"a": float(x), "b": float(x + rng.normal()), "k": 1.0} for x in rng.normal(size=500)]
+    sample = build_profile(spec, rows, source="test").sample
+    assert sample is not None and sample.correlation is not None and sample.correlation_rows == 500
+    c = np.asarray(sample.correlation)
+    assert c[0, 1] == pytest.approx(0.7, abs=0.08)  # 1 / sqrt(2)
+    assert c[0, 2] == c[1, 2] == 0.0 and np.allclose(np.diag(c), 1.0)
+
+
 def test_residual_signals_only_for_correlated_pairs_at_the_smallest_k() -> None:
     rng = np.random.default_rng(15)
     layout = _pair_layout(rng, 0.6)
