@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 # Loop turns between two slices of a batch. One turn reads at most 256 KiB from a socket, and a
 # fetch of 4 MiB then took 16 slices (~1 s of work) to arrive: the worker went idle after each
-# batch waiting for the next (one worker kept 0.90 of a core busy on envelopes; with 8, 0.97-0.99).
+# batch waiting for the next (one worker kept 0.90 of a core busy on envelopes; with 8, 0.95-0.99).
 TURNS_BETWEEN_SLICES = 8
 
 
