@@ -157,7 +157,8 @@ def to_markdown(rows: list[dict[str, Any]], events: int, change_at: int, seeds: 
                 slow_seeds: int = 5) -> str:
     lines = [
         f"Streams of {events:,} events, change at a seeded event in [{change_at:,}, {change_at + 1000:,}) "
-        f"(stationary: none), seeds {_seed_range(seeds)} (river KSWIN: the first {min(slow_seeds, len(seeds))}). "
+        f"(stationary: none), seeds {_seed_range(seeds)} "
+        f"({f'river KSWIN: the first {min(slow_seeds, len(seeds))}' if slow_seeds > 0 else 'river KSWIN not run'}). "
         "Delay: median events from the change to "
         "the first decision (range in brackets). False alarms: decisions before the change, per million events. "
         "Chance firing: the median events from the same point of the stationary stream (same seed) to the "
