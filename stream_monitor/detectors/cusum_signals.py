@@ -184,6 +184,10 @@ class _Pair:
     direction: np.ndarray
     k: np.ndarray
 
+    def signal(self, za: np.ndarray, zb: np.ndarray) -> np.ndarray:
+        """The standardised product of the two scores."""
+        return (za * zb - self.centre) / self.scale
+
 
 @dataclass(frozen=True, slots=True)
 class _Residual:
@@ -194,6 +198,10 @@ class _Residual:
     cols: np.ndarray  # this residual's streams and their increments per unit of the residual
     direction: np.ndarray
     k: np.ndarray
+
+    def signal(self, za: np.ndarray, zb: np.ndarray) -> np.ndarray:
+        """The standardised residual of the first score given the second."""
+        return (za - self.beta * zb) / self.scale
 
 
 @dataclass(frozen=True, slots=True)
@@ -357,22 +365,14 @@ class CusumLayout:
             rows.append(r)
             if inp.cols.size:
                 out[:, inp.cols] = inp.table[r]
-        for p in self.pairs:
+        for p in (*self.pairs, *self.residuals):  # two-feature signals: both must be observed
             za, zb = self.inputs[p.a], self.inputs[p.b]
             assert za.z is not None and zb.z is not None
             ra, rb = rows[p.a], rows[p.b]
             ok = (ra < za.table.shape[0] - 1) & (rb < zb.table.shape[0] - 1)
-            x = (za.z[ra] * zb.z[rb] - p.centre) / p.scale
+            x = p.signal(za.z[ra], zb.z[rb])
             y = np.rint((x[:, None] * p.direction - p.k) * SCALE).astype(np.int64)
             out[:, p.cols] = np.where(ok[:, None], y, 0)
-        for q in self.residuals:
-            za, zb = self.inputs[q.a], self.inputs[q.b]
-            assert za.z is not None and zb.z is not None
-            ra, rb = rows[q.a], rows[q.b]
-            ok = (ra < za.table.shape[0] - 1) & (rb < zb.table.shape[0] - 1)
-            x = (za.z[ra] - q.beta * zb.z[rb]) / q.scale
-            y = np.rint((x[:, None] * q.direction - q.k) * SCALE).astype(np.int64)
-            out[:, q.cols] = np.where(ok[:, None], y, 0)
         return out
 
 
