@@ -26,7 +26,7 @@ Twenty seeds by default: with five, medians of the gradual change moved by
 costs ~150 us per update, so it runs on the first five seeds only (its delays
 equal its chance firings anyway); the table says how many runs each row has.
 
-Run ``python -m benchmarks.detection`` (about 20 minutes); it prints a markdown
+Run ``python -m benchmarks.detection`` (about 15 minutes); it prints a markdown
 table and writes it to ``benchmarks/results/detection.md``.
 """
 
