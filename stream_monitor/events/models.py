@@ -11,13 +11,12 @@ schema so that an oversized payload is a schema violation, not a memory spike.
 
 from __future__ import annotations
 
-import math
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
@@ -53,37 +52,26 @@ Name = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 ShortText = Annotated[str, StringConstraints(max_length=512)]
 
 
-def _to_epoch_seconds(value: Any) -> Any:
-    """Accept epoch seconds or an RFC 3339 string with an offset; return epoch seconds.
-
-    Other inputs are returned unchanged so that the float validator reports them.
-    """
-    if type(value) is float and 0.0 <= value <= _MAX_EPOCH_SECONDS:  # the common case first (not NaN)
-        return value
-    if isinstance(value, bool):
-        return value  # let the float validator reject it with a proper error
-    if isinstance(value, int | float):
-        if not math.isfinite(value):
-            return value
-        if value < 0 or value > _MAX_EPOCH_SECONDS:
-            raise ValueError("timestamp must be epoch seconds (not milliseconds) or RFC 3339")
-        return float(value)
-    if isinstance(value, str):
-        if len(value) > 64:
-            raise ValueError("timestamp string too long")
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError:
-            raise ValueError("timestamp is not RFC 3339") from None
-        if parsed.tzinfo is None:
-            raise ValueError("RFC 3339 timestamp needs a UTC offset")
-        return parsed.timestamp()
-    return value
+def _rfc3339_seconds(value: str) -> float:
+    """Epoch seconds of an RFC 3339 string with a UTC offset."""
+    if len(value) > 64:
+        raise ValueError("timestamp string too long")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError("timestamp is not RFC 3339") from None
+    if parsed.tzinfo is None:
+        raise ValueError("RFC 3339 timestamp needs a UTC offset")
+    return parsed.timestamp()
 
 
+# Epoch seconds (a JSON number, never a boolean) or an RFC 3339 string with an
+# offset. Numbers, the common case, are checked by the first member without a
+# Python call. (A before-validator used to pass booleans on to a lax float,
+# which read ``true`` as 1.0.)
 Timestamp = Annotated[
-    float,
-    BeforeValidator(_to_epoch_seconds),
+    Annotated[StrictFloat, Field(ge=0.0, le=_MAX_EPOCH_SECONDS)] | Annotated[str, AfterValidator(_rfc3339_seconds)],
+    Field(union_mode="left_to_right"),
     WithJsonSchema(
         {
             "anyOf": [

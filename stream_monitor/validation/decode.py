@@ -47,11 +47,15 @@ _MODELS: Final[dict[str, type[PredictionEvent | FeatureEvent | LabelEvent]]] = {
     "feature": FeatureEvent,
     "label": LabelEvent,
 }
+# Union-branch markers in error locations; dropped so that "features.*.float" reads "features.*".
+_BRANCHES: Final[frozenset[str]] = frozenset(
+    {"bool", "float", "int", "str", "constrained-str", "constrained-float", "function-after[_rfc3339_seconds(), str]"}
+)
 # Names that may appear in a rejection message; any other path element (a
 # user-supplied dict key, say) is replaced by "*".
 _SAFE_LOC: Final[frozenset[str]] = frozenset(
     {name for m in (*_MODELS.values(), BatchEnvelope) for name in m.model_fields}
-    | {"bool", "float", "int", "str", "constrained-str", "function-before[_to_epoch_seconds(), float]"}
+    | _BRANCHES
 )
 
 
@@ -138,8 +142,7 @@ _ENVELOPE_PREFIX: Final = b'{"kind":"batch"'  # how the sidecar client and traff
 
 def _safe_loc(loc: Iterable[int | str]) -> str:
     parts = [str(p) if isinstance(p, int) or p in _SAFE_LOC else "*" for p in loc]
-    # Drop union-branch markers so that "features.*.float" reads "features.*".
-    parts = [p for p in parts if p not in {"bool", "float", "int", "str", "constrained-str"}]
+    parts = [p for p in parts if p not in _BRANCHES]
     return ".".join(parts) or "$"
 
 
@@ -158,7 +161,11 @@ def _classify(exc: ValidationError, index: int | None = None, *, tagged: bool = 
         return Rejection("non_finite_value", "non-finite number at " + ", ".join(locs[:5]), index)
     seen: dict[str, str] = {}
     for e in errors:
-        seen.setdefault(_safe_loc(e["loc"]), e["type"])
+        loc, typ = _safe_loc(e["loc"]), e["type"]
+        # A union reports every member's error; "*_type" only says a member did not
+        # apply, so another member's error (an out-of-range number, say) tells more.
+        if loc not in seen or (seen[loc].endswith("_type") and not typ.endswith("_type")):
+            seen[loc] = typ
     detail = "; ".join(f"{loc}: {typ}" for loc, typ in list(seen.items())[:5])
     if len(seen) > 5:
         detail += f"; and {len(seen) - 5} more"

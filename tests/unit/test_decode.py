@@ -39,7 +39,18 @@ def test_valid_prediction_normalises_time_and_types() -> None:
 def test_epoch_seconds_accepted_and_milliseconds_refused() -> None:
     assert isinstance(_one(json.dumps({**GOOD, "timestamp": 1767225600}).encode()), PredictionEvent)
     rej = _one(json.dumps({**GOOD, "timestamp": 1767225600000}).encode())
-    assert isinstance(rej, Rejection) and rej.reason == "schema_violation" and "timestamp" in rej.message
+    assert isinstance(rej, Rejection) and rej.reason == "schema_violation"
+    assert rej.message == "timestamp: less_than_equal"  # the number's error, not the string member's
+
+
+def test_timestamp_messages_name_the_member_that_applies() -> None:
+    """The timestamp is a union (number | RFC 3339 string); the message names the
+    error of the member the input was meant for, not "not a string"."""
+    expected = {-5: "timestamp: greater_than_equal", "yesterday": "timestamp: value_error",
+                "2026-01-01T00:00:00": "timestamp: value_error", True: "timestamp: float_type"}
+    for value, message in expected.items():
+        rej = _one(json.dumps({**GOOD, "timestamp": value}).encode())
+        assert isinstance(rej, Rejection) and (rej.reason, rej.message) == ("schema_violation", message)
 
 
 @pytest.mark.parametrize(
@@ -55,6 +66,8 @@ def test_epoch_seconds_accepted_and_milliseconds_refused() -> None:
         (json.dumps({**GOOD, "score": 1.5}).encode(), "schema_violation"),
         (json.dumps({**GOOD, "timestamp": "yesterday"}).encode(), "schema_violation"),
         (json.dumps({**GOOD, "timestamp": "2026-01-01T00:00:00"}).encode(), "schema_violation"),
+        (json.dumps({**GOOD, "timestamp": True}).encode(), "schema_violation"),  # was read as 1.0 once
+        (json.dumps({**GOOD, "timestamp": None}).encode(), "schema_violation"),
         (json.dumps({**GOOD, "features": {"amount": {"nested": 1}}}).encode(), "schema_violation"),
         (json.dumps({**GOOD, "kind": "spaceship"}).encode(), "schema_violation"),
         (json.dumps([GOOD]).encode(), "schema_violation"),
