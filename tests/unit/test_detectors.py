@@ -55,6 +55,23 @@ def test_chi2_matches_scipy_contingency() -> None:
     assert stat == pytest.approx(expected.statistic) and p == pytest.approx(expected.pvalue)
 
 
+def test_chi2_and_ks_p_values_equal_scipy_bit_for_bit() -> None:
+    """Both skip scipy's distribution and argument machinery; the numbers must not move."""
+    rng = np.random.default_rng(RNG_SEED + 7)
+    for _ in range(300):
+        k = int(rng.integers(2, 30))
+        ref = rng.integers(0, 5_000, size=k) * (rng.random(k) > 0.1)
+        win = rng.multinomial(int(rng.integers(1, 3_000)), rng.dirichlet(np.ones(k)))
+        keep = (ref + win) > 0
+        if keep.sum() < 2 or ref.sum() == 0:
+            continue
+        expected = stats.chi2_contingency(np.vstack([ref[keep], win[keep]]).astype(float), correction=False)
+        assert chi2_homogeneity(ref, win) == (float(expected.statistic), float(expected.pvalue))
+        d, p = ks_binned(ref, win)
+        m, n = int(ref.sum()), int(win.sum())
+        assert p == float(stats.kstwo.sf(d, max(round(m * n / (m + n)), 1)))
+
+
 @pytest.mark.parametrize("name", ["ks", "psi"])
 def test_numeric_tests_false_alarm_rate_on_null(name: str) -> None:
     rng = np.random.default_rng(RNG_SEED + 1)
