@@ -35,7 +35,7 @@ from stream_monitor.windows.profile import PREDICTION, ReferenceProfile, build_p
 from stream_monitor.windows.feature_join import FeatureJoin, JoinCounts
 from stream_monitor.windows.rolling import rolling_profile
 from stream_monitor.windows.segments import SegmentWindows, segment_groups
-from stream_monitor.windows.window import Window, WindowLayout, feature_columns, next_boundary
+from stream_monitor.windows.window import Window, WindowLayout, feature_columns, float_arrays, next_boundary
 
 __all__ = ["ModelMonitor", "ModelOutcome", "VersionState"]
 
@@ -259,6 +259,8 @@ class ModelMonitor:
         ts = [e.timestamp for e in events]
         counted = [isinstance(e, PredictionEvent) for e in events]
         columns = feature_columns(events, state.layout.names)  # read once for the windows and the CUSUMs
+        if columns is not None:
+            columns = float_arrays(columns, [n for n, _ in state.layout.numeric])
         increments = (event_increments(state.cusum_layout, events, self.spec.prediction.type, columns)
                       if state.cusum is not None and state.cusum_layout is not None else None)
         i = 0

@@ -378,6 +378,9 @@ class CusumLayout:
 
 def _floats(values: Sequence[Any], n: int) -> tuple[np.ndarray, np.ndarray]:
     """Finite floats and a mask of which values were numbers (bools are not)."""
+    if isinstance(values, np.ndarray):  # a float array already (window.float_arrays)
+        ok = np.isfinite(values)
+        return np.where(ok, values, 0.0), ok
     if len(values) == n and values and set(map(type, values)) == {float}:
         x = np.asarray(values, dtype=float)
         ok = np.isfinite(x)

@@ -29,16 +29,25 @@ from scipy import special
 
 from stream_monitor.windows.profile import NumericProfile, ReferenceProfile
 
-__all__ = ["EmbeddingAccumulator", "FeatureMap", "normal_scores"]
+__all__ = ["EmbeddingAccumulator", "FeatureMap", "normal_scores", "score_table"]
 
 
-def normal_scores(values: np.ndarray, profile: NumericProfile) -> np.ndarray:
-    """Map values to normal scores through the reference CDF of ``profile``."""
+ScoreTable = tuple[np.ndarray, np.ndarray, int]  # knots, the reference CDF at them, n
+
+
+def score_table(profile: NumericProfile) -> ScoreTable:
+    """The piecewise-linear reference CDF of ``profile`` that :func:`normal_scores` reads."""
     n = max(profile.n, 1)
     knots = np.concatenate([[profile.minimum], profile.edges, [profile.maximum]])
     cdf = np.concatenate([[0.0], np.cumsum(profile.counts) / n])
     knots, keep = np.unique(knots, return_index=True)  # ties (discrete values): first occurrence
-    u = np.interp(values, knots, cdf[keep])
+    return knots, cdf[keep], n
+
+
+def normal_scores(values: np.ndarray, profile: NumericProfile | ScoreTable) -> np.ndarray:
+    """Map values to normal scores through the reference CDF of ``profile`` (or its table)."""
+    knots, cdf, n = profile if isinstance(profile, tuple) else score_table(profile)
+    u = np.interp(values, knots, cdf)
     u = np.clip(u, 0.5 / n, 1.0 - 0.5 / n)
     return np.asarray(special.ndtri(u), dtype=float)
 
@@ -57,6 +66,7 @@ class FeatureMap:
     ref_trace: float  # tr(Sigma) of the reference features
     ref_frob2: float  # ||Sigma||_F^2
     ref_n: int
+    tables: tuple[ScoreTable, ...] = ()  # score_table of each profile, computed once
 
     @classmethod
     def build(cls, reference: ReferenceProfile, *, n_features: int, seed: int) -> FeatureMap | None:
@@ -74,11 +84,12 @@ class FeatureMap:
         bandwidth = float(np.sqrt(np.median(d2[iu]))) or 1.0
         rng = np.random.default_rng([seed, 0x4D4D44])
         omega = rng.standard_normal((x.shape[1], n_features)) / bandwidth
-        partial = cls(sample.features, profiles, omega, True, bandwidth, np.zeros(0), 0.0, 0.0, 0)  # type: ignore[arg-type]
+        tables = tuple(score_table(p) for p in profiles)  # type: ignore[arg-type]
+        partial = cls(sample.features, profiles, omega, True, bandwidth, np.zeros(0), 0.0, 0.0, 0, tables)  # type: ignore[arg-type]
         z = partial.embed(x)
         cov = np.cov(z, rowvar=False)
         return cls(sample.features, profiles, omega, True, bandwidth, z.mean(axis=0),  # type: ignore[arg-type]
-                   float(np.trace(cov)), float(np.sum(cov * cov)), len(x))
+                   float(np.trace(cov)), float(np.sum(cov * cov)), len(x), tables)
 
     @property
     def size(self) -> int:
@@ -106,7 +117,7 @@ class FeatureMap:
             cols.append(raw)
         x = np.column_stack(cols) if cols else np.zeros((len(rows), 0))
         x = x[np.all(np.isfinite(x), axis=1)]
-        for j, prof in enumerate(self.profiles):
+        for j, prof in enumerate(self.tables or self.profiles):
             x[:, j] = normal_scores(x[:, j], prof)
         return x
 

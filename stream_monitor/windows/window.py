@@ -27,7 +27,7 @@ from stream_monitor.windows.accumulators import (
 from stream_monitor.windows.embedding import EmbeddingAccumulator, FeatureMap
 from stream_monitor.windows.profile import NumericProfile, ReferenceProfile, categorical_key
 
-__all__ = ["Accumulator", "Window", "WindowLayout", "columns_of", "feature_columns", "next_boundary"]
+__all__ = ["Accumulator", "Window", "WindowLayout", "columns_of", "feature_columns", "float_arrays", "next_boundary"]
 
 Accumulator = NumericAccumulator | CategoricalAccumulator
 WindowEvent = PredictionEvent | FeatureEvent
@@ -155,7 +155,20 @@ def feature_columns(events: Sequence[WindowEvent], names: Sequence[str]) -> dict
     return columns_of(rows, names)  # type: ignore[arg-type]
 
 
+def float_arrays(columns: Mapping[str, Sequence[Any]], names: Sequence[str]) -> dict[str, Sequence[Any]]:
+    """``columns`` with each named column whose values are all floats as a float array,
+    read once for the window and the sequential detectors."""
+    out = dict(columns)
+    for name in names:
+        col = columns.get(name)
+        if col is not None and not isinstance(col, np.ndarray) and col and set(map(type, col)) == {float}:
+            out[name] = np.array(col, dtype=float)
+    return out
+
+
 def _numeric_column(values: Sequence[Any]) -> tuple[np.ndarray, int, int]:
+    if isinstance(values, np.ndarray):  # from float_arrays: every value a float
+        return values, 0, 0
     if values and set(map(type, values)) == {float}:  # every value valid: no Python loop
         return np.array(values, dtype=float), 0, 0
     good: list[float] = []
