@@ -96,23 +96,3 @@ def test_web_defaults_are_local_and_faust_web_is_off() -> None:
     app = MonitorApp(s, {"fraud-detector": None})
     assert app.app.conf.web_enabled is False
 
-
-def test_worker_consumer_fetch_wait_comes_from_settings() -> None:
-    """faust fixes the fetch wait at 1500 ms; the worker's consumer takes
-    ``worker.fetch_max_wait_ms`` instead (the embedded broker holds a fetch for about
-    half of it even when records arrive, so it bounds every request's latency)."""
-    import asyncio
-
-    s = ServiceSettings.from_yaml(ROOT / "config" / "demo.yaml")
-    s = s.model_copy(update={"worker": s.worker.model_copy(update={"fetch_max_wait_ms": 250})})
-    app = MonitorApp(s, {"fraud-detector": None}).app
-
-    async def build() -> int:
-        consumer = app.consumer._new_consumer_thread()._create_worker_consumer(app.transport)
-        try:
-            return int(consumer._fetch_max_wait_ms)
-        finally:
-            await consumer.stop()  # never started: only marks it closed
-
-    assert asyncio.run(build()) == 250
-    assert ServiceSettings().worker.fetch_max_wait_ms == 100
