@@ -148,14 +148,13 @@ class Monitor:
                 continue
             self.positions[tp] = rec.offset + 1
             items = decode(rec.value, rec.kind, max_bytes=self.max_message_bytes)
+            inner = len(items) > 1  # a batch envelope: a refused event is dead-lettered on its own
             for position, item in enumerate(items):
                 if isinstance(item, Rejection):
                     dead.append(DeadLetter(rec, item.reason, item.message, item.index, None, item.payload))
                     continue
                 model = self.models.get(item.model_id)
                 if model is None:
-                    # inside a batch envelope only this event is refused, re-encoded on its own
-                    inner = len(items) > 1
                     dead.append(DeadLetter(rec, "unknown_model", "model_id is not configured",
                                            position if inner else None, None,
                                            item.model_dump_json().encode() if inner else None))
@@ -167,9 +166,9 @@ class Monitor:
                         label_path.setdefault(item.model_id, []).append(item)
                     continue
                 if not model.accepts_version(version):
-                    dead.append(
-                        DeadLetter(rec, "unknown_version", "model_version is not configured", None, item.model_id)
-                    )
+                    dead.append(DeadLetter(rec, "unknown_version", "model_version is not configured",
+                                           position if inner else None, item.model_id,
+                                           item.model_dump_json().encode() if inner else None))
                     continue
                 consumed[(item.model_id, version, item.kind)] += 1
                 per_model.setdefault(item.model_id, []).append(item)

@@ -157,3 +157,18 @@ def test_unknown_model_inside_a_batch_is_refused_alone(demo_spec: ModelSpec,
     assert [(d.reason, d.index) for d in out.dead_letters] == [("unknown_model", 1)]
     assert json.loads(out.dead_letters[0].payload or b"")["model_id"] == "stranger"
     assert sum(out.consumed.values()) == 1
+
+
+def test_unknown_version_inside_a_batch_is_refused_alone(demo_spec: ModelSpec,
+                                                         demo_reference: ReferenceProfile) -> None:
+    """The dead letter carries that one event (and its position), not the whole envelope:
+    an envelope of 1,000 events of an unconfigured version must not publish the envelope
+    1,000 times to the dead-letter topic."""
+    spec = demo_spec.model_copy(update={"versions": ["v1"]})
+    mon = make_monitor(spec, demo_reference)
+    good = {**next(iter(generate(Scenario(), 1))), "model_version": "v1"}
+    env = {"kind": "batch", "events": [good, {**good, "event_id": "x", "model_version": "v9"}, good]}
+    out = mon.observe(records([json.dumps(env).encode()]), now=0)
+    assert [(d.reason, d.index, d.model_id) for d in out.dead_letters] == [("unknown_version", 1, "fraud-detector")]
+    assert json.loads(out.dead_letters[0].payload or b"")["event_id"] == "x"
+    assert sum(out.consumed.values()) == 2
