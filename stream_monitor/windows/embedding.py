@@ -58,7 +58,7 @@ class FeatureMap:
     and the reference sample's mean feature and covariance summary."""
 
     features: tuple[str, ...]
-    profiles: tuple[NumericProfile, ...]
+    tables: tuple[ScoreTable, ...]  # each feature's transform to normal scores (score_table of its profile)
     omega: np.ndarray  # (d, D) frequencies
     phase_free: bool  # cos and sin pairs (always True; kept for clarity in snapshots)
     bandwidth: float
@@ -66,7 +66,6 @@ class FeatureMap:
     ref_trace: float  # tr(Sigma) of the reference features
     ref_frob2: float  # ||Sigma||_F^2
     ref_n: int
-    tables: tuple[ScoreTable, ...] = ()  # score_table of each profile, computed once
 
     @classmethod
     def build(cls, reference: ReferenceProfile, *, n_features: int, seed: int) -> FeatureMap | None:
@@ -85,11 +84,11 @@ class FeatureMap:
         rng = np.random.default_rng([seed, 0x4D4D44])
         omega = rng.standard_normal((x.shape[1], n_features)) / bandwidth
         tables = tuple(score_table(p) for p in profiles)  # type: ignore[arg-type]
-        partial = cls(sample.features, profiles, omega, True, bandwidth, np.zeros(0), 0.0, 0.0, 0, tables)  # type: ignore[arg-type]
+        partial = cls(sample.features, tables, omega, True, bandwidth, np.zeros(0), 0.0, 0.0, 0)  # type: ignore[arg-type]
         z = partial.embed(x)
         cov = np.cov(z, rowvar=False)
-        return cls(sample.features, profiles, omega, True, bandwidth, z.mean(axis=0),  # type: ignore[arg-type]
-                   float(np.trace(cov)), float(np.sum(cov * cov)), len(x), tables)
+        return cls(sample.features, tables, omega, True, bandwidth, z.mean(axis=0),  # type: ignore[arg-type]
+                   float(np.trace(cov)), float(np.sum(cov * cov)), len(x))
 
     @property
     def size(self) -> int:
@@ -117,8 +116,8 @@ class FeatureMap:
             cols.append(raw)
         x = np.column_stack(cols) if cols else np.zeros((len(rows), 0))
         x = x[np.all(np.isfinite(x), axis=1)]
-        for j, prof in enumerate(self.tables or self.profiles):
-            x[:, j] = normal_scores(x[:, j], prof)
+        for j, table in enumerate(self.tables):
+            x[:, j] = normal_scores(x[:, j], table)
         return x
 
 
