@@ -156,12 +156,12 @@ def feature_columns(events: Sequence[WindowEvent], names: Sequence[str]) -> dict
 
 
 def float_arrays(columns: Mapping[str, Sequence[Any]], names: Sequence[str]) -> dict[str, Sequence[Any]]:
-    """``columns`` with each named column whose values are all floats as a float array,
-    read once for the window and the sequential detectors."""
+    """``columns`` (from :func:`feature_columns`) with each named column whose values are
+    all floats as a float array, read once for the window and the sequential detectors."""
     out = dict(columns)
     for name in names:
-        col = columns.get(name)
-        if col is not None and not isinstance(col, np.ndarray) and col and set(map(type, col)) == {float}:
+        col = columns[name]
+        if col and set(map(type, col)) == {float}:
             out[name] = np.array(col, dtype=float)
     return out
 
