@@ -56,10 +56,10 @@ def main(argv: list[str] | None = None) -> int:
         )
     app = faust.App(args.app_id, **common)
     if args.mode == "take":  # the worker's consumer too (its fetch wait)
-        from stream_monitor.app.worker import _consumer_class
+        from stream_monitor.app.worker import consumer_class
         from stream_monitor.settings import WorkerSettings
 
-        app.transport.Consumer = _consumer_class(WorkerSettings().fetch_max_wait_ms)
+        app.transport.Consumer = consumer_class(WorkerSettings().fetch_max_wait_ms)
     topic = app.topic(args.topic, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
     seen = {"n": 0, "t10": None, "t90": None}
     low, high = args.events // 10, args.events * 9 // 10

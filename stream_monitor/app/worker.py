@@ -33,7 +33,7 @@ from stream_monitor.sinks.base import Headers
 from stream_monitor.sinks.prometheus import MonitorMetrics
 from stream_monitor.windows.profile import ReferenceProfile
 
-__all__ = ["MonitorApp", "broker_credentials", "create_app"]
+__all__ = ["MonitorApp", "broker_credentials", "consumer_class", "create_app"]
 
 log = logging.getLogger(__name__)
 TABLE_NAME = "monitor-state"
@@ -128,7 +128,7 @@ async def _any_reachable(bootstrap: str, timeout: float = 1.0) -> bool:
     return False
 
 
-def _consumer_class(fetch_max_wait_ms: int) -> type[Any]:
+def consumer_class(fetch_max_wait_ms: int) -> type[Any]:
     """faust's aiokafka consumer with ``fetch_max_wait_ms`` set (faust passes a fixed 1500).
 
     Measured with a bare faust agent on the embedded broker: a record produced while
@@ -188,7 +188,7 @@ class MonitorApp:
             stream_buffer_maxsize=max(w.batch_max_events * 2, 4096),
             table_cleanup_interval=3600.0,
         )
-        self.app.transport.Consumer = _consumer_class(w.fetch_max_wait_ms)  # before the consumer exists
+        self.app.transport.Consumer = consumer_class(w.fetch_max_wait_ms)  # before the consumer exists
         self.source = self.app.topic(
             t.predictions,
             t.features,
