@@ -164,19 +164,22 @@ class Worker:
             )
         return self
 
-    def metrics(self) -> str:
+    def metrics(self, *names: str) -> str:
+        """The worker's exposition; only the series ``names`` when given (a cheaper scrape:
+        this one runs four times a second while the worker is measured)."""
+        query = "?" + "&".join(f"name[]={n}" for n in names) if names else ""
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=2) as r:  # noqa: S310
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics{query}", timeout=2) as r:  # noqa: S310
                 return r.read().decode()
         except OSError:
             return ""
 
     def consumed(self) -> int:
-        return int(sum(float(v) for v in _CONSUMED.findall(self.metrics())))
+        return int(sum(float(v) for v in _CONSUMED.findall(self.metrics("stream_monitor_events_consumed_total"))))
 
     def assigned(self, topic: str) -> int:
         return len(re.findall(r'^stream_monitor_consumer_lag\{[^}]*topic="' + re.escape(topic) + '"',
-                              self.metrics(), re.M))
+                              self.metrics("stream_monitor_consumer_lag"), re.M))
 
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:

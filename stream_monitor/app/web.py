@@ -1,9 +1,9 @@
 """The worker's HTTP endpoints (aiohttp, on the faust event loop).
 
-``/metrics`` (Prometheus text format), ``/healthz`` (liveness: 503 while the
-event loop or the consumer is stalled), ``/readyz`` (partitions assigned and
-state recovered), ``/status`` (HTML, see :mod:`stream_monitor.app.status_page`) and
-``/status.json``. Binds 127.0.0.1 by
+``/metrics`` (Prometheus text format; ``?name[]=`` restricts it to those series),
+``/healthz`` (liveness: 503 while the event loop or the consumer is stalled),
+``/readyz`` (partitions assigned and state recovered), ``/status`` (HTML, see
+:mod:`stream_monitor.app.status_page`) and ``/status.json``. Binds 127.0.0.1 by
 default; faust's own web server (tables, router, stats) stays off.
 """
 
@@ -91,7 +91,10 @@ class WebServer:
             self._runner = None
 
     async def _metrics(self, request: web.Request) -> web.Response:
-        body = generate_latest(self.registry)
+        # ``?name[]=a&name[]=b`` exposes only those series, as prometheus_client's own
+        # handlers do (a Prometheus scrape job can pass it in ``params``).
+        names = request.query.getall("name[]", [])
+        body = generate_latest(self.registry.restricted_registry(names) if names else self.registry)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def _healthz(self, request: web.Request) -> web.Response:

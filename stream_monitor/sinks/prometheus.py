@@ -208,26 +208,35 @@ class _StateCollector(Collector):
         self.evaluated_at = evaluated_at
 
     def describe(self) -> Iterable[Metric]:
-        return []  # dynamic: describing would make registration collect() early
+        # The families without samples: registers their names, so that a scrape
+        # restricted with ``name[]`` skips this collector unless it asks for one.
+        return self._families()
 
-    def collect(self) -> Iterator[Metric]:
+    def _families(self) -> tuple[Metric, ...]:
         p = self.p
         mv, feat = ["model", "version"], ["model", "version", "feature", "detector"]
-        stat = GaugeMetricFamily(f"{p}_drift_statistic", "Drift statistic of the last closed window.", labels=feat)
-        thr = GaugeMetricFamily(f"{p}_drift_threshold", "Threshold the statistic (or p-value) was compared to.", labels=feat)
-        pval = GaugeMetricFamily(f"{p}_drift_p_value", "p-value of the last closed window (p-value tests).", labels=feat)
-        flag = GaugeMetricFamily(f"{p}_feature_drift", "1 if the test fired on the last closed window.", labels=feat)
-        state = StateSetMetricFamily(f"{p}_model_drift_state", "Drift state of the model version.", labels=mv)
-        severity = GaugeMetricFamily(f"{p}_model_drift_severity", "0 ok, 1 warning, 2 drift.", labels=mv)
-        open_n = GaugeMetricFamily(f"{p}_window_events", "Prediction events in the open window.", labels=mv)
-        last_n = GaugeMetricFamily(f"{p}_last_window_events", "Prediction events in the last closed window.", labels=mv)
-        evaluated = GaugeMetricFamily(
-            f"{p}_last_evaluation_timestamp_seconds", "Unix time the last window was evaluated.", labels=mv
-        )
         q = ["model", "version", "feature"]
-        missing = GaugeMetricFamily(f"{p}_missing_rate", "Share of missing values in the last window.", labels=q)
-        oor = GaugeMetricFamily(f"{p}_out_of_range_rate", "Share of numeric values outside the reference range.", labels=q)
-        unseen = GaugeMetricFamily(f"{p}_unseen_category_rate", "Share of categories not in the reference.", labels=q)
+        return (
+            GaugeMetricFamily(f"{p}_drift_statistic", "Drift statistic of the last closed window.", labels=feat),
+            GaugeMetricFamily(f"{p}_drift_threshold", "Threshold the statistic (or p-value) was compared to.",
+                              labels=feat),
+            GaugeMetricFamily(f"{p}_drift_p_value", "p-value of the last closed window (p-value tests).", labels=feat),
+            GaugeMetricFamily(f"{p}_feature_drift", "1 if the test fired on the last closed window.", labels=feat),
+            StateSetMetricFamily(f"{p}_model_drift_state", "Drift state of the model version.", labels=mv),
+            GaugeMetricFamily(f"{p}_model_drift_severity", "0 ok, 1 warning, 2 drift.", labels=mv),
+            GaugeMetricFamily(f"{p}_window_events", "Prediction events in the open window.", labels=mv),
+            GaugeMetricFamily(f"{p}_last_window_events", "Prediction events in the last closed window.", labels=mv),
+            GaugeMetricFamily(f"{p}_last_evaluation_timestamp_seconds", "Unix time the last window was evaluated.",
+                              labels=mv),
+            GaugeMetricFamily(f"{p}_missing_rate", "Share of missing values in the last window.", labels=q),
+            GaugeMetricFamily(f"{p}_out_of_range_rate", "Share of numeric values outside the reference range.",
+                              labels=q),
+            GaugeMetricFamily(f"{p}_unseen_category_rate", "Share of categories not in the reference.", labels=q),
+        )
+
+    def collect(self) -> Iterator[Metric]:
+        families = self._families()
+        stat, thr, pval, flag, state, severity, open_n, last_n, evaluated, missing, oor, unseen = families
         for mon in self.monitors():
             for model_id, mm in mon.models.items():
                 for version, vs in mm.versions.items():
@@ -255,4 +264,4 @@ class _StateCollector(Collector):
                             oor.add_metric(ql, qu.out_of_range_rate)
                         if qu.unseen_rate is not None:
                             unseen.add_metric(ql, qu.unseen_rate)
-        yield from (stat, thr, pval, flag, state, severity, open_n, last_n, evaluated, missing, oor, unseen)
+        yield from families

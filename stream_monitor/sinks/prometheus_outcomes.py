@@ -73,31 +73,37 @@ class _OutcomeCollector(Collector):
         self.monitors = monitors
 
     def describe(self) -> Iterable[Metric]:
-        return []
+        return self._families()  # names only: a scrape restricted with ``name[]`` may skip this collector
 
-    def collect(self) -> Iterator[Metric]:
+    def _families(self) -> tuple[Metric, ...]:
         p = self.p
         mvm = ["model", "version", "metric"]
         fair = ["model", "version", "attribute", "metric"]
-        perf = GaugeMetricFamily(f"{p}_performance_metric", "Performance of the last closed window of joined pairs.",
-                                 labels=mvm)
-        ref = GaugeMetricFamily(f"{p}_performance_reference", "Reference performance the windows are compared to.",
-                                labels=mvm)
-        drop = GaugeMetricFamily(f"{p}_performance_drop", "Reference minus window performance (positive: worse).",
-                                 labels=mvm)
-        est = GaugeMetricFamily(f"{p}_performance_estimate",
-                                "Label-free performance estimate of the last prediction window, with 95% bounds.",
-                                labels=[*mvm, "bound"])
-        cov = GaugeMetricFamily(f"{p}_label_coverage_ratio", "Share of predictions that have been labelled.",
-                                labels=["model", "version"])
-        fm = GaugeMetricFamily(f"{p}_fairness_metric", "Fairness metric of the last closed window.", labels=fair)
-        fb = GaugeMetricFamily(f"{p}_fairness_breach", "1 if the fairness metric breached its threshold.", labels=fair)
-        fn = GaugeMetricFamily(f"{p}_fairness_sample_size", "Smallest group behind the fairness metric.", labels=fair)
-        share = GaugeMetricFamily(f"{p}_group_share", "Share of each group in the last prediction window.",
-                                  labels=["model", "version", "attribute", "group"])
-        diff = GaugeMetricFamily(f"{p}_version_difference",
-                                 "This version minus the baseline version, on their last closed windows.",
-                                 labels=["model", "version", "baseline", "metric"])
+        return (
+            GaugeMetricFamily(f"{p}_performance_metric", "Performance of the last closed window of joined pairs.",
+                              labels=mvm),
+            GaugeMetricFamily(f"{p}_performance_reference", "Reference performance the windows are compared to.",
+                              labels=mvm),
+            GaugeMetricFamily(f"{p}_performance_drop", "Reference minus window performance (positive: worse).",
+                              labels=mvm),
+            GaugeMetricFamily(f"{p}_performance_estimate",
+                              "Label-free performance estimate of the last prediction window, with 95% bounds.",
+                              labels=[*mvm, "bound"]),
+            GaugeMetricFamily(f"{p}_label_coverage_ratio", "Share of predictions that have been labelled.",
+                              labels=["model", "version"]),
+            GaugeMetricFamily(f"{p}_fairness_metric", "Fairness metric of the last closed window.", labels=fair),
+            GaugeMetricFamily(f"{p}_fairness_breach", "1 if the fairness metric breached its threshold.", labels=fair),
+            GaugeMetricFamily(f"{p}_fairness_sample_size", "Smallest group behind the fairness metric.", labels=fair),
+            GaugeMetricFamily(f"{p}_group_share", "Share of each group in the last prediction window.",
+                              labels=["model", "version", "attribute", "group"]),
+            GaugeMetricFamily(f"{p}_version_difference",
+                              "This version minus the baseline version, on their last closed windows.",
+                              labels=["model", "version", "baseline", "metric"]),
+        )
+
+    def collect(self) -> Iterator[Metric]:
+        families = self._families()
+        perf, ref, drop, est, cov, fm, fb, fn, share, diff = families
         for mon in self.monitors():
             for model, om in mon.outcomes.items():
                 for version, vs in om.versions.items():
@@ -125,4 +131,4 @@ class _OutcomeCollector(Collector):
                             share.add_metric([*mv, attr, group], x)
                     for (baseline, metric), x in vs.differences.items():
                         diff.add_metric([*mv, baseline, metric], x)
-        yield from (perf, ref, drop, est, cov, fm, fb, fn, share, diff)
+        yield from families

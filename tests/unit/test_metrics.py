@@ -87,3 +87,54 @@ def test_exposition_passes_promtool_lint(demo_spec: ModelSpec, demo_reference: R
     res = subprocess.run(["promtool", "check", "metrics"], input=generate_latest(reg), capture_output=True,
                          timeout=30, check=False)
     assert res.returncode == 0, res.stdout.decode() + res.stderr.decode()
+
+
+def test_metrics_endpoint_restricts_to_named_series(demo_spec: ModelSpec, demo_reference: ReferenceProfile) -> None:
+    """``/metrics?name[]=...`` returns those series only, and skips the scrape-time
+    collectors (the costly part of a scrape) unless one of their names is asked for."""
+    import asyncio
+    import urllib.request
+
+    from stream_monitor.app.web import Health, WebServer
+    from stream_monitor.broker import free_port
+
+    mon = make_monitor(demo_spec, demo_reference)
+    reg = CollectorRegistry()
+    reads: list[int] = []
+
+    def monitors() -> list[object]:
+        reads.append(1)
+        return [mon]
+
+    metrics = MonitorMetrics(reg, monitors)  # type: ignore[arg-type]
+    evs = list(generate(Scenario(kind="abrupt", change_at=1000, seed=3), 3000))
+    metrics.observe(mon.observe(records(evs), now=evs[-1]["timestamp"] + 5), now=123.0)
+    port = free_port()
+    server = WebServer(reg, Health(), lambda: {}, "127.0.0.1", port)
+
+    def get(query: str) -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics{query}", timeout=5) as r:  # noqa: S310
+            return r.read().decode()
+
+    async def scrape() -> tuple[str, str, str]:
+        await server.start()
+        try:
+            loop = asyncio.get_running_loop()
+            full = await loop.run_in_executor(None, get, "")
+            consumed = await loop.run_in_executor(None, get, "?name[]=stream_monitor_events_consumed_total")
+            state = await loop.run_in_executor(None, get, "?name[]=stream_monitor_model_drift_severity")
+            return full, consumed, state
+        finally:
+            await server.stop()
+
+    reads.clear()
+    full, consumed, state = asyncio.run(scrape())
+    assert "stream_monitor_feature_drift{" in full and "stream_monitor_dead_letter_total" in full
+    series = [line.split("{")[0] for line in consumed.splitlines() if not line.startswith("#")]
+    assert series == ["stream_monitor_events_consumed_total"]
+    assert 'kind="prediction",model="fraud-detector",version="v1"} 3000.0' in consumed
+    assert [line.split("{")[0] for line in state.splitlines() if not line.startswith("#")] == [
+        "stream_monitor_model_drift_severity"]
+    # The state and label-path collectors read the monitors: both in the full scrape,
+    # the state one for the severity, neither for the consumed counts.
+    assert len(reads) == 3
