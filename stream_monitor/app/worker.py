@@ -257,18 +257,13 @@ class MonitorApp:
 
     def _record(self, event: Any) -> SourceRecord:
         msg = event.message
-        headers = msg.headers or ()
-        if isinstance(headers, Mapping):
-            headers = headers.items()
-        return SourceRecord(
-            kind=self.runtime.kinds[msg.topic],
-            value=msg.value,
-            topic=msg.topic,
-            partition=msg.partition,
-            offset=msg.offset,
-            key=msg.key,
-            headers=tuple((str(k), bytes(v or b"")) for k, v in headers),
-        )
+        headers = msg.headers
+        if headers:
+            if isinstance(headers, Mapping):
+                headers = headers.items()
+            headers = tuple((str(k), bytes(v or b"")) for k, v in headers)
+        return SourceRecord(self.runtime.kinds[msg.topic], msg.value, msg.topic, msg.partition, msg.offset, msg.key,
+                            headers or ())
 
     def _wire(self) -> None:
         app, runtime, w = self.app, self.runtime, self.settings.worker

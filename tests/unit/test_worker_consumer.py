@@ -26,3 +26,25 @@ def test_worker_consumer_fetch_wait_comes_from_settings() -> None:
 
     assert asyncio.run(build()) == 250
     assert ServiceSettings().worker.fetch_max_wait_ms == 100
+
+
+def test_worker_turns_faust_events_into_source_records() -> None:
+    """Headers arrive as a list of pairs (aiokafka), a mapping, or nothing at all."""
+    from types import SimpleNamespace
+
+    from stream_monitor.monitor import SourceRecord
+
+    s = ServiceSettings.from_yaml(ROOT / "config" / "demo.yaml")
+    mon = MonitorApp(s, {"fraud-detector": None})
+    topic = s.topics.predictions
+
+    def event(headers: object) -> object:
+        return SimpleNamespace(message=SimpleNamespace(topic=topic, partition=2, offset=7, key=b"k", value=b"{}",
+                                                       headers=headers))
+
+    base = SourceRecord("prediction", b"{}", topic, 2, 7, b"k", ())
+    assert mon._record(event(None)) == base
+    assert mon._record(event([])) == base
+    assert mon._record(event([("trace", b"1"), ("empty", None)])) == base._replace(
+        headers=(("trace", b"1"), ("empty", b"")))
+    assert mon._record(event({"trace": b"1"})) == base._replace(headers=(("trace", b"1"),))
