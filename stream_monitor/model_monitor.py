@@ -136,9 +136,6 @@ class ModelMonitor:
     def _reference_for(self, version: str) -> ReferenceProfile | None:
         return self.version_references.get(version, self.reference)
 
-    def accepts_version(self, version: str) -> bool:
-        return not self.spec.versions or version in self.spec.versions
-
     def _version(self, version: str, retired: list[str]) -> VersionState:
         state = self.versions.pop(version, None)
         if state is None:

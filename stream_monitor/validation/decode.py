@@ -133,10 +133,12 @@ def _adapters(kind: str) -> tuple[TypeAdapter[Any], TypeAdapter[Any], TypeAdapte
 
 
 _ADAPTERS: Final = {kind: _adapters(kind) for kind in _MODELS}
-_HOMOGENEOUS: Final = {kind: _homogeneous(kind) for kind in _MODELS}
+# The two fastest paths call pydantic-core's validator directly: the adapter's
+# Python wrapper cost ~0.4 us per call, ~8% of validating one event.
+_HOMOGENEOUS: Final = {kind: _homogeneous(kind).validator for kind in _MODELS}
 # A single event of the topic's own kind (tagged or not), without the per-event
 # discriminator callable of the tagged union; anything else fails it and takes the paths below.
-_OWN_KIND: Final = {kind: TypeAdapter(model) for kind, model in _MODELS.items()}
+_OWN_KIND: Final = {kind: TypeAdapter(model).validator for kind, model in _MODELS.items()}
 _ENVELOPE_PREFIX: Final = b'{"kind":"batch"'  # how the sidecar client and traffic tools write envelopes
 
 
@@ -194,7 +196,6 @@ def decode(raw: bytes | None, kind: EventKind, *, max_bytes: int) -> list[Event 
         return [Rejection("empty_payload", "record has no value")]
     if len(raw) > max_bytes:
         return [Rejection("too_large", f"record of {len(raw)} bytes exceeds {max_bytes}")]
-    fast, top, many, one = _ADAPTERS[kind]
     if raw.startswith(_ENVELOPE_PREFIX):  # fastest path: an all-valid envelope of the topic's own kind
         try:
             envelope = _HOMOGENEOUS[kind].validate_json(raw)
@@ -208,6 +209,7 @@ def decode(raw: bytes | None, kind: EventKind, *, max_bytes: int) -> list[Event 
             return [_OWN_KIND[kind].validate_json(raw)]
         except ValidationError:
             pass  # another kind, a batch written another way, or invalid: the paths below sort it out
+    fast, top, many, one = _ADAPTERS[kind]
     try:  # fast path: one pass over the bytes, valid single events and all-valid batches
         parsed = fast.validate_json(raw)
     except ValidationError:
