@@ -67,7 +67,7 @@ def test_closed_form_scan_equals_the_recursion_however_the_stream_is_cut() -> No
 
 def test_counting_under_a_strong_drift_equals_the_recursion() -> None:
     """While the model drifts, alarms are only counted: with a strong shift most streams
-    alarm many times per 512-event block, and each count and sum must still be the
+    alarm many times per block of the scan, and each count and sum must still be the
     textbook recursion's, however the stream is cut."""
     rng = np.random.default_rng(20)
     n, m = 5000, 9
