@@ -153,6 +153,13 @@ class PolicyState:
             self.state = DetectorState.WARNING if drifted else DetectorState.OK
 
 
+def _decided(r: Reading, drift: bool, threshold: float | None = None) -> Reading:
+    """``r`` with its decision (and corrected threshold): ``dataclasses.replace`` without
+    its per-field introspection (~3 us a call; a window close makes ~100)."""
+    return Reading(r.feature, r.detector, r.statistic, r.value, r.threshold if threshold is None else threshold,
+                   r.p_value, drift, r.n, r.n_reference, r.effect, r.effect_floor, r.reference)
+
+
 def _finalise(readings: Sequence[Reading], spec: ModelSpec, insufficient: bool) -> list[Reading]:
     """Apply the multiple-testing correction, thresholds, sample and effect floors to raw readings."""
     det = spec.detectors
@@ -162,15 +169,15 @@ def _finalise(readings: Sequence[Reading], spec: ModelSpec, insufficient: bool) 
     out = []
     for i, r in enumerate(readings):
         if r.detector == SEQUENTIAL:  # its budget is per event: no sample floor
-            out.append(dataclasses.replace(r, drift=r.value > r.threshold))
+            out.append(_decided(r, r.value > r.threshold))
             continue
         quiet = insufficient or (r.detector not in DATA_QUALITY and r.n < det.min_samples)
         if r.p_value is not None:
             large_enough = r.effect_floor is None or (r.effect is not None and r.effect >= r.effect_floor)
             drift = drift_by_idx[i] and large_enough
-            out.append(dataclasses.replace(r, threshold=alpha, drift=drift and not quiet))
+            out.append(_decided(r, drift and not quiet, alpha))
         else:
-            out.append(dataclasses.replace(r, drift=r.value > r.threshold and not quiet))
+            out.append(_decided(r, r.value > r.threshold and not quiet))
     return out
 
 

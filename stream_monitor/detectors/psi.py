@@ -20,6 +20,8 @@ Examples
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 __all__ = ["coarse_starts", "coarsen", "psi"]
@@ -29,9 +31,19 @@ def coarse_starts(reference: np.ndarray, bins: int) -> np.ndarray | None:
     """First fine bin of each pooled group (``None`` when no pooling is needed)."""
     if reference.size <= bins:
         return None
+    # A pure function of the reference, asked for at every window close of every
+    # feature (~17 us a call): cached on the counts' bytes.
+    return _coarse_starts(reference.tobytes(), reference.dtype.str, bins)
+
+
+@functools.lru_cache(maxsize=1024)
+def _coarse_starts(counts: bytes, dtype: str, bins: int) -> np.ndarray:
+    reference = np.frombuffer(counts, dtype=dtype)
     cum = np.cumsum(reference) / max(reference.sum(), 1)
     cuts = np.searchsorted(cum, np.linspace(0, 1, bins + 1)[1:-1], side="left") + 1
-    return np.unique(np.concatenate([[0], cuts[cuts < reference.size]]))
+    starts = np.unique(np.concatenate([[0], cuts[cuts < reference.size]]))
+    starts.setflags(write=False)  # shared by every caller
+    return starts
 
 
 def coarsen(reference: np.ndarray, window: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray]:

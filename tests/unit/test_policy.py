@@ -98,3 +98,21 @@ def test_severity_is_critical_when_half_the_features_drift() -> None:
     readings = _readings(True, p_b=1e-9)
     r, q = _run(spec, state, 0, readings)
     assert r.severity == "critical" and q is not None and q.severity == "critical"
+
+
+def test_decided_reading_equals_dataclasses_replace() -> None:
+    """``_decided`` rebuilds a reading field by field (faster than ``dataclasses.replace``):
+    it must carry every field, including any added later."""
+    import dataclasses
+
+    from stream_monitor.decisions.policy import Reading, _decided
+
+    values: dict[str, object] = {
+        "feature": "f", "detector": "ks", "statistic": "d", "value": 0.25, "threshold": 0.5, "p_value": 0.01,
+        "drift": False, "n": 900, "n_reference": 20_000, "effect": 0.12, "effect_floor": 0.05,
+        "reference": "rolling",
+    }
+    assert set(values) == {f.name for f in dataclasses.fields(Reading)}
+    r = Reading(**values)  # type: ignore[arg-type]
+    assert _decided(r, True) == dataclasses.replace(r, drift=True)
+    assert _decided(r, True, 0.002) == dataclasses.replace(r, drift=True, threshold=0.002)
