@@ -53,6 +53,7 @@ def _feature_readings(
     ftype = "numeric" if isinstance(profile, NumericProfile) else "categorical"
     ref = reference_counts(profile)
     n_ref = int(ref.sum())
+    n = acc.n  # a sum over the bins: read once
     readings = []
     for name in tests:
         test = get_test(name, ftype, psi_bins=det.psi_bins)
@@ -63,14 +64,14 @@ def _feature_readings(
         else:
             threshold = det.threshold(name, test.default_threshold or 0.0)
             # Below min_samples a reading never fires (policy rule 6): no calibration for it.
-            if calibrator is not None and test.batch is not None and acc.n >= det.min_samples:
-                calibrated = calibrator.threshold(feature, test, ref, profile, acc.n, quantile)
+            if calibrator is not None and test.batch is not None and n >= det.min_samples:
+                calibrated = calibrator.threshold(feature, test, ref, profile, n, quantile)
                 threshold = max(threshold, calibrated)
         readings.append(
-            Reading(feature, name, test.statistic or name, result.value, threshold, result.p_value, False, acc.n,
+            Reading(feature, name, test.statistic or name, result.value, threshold, result.p_value, False, n,
                     n_ref, result.effect, floor)
         )
-    observed = acc.observed
+    observed = n + acc.missing + acc.mismatched  # acc.observed
     missing_rate = acc.missing / observed if observed else 0.0
     ref_missing = profile.missing / (n_ref + profile.missing) if (n_ref + profile.missing) else 0.0  # type: ignore[attr-defined]
     readings.append(
@@ -79,7 +80,6 @@ def _feature_readings(
             min(ref_missing + det.missing_rate_threshold, 1.0), None, False, observed, n_ref,
         )
     )
-    n = acc.n
     quality = Quality(
         feature=feature,
         observed=observed,
