@@ -22,7 +22,7 @@ import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, NamedTuple
+from typing import Any, Final, NamedTuple, cast
 
 from stream_monitor.decisions.policy import WindowReport
 from stream_monitor.decisions.request import RetrainRequest
@@ -135,7 +135,7 @@ class Monitor:
         seeks: dict[TopicPartition, int] = {}
         label_path: dict[str, list[PredictionEvent | LabelEvent]] = {}
         duplicates = 0
-        positions, models, versions, outcomes = self.positions, self.models, self._versions, self.outcomes
+        positions, models, versions, labelled = self.positions, self.models, self._versions, self.outcomes
         for rec in records:
             tp = (rec.topic, rec.partition)
             if tp in seeks:
@@ -162,7 +162,7 @@ class Monitor:
                     continue
                 if isinstance(item, LabelEvent):
                     consumed[(model_id, item.model_version or "unknown", "label")] += 1
-                    if model_id in outcomes:
+                    if model_id in labelled:
                         label_path.setdefault(model_id, []).append(item)
                     continue
                 allowed = versions[model_id]
@@ -176,7 +176,7 @@ class Monitor:
                 if events is None:
                     events = per_model[model_id] = []
                 events.append(item)
-                if model_id in outcomes and isinstance(item, PredictionEvent):
+                if model_id in labelled and isinstance(item, PredictionEvent):
                     label_path.setdefault(model_id, []).append(item)
         lags, last_event, latencies, unknown_features = self._event_facts(per_model, now)
         reports: list[WindowReport] = []
@@ -227,19 +227,19 @@ class Monitor:
         latencies: dict[tuple[str, str], tuple[float, ...]] = {}
         unknown: dict[str, int] = {}
         for model_id, events in per_model.items():
-            ts = [e.timestamp for e in events]
+            ts = cast(list[float], [e.timestamp for e in events])  # validated: always epoch seconds
             lags[model_id] = tuple([now - t for t in ts])
             seen = {e.model_version for e in events}  # never empty or None for these kinds
+            groups: list[tuple[str, Sequence[PredictionEvent | FeatureEvent], list[float]]] = []
             if len(seen) == 1:
-                groups = [(seen.pop(), events, ts)]
+                groups.append((seen.pop(), events, ts))
             else:
-                groups = []
                 for version in sorted(seen):
                     mine = [e for e in events if e.model_version == version]
-                    groups.append((version, mine, [e.timestamp for e in mine]))
-            for version, mine, times in groups:
+                    groups.append((version, mine, cast(list[float], [e.timestamp for e in mine])))
+            for version, of_version, times in groups:
                 last_event[(model_id, version)] = max(times)
-                lat = [e.latency_ms / 1000.0 for e in mine
+                lat = [e.latency_ms / 1000.0 for e in of_version
                        if isinstance(e, PredictionEvent) and e.latency_ms is not None]
                 if lat:
                     latencies[(model_id, version)] = tuple(lat)

@@ -210,19 +210,20 @@ class _StateCollector(Collector):
     def describe(self) -> Iterable[Metric]:
         # The families without samples: registers their names, so that a scrape
         # restricted with ``name[]`` skips this collector unless it asks for one.
-        return self._families()
+        state, gauges = self._families()
+        return [state, *gauges]
 
-    def _families(self) -> tuple[Metric, ...]:
+    def _families(self) -> tuple[StateSetMetricFamily, tuple[GaugeMetricFamily, ...]]:
         p = self.p
         mv, feat = ["model", "version"], ["model", "version", "feature", "detector"]
         q = ["model", "version", "feature"]
-        return (
+        state = StateSetMetricFamily(f"{p}_model_drift_state", "Drift state of the model version.", labels=mv)
+        return state, (
             GaugeMetricFamily(f"{p}_drift_statistic", "Drift statistic of the last closed window.", labels=feat),
             GaugeMetricFamily(f"{p}_drift_threshold", "Threshold the statistic (or p-value) was compared to.",
                               labels=feat),
             GaugeMetricFamily(f"{p}_drift_p_value", "p-value of the last closed window (p-value tests).", labels=feat),
             GaugeMetricFamily(f"{p}_feature_drift", "1 if the test fired on the last closed window.", labels=feat),
-            StateSetMetricFamily(f"{p}_model_drift_state", "Drift state of the model version.", labels=mv),
             GaugeMetricFamily(f"{p}_model_drift_severity", "0 ok, 1 warning, 2 drift.", labels=mv),
             GaugeMetricFamily(f"{p}_window_events", "Prediction events in the open window.", labels=mv),
             GaugeMetricFamily(f"{p}_last_window_events", "Prediction events in the last closed window.", labels=mv),
@@ -235,8 +236,8 @@ class _StateCollector(Collector):
         )
 
     def collect(self) -> Iterator[Metric]:
-        families = self._families()
-        stat, thr, pval, flag, state, severity, open_n, last_n, evaluated, missing, oor, unseen = families
+        state, gauges = self._families()
+        stat, thr, pval, flag, severity, open_n, last_n, evaluated, missing, oor, unseen = gauges
         for mon in self.monitors():
             for model_id, mm in mon.models.items():
                 for version, vs in mm.versions.items():
@@ -264,4 +265,4 @@ class _StateCollector(Collector):
                             oor.add_metric(ql, qu.out_of_range_rate)
                         if qu.unseen_rate is not None:
                             unseen.add_metric(ql, qu.unseen_rate)
-        yield from families
+        yield from (stat, thr, pval, flag, state, severity, open_n, last_n, evaluated, missing, oor, unseen)

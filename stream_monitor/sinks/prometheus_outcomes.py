@@ -75,7 +75,7 @@ class _OutcomeCollector(Collector):
     def describe(self) -> Iterable[Metric]:
         return self._families()  # names only: a scrape restricted with ``name[]`` may skip this collector
 
-    def _families(self) -> tuple[Metric, ...]:
+    def _families(self) -> tuple[GaugeMetricFamily, ...]:
         p = self.p
         mvm = ["model", "version", "metric"]
         fair = ["model", "version", "attribute", "metric"]
