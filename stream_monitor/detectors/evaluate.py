@@ -71,7 +71,7 @@ def _feature_readings(
             Reading(feature, name, test.statistic or name, result.value, threshold, result.p_value, False, n,
                     n_ref, result.effect, floor)
         )
-    observed = n + acc.missing + acc.mismatched  # acc.observed
+    observed = acc.observed
     missing_rate = acc.missing / observed if observed else 0.0
     ref_missing = profile.missing / (n_ref + profile.missing) if (n_ref + profile.missing) else 0.0  # type: ignore[attr-defined]
     readings.append(
