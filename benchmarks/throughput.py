@@ -6,6 +6,10 @@ window's threshold calibration) and the tail are left out alike:
 
 * ``ceiling``: a bare aiokafka consumer (``assign`` + ``getmany``) decoding each
   record with orjson; for batch envelopes the envelope is decoded whole;
+  ``validate=True``: the same consumer validating each record with the worker's
+  own decoder instead (:func:`stream_monitor.validation.decode`, the event
+  contract's pydantic models), and nothing else: the ceiling of any monitor that
+  validates the contract with pydantic, before windows or detectors;
 * ``bare_faust``: :mod:`benchmarks.bare_faust`, a faust agent that only iterates;
 * ``workers``: ``python -m stream_monitor run`` processes, the count read from
   their ``/metrics`` (``stream_monitor_events_consumed_total``) every 250 ms,
@@ -121,9 +125,14 @@ async def _produce(bootstrap: str, topic: str, values: Sequence[bytes], partitio
         await producer.stop()
 
 
-async def _ceiling(bootstrap: str, topic: str, total: int, batched: bool) -> float:
+async def _ceiling(bootstrap: str, topic: str, total: int, batched: bool, validate: bool = False) -> float:
     import orjson
     from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    from stream_monitor.settings import LimitSettings
+    from stream_monitor.validation.decode import decode
+
+    max_bytes = LimitSettings().max_message_bytes
 
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
                                 auto_offset_reset="earliest", max_partition_fetch_bytes=8 * 1_048_576,
@@ -137,6 +146,9 @@ async def _ceiling(bootstrap: str, topic: str, total: int, batched: bool) -> flo
             batches = await consumer.getmany(timeout_ms=1000, max_records=10_000)
             for records in batches.values():
                 for r in records:
+                    if validate:  # one entry per event: valid ones and rejections alike
+                        n += len(decode(r.value, "prediction", max_bytes=max_bytes))
+                        continue
                     value = orjson.loads(r.value)
                     n += len(value["events"]) if batched else 1
             samples.append((time.monotonic(), n))
@@ -215,8 +227,8 @@ class Bench:
 
     # -- the measurements --------------------------------------------------------------
 
-    def ceiling(self, topic: str, total: int, batched: bool) -> float:
-        return asyncio.run(_ceiling(self.bootstrap, topic, total, batched))
+    def ceiling(self, topic: str, total: int, batched: bool, *, validate: bool = False) -> float:
+        return asyncio.run(_ceiling(self.bootstrap, topic, total, batched, validate))
 
     def bare_faust(self, topic: str, total: int, mode: str = "take", timeout: float = 240.0) -> float:
         result = self.dir / f"{self._name('bare')}.json"
