@@ -39,9 +39,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from river import drift
-
 import numpy as np
+from river import drift
 
 from stream_monitor.events import PredictionEvent
 from stream_monitor.model_monitor import ModelMonitor
@@ -173,7 +172,8 @@ def to_markdown(rows: list[dict[str, Any]], events: int, change_at: int, seeds: 
             f"{r['delay']:,.0f} ({r['low']:,}-{r['high']:,})" if r["delay"] is not None else "-")
         missed = "n/a" if r["scenario"] == "stationary" else f"{r['misses']}/{r['runs']}"
         chance = "n/a" if r.get("chance") is None else f"{r['chance']:,.0f}"
-        lines.append(f"| {r['scenario']} | {r['method']} | {delay} | {missed} | {r['fa_per_million']:,.0f} | {chance} |")
+        lines.append(
+            f"| {r['scenario']} | {r['method']} | {delay} | {missed} | {r['fa_per_million']:,.0f} | {chance} |")
     return "\n".join(lines) + "\n"
 
 

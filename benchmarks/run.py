@@ -285,7 +285,8 @@ def to_markdown(res: dict[str, Any], args: argparse.Namespace) -> str:
             "| measurement | median events/s | range |",
             "| --- | ---: | ---: |",
             f"| bare aiokafka getmany + orjson, single-event messages | {_fmt_rate(s['ceiling_single'])} |",
-            f"| bare faust agent (worker's settings, take_events), single-event messages | {_fmt_rate(s['bare_faust'])} |",
+            "| bare faust agent (worker's settings, take_events), single-event messages | "
+            f"{_fmt_rate(s['bare_faust'])} |",
             f"| **stream-monitor worker, single-event messages** | {_fmt_rate(s['worker_single'])} |",
             f"| bare aiokafka getmany + orjson, envelopes of 1,000 | {_fmt_rate(s['ceiling_batch'])} |",
             *([f"| bare aiokafka getmany + the worker's pydantic decoder only, envelopes of 1,000 | "

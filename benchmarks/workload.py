@@ -90,8 +90,6 @@ def write_config(
     web_port: int | None = None,
 ) -> Path:
     """Write ``profile.json`` and ``config.yaml`` into ``directory``; return the config path."""
-    import yaml
-
     from stream_monitor.modelspec import ModelSpec
     from stream_monitor.reference_io import save_profile
     from stream_monitor.windows.profile import build_profile

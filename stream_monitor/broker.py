@@ -47,7 +47,7 @@ def free_port(low: int = 30000, high: int = 32767) -> int:
     """
     import random
 
-    rng = random.Random(os.getpid() ^ time.monotonic_ns())
+    rng = random.Random(os.getpid() ^ time.monotonic_ns())  # noqa: S311 - spreads test ports, not a secret
     for _ in range(200):
         port = rng.randint(low, high)
         if port in _HANDED_OUT:

@@ -25,6 +25,7 @@ Examples
 from __future__ import annotations
 
 import atexit
+import contextlib
 import functools
 import inspect
 import json
@@ -436,10 +437,8 @@ class MonitorClient:
                 continue
             self._send(producer, batch)
         if producer is not None:
-            try:
+            with contextlib.suppress(Exception):  # closing a broken producer must not fail
                 producer.close(timeout=1.0)
-            except Exception:  # noqa: BLE001, S110 - closing a broken producer must not fail
-                pass
 
     def _connect(self) -> Any:
         try:

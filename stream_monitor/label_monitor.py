@@ -223,7 +223,7 @@ class OutcomeMonitor:
                     predicted: Any, reports: list[OutcomeReport], requests: list[RetrainRequest]) -> None:
         vs.predictions += 1
         if vs.share_learning is not None:
-            for (a, counts), g in zip(vs.share_learning.items(), groups, strict=True):
+            for counts, g in zip(vs.share_learning.values(), groups, strict=True):
                 counts.add(g, positive=positive)
             assert self.fairness is not None
             if next(iter(vs.share_learning.values())).total >= self.fairness.learn_first_n:

@@ -31,8 +31,8 @@ from stream_monitor.detectors.sequential import event_increments, sequential_lay
 from stream_monitor.detectors.streaming import StreamingBase, build_streaming, restore_streaming
 from stream_monitor.events.models import FeatureEvent, PredictionEvent
 from stream_monitor.modelspec import ModelSpec
-from stream_monitor.windows.profile import PREDICTION, ReferenceProfile, build_profile
 from stream_monitor.windows.feature_join import FeatureJoin, JoinCounts
+from stream_monitor.windows.profile import PREDICTION, ReferenceProfile, build_profile
 from stream_monitor.windows.rolling import rolling_profile
 from stream_monitor.windows.segments import SegmentWindows, segment_groups
 from stream_monitor.windows.window import Window, WindowLayout, feature_columns, float_arrays, next_boundary
@@ -224,7 +224,8 @@ class ModelMonitor:
                 break
             row: dict[str, Any] = dict(e.features or {})
             if isinstance(e, PredictionEvent):
-                row[_PRED_COLUMN] = e.score if (e.score is not None and self.spec.prediction.type == "score") else e.prediction
+                row[_PRED_COLUMN] = (e.score if (e.score is not None and self.spec.prediction.type == "score")
+                                     else e.prediction)
                 taken += 1
             state.learning.append(row)
         if taken >= need:

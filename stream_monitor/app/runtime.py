@@ -295,17 +295,17 @@ class Runtime:
                             "learning": vs.learning is not None,
                         }
                     )
-                    for rd in rep.readings if rep else ():
-                        features.append(
-                            {
-                                "model": model_id,
-                                "version": version,
-                                "feature": rd.feature,
-                                "detector": rd.detector,
-                                "value": rd.value,
-                                "threshold": rd.threshold,
-                                "p_value": rd.p_value,
-                                "drift": rd.drift,
-                            }
-                        )
+                    features.extend(
+                        {
+                            "model": model_id,
+                            "version": version,
+                            "feature": rd.feature,
+                            "detector": rd.detector,
+                            "value": rd.value,
+                            "threshold": rd.threshold,
+                            "p_value": rd.p_value,
+                            "drift": rd.drift,
+                        }
+                        for rd in (rep.readings if rep else ())
+                    )
         return {"models": models, "features": features, "requests": list(self.recent_requests)}

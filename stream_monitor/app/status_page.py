@@ -69,7 +69,8 @@ def _models(models: Iterable[dict[str, Any]]) -> str:
         rows.append(
             f"<tr class='model' data-state='{esc(m['state'])}'><td>{esc(m['model'])}</td><td>{esc(m['version'])}</td>"
             f"<td class='state'>{state}</td><td class='num'>{m.get('streak', 0)}</td>"
-            f"<td class='num'>{_num(m.get('window_events'))}</td><td class='num'>{_num(m.get('last_window_events'))}</td>"
+            f"<td class='num'>{_num(m.get('window_events'))}</td>"
+            f"<td class='num'>{_num(m.get('last_window_events'))}</td>"
             f"<td class='drifted'>{drifted}</td></tr>"
         )
     body = "".join(rows) or "<tr><td colspan='7' class='muted'>no events yet</td></tr>"

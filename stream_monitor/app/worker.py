@@ -9,12 +9,13 @@ partition, so a restarted or rebalanced worker recovers it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import ssl
 import time
-from pathlib import Path
 from collections.abc import Mapping, Set
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -23,8 +24,8 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 from prometheus_client import CollectorRegistry
 
-from stream_monitor.app.runtime import Runtime, partition_key
 from stream_monitor.app.liveness import LoopWatchdog
+from stream_monitor.app.runtime import Runtime, partition_key
 from stream_monitor.app.web import Health, WebServer
 from stream_monitor.errors import PublishError
 from stream_monitor.monitor import SourceRecord
@@ -100,8 +101,6 @@ class _FaustPublisher:
                     ),
                     self.timeout,
                 )
-                self.health.broker_error = None
-                return
             except Exception as exc:  # noqa: BLE001 - any producer failure is retried, then raised
                 self.health.broker_error = f"publish to {topic} failing: {type(exc).__name__}"
                 if time.monotonic() - started > self.give_up_after:
@@ -109,21 +108,22 @@ class _FaustPublisher:
                 log.warning("publish to %s failed (%s); retrying in %.1fs", topic, type(exc).__name__, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
+            else:
+                self.health.broker_error = None
+                return
 
 
-async def _any_reachable(bootstrap: str, timeout: float = 1.0) -> bool:
+async def _any_reachable(bootstrap: str, connect_timeout: float = 1.0) -> bool:
     """Whether any bootstrap server accepts a TCP connection (a liveness signal)."""
     for server in bootstrap.split(","):
         host, _, port = server.strip().rpartition(":")
         try:
-            _, writer = await asyncio.wait_for(asyncio.open_connection(host or "127.0.0.1", int(port)), timeout)
+            _, writer = await asyncio.wait_for(asyncio.open_connection(host or "127.0.0.1", int(port)), connect_timeout)
         except (OSError, TimeoutError, ValueError):
             continue
         writer.close()
-        try:
+        with contextlib.suppress(OSError):
             await writer.wait_closed()
-        except OSError:
-            pass
         return True
     return False
 
@@ -334,10 +334,8 @@ class MonitorApp:
             runtime.forget(partitions)
             for tp in revoked:
                 if tp.topic in runtime.kinds:
-                    try:
+                    with contextlib.suppress(KeyError):
                         self.metrics.consumer_lag.remove(tp.topic, str(tp.partition))
-                    except KeyError:
-                        pass
 
         @app.on_rebalance_complete.connect
         async def on_rebalanced(sender: Any, **kwargs: Any) -> None:

@@ -42,7 +42,6 @@ Examples
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -73,6 +72,7 @@ def cusum_threshold(
     signal's mean may be off (in the stream's direction): the bound is solved
     for the signal shifted by it, so an imprecise reference does not void it.
 
+    >>> import math
     >>> v = np.array([-1.0, 1.0]); p = np.array([0.5, 0.5])
     >>> round(cusum_threshold(v, p, 0.5, math.log(1e6)), 2)
     11.34

@@ -9,13 +9,13 @@ ever becomes a label.
 
 from __future__ import annotations
 
+import contextlib
 import operator
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import reduce
 from typing import Final
 
 import numpy as np
-
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric, StateSetMetricFamily
 from prometheus_client.registry import Collector
@@ -58,26 +58,31 @@ class MonitorMetrics:
         p = prefix
         r = registry
         self.events_consumed = Counter(
-            f"{p}_events_consumed", "Events accepted, by model, version and kind.", ["model", "version", "kind"], registry=r
+            f"{p}_events_consumed", "Events accepted, by model, version and kind.", ["model", "version", "kind"],
+            registry=r,
         )
         self.dead_letter = Counter(
-            f"{p}_dead_letter", "Records or batch events sent to the dead-letter topic.", ["source", "reason"], registry=r
+            f"{p}_dead_letter", "Records or batch events sent to the dead-letter topic.", ["source", "reason"],
+            registry=r,
         )
         self.retrain_requests = Counter(
             f"{p}_retrain_requests", "Retrain requests published.", ["model", "version", "severity"], registry=r
         )
         self.windows_closed = Counter(f"{p}_windows_closed", "Windows evaluated.", ["model", "version"], registry=r)
         self.unknown_features = Counter(
-            f"{p}_unknown_features", "Feature values under names that are not configured (ignored).", ["model"], registry=r
+            f"{p}_unknown_features", "Feature values under names that are not configured (ignored).", ["model"],
+            registry=r,
         )
         self.replays_skipped = Counter(
-            f"{p}_replayed_records_skipped", "Records skipped because their effect was already in the state.", registry=r
+            f"{p}_replayed_records_skipped", "Records skipped because their effect was already in the state.",
+            registry=r,
         )
         self.gap_seeks = Counter(
             f"{p}_gap_seeks", "Seeks back to re-read records the consumer skipped.", ["source"], registry=r
         )
         self.processing_lag = Histogram(
-            f"{p}_processing_lag_seconds", "Processing time minus event time.", ["model"], buckets=LAG_BUCKETS, registry=r
+            f"{p}_processing_lag_seconds", "Processing time minus event time.", ["model"], buckets=LAG_BUCKETS,
+            registry=r,
         )
         self.serving_latency = Histogram(
             f"{p}_serving_latency_seconds",
@@ -191,10 +196,8 @@ def observe_many(hist: Histogram, values: Sequence[float]) -> None:
 
 
 def _remove(metric: Counter | Gauge | Histogram, *labels: str) -> None:
-    try:
+    with contextlib.suppress(KeyError):
         metric.remove(*labels)
-    except KeyError:
-        pass
 
 
 class _StateCollector(Collector):

@@ -12,6 +12,7 @@ are ``other``), and the closed sets of metric names.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable, Iterator
 from typing import Final
 
@@ -61,10 +62,8 @@ class OutcomeMetrics:
     def retire(self, model: str, version: str) -> None:
         for metric, labels in ((self.delay, (model, version)), (self.joined, (model, version)),
                                *((self.expired, (model, version, r)) for r in _REASONS)):
-            try:
+            with contextlib.suppress(KeyError):
                 metric.remove(*labels)
-            except KeyError:
-                pass
 
 
 class _OutcomeCollector(Collector):

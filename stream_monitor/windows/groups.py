@@ -90,4 +90,5 @@ class GroupCounts:
 
     @classmethod
     def from_state(cls, data: Mapping[str, Any]) -> GroupCounts:
-        return cls(list(data["groups"]), *([int(x) for x in data[k]] for k in ("n", "positive", "tp", "fp", "fn", "tn")))
+        return cls(list(data["groups"]),
+                   *([int(x) for x in data[k]] for k in ("n", "positive", "tp", "fp", "fn", "tn")))

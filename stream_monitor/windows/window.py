@@ -140,7 +140,7 @@ def columns_of(rows: Sequence[Mapping[str, Any]], names: Sequence[str]) -> dict[
         return {}
     if len(names) > 1:
         try:
-            return dict(zip(names, zip(*map(itemgetter(*names), rows)), strict=True))
+            return dict(zip(names, zip(*map(itemgetter(*names), rows), strict=True), strict=True))
         except KeyError:
             pass
     return {name: [r.get(name) for r in rows] for name in names}

@@ -3,6 +3,7 @@ and worker processes started exactly as users start them (`stream-monitor run`).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import signal
@@ -148,10 +149,8 @@ def stack(broker: EmbeddedBroker, tmp_path: Path) -> Iterator[Stack]:
     s.create_topics()
     yield s
     for w in s.workers:
-        try:
+        with contextlib.suppress(AssertionError):
             w.stop(timeout=30)
-        except AssertionError:
-            pass
 
 
 # Session fixture shared by the ops tests (alert delivery, dashboards, status page);

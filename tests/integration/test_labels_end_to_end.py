@@ -14,7 +14,13 @@ import numpy as np
 import pytest
 import yaml
 
-from stream_monitor.simulate_labels import LabelScenario, generate_labelled, label_events, labelled_model_config, to_json
+from stream_monitor.simulate_labels import (
+    LabelScenario,
+    generate_labelled,
+    label_events,
+    labelled_model_config,
+    to_json,
+)
 from tests.conftest import ROOT
 
 from .conftest import Stack

@@ -52,7 +52,8 @@ def test_single_events_of_any_kind_decode_as_the_tagged_union_does() -> None:
     feature = json.dumps({"event_id": "e2", "model_id": "m", "model_version": "v1", "timestamp": 1.7e9,
                           "features": {"a": 1.0}}).encode()
     raws = [_event(0), _event(1, kind="prediction"), _event(2, kind="feature", features={"a": 1.0}),
-            _event(3, kind="label", label=0), label, feature, json.dumps({"kind": "label", **json.loads(label)}).encode(),
+            _event(3, kind="label", label=0), label, feature,
+            json.dumps({"kind": "label", **json.loads(label)}).encode(),
             json.dumps({"events": [json.loads(_event(4))], "kind": "batch"}).encode()]  # an envelope tagged last
     compared = 0
     for kind in ("prediction", "feature", "label"):
