@@ -256,9 +256,8 @@ class ModelMonitor:
         assert state.window is not None and state.layout is not None
         ts = [e.timestamp for e in events]
         counted = [isinstance(e, PredictionEvent) for e in events]
-        columns = feature_columns(events, state.layout.names)  # read once for the windows and the CUSUMs
-        if columns is not None:
-            columns = float_arrays(columns, [n for n, _ in state.layout.numeric])
+        raw = feature_columns(events, state.layout.names)  # read once for the windows and the CUSUMs
+        columns = float_arrays(raw, [n for n, _ in state.layout.numeric]) if raw is not None else None
         increments = (event_increments(state.cusum_layout, events, self.spec.prediction.type, columns)
                       if state.cusum is not None and state.cusum_layout is not None else None)
         i = 0

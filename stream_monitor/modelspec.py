@@ -164,6 +164,9 @@ class SequentialSpec(BaseModel):
     max_pairs: Annotated[int, Field(ge=0, le=100)] = 10
 
 
+_MULTIVARIATE_DEFAULT: tuple[Literal["mmd"], ...] = ("mmd",)
+
+
 class DetectorsSpec(BaseModel):
     """Which window tests run, with their thresholds.
 
@@ -194,7 +197,7 @@ class DetectorsSpec(BaseModel):
     seed: int = 0
     min_effect: dict[str, Annotated[float, Field(ge=0)]] = Field(default_factory=dict)
     # Multivariate drift over all numeric features (needs a reference sample).
-    multivariate: list[Literal["mmd"]] = Field(default_factory=lambda: ["mmd"])
+    multivariate: list[Literal["mmd"]] = Field(default_factory=lambda: list(_MULTIVARIATE_DEFAULT))
     mmd_features: Annotated[int, Field(ge=8, le=1024)] = 64
     streaming: list[StreamingSpec] = Field(default_factory=list)
     sequential: SequentialSpec = Field(default_factory=SequentialSpec)

@@ -278,7 +278,8 @@ class Runtime:
 
     def status(self) -> dict[str, Any]:
         """A JSON-able view for /status: states, last windows, recent requests."""
-        models, features = [], []
+        models: list[dict[str, Any]] = []
+        features: list[dict[str, Any]] = []
         for mon in self.monitors.values():
             for model_id, mm in mon.models.items():
                 for version, vs in mm.versions.items():

@@ -14,9 +14,9 @@ import logging
 import os
 import ssl
 import time
-from collections.abc import Mapping, Set
+from collections.abc import Awaitable, Callable, Mapping, Set
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import faust
 import mode
@@ -113,6 +113,14 @@ class _FaustPublisher:
                 return
 
 
+Tick = Callable[[], Awaitable[None]]
+
+
+def _timer(app: faust.App, seconds: float) -> Callable[[Tick], Tick]:
+    """``app.timer``, typed (faust's decorator is not)."""
+    return cast(Callable[[Tick], Tick], app.timer(seconds))
+
+
 async def _any_reachable(bootstrap: str, connect_timeout: float = 1.0) -> bool:
     """Whether any bootstrap server accepts a TCP connection (a liveness signal)."""
     for server in bootstrap.split(","):
@@ -138,13 +146,13 @@ def consumer_class(fetch_max_wait_ms: int) -> type[Any]:
     fetch_max_wait_ms`` empty fetches a second.
     """
 
-    class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):  # type: ignore[misc]
+    class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         def _create_worker_consumer(self, transport: Any) -> Any:
             consumer = super()._create_worker_consumer(transport)
             consumer._fetch_max_wait_ms = fetch_max_wait_ms  # read when the consumer starts its fetcher
             return consumer
 
-    class Consumer(faust_aiokafka.Consumer):  # type: ignore[misc]
+    class Consumer(faust_aiokafka.Consumer):
         def _new_consumer_thread(self) -> ConsumerThread:
             return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
@@ -188,7 +196,8 @@ class MonitorApp:
             stream_buffer_maxsize=max(w.batch_max_events * 2, 4096),
             table_cleanup_interval=3600.0,
         )
-        self.app.transport.Consumer = consumer_class(w.fetch_max_wait_ms)  # before the consumer exists
+        # Before the consumer exists; faust reads the class from the transport instance.
+        self.app.transport.Consumer = consumer_class(w.fetch_max_wait_ms)  # type: ignore[misc]
         self.source = self.app.topic(
             t.predictions,
             t.features,
@@ -275,11 +284,11 @@ class MonitorApp:
                 self.health.last_batch_at = time.monotonic()
                 self._maybe_block_loop()
 
-        @app.timer(max(w.snapshot_interval_seconds, 0.1))
+        @_timer(app, max(w.snapshot_interval_seconds, 0.1))
         async def flush_snapshots() -> None:
             runtime.flush_dirty()
 
-        @app.timer(1.0)
+        @_timer(app, 1.0)
         async def reseek() -> None:
             # One seek is often undone by records already fetched (they move faust's
             # read offset past the gap again); repeat until the gap is filled.
@@ -288,7 +297,7 @@ class MonitorApp:
             except Exception as exc:  # noqa: BLE001 - retried on the next tick
                 log.warning("re-seek failed (%s); retrying in 1 s", type(exc).__name__)
 
-        @app.timer(0.5)
+        @_timer(app, 0.5)
         async def event_loop_lag() -> None:
             # How late a 0.1 s sleep wakes up measures how long the loop was blocked.
             t0 = time.monotonic()
@@ -298,7 +307,7 @@ class MonitorApp:
             self.health.loop_lag_seconds = lag
             self.metrics.event_loop_lag.set(lag)
 
-        @app.timer(2.0)
+        @_timer(app, 2.0)
         async def broker_probe() -> None:
             reachable = await _any_reachable(self.settings.kafka.bootstrap_servers)
             self.metrics.broker_reachable.set(1 if reachable else 0)
@@ -308,7 +317,7 @@ class MonitorApp:
                 self.health.broker_unreachable_since = time.monotonic()
                 log.warning("no bootstrap server reachable")
 
-        @app.timer(2.0)
+        @_timer(app, 2.0)
         async def consumer_lag() -> None:
             total = 0
             consumer = app.consumer
@@ -327,7 +336,7 @@ class MonitorApp:
             if total == 0:
                 self.health.last_batch_at = time.monotonic()
 
-        @app.on_partitions_revoked.connect
+        @app.on_partitions_revoked.connect  # type: ignore[arg-type]  # mode types receivers as (sender, *args)
         async def on_revoked(sender: Any, revoked: Set[TP], **kwargs: Any) -> None:
             runtime.flush_dirty()
             partitions = {tp.partition for tp in revoked if tp.topic in runtime.kinds}
@@ -337,7 +346,7 @@ class MonitorApp:
                     with contextlib.suppress(KeyError):
                         self.metrics.consumer_lag.remove(tp.topic, str(tp.partition))
 
-        @app.on_rebalance_complete.connect
+        @app.on_rebalance_complete.connect  # type: ignore[arg-type]
         async def on_rebalanced(sender: Any, **kwargs: Any) -> None:
             # Tables are recovered by now: align each partition with its state.
             tps = [tp for tp in app.consumer.assignment() if tp.topic in runtime.kinds]

@@ -93,7 +93,7 @@ def calibrated_quantile(values: np.ndarray, quantile: float, power: float = 1.0)
     if mean <= 0 or var <= 0:
         return empirical
     shape, scale = mean * mean / var, var / mean
-    tail = float(stats.gamma.ppf(quantile, shape, scale=scale)) ** (1.0 / power)
+    tail: float = float(stats.gamma.ppf(quantile, shape, scale=scale)) ** (1.0 / power)
     return max(empirical, tail)
 
 

@@ -47,6 +47,7 @@ from stream_monitor.decisions.request import (
     Reason,
     ReferenceInfo,
     RetrainRequest,
+    Severity,
     WindowInfo,
     request_id,
 )
@@ -108,7 +109,7 @@ class WindowReport:
     insufficient: bool
     state: DetectorState
     streak: int
-    severity: str | None
+    severity: Severity | None
     request_id: str | None
     reference: ReferenceInfo
 
@@ -225,7 +226,7 @@ def decide(
         state.record(model_drift, rt.consecutive_windows, rt.history, rt.exit_below, immediate=alarm)
     n_features = len(spec.features)
     critical = PREDICTION in bases or 2 * len([f for f in bases if f != PREDICTION]) >= n_features
-    severity = ("critical" if critical else "warning") if model_drift else None
+    severity: Severity | None = ("critical" if critical else "warning") if model_drift else None
     request: RetrainRequest | None = None
     in_cooldown = (
         state.cooldown_until is not None and window.end is not None and window.end < state.cooldown_until

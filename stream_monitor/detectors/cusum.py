@@ -92,7 +92,7 @@ def cusum_threshold(
         hi *= 2
         if hi > 1e4:
             return None
-    theta = optimize.brentq(f, lo, hi, xtol=1e-12)
+    theta = float(optimize.brentq(f, lo, hi, xtol=1e-12))
     return log_streams_per_rate / theta
 
 
@@ -128,7 +128,8 @@ class CusumBank:
     @classmethod
     def empty(cls, layout: CusumLayout) -> CusumBank:
         z = len(layout.streams)
-        return cls(*(np.zeros(z, dtype=np.int64) for _ in range(3)), layout.thresholds)
+        return cls(np.zeros(z, dtype=np.int64), np.zeros(z, dtype=np.int64), np.zeros(z, dtype=np.int64),
+                   layout.thresholds)
 
     def open_window(self) -> None:
         self.window_alarms[:] = 0
@@ -189,7 +190,8 @@ class CusumBank:
     @classmethod
     def from_state(cls, data: Mapping[str, Any], layout: CusumLayout) -> CusumBank | None:
         """The bank a :meth:`to_state` snapshot describes, or ``None`` if it does not fit ``layout``."""
-        arrays = [np.asarray(data.get(k, []), dtype=np.int64) for k in ("sums", "alarms", "window_alarms")]
-        if any(a.shape != (len(layout.streams),) for a in arrays):
+        sums, alarms, window_alarms = (np.asarray(data.get(k, []), dtype=np.int64)
+                                       for k in ("sums", "alarms", "window_alarms"))
+        if any(a.shape != (len(layout.streams),) for a in (sums, alarms, window_alarms)):
             return None
-        return cls(*arrays, layout.thresholds)
+        return cls(sums, alarms, window_alarms, layout.thresholds)

@@ -83,6 +83,7 @@ from stream_monitor.windows.profile import (
     NumericProfile,
     categorical_key,
 )
+from stream_monitor.windows.window import Column
 
 __all__ = ["CusumLayout"]
 
@@ -151,9 +152,9 @@ class _Input:
 
     @property
     def unseen_row(self) -> int:
-        return self.table.shape[0] - 2
+        return int(self.table.shape[0]) - 2
 
-    def rows(self, values: Sequence[Any], n: int) -> np.ndarray:
+    def rows(self, values: Column, n: int) -> np.ndarray:
         """The table row of each value; values that are missing or of the wrong type get the last row."""
         missing = self.table.shape[0] - 1
         if self.edges is not None:
@@ -186,7 +187,8 @@ class _Pair:
 
     def signal(self, za: np.ndarray, zb: np.ndarray) -> np.ndarray:
         """The standardised product of the two scores."""
-        return (za * zb - self.centre) / self.scale
+        product: np.ndarray = (za * zb - self.centre) / self.scale
+        return product
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,7 +203,8 @@ class _Residual:
 
     def signal(self, za: np.ndarray, zb: np.ndarray) -> np.ndarray:
         """The standardised residual of the first score given the second."""
-        return (za - self.beta * zb) / self.scale
+        residual: np.ndarray = (za - self.beta * zb) / self.scale
+        return residual
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,8 +283,8 @@ class CusumLayout:
 
         for name, prof in numeric.items():
             add_numeric(name, prof)
-        for name, prof in categorical.items():
-            add_categorical(name, prof)
+        for name, cat in categorical.items():
+            add_categorical(name, cat)
         if isinstance(prediction, NumericProfile):
             add_numeric(PREDICTION, prediction)
         elif isinstance(prediction, CategoricalProfile):
@@ -346,7 +349,7 @@ class CusumLayout:
         return tuple(i.name for i in self.inputs if i.name != PREDICTION)
 
     def increments(
-        self, columns: Mapping[str, Sequence[Any]], prediction: Sequence[Any] | None, n: int
+        self, columns: Mapping[str, Column], prediction: Sequence[Any] | None, n: int
     ) -> np.ndarray:
         """The fixed-point increment of every stream for ``n`` events: an (n, streams) int64 array.
 
@@ -365,7 +368,8 @@ class CusumLayout:
             rows.append(r)
             if inp.cols.size:
                 out[:, inp.cols] = inp.table[r]
-        for p in (*self.pairs, *self.residuals):  # two-feature signals: both must be observed
+        two: tuple[_Pair | _Residual, ...] = (*self.pairs, *self.residuals)
+        for p in two:  # two-feature signals: both must be observed
             za, zb = self.inputs[p.a], self.inputs[p.b]
             assert za.z is not None and zb.z is not None
             ra, rb = rows[p.a], rows[p.b]
@@ -376,7 +380,7 @@ class CusumLayout:
         return out
 
 
-def _floats(values: Sequence[Any], n: int) -> tuple[np.ndarray, np.ndarray]:
+def _floats(values: Column, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Finite floats and a mask of which values were numbers (bools are not)."""
     if isinstance(values, np.ndarray):  # a float array already (window.float_arrays)
         ok = np.isfinite(values)

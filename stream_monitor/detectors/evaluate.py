@@ -17,6 +17,7 @@ from stream_monitor.windows.embedding import FeatureMap
 from stream_monitor.windows.profile import (
     MULTIVARIATE,
     PREDICTION,
+    CategoricalProfile,
     NumericProfile,
     ReferenceProfile,
     prediction_kind,
@@ -43,7 +44,7 @@ def distance_quantile(spec: ModelSpec, n_distance_tests: int) -> float:
 def _feature_readings(
     feature: str,
     acc: Accumulator,
-    profile: NumericProfile | object,
+    profile: NumericProfile | CategoricalProfile,
     tests: list[str],
     spec: ModelSpec,
     calibrator: Calibrator | None,
@@ -73,7 +74,7 @@ def _feature_readings(
         )
     observed = acc.observed
     missing_rate = acc.missing / observed if observed else 0.0
-    ref_missing = profile.missing / (n_ref + profile.missing) if (n_ref + profile.missing) else 0.0  # type: ignore[attr-defined]
+    ref_missing = profile.missing / (n_ref + profile.missing) if (n_ref + profile.missing) else 0.0
     readings.append(
         Reading(
             feature, "missing_rate", "missing_rate", missing_rate,
@@ -93,14 +94,14 @@ def _feature_readings(
     return readings, quality
 
 
-Job = tuple[str, Accumulator, object, list[str]]
+Job = tuple[str, Accumulator, NumericProfile | CategoricalProfile, list[str]]
 
 
 def _jobs(window: Window, reference: ReferenceProfile, spec: ModelSpec) -> list[Job]:
     """(feature, accumulator, reference profile, tests) of every feature seen in the window."""
     det = spec.detectors
     types = {f.name: f.type for f in spec.features}
-    jobs: list[tuple[str, Accumulator, object, list[str]]] = []
+    jobs: list[Job] = []
     for name, acc in window.accumulators.items():
         if acc.observed == 0:
             continue  # features never sent in this window (e.g. logged elsewhere)
@@ -108,9 +109,8 @@ def _jobs(window: Window, reference: ReferenceProfile, spec: ModelSpec) -> list[
         jobs.append((name, acc, reference.features[name], tests))
     if window.prediction is not None and reference.prediction is not None and window.prediction.observed:
         kind = prediction_kind(spec)
-        tests = det.prediction
-        if tests is None:
-            tests = det.numeric if kind == "numeric" else det.categorical
+        tests = det.prediction if det.prediction is not None else (
+            det.numeric if kind == "numeric" else det.categorical)
         jobs.append((PREDICTION, window.prediction, reference.prediction, tests))
     return jobs
 

@@ -31,12 +31,14 @@ def shares(counts: np.ndarray) -> np.ndarray:
     """Counts -> shares along the last axis (all-zero rows stay zero)."""
     c = np.asarray(counts, dtype=float)
     total = c.sum(axis=-1, keepdims=True)
-    return np.divide(c, total, out=np.zeros_like(c), where=total > 0)
+    out: np.ndarray = np.divide(c, total, out=np.zeros_like(c), where=total > 0)
+    return out
 
 
 def _kl_to_mid(a: np.ndarray, m: np.ndarray) -> np.ndarray:
     ratio = np.divide(a, m, out=np.ones_like(a), where=a > 0)
-    return np.sum(a * np.log2(ratio), axis=-1)
+    kl: np.ndarray = np.sum(a * np.log2(ratio), axis=-1)
+    return kl
 
 
 def js_distance(reference: np.ndarray, window: np.ndarray) -> np.ndarray | float:

@@ -28,7 +28,9 @@ from scipy import stats
 
 _kolmogn: Callable[..., float] | None
 try:  # the routine behind ``stats.kstwo.sf``, without ~50 us of distribution machinery a call
-    from scipy.stats._ksstats import _kolmogn
+    from scipy.stats._ksstats import _kolmogn as _scipy_kolmogn
+
+    _kolmogn = _scipy_kolmogn
 except ImportError:  # pragma: no cover - a scipy that moved it: the public path, same numbers
     _kolmogn = None
 

@@ -30,7 +30,7 @@ from stream_monitor.windows.profile import (
     NumericProfile,
     ReferenceProfile,
 )
-from stream_monitor.windows.window import columns_of
+from stream_monitor.windows.window import Column, columns_of
 
 __all__ = ["DETECTOR", "event_increments", "sequential_layout", "sequential_readings"]
 
@@ -75,7 +75,7 @@ def event_increments(
     layout: CusumLayout,
     events: Sequence[PredictionEvent | FeatureEvent],
     prediction_type: str,
-    columns: Mapping[str, Sequence[Any]] | None = None,
+    columns: Mapping[str, Column] | None = None,
 ) -> np.ndarray:
     """The (events, streams) fixed-point increments of a batch, in event order.
 

@@ -34,7 +34,8 @@ def bin_midpoints(edges: np.ndarray, minimum: float, maximum: float) -> np.ndarr
     lo = min(minimum, float(edges[0])) if edges.size else minimum
     hi = max(maximum, float(edges[-1])) if edges.size else maximum
     bounds = np.concatenate([[lo], edges, [hi]])
-    return (bounds[:-1] + bounds[1:]) / 2
+    mid: np.ndarray = (bounds[:-1] + bounds[1:]) / 2
+    return mid
 
 
 def wasserstein_binned(

@@ -12,7 +12,7 @@ schema so that an oversized payload is a schema violation, not a memory spike.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -68,19 +68,23 @@ def _rfc3339_seconds(value: str) -> float:
 # Epoch seconds (a JSON number, never a boolean) or an RFC 3339 string with an
 # offset. Numbers, the common case, are checked by the first member without a
 # Python call. (A before-validator used to pass booleans on to a lax float,
-# which read ``true`` as 1.0.)
-Timestamp = Annotated[
-    Annotated[StrictFloat, Field(ge=0.0, le=_MAX_EPOCH_SECONDS)] | Annotated[str, AfterValidator(_rfc3339_seconds)],
-    Field(union_mode="left_to_right"),
-    WithJsonSchema(
-        {
-            "anyOf": [
-                {"type": "number", "minimum": 0, "description": "epoch seconds"},
-                {"type": "string", "format": "date-time"},
-            ]
-        }
-    ),
-]
+# which read ``true`` as 1.0.) A validated timestamp is always a float, which is
+# what type checkers are told.
+if TYPE_CHECKING:
+    Timestamp = float
+else:
+    Timestamp = Annotated[
+        Annotated[StrictFloat, Field(ge=0.0, le=_MAX_EPOCH_SECONDS)] | Annotated[str, AfterValidator(_rfc3339_seconds)],
+        Field(union_mode="left_to_right"),
+        WithJsonSchema(
+            {
+                "anyOf": [
+                    {"type": "number", "minimum": 0, "description": "epoch seconds"},
+                    {"type": "string", "format": "date-time"},
+                ]
+            }
+        ),
+    ]
 
 # Strict members tried left to right: a JSON number is a float, true/false stay
 # booleans, a string stays a string (never parsed as a number); None means

@@ -98,13 +98,11 @@ def _tagged(kind: str, batch: Any) -> TypeAdapter[Any]:
 def _homogeneous(kind: str) -> TypeAdapter[Any]:
     """A batch envelope whose events are all of the topic's kind (tagged or not): no
     per-event discriminator, so pydantic validates it straight from the bytes."""
-    model = create_model(
-        f"{kind.title()}BatchEnvelope",
-        __config__=BatchEnvelope.model_config,
-        kind=(Literal["batch"], ...),
-        events=(Annotated[list[_MODELS[kind]], Field(max_length=MAX_BATCH_EVENTS)], ...),  # type: ignore[valid-type]
-    )
-    return TypeAdapter(model)
+    fields: dict[str, Any] = {
+        "kind": (Literal["batch"], ...),
+        "events": (Annotated[list[_MODELS[kind]], Field(max_length=MAX_BATCH_EVENTS)], ...),  # type: ignore[valid-type]
+    }
+    return TypeAdapter(create_model(f"{kind.title()}BatchEnvelope", __config__=BatchEnvelope.model_config, **fields))
 
 
 def _adapters(kind: str) -> tuple[TypeAdapter[Any], TypeAdapter[Any], TypeAdapter[Any], TypeAdapter[Any]]:
@@ -119,15 +117,14 @@ def _adapters(kind: str) -> tuple[TypeAdapter[Any], TypeAdapter[Any], TypeAdapte
     # The fast adapter reads a batch envelope with typed inner events: one pass over
     # the bytes validates the whole batch. It is only trusted when it succeeds; any
     # error is redone by ``top`` (BatchEnvelope, then event by event) to classify it.
-    typed_batch = create_model(
-        "TypedBatchEnvelope",
-        __config__=BatchEnvelope.model_config,
-        kind=(Literal["batch"], ...),
-        events=(Annotated[list[event], Field(max_length=MAX_BATCH_EVENTS)], ...),  # type: ignore[valid-type]
-    )
+    fields: dict[str, Any] = {
+        "kind": (Literal["batch"], ...),
+        "events": (Annotated[list[event], Field(max_length=MAX_BATCH_EVENTS)], ...),
+    }
+    typed_batch = create_model("TypedBatchEnvelope", __config__=BatchEnvelope.model_config, **fields)
     fast = _tagged(kind, typed_batch)
     top = _tagged(kind, BatchEnvelope)
-    many: TypeAdapter[Any] = TypeAdapter(list[event])  # type: ignore[valid-type]
+    many: TypeAdapter[Any] = TypeAdapter(list[event])
     one: TypeAdapter[Any] = TypeAdapter(event)
     return fast, top, many, one
 

@@ -74,8 +74,8 @@ class FeatureMap:
         if sample is None or len(sample.rows) < 20 or not sample.features:
             return None
         x = np.asarray(sample.rows, dtype=float)
-        profiles = tuple(reference.features[f] for f in sample.features)
-        if not all(isinstance(p, NumericProfile) for p in profiles):
+        profiles = tuple(p for f in sample.features if isinstance(p := reference.features[f], NumericProfile))
+        if len(profiles) != len(sample.features):
             return None
         sq = np.sum(x * x, axis=1)
         d2 = np.maximum(sq[:, None] + sq[None, :] - 2 * x @ x.T, 0.0)
@@ -83,22 +83,23 @@ class FeatureMap:
         bandwidth = float(np.sqrt(np.median(d2[iu]))) or 1.0
         rng = np.random.default_rng([seed, 0x4D4D44])
         omega = rng.standard_normal((x.shape[1], n_features)) / bandwidth
-        tables = tuple(score_table(p) for p in profiles)  # type: ignore[arg-type]
-        partial = cls(sample.features, tables, omega, True, bandwidth, np.zeros(0), 0.0, 0.0, 0)  # type: ignore[arg-type]
+        tables = tuple(score_table(p) for p in profiles)
+        partial = cls(sample.features, tables, omega, True, bandwidth, np.zeros(0), 0.0, 0.0, 0)
         z = partial.embed(x)
         cov = np.cov(z, rowvar=False)
-        return cls(sample.features, tables, omega, True, bandwidth, z.mean(axis=0),  # type: ignore[arg-type]
+        return cls(sample.features, tables, omega, True, bandwidth, z.mean(axis=0),
                    float(np.trace(cov)), float(np.sum(cov * cov)), len(x))
 
     @property
     def size(self) -> int:
-        return 2 * self.omega.shape[1]
+        return 2 * int(self.omega.shape[1])
 
     def embed(self, scores: np.ndarray) -> np.ndarray:
         """Random Fourier features of rows already in normal scores: (rows, 2D)."""
         proj = scores @ self.omega
         scale = 1.0 / np.sqrt(self.omega.shape[1])
-        return np.hstack([np.cos(proj), np.sin(proj)]) * scale
+        embedded: np.ndarray = np.hstack([np.cos(proj), np.sin(proj)]) * scale
+        return embedded
 
     def rows(self, rows: Sequence[Mapping[str, Any]], columns: Mapping[str, np.ndarray] | None = None) -> np.ndarray:
         """Normal scores of the complete rows among ``rows`` (feature dicts).

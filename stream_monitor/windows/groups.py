@@ -79,7 +79,9 @@ class GroupCounts:
 
     def merge(self, other: GroupCounts) -> GroupCounts:
         assert self.groups == other.groups
-        add = lambda a, b: [x + y for x, y in zip(a, b, strict=True)]  # noqa: E731
+        def add(a: list[int], b: list[int]) -> list[int]:
+            return [x + y for x, y in zip(a, b, strict=True)]
+
         return GroupCounts(list(self.groups), add(self.n, other.n), add(self.positive, other.positive),
                            add(self.tp, other.tp), add(self.fp, other.fp), add(self.fn, other.fn),
                            add(self.tn, other.tn))

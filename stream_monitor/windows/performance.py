@@ -278,8 +278,8 @@ class PerformanceAccumulator:
         out.ll_sum += other.ll_sum
         out.ll_sq += other.ll_sq
         out.n += other.n
-        for k, v in other.sums.items():
-            out.sums[k] = out.sums.get(k, 0.0) + v
+        for name, total in other.sums.items():
+            out.sums[name] = out.sums.get(name, 0.0) + total
         return out
 
     def to_state(self) -> dict[str, Any]:

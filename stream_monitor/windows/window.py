@@ -27,9 +27,11 @@ from stream_monitor.windows.accumulators import (
 from stream_monitor.windows.embedding import EmbeddingAccumulator, FeatureMap
 from stream_monitor.windows.profile import NumericProfile, ReferenceProfile, categorical_key
 
-__all__ = ["Accumulator", "Window", "WindowLayout", "columns_of", "feature_columns", "float_arrays", "next_boundary"]
+__all__ = ["Accumulator", "Column", "Window", "WindowLayout", "columns_of", "feature_columns", "float_arrays",
+           "next_boundary"]
 
 Accumulator = NumericAccumulator | CategoricalAccumulator
+Column = Sequence[Any] | np.ndarray  # one feature's values per event; a float array once all are floats
 WindowEvent = PredictionEvent | FeatureEvent
 
 
@@ -98,7 +100,8 @@ class WindowLayout:
 
     @classmethod
     def build(cls, spec: ModelSpec, reference: ReferenceProfile) -> WindowLayout:
-        numeric, categorical = [], []
+        numeric: list[tuple[str, Binning]] = []
+        categorical: list[tuple[str, Binning]] = []
         for f in spec.features:
             b = binning_for(reference.features[f.name])
             (numeric if f.type == "numeric" else categorical).append((f.name, b))
@@ -155,10 +158,10 @@ def feature_columns(events: Sequence[WindowEvent], names: Sequence[str]) -> dict
     return columns_of(rows, names)  # type: ignore[arg-type]
 
 
-def float_arrays(columns: Mapping[str, Sequence[Any]], names: Sequence[str]) -> dict[str, Sequence[Any]]:
+def float_arrays(columns: Mapping[str, Sequence[Any]], names: Sequence[str]) -> dict[str, Column]:
     """``columns`` (from :func:`feature_columns`) with each named column whose values are
     all floats as a float array, read once for the window and the sequential detectors."""
-    out = dict(columns)
+    out: dict[str, Column] = dict(columns)
     for name in names:
         col = columns[name]
         if col and set(map(type, col)) == {float}:
@@ -166,7 +169,7 @@ def float_arrays(columns: Mapping[str, Sequence[Any]], names: Sequence[str]) -> 
     return out
 
 
-def _numeric_column(values: Sequence[Any]) -> tuple[np.ndarray, int, int]:
+def _numeric_column(values: Column) -> tuple[np.ndarray, int, int]:
     if isinstance(values, np.ndarray):  # from float_arrays: every value a float
         return values, 0, 0
     if values and set(map(type, values)) == {float}:  # every value valid: no Python loop
@@ -183,8 +186,8 @@ def _numeric_column(values: Sequence[Any]) -> tuple[np.ndarray, int, int]:
     return np.asarray(good, dtype=float), missing, mismatched
 
 
-def _categorical_column(values: Sequence[Any]) -> tuple[Sequence[str], int]:
-    if values and set(map(type, values)) == {str} and "" not in values:
+def _categorical_column(values: Column) -> tuple[Sequence[str], int]:
+    if not isinstance(values, np.ndarray) and values and set(map(type, values)) == {str} and "" not in values:
         return values, 0  # non-empty strings are their own keys (categorical_key)
     keys: list[str] = []
     missing = 0
@@ -197,7 +200,7 @@ def _categorical_column(values: Sequence[Any]) -> tuple[Sequence[str], int]:
     return keys, missing
 
 
-def _add(acc: Accumulator, binning: Binning, values: Sequence[Any]) -> np.ndarray | None:
+def _add(acc: Accumulator, binning: Binning, values: Column) -> np.ndarray | None:
     """Add one column; returns the valid values of a numeric column that had no bad ones."""
     if isinstance(acc, NumericAccumulator):
         good, missing, mismatched = _numeric_column(values)
@@ -230,7 +233,7 @@ class Window:
         self,
         events: Sequence[WindowEvent],
         layout: WindowLayout,
-        columns: Mapping[str, Sequence[Any]] | None = None,
+        columns: Mapping[str, Column] | None = None,
     ) -> None:
         """Add events (in order) that all belong to this window.
 
