@@ -5,6 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+LINT_STAMP := $(VENV)/.lint-installed
 
 .PHONY: demo test test-slow test-all bench schemas lint ops-tools clean
 
@@ -35,6 +36,15 @@ test-slow: $(STAMP) ops-tools
 
 test-all: $(STAMP) ops-tools
 	$(PY) -m pytest
+
+# ruff over the package, benchmarks and tests; mypy --strict over the package (pyproject.toml).
+$(LINT_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e '.[test,lint]'
+	touch $(LINT_STAMP)
+
+lint: $(LINT_STAMP)
+	$(VENV)/bin/ruff check stream_monitor benchmarks tests
+	$(VENV)/bin/mypy stream_monitor
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.run
