@@ -144,7 +144,9 @@ class SequentialSpec(BaseModel):
     alarm closes the window early and enters the drift state at once (unless it
     is already there). ``false_alarms_per_million`` is a bound on the expected
     alarms per million events over all streams of a model version while events
-    follow the reference. ``reference_values`` are the CUSUMs' ``k`` in standard
+    follow the reference (averaged over the reference sample's own error; no
+    single stream exceeds it even with its reference mean four standard errors
+    off). ``reference_values`` are the CUSUMs' ``k`` in standard
     deviations of each signal (half the shift each one is tuned to): a small one
     for slow change, a large one for sudden change. ``max_pairs`` pairs of
     numeric features (the most correlated in the reference sample) are watched

@@ -24,8 +24,10 @@ The false-alarm budget
     is at most ``exp(-theta * h)`` (Wald). So with ``h = log(M / rate) / theta``
     for ``M`` streams the expected alarms per event, over all streams, stay at
     or below ``rate`` while events follow the reference.
-    See :mod:`stream_monitor.detectors.cusum_signals` for how the bound is
-    kept when the reference itself is an estimate.
+    The reference is itself an estimate; :func:`cusum_threshold` raises ``h``
+    so that the bound holds on average over the reference's error in each
+    signal's mean, and so that no single stream can spend more than the whole
+    budget if its mean is off by four standard errors.
 
 Arithmetic is in fixed point (integers of 2**-20): increments are looked up or
 rounded per event, and sums of integers do not depend on how the stream is cut
@@ -52,48 +54,154 @@ from scipy import optimize
 if TYPE_CHECKING:
     from stream_monitor.detectors.cusum_signals import CusumLayout
 
-__all__ = ["SCALE", "CusumBank", "Stream", "cusum_threshold"]
+__all__ = ["SCALE", "CusumBank", "Stream", "cusum_threshold", "wald_theta", "wald_thetas"]
 
 SCALE = 1 << 20  # fixed point: one unit of the signal is 2**20
 # Rows of increments per closed-form step of :meth:`CusumBank.scan`. Its temporaries
 # are (rows, streams) int64 arrays: at 256 rows and ~230 streams they stay in a 1 MB
 # L2 cache. The scan cost ~1.4 us per event of an envelope, against ~3.6 at 512 rows.
 _BLOCK = 256
+# Gauss-Hermite nodes and weights (standard normal) for the reference's error in a signal's mean.
+_GH_NODES, _GH_WEIGHTS = np.polynomial.hermite_e.hermegauss(24)
+_GH_WEIGHTS = _GH_WEIGHTS / _GH_WEIGHTS.sum()
+
+
+def wald_thetas(y: np.ndarray, probs: np.ndarray, shifts: np.ndarray) -> np.ndarray:
+    """For each shift ``s``, the ``theta > 0`` with ``E[exp(theta * (y + s))] = 1``; 0 where
+    there is none (``E[y + s] >= 0``, or ``y + s`` is never positive).
+
+    ``log E[exp(t (y + s))]`` is convex in ``t``, 0 at ``t = 0`` and falling there, so
+    Newton's method started right of the root (a Gaussian guess, doubled until past
+    it) descends to the root monotonically; all shifts are solved at once.
+
+    >>> wald_thetas(np.array([-1.5, 0.5]), np.array([0.5, 0.5]), np.array([0.0, 1.0])).round(4).tolist()
+    [1.2188, 0.0]
+    """
+    ys = y[None, :] + shifts[:, None]
+    mean = ys @ probs
+    ok = (mean < 0) & np.any((ys > 0) & (probs > 0)[None, :], axis=1)
+    ys, m = ys[ok], mean[ok]
+    out = np.zeros(len(shifts))
+    if not ys.size:
+        return out
+
+    def g(t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # log E[exp(t y)] and its derivative, stably
+        a = t[:, None] * ys
+        top = a.max(axis=1)
+        e = np.exp(a - top[:, None]) * probs
+        total = e.sum(axis=1)
+        return top + np.log(total), (e * ys).sum(axis=1) / total
+
+    t = -2 * m / np.maximum(((ys - m[:, None]) ** 2) @ probs, 1e-300)  # theta of a normal with this mean and variance
+    for _ in range(200):
+        low = g(t)[0] <= 0
+        if not low.any():
+            break
+        t[low] *= 2
+    for _ in range(100):
+        value, slope = g(t)
+        step = np.where(value > 0, value / slope, 0.0)  # at or left of the root (rounding): done
+        t = t - step
+        if np.all(step <= 1e-12 * t):
+            break
+    out[ok] = t
+    return out
+
+
+def wald_theta(y: np.ndarray, probs: np.ndarray) -> float | None:
+    """The ``theta > 0`` with ``E[exp(theta * y)] = 1``, or ``None`` if there is none
+    (``E[y] >= 0``, or ``y`` is never positive).
+
+    >>> round(wald_theta(np.array([-1.5, 0.5]), np.array([0.5, 0.5])), 4)
+    1.2188
+    """
+    theta = float(wald_thetas(y, probs, np.zeros(1))[0])
+    return theta if theta > 0 else None
+
+
+def _compressed(values: np.ndarray, probs: np.ndarray, points: int = 2048) -> tuple[np.ndarray, np.ndarray]:
+    """At most ``points`` support points for the thresholds' sums: each value moved up to
+    the top of its equal-width bin, which can only lower ``theta`` (raise ``h``)."""
+    if len(values) <= points:
+        return values, probs
+    lo, hi = float(values.min()), float(values.max())
+    width = (hi - lo) / points
+    idx = np.clip(np.ceil((values - lo) / width), 1, points).astype(np.int64)  # bin i is (lo + (i-1) w, lo + i w]
+    tops = lo + width * np.arange(points + 1)
+    tops[-1] = hi
+    mass = np.bincount(idx, weights=probs, minlength=points + 1)
+    keep = mass > 0
+    return tops[keep], mass[keep]
 
 
 def cusum_threshold(
-    values: np.ndarray, probs: np.ndarray, k: float, log_streams_per_rate: float, bias: float = 0.0
+    values: np.ndarray,
+    probs: np.ndarray,
+    k: float,
+    log_streams_per_rate: float,
+    se: float = 0.0,
+    *,
+    worst_se: float = 4.0,
+    log_per_rate: float | None = None,
 ) -> float | None:
     """The threshold ``h`` of one CUSUM stream, or ``None`` if it can never alarm.
 
     ``values`` and ``probs`` are the signal's distribution under the reference
     (already multiplied by the direction); ``log_streams_per_rate`` is
-    ``log(M / rate)``. ``bias`` is how far the reference's own estimate of the
-    signal's mean may be off (in the stream's direction): the bound is solved
-    for the signal shifted by it, so an imprecise reference does not void it.
+    ``log(M / rate)``. With ``se = 0`` the reference is taken as exact:
+    ``h = log(M / rate) / theta`` (the Wald bound).
+
+    ``se`` is the standard error of the reference's own estimate of the
+    signal's mean (``1 / sqrt(rows)`` for a standardised signal): the true
+    mean is off by some ``delta`` (normal, ``se``), which moves ``theta``. Then
+    ``h`` is the larger of
+
+    * the smallest ``h`` at which the stream's alarm rate *averaged over that
+      error* is within its share ``rate / M``:
+      ``E[exp(-theta(delta) h)] <= exp(-log(M / rate))``, the expectation by
+      Gauss-Hermite quadrature (24 nodes) on ``theta`` solved at each node
+      (where ``theta`` has no root, the stream is counted as alarming at every
+      event);
+    * when ``log_per_rate`` (``log(1 / rate)``) is given, the ``h`` at which
+      the stream alone stays within the *whole* budget ``rate`` even if the
+      mean is off by ``worst_se`` standard errors towards the alarm.
+
+    A stream whose ``theta`` vanishes within ``worst_se`` standard errors (a
+    reference too small to tell its ``k`` from noise) gets ``None``.
 
     >>> import math
     >>> v = np.array([-1.0, 1.0]); p = np.array([0.5, 0.5])
     >>> round(cusum_threshold(v, p, 0.5, math.log(1e6)), 2)
     11.34
+    >>> round(cusum_threshold(v, p, 0.5, math.log(1e6), se=0.01), 2)
+    11.4
+    >>> cusum_threshold(v, p, 0.5, math.log(1e6), se=0.2) is None  # k within 4 standard errors
+    True
     """
-    y = values + bias - k
-    if not np.any((y > 0) & (probs > 0)):
+    if se <= 0:
+        theta0 = wald_theta(values - k, probs)
+        return None if theta0 is None else log_streams_per_rate / theta0
+    y, pr = _compressed(values - k, probs)
+    thetas = wald_thetas(y, pr, se * np.concatenate([[0.0, worst_se], _GH_NODES]))
+    theta0, theta_worst, nodes = float(thetas[0]), float(thetas[1]), thetas[2:]
+    if theta0 <= 0 or theta_worst <= 0:
         return None
-    shift = float(np.max(y))
+    top = float(np.max(-nodes))
 
-    def f(t: float) -> float:  # log E[exp(t y)], computed stably
-        return float(np.log(np.sum(probs * np.exp(t * (y - shift)))) + t * shift)
+    def excess(h: float) -> float:  # log E[exp(-theta(delta) h)] + log(M / rate), stably
+        return float(np.log(np.sum(_GH_WEIGHTS * np.exp(-nodes * h - top * h))) + top * h) + log_streams_per_rate
 
-    lo, hi = 1e-9, 1e-3
-    if f(lo) >= 0:  # E[y] >= 0: not a usable reference value
-        return None
-    while f(hi) < 0:
-        hi *= 2
-        if hi > 1e4:
-            return None
-    theta = float(optimize.brentq(f, lo, hi, xtol=1e-12))
-    return log_streams_per_rate / theta
+    h = log_streams_per_rate / theta0
+    if excess(h) > 0:
+        hi = 2 * h
+        while excess(hi) > 0:
+            if hi > 1e7:  # the nodes without a root alone exceed the share: no h will do
+                return None
+            hi *= 2
+        h = float(optimize.brentq(excess, h, hi, xtol=1e-9))
+    if log_per_rate is not None:
+        h = max(h, log_per_rate / theta_worst)
+    return h
 
 
 @dataclass(frozen=True, slots=True)

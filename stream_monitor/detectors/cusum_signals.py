@@ -25,10 +25,17 @@ Signals
 The false-alarm bound and the reference as an estimate
     The thresholds come from :func:`stream_monitor.detectors.cusum.cusum_threshold`
     on each signal's exact reference distribution. The reference is
-    itself an estimate: ``theta`` is solved for the signal shifted by four
-    standard errors of its mean (``1 / sqrt(rows)``) towards the alarm, so the
-    bound survives an imprecise reference (a reference learned from 1,000 rows
-    drops the small-``k`` streams this way: it cannot tell shifts that small).
+    itself an estimate: its mean of each signal is off from the truth by a
+    normal error of one standard error, ``1 / sqrt(rows)``. Each stream's ``h`` keeps its alarm rate
+    *averaged over that error* within its share of the budget, and keeps the
+    stream within the *whole* budget on its own if the mean is off by four
+    standard errors towards the alarm (``BIAS_SE``). A stream whose ``theta``
+    vanishes within four standard errors is dropped: a reference learned from
+    1,000 rows cannot tell shifts of ``k = 0.1`` from its own noise. (Solving
+    ``h`` at the four-standard-error shift itself, as earlier versions did,
+    gives a bound that holds unless some signal's reference mean is off by more
+    than that, at the price of an ``h`` about a third higher for ``k = 0.1`` at
+    20,000 rows, and a slower decision on slow drift.)
     Only the copula of the correlation signals is an assumption; they come from
     the 500-row sample, so their ``k`` is at least seven standard errors, and
     pairs are never picked by their largest sample correlations (that would
@@ -87,7 +94,7 @@ from stream_monitor.windows.window import Column
 
 __all__ = ["CusumLayout"]
 
-BIAS_SE = 4.0  # the reference's estimate of a signal's mean may be off by this many standard errors
+BIAS_SE = 4.0  # worst case of the reference's error in a signal's mean, in standard errors (see the module doc)
 PAIR_K_SE = 7.0  # correlation pairs (from the small sample) use k of at least this many standard errors
 RESIDUAL_MIN_BETA = 0.3  # residual signals only for pairs this correlated (after shrinking)
 SURPRISAL_CAP = 4.0  # one unseen category must not alarm on its own: a run of them does
@@ -300,17 +307,18 @@ class CusumLayout:
             signals.extend((None, *x) for x in residual_signals)
         n_streams = sum(2 * (len(ks) if x[-1] is None else 1) for x in signals)
         log_m = math.log(max(n_streams, 1) / rate_per_event)
+        log_r = math.log(1 / rate_per_event)
         streams: list[Stream] = []
         hh: list[int] = []
         per_slot: dict[int, list[tuple[int, np.ndarray]]] = {}  # slot -> (stream, increments per bin)
         per_pair: dict[int, list[tuple[int, int, float]]] = {}  # pair, then residual -> (stream, direction, k)
         pair_no = 0
         for slot, feature, signal, values, probs, k_floor, rows, partner in signals:
-            bias = BIAS_SE / math.sqrt(max(rows, 1))
+            se = 1 / math.sqrt(max(rows, 1))
             for k in (ks if partner is None else (min(ks),)):  # residuals: the smallest k only (see _residuals)
                 k_eff = max(float(k), k_floor)
                 for d in (1, -1):
-                    h = cusum_threshold(d * values, probs, k_eff, log_m, bias)
+                    h = cusum_threshold(d * values, probs, k_eff, log_m, se, worst_se=BIAS_SE, log_per_rate=log_r)
                     if h is None:
                         continue
                     if slot is not None:

@@ -32,7 +32,9 @@ from stream_monitor.windows.profile import (
 )
 from stream_monitor.windows.window import Column, columns_of
 
-__all__ = ["DETECTOR", "event_increments", "sequential_layout", "sequential_readings"]
+__all__ = ["CLEAR_EVIDENCE", "DETECTOR", "event_increments", "sequential_layout", "sequential_readings"]
+
+CLEAR_EVIDENCE = 1.25  # a residual side is blamed alone when its evidence is this many times the other side's
 
 DETECTOR = "cusum"
 _CACHE: OrderedDict[tuple[str, str], CusumLayout] = OrderedDict()
@@ -102,14 +104,23 @@ def sequential_readings(layout: CusumLayout, bank: CusumBank, n: int, n_referenc
 
     A residual ``a given b`` moves when either feature moves (by ``1/|beta|``
     times more when ``a`` does), so a pair's residual alarms are blamed on the
-    side whose residual alarmed more in the window, and on the pair
-    (``__multivariate__``) on a tie: a shift of ``a`` alone must not name ``b``.
+    side with clearly more evidence, and on the pair (``__multivariate__``)
+    when neither has: a shift of ``a`` alone must not name ``b``. A side's
+    evidence is its residual streams' alarms in the window plus how far the
+    nearest of them is towards its threshold now (a fraction below 1), so one
+    alarm of ``b given a`` just before ``a given b`` would have alarmed too is
+    a near tie, not a verdict; "clearly" is :data:`CLEAR_EVIDENCE` times more.
     """
     window = bank.window_alarms
-    by_side: dict[tuple[str, str], int] = {}
+    by_side: dict[tuple[str, str], float] = {}
+    progress: dict[tuple[str, str], float] = {}
     for i, s in enumerate(layout.streams):
         if s.partner is not None:
-            by_side[(s.feature, s.partner)] = by_side.get((s.feature, s.partner), 0) + int(window[i])
+            side = (s.feature, s.partner)
+            by_side[side] = by_side.get(side, 0.0) + int(window[i])
+            progress[side] = max(progress.get(side, 0.0), int(bank.sums[i]) / int(layout.thresholds[i]))
+    for side, p in progress.items():
+        by_side[side] += p
     fired: dict[str, list[str]] = {}
     counts: dict[str, int] = {}
     for i, s in enumerate(layout.streams):
@@ -118,10 +129,10 @@ def sequential_readings(layout: CusumLayout, bank: CusumBank, n: int, n_referenc
             continue
         blame, label = s.feature, s.label
         if s.partner is not None:
-            mine, theirs = by_side[(s.feature, s.partner)], by_side.get((s.partner, s.feature), 0)
-            if mine < theirs:
+            mine, theirs = by_side[(s.feature, s.partner)], by_side.get((s.partner, s.feature), 0.0)
+            if theirs >= CLEAR_EVIDENCE * mine:
                 continue
-            if mine == theirs:
+            if mine < CLEAR_EVIDENCE * theirs:
                 blame, label = MULTIVARIATE, f"{s.feature} {s.label}"
         counts[blame] = counts.get(blame, 0) + int(window[i])
         fired.setdefault(blame, []).append(label)
