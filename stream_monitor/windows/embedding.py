@@ -20,6 +20,8 @@ Rows with any numeric feature missing or non-numeric are left out.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -66,6 +68,23 @@ class FeatureMap:
     ref_trace: float  # tr(Sigma) of the reference features
     ref_frob2: float  # ||Sigma||_F^2
     ref_n: int
+
+    @classmethod
+    def cached(cls, reference: ReferenceProfile, *, n_features: int, seed: int) -> FeatureMap | None:
+        """:meth:`build`, shared by every model version on the same reference (the map is
+        immutable): a version that comes and goes does not pay the build again (~0.2 s
+        for a 2,000-row sample of 20 features)."""
+        key = (reference.fingerprint(), n_features, seed)
+        with _LOCK:
+            if key in _CACHE:
+                _CACHE.move_to_end(key)
+                return _CACHE[key]
+        built = cls.build(reference, n_features=n_features, seed=seed)
+        with _LOCK:
+            _CACHE[key] = built
+            while len(_CACHE) > 64:
+                _CACHE.popitem(last=False)
+        return built
 
     @classmethod
     def build(cls, reference: ReferenceProfile, *, n_features: int, seed: int) -> FeatureMap | None:
@@ -121,6 +140,9 @@ class FeatureMap:
             x[:, j] = normal_scores(x[:, j], table)
         return x
 
+
+_CACHE: OrderedDict[tuple[str, int, int], FeatureMap | None] = OrderedDict()
+_LOCK = threading.Lock()
 
 # Embedded values are summed in fixed point (units of 2**-24, about 6e-8): integer
 # sums are exact in any order, so merging parts equals accumulating the whole.

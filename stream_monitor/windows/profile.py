@@ -95,7 +95,7 @@ class ReferenceSample(BaseModel):
     ``correlation`` is the correlation matrix of those normal scores over a
     larger seeded sample (``correlation_rows`` complete rows, at most
     :data:`CORRELATION_ROWS`): the sequential detector's residual signals need
-    it more precisely than 500 rows tell. Profiles built before it have none.
+    it more precisely than the sample tells. Profiles built before it have none.
     """
 
     model_config = _FROZEN

@@ -108,7 +108,7 @@ class WindowLayout:
         pred = binning_for(reference.prediction) if reference.prediction is not None else None
         det = spec.detectors
         embedding = (
-            FeatureMap.build(reference, n_features=det.mmd_features, seed=det.seed) if det.multivariate else None
+            FeatureMap.cached(reference, n_features=det.mmd_features, seed=det.seed) if det.multivariate else None
         )
         return cls(tuple(numeric), tuple(categorical), pred, spec.prediction.type, embedding)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from stream_monitor.modelspec import ModelSpec
 from stream_monitor.monitor import Monitor
 from stream_monitor.simulate import Scenario, generate, reference_rows
@@ -14,11 +16,24 @@ def test_reference_sample_is_bounded_seeded_and_in_normal_scores(demo_spec: Mode
                                                                  demo_reference: ReferenceProfile) -> None:
     sample = demo_reference.sample
     assert sample is not None and sample.features == ("amount", "age", "account_age_days")
-    assert len(sample.rows) == 500 and all(abs(v) < 5 for r in sample.rows for v in r)
+    assert len(sample.rows) == demo_spec.reference.sample_rows == 2000
+    assert all(abs(v) < 5 for r in sample.rows for v in r)
     again = build_profile(demo_spec, reference_rows(20_000, seed=1), source="test reference")
     assert again.sample == sample
     fmap = FeatureMap.build(demo_reference, n_features=64, seed=0)
     assert fmap is not None and fmap.size == 128 and 0.5 < fmap.bandwidth < 5
+
+
+def test_versions_on_one_reference_share_its_feature_map(demo_reference: ReferenceProfile) -> None:
+    """The map is a pure, immutable function of (reference, size, seed): built once, so model
+    versions that come and go (or a flood of made-up ones) do not rebuild it."""
+    fmap = FeatureMap.cached(demo_reference, n_features=64, seed=0)
+    built = FeatureMap.build(demo_reference, n_features=64, seed=0)
+    assert fmap is not None and built is not None
+    assert fmap.bandwidth == built.bandwidth and np.array_equal(fmap.omega, built.omega)
+    assert np.array_equal(fmap.ref_mean, built.ref_mean) and fmap.ref_trace == built.ref_trace
+    assert FeatureMap.cached(demo_reference, n_features=64, seed=0) is fmap
+    assert FeatureMap.cached(demo_reference, n_features=64, seed=1) is not fmap
 
 
 def test_versions_start_with_their_configured_reference(demo_spec: ModelSpec,
