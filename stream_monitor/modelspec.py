@@ -65,13 +65,16 @@ class ReferenceSpec(BaseModel):
     bins: Annotated[int, Field(ge=4, le=200)] = 50
     max_categories: Annotated[int, Field(ge=2, le=500)] = 50
     # A seeded sample of complete rows of the numeric features, kept in the
-    # profile for multivariate tests (0: none); 2,000 rows x 20 features is
-    # ~550 KB of JSON. The MMD compares every window with this same sample, so
-    # its sampling error repeats in every window and can make consecutive windows
-    # fail together: at 500 rows, one of 12 seeded 5,000-row demo references
-    # flagged 7.5% of stationary windows and made 5 false decisions in 500,000
-    # events; at 1,000 or 2,000 rows none of the 12 flagged a window.
-    sample_rows: Annotated[int, Field(ge=0, le=5000)] = 2000
+    # profile for multivariate tests (0: none); 1,000 rows x 20 features is
+    # ~280 KB of JSON and ~0.8 MB in memory per model version. The MMD compares
+    # every window with this same sample, so its sampling error repeats in every
+    # window and can make consecutive windows fail together: at 500 rows, one of
+    # 12 seeded 5,000-row demo references flagged 7.5% of stationary windows and
+    # made 5 false decisions in 500,000 events; at 1,000 rows none of the 12 made
+    # a false decision (one window of 2,400 flagged), and the benchmark's
+    # correlation flip is decided after a median 14 events (24 at 500 rows;
+    # 2,000 rows gave 14 too, for twice the memory).
+    sample_rows: Annotated[int, Field(ge=0, le=5000)] = 1000
     sample_seed: int = 0
     # Rolling reference beside the static one: the last ``rolling_windows``
     # healthy windows (sufficient, no model drift). ``rolling_use: evidence``

@@ -37,7 +37,7 @@ The false-alarm bound and the reference as an estimate
     than that, at the price of an ``h`` about a third higher for ``k = 0.1`` at
     20,000 rows, and a slower decision on slow drift.)
     Only the copula of the correlation signals is an assumption; they come from
-    the reference sample (2,000 rows by default), so their ``k`` is at least
+    the reference sample (1,000 rows by default), so their ``k`` is at least
     seven standard errors of it, and
     pairs are never picked by their largest sample correlations (that would
     pick the estimates that are most wrong).

@@ -16,7 +16,7 @@ def test_reference_sample_is_bounded_seeded_and_in_normal_scores(demo_spec: Mode
                                                                  demo_reference: ReferenceProfile) -> None:
     sample = demo_reference.sample
     assert sample is not None and sample.features == ("amount", "age", "account_age_days")
-    assert len(sample.rows) == demo_spec.reference.sample_rows == 2000
+    assert len(sample.rows) == demo_spec.reference.sample_rows == 1000
     assert all(abs(v) < 5 for r in sample.rows for v in r)
     again = build_profile(demo_spec, reference_rows(20_000, seed=1), source="test reference")
     assert again.sample == sample
