@@ -26,10 +26,10 @@ The false-alarm bound and the reference as an estimate
     The thresholds come from :func:`stream_monitor.detectors.cusum.cusum_threshold`
     on each signal's exact reference distribution. The reference is
     itself an estimate: its mean of each signal is off from the truth by a
-    normal error of one standard error, ``1 / sqrt(rows)``. Each stream's ``h`` keeps its alarm rate
-    *averaged over that error* within its share of the budget, and keeps the
-    stream within the *whole* budget on its own if the mean is off by four
-    standard errors towards the alarm (``BIAS_SE``). A stream whose ``theta``
+    normal error of one standard error, ``1 / sqrt(rows)``. Each stream's
+    ``h`` keeps its alarm rate *averaged over that error* within its share of
+    the budget, and keeps the stream within the *whole* budget on its own if
+    the mean is off by four standard errors towards the alarm (``BIAS_SE``). A stream whose ``theta``
     vanishes within four standard errors is dropped: a reference learned from
     1,000 rows cannot tell shifts of ``k = 0.1`` from its own noise. (Solving
     ``h`` at the four-standard-error shift itself, as earlier versions did,
