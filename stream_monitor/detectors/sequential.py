@@ -11,8 +11,6 @@ streams that fired.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -28,6 +26,7 @@ from stream_monitor.windows.profile import (
     PREDICTION,
     CategoricalProfile,
     NumericProfile,
+    ReferenceCache,
     ReferenceProfile,
 )
 from stream_monitor.windows.window import Column, columns_of
@@ -37,8 +36,7 @@ __all__ = ["CLEAR_EVIDENCE", "DETECTOR", "event_increments", "sequential_layout"
 CLEAR_EVIDENCE = 1.25  # a residual side is blamed alone when its evidence is this many times the other side's
 
 DETECTOR = "cusum"
-_CACHE: OrderedDict[tuple[str, str], CusumLayout] = OrderedDict()
-_LOCK = threading.Lock()
+_CACHE: ReferenceCache[CusumLayout] = ReferenceCache()
 
 
 def sequential_layout(spec: ModelSpec, reference: ReferenceProfile) -> CusumLayout | None:
@@ -46,13 +44,12 @@ def sequential_layout(spec: ModelSpec, reference: ReferenceProfile) -> CusumLayo
     seq = spec.detectors.sequential
     if not seq.enabled:
         return None
-    key = (reference.fingerprint(), seq.model_dump_json() + spec.model_dump_json(include={"features"}) +
-           str(spec.detectors.seed))
-    with _LOCK:
-        hit = _CACHE.get(key)
-        if hit is not None:
-            _CACHE.move_to_end(key)
-            return hit
+    params = seq.model_dump_json() + spec.model_dump_json(include={"features"}) + str(spec.detectors.seed)
+    return _CACHE.get(reference, params, lambda: _build_layout(spec, reference))
+
+
+def _build_layout(spec: ModelSpec, reference: ReferenceProfile) -> CusumLayout:
+    seq = spec.detectors.sequential
     numeric = {f.name: p for f in spec.features
                if f.type == "numeric" and isinstance(p := reference.features.get(f.name), NumericProfile)}
     categorical = {f.name: p for f in spec.features
@@ -61,16 +58,11 @@ def sequential_layout(spec: ModelSpec, reference: ReferenceProfile) -> CusumLayo
     correlation = None
     if seq.residuals and reference.sample is not None and reference.sample.correlation is not None:
         correlation = (reference.sample.features, reference.sample.correlation, reference.sample.correlation_rows)
-    layout = CusumLayout.build(
+    return CusumLayout.build(
         numeric, categorical, reference.prediction, sample,
         ks=seq.reference_values, rate_per_event=seq.false_alarms_per_million / 1e6,
         seed=spec.detectors.seed, max_pairs=seq.max_pairs, variance=seq.variance, correlation=correlation,
     )
-    with _LOCK:
-        _CACHE[key] = layout
-        while len(_CACHE) > 64:
-            _CACHE.popitem(last=False)
-    return layout
 
 
 def event_increments(

@@ -20,8 +20,6 @@ Rows with any numeric feature missing or non-numeric are left out.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -29,7 +27,7 @@ from typing import Any
 import numpy as np
 from scipy import special
 
-from stream_monitor.windows.profile import NumericProfile, ReferenceProfile
+from stream_monitor.windows.profile import NumericProfile, ReferenceCache, ReferenceProfile
 
 __all__ = ["EmbeddingAccumulator", "FeatureMap", "normal_scores", "score_table"]
 
@@ -74,17 +72,8 @@ class FeatureMap:
         """:meth:`build`, shared by every model version on the same reference (the map is
         immutable): a version that comes and goes does not pay the build again (its
         pairwise distances grow with the square of the sample: ~0.2 s at 2,000 rows)."""
-        key = (reference.fingerprint(), n_features, seed)
-        with _LOCK:
-            if key in _CACHE:
-                _CACHE.move_to_end(key)
-                return _CACHE[key]
-        built = cls.build(reference, n_features=n_features, seed=seed)
-        with _LOCK:
-            _CACHE[key] = built
-            while len(_CACHE) > 64:
-                _CACHE.popitem(last=False)
-        return built
+        return _CACHE.get(reference, (n_features, seed),
+                          lambda: cls.build(reference, n_features=n_features, seed=seed))
 
     @classmethod
     def build(cls, reference: ReferenceProfile, *, n_features: int, seed: int) -> FeatureMap | None:
@@ -141,8 +130,7 @@ class FeatureMap:
         return x
 
 
-_CACHE: OrderedDict[tuple[str, int, int], FeatureMap | None] = OrderedDict()
-_LOCK = threading.Lock()
+_CACHE: ReferenceCache[FeatureMap | None] = ReferenceCache()
 
 # Embedded values are summed in fixed point (units of 2**-24, about 6e-8): integer
 # sums are exact in any order, so merging parts equals accumulating the whole.

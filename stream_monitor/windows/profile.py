@@ -9,10 +9,11 @@ rows: memory is O(features x bins).
 from __future__ import annotations
 
 import hashlib
+import threading
 import weakref
-from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Annotated, Any, Literal
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -24,6 +25,7 @@ __all__ = [
     "PREDICTION",
     "CategoricalProfile",
     "NumericProfile",
+    "ReferenceCache",
     "ReferenceProfile",
     "ReferenceSample",
     "build_profile",
@@ -125,6 +127,33 @@ class ReferenceProfile(BaseModel):
         value = hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:16]
         key = id(self)
         _FINGERPRINTS[key] = (weakref.ref(self, lambda _: _FINGERPRINTS.pop(key, None)), value)
+        return value
+
+
+V = TypeVar("V")
+
+
+class ReferenceCache(Generic[V]):
+    """The last ``size`` results of a pure build from a reference profile, keyed by the
+    profile's fingerprint and the build's parameters; thread-safe, the build runs
+    outside the lock. Model versions on one reference share what is built from it."""
+
+    def __init__(self, size: int = 64) -> None:
+        self._size = size
+        self._items: OrderedDict[tuple[str, Hashable], V] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, reference: ReferenceProfile, params: Hashable, build: Callable[[], V]) -> V:
+        key = (reference.fingerprint(), params)
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        value = build()
+        with self._lock:
+            self._items[key] = value
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
         return value
 
 

@@ -82,3 +82,23 @@ def test_multivariate_reading_catches_correlation_flip(demo_spec: ModelSpec,
     assert [x.drift for x in mmd] == [False] * 4 + [True] * 4
     inputs = {"amount", "age", "account_age_days", "merchant_category", "country"}
     assert all(MULTIVARIATE in r.drifted and not inputs & set(r.drifted) for r in out.reports[4:])
+
+
+def test_reference_cache_builds_once_per_key_and_keeps_the_most_recent(demo_reference: ReferenceProfile) -> None:
+    from stream_monitor.windows.profile import ReferenceCache
+
+    cache: ReferenceCache[int] = ReferenceCache(size=2)
+    builds: list[str] = []
+
+    def build(p: str) -> int:
+        builds.append(p)
+        return len(builds)
+
+    assert cache.get(demo_reference, "a", lambda: build("a")) == 1
+    assert cache.get(demo_reference, "a", lambda: build("a")) == 1  # cached
+    assert cache.get(demo_reference, "b", lambda: build("b")) == 2
+    assert cache.get(demo_reference, "a", lambda: build("a")) == 1  # "a" is now the most recent
+    assert cache.get(demo_reference, "c", lambda: build("c")) == 3  # evicts "b", the least recent
+    assert cache.get(demo_reference, "a", lambda: build("a")) == 1
+    assert cache.get(demo_reference, "b", lambda: build("b")) == 4  # built again
+    assert builds == ["a", "b", "c", "b"]
