@@ -22,7 +22,7 @@ import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, NamedTuple, cast
+from typing import Any, Final, NamedTuple
 
 from stream_monitor.decisions.policy import WindowReport
 from stream_monitor.decisions.request import RetrainRequest
@@ -227,7 +227,7 @@ class Monitor:
         latencies: dict[tuple[str, str], tuple[float, ...]] = {}
         unknown: dict[str, int] = {}
         for model_id, events in per_model.items():
-            ts = cast(list[float], [e.timestamp for e in events])  # validated: always epoch seconds
+            ts = [e.timestamp for e in events]
             lags[model_id] = tuple([now - t for t in ts])
             seen = {e.model_version for e in events}  # never empty or None for these kinds
             groups: list[tuple[str, Sequence[PredictionEvent | FeatureEvent], list[float]]] = []
@@ -236,7 +236,7 @@ class Monitor:
             else:
                 for version in sorted(seen):
                     mine = [e for e in events if e.model_version == version]
-                    groups.append((version, mine, cast(list[float], [e.timestamp for e in mine])))
+                    groups.append((version, mine, [e.timestamp for e in mine]))
             for version, of_version, times in groups:
                 last_event[(model_id, version)] = max(times)
                 lat = [e.latency_ms / 1000.0 for e in of_version
