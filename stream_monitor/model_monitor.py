@@ -61,6 +61,7 @@ class VersionState:
     segments: SegmentWindows | None = None  # per-segment windows, when ``segments`` is configured
     cusum_layout: CusumLayout | None = None  # in memory only: a pure function of the reference
     cusum: CusumBank | None = None  # the sequential detectors' state, when enabled
+    incarnation: str = ""  # the event time that started this life of the version (request ids)
 
     def start(self, spec: ModelSpec, reference: ReferenceProfile, index: int = 0) -> None:
         det = spec.detectors
@@ -136,7 +137,7 @@ class ModelMonitor:
     def _reference_for(self, version: str) -> ReferenceProfile | None:
         return self.version_references.get(version, self.reference)
 
-    def _version(self, version: str, retired: list[str]) -> VersionState:
+    def _version(self, version: str, retired: list[str], first_ts: float) -> VersionState:
         state = self.versions.pop(version, None)
         if state is None:
             while len(self.versions) >= self.spec.max_versions:
@@ -146,7 +147,7 @@ class ModelMonitor:
                 if self.join is not None:
                     self.join.drop_version(oldest)
             ref = self._reference_for(version)
-            state = VersionState(version, None, learned=ref is None)
+            state = VersionState(version, None, learned=ref is None, incarnation=repr(float(first_ts)))
             if ref is not None:
                 state.start(self.spec, ref)
             else:
@@ -166,7 +167,7 @@ class ModelMonitor:
         requests: list[RetrainRequest] = []
         retired: list[str] = []
         for version, (evs, gs) in by_version.items():
-            state = self._version(version, retired)
+            state = self._version(version, retired, evs[0].timestamp)
             rest: Sequence[WindowEvent] = evs
             if state.learning is not None:
                 rest = self._learn(state, evs)
@@ -337,6 +338,7 @@ class ModelMonitor:
             reference=state.reference_info(rolling if decide_on == "rolling" else None),
             params_hash=self.params_hash,
             decide_on=decide_on,
+            incarnation=state.incarnation,
         )
         if ref_spec.rolling_windows is not None and not report.insufficient and not report.model_drift:
             state.healthy = [*state.healthy, w][-ref_spec.rolling_windows:]
@@ -361,6 +363,7 @@ class ModelMonitor:
                 "streams": {k: d.to_state() for k, d in s.streams.items()},
                 "stream_marks": dict(s.stream_marks),
                 "healthy": [h.to_state() for h in s.healthy],
+                "incarnation": s.incarnation,
             }
             if s.cusum is not None:
                 versions[v]["cusum"] = s.cusum.to_state()
@@ -379,7 +382,7 @@ class ModelMonitor:
         self.versions = {}
         for v, d in data["versions"].items():
             configured = self._reference_for(v)
-            s = VersionState(v, None, learned=configured is None)
+            s = VersionState(v, None, learned=configured is None, incarnation=str(d.get("incarnation") or ""))
             ref = configured if configured is not None else (
                 ReferenceProfile.model_validate(d["reference"]) if d["reference"] else None
             )

@@ -148,9 +148,13 @@ class StreamingSpec(BaseModel):
 class SequentialSpec(BaseModel):
     """Per-event CUSUMs against the reference (:mod:`stream_monitor.detectors.cusum`).
 
-    They decide as soon as the evidence is in, not when the window closes: an
-    alarm closes the window early and enters the drift state at once (unless it
-    is already there). ``false_alarms_per_million`` is a bound on the expected
+    They see change as soon as the evidence is in, not when the window closes:
+    an alarm closes the window early (unless the model already drifts). An
+    alarm is evidence, not a decision: it drifts its feature once corroborated
+    within ``confirm_events`` events (the same feature alarms again, a window
+    test on it fires, or another input feature alarms; see
+    :mod:`stream_monitor.decisions.corroboration`), and then enters the drift
+    state at once. ``false_alarms_per_million`` is a bound on the expected
     alarms per million events over all streams of a model version while events
     follow the reference (averaged over the reference sample's own error; no
     single stream exceeds it even with its reference mean four standard errors
@@ -172,6 +176,7 @@ class SequentialSpec(BaseModel):
     variance: bool = True
     residuals: bool = True
     max_pairs: Annotated[int, Field(ge=0, le=100)] = 10
+    confirm_events: Annotated[int, Field(ge=0, le=10_000_000)] = 2000
 
 
 _MULTIVARIATE_DEFAULT: tuple[Literal["mmd"], ...] = ("mmd",)

@@ -1,7 +1,8 @@
 """From label-path readings (performance, concept, fairness, representation) to decisions.
 
 The same persistence rule as the drift policy (``retrain``: k of n windows,
-hysteresis, cooldown in event time), applied to its own windows: a window
+hysteresis, cooldown in event time, requests that evolve: see
+:mod:`stream_monitor.decisions.incident`), applied to its own windows: a window
 *breaches* when any of its readings does; insufficient windows (fewer events
 than the window's minimum) never breach and leave the state as it was. A
 retrain request names every breaching reading: ``detector`` is
@@ -25,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from stream_monitor.decisions.policy import PolicyState
-from stream_monitor.decisions.request import Reason, ReferenceInfo, RetrainRequest, WindowInfo, request_id
+from stream_monitor.decisions.request import Reason, ReferenceInfo, RetrainRequest, Severity, WindowInfo, request_id
 from stream_monitor.detectors.base import DetectorState
 from stream_monitor.modelspec import ModelSpec
 
@@ -80,6 +81,11 @@ class OutcomeReport:
     cause: str | None = None  # pairs: "concept" (the relation moved) or "covariate" (the inputs moved)
 
 
+def _severity(reasons: Sequence[Reason]) -> Severity:
+    """Critical when performance or fairness breaches, warning otherwise."""
+    return "critical" if any(r.detector.split(":")[0] in ("performance", "fairness") for r in reasons) else "warning"
+
+
 def decide_outcomes(
     readings: Sequence[OutcomeReading],
     spec: ModelSpec,
@@ -92,29 +98,37 @@ def decide_outcomes(
     reference: ReferenceInfo,
     params_hash: str,
     cause: str | None = None,
+    incarnation: str = "",
 ) -> tuple[OutcomeReport, RetrainRequest | None]:
     """Decide one closed window; ``state`` is updated in place."""
     insufficient = window.events < minimum
     breaching = [r for r in readings if r.breach] if not insufficient else []
     breached = bool(breaching)
     rt = spec.retrain
+    end = window.end if window.end is not None else 0.0
+    request = None
     if not insufficient:
         state.record(breached, rt.consecutive_windows, rt.history, rt.exit_below)
-    end = window.end if window.end is not None else 0.0
-    in_cooldown = state.cooldown_until is not None and end < state.cooldown_until
-    request = None
-    if rt.enabled and breached and state.state is DetectorState.DRIFT and not in_cooldown:
-        request = RetrainRequest(
-            request_id=request_id(spec.model_id, model_version, f"{params_hash}:{source}", window.index),
-            model_id=spec.model_id,
-            model_version=model_version,
-            created_at=end,
-            severity="critical" if any(r.kind in ("performance", "fairness") for r in breaching) else "warning",
-            consecutive_windows=state.streak,
-            reasons=tuple(r.reason(window) for r in breaching),
-            reference=reference,
-        )
-        state.cooldown_until = end + rt.cooldown_seconds
+        if state.state is DetectorState.DRIFT:
+            state.incident.observe(((r.subject, f"{r.kind}:{r.metric}", r.reason(window)) for r in breaching), rt.history)
+
+        def make(supersedes: str | None, features: tuple[str, ...], reasons: tuple[Reason, ...]) -> RetrainRequest:
+            return RetrainRequest(
+                request_id=request_id(spec.model_id, model_version, f"{params_hash}:{source}", window.index,
+                                      incarnation),
+                model_id=spec.model_id,
+                model_version=model_version,
+                created_at=end,
+                severity=_severity(reasons),
+                consecutive_windows=state.streak,
+                reasons=reasons,
+                reference=reference,
+                features=features,
+                supersedes=supersedes,
+            )
+
+        request = state.request(enabled=rt.enabled, drifted=breached, severity=_severity(state.incident.reasons()),
+                                end=end, cooldown_seconds=rt.cooldown_seconds, make=make)
     report = OutcomeReport(
         model_id=spec.model_id,
         model_version=model_version,

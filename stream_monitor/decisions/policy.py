@@ -23,14 +23,24 @@ The policy, per model version:
    floor: on a window of a million events a KS p-value of 1e-9 for D = 0.01 is
    real but irrelevant (the "cries wolf on large samples" problem).
 7. Sequential readings (``detector="cusum"``, per-event CUSUMs with their own
-   false-alarm budget, :mod:`stream_monitor.detectors.sequential`) fire on any
-   alarm, whatever the window's size: a window an alarm closed early is never
-   insufficient, and when such a window makes the model drift the state enters
-   ``drift`` at once instead of waiting for k of n windows.
+   false-alarm budget, :mod:`stream_monitor.detectors.sequential`) are
+   evidence: an alarm drifts its feature only once corroborated
+   (:mod:`stream_monitor.decisions.corroboration`: the same feature again, a
+   window test on it, or another input feature, within
+   ``detectors.sequential.confirm_events`` events). A window an alarm closed
+   early is never insufficient; an uncorroborated alarm puts the model in
+   ``warning``; a corroborated one that makes the model drift enters ``drift``
+   at once instead of waiting for k of n windows.
 8. Per-segment readings (``feature@attribute=group``) are corrected together
    with the window's other tests and may fire; they count towards the model's
    drift only with ``retrain.include_segments``, and a feature drifting overall
    and in segments counts once.
+
+9. Requests evolve (:mod:`stream_monitor.decisions.incident`): the first
+   request of an incident is a new breach; during the cooldown, new drifting
+   features or a higher severity make an update that supersedes it, and the
+   same evidence again is suppressed. A request names every feature drifting
+   in the last ``retrain.of_windows`` windows, with the latest evidence of each.
 
 Everything here is a pure function of its inputs; the state it updates is part
 of the persisted snapshot.
@@ -39,10 +49,12 @@ of the persisted snapshot.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from stream_monitor.decisions.corroboration import Mark, corroborate
+from stream_monitor.decisions.incident import Incident
 from stream_monitor.decisions.request import (
     Reason,
     ReferenceInfo,
@@ -116,12 +128,20 @@ class WindowReport:
 
 @dataclass(slots=True)
 class PolicyState:
-    """The persisted part of the policy of one model version."""
+    """The persisted part of the policy of one model version.
+
+    ``position`` counts the events of every window decided; ``marks`` hold the
+    sequential evidence within the corroboration horizon; ``incident`` the
+    features drifting now and the last request.
+    """
 
     streak: int = 0
     cooldown_until: float | None = None
     state: DetectorState = DetectorState.OK
     history: list[bool] = dataclasses.field(default_factory=list)  # recent windows, oldest first
+    position: int = 0
+    marks: list[Mark] = dataclasses.field(default_factory=list)
+    incident: Incident = dataclasses.field(default_factory=Incident)
 
     def to_state(self) -> dict[str, Any]:
         return {
@@ -129,6 +149,9 @@ class PolicyState:
             "cooldown_until": self.cooldown_until,
             "state": self.state.value,
             "history": list(self.history),
+            "position": self.position,
+            "marks": [list(m) for m in self.marks],
+            "incident": self.incident.to_state(),
         }
 
     @classmethod
@@ -137,12 +160,17 @@ class PolicyState:
         history = data.get("history")
         if history is None:
             history = [True] * int(data["streak"])
+        marks: list[Mark] = [(str(f), str(k), int(p)) for f, k, p in data.get("marks") or []]
         return cls(int(data["streak"]), data["cooldown_until"], DetectorState(data["state"]),
-                   [bool(x) for x in history])
+                   [bool(x) for x in history], int(data.get("position") or 0), marks,
+                   Incident.from_state(data.get("incident")))
 
-    def record(self, drifted: bool, k: int, n: int, exit_below: int, *, immediate: bool = False) -> None:
+    def record(
+        self, drifted: bool, k: int, n: int, exit_below: int, *, immediate: bool = False, evidence: bool = False
+    ) -> None:
         """Add one sufficient window's outcome and move the state (k of n, hysteresis);
-        ``immediate`` (a sequential alarm) enters drift without waiting for k."""
+        ``immediate`` (a corroborated sequential alarm) enters drift without waiting for k;
+        ``evidence`` (an alarm not yet corroborated) makes a quiet window a warning."""
         self.streak = self.streak + 1 if drifted else 0
         self.history = [*self.history, drifted][-n:]
         count = sum(self.history)
@@ -151,7 +179,31 @@ class PolicyState:
         if count >= k or (immediate and drifted):
             self.state = DetectorState.DRIFT
         else:
-            self.state = DetectorState.WARNING if drifted else DetectorState.OK
+            self.state = DetectorState.WARNING if (drifted or evidence) else DetectorState.OK
+        if self.state is not DetectorState.DRIFT:
+            self.incident.close()
+
+    def request(
+        self,
+        *,
+        enabled: bool,
+        drifted: bool,
+        severity: Severity,
+        end: float,
+        cooldown_seconds: float,
+        make: Callable[[str | None, tuple[str, ...], tuple[Reason, ...]], RetrainRequest],
+    ) -> RetrainRequest | None:
+        """The request this window makes, if any (the incident's rules); ``make`` builds
+        it from the id it supersedes, the features and the reasons."""
+        if not (enabled and drifted and self.state is DetectorState.DRIFT):
+            return None
+        in_cooldown = self.cooldown_until is not None and end < self.cooldown_until
+        if not self.incident.wanted(severity, in_cooldown=in_cooldown):
+            return None
+        request = make(self.incident.supersedes, self.incident.features, self.incident.reasons())
+        self.incident.made(request.request_id, severity)
+        self.cooldown_until = end + cooldown_seconds
+        return request
 
 
 def _decided(r: Reading, drift: bool, threshold: float | None = None) -> Reading:
@@ -169,8 +221,8 @@ def _finalise(readings: Sequence[Reading], spec: ModelSpec, insufficient: bool) 
     drift_by_idx = dict(zip(pv_idx, flags, strict=True))
     out = []
     for i, r in enumerate(readings):
-        if r.detector == SEQUENTIAL:  # its budget is per event: no sample floor
-            out.append(_decided(r, r.value > r.threshold))
+        if r.detector == SEQUENTIAL:  # evidence: it drifts only once corroborated (_sequential)
+            out.append(_decided(r, False))
             continue
         quiet = insufficient or (r.detector not in DATA_QUALITY and r.n < det.min_samples)
         if r.p_value is not None:
@@ -180,6 +232,39 @@ def _finalise(readings: Sequence[Reading], spec: ModelSpec, insufficient: bool) 
         else:
             out.append(_decided(r, r.value > r.threshold and not quiet))
     return out
+
+
+def _sequential(
+    readings: list[Reading], state: PolicyState, spec: ModelSpec, decide_on: str, events: int
+) -> tuple[list[Reading], bool]:
+    """Corroborate this window's sequential alarms (see the module docstring, rule 7).
+
+    Returns the readings with the sequential ones decided, and whether one of
+    them drifted (the state then enters drift at once)."""
+    alarms = {r.feature: int(r.value) for r in readings
+              if r.detector == SEQUENTIAL and r.value > r.threshold and r.reference == decide_on}
+    tests = {base_feature(r.feature) for r in readings
+             if r.drift and r.detector != SEQUENTIAL and r.detector not in DATA_QUALITY and r.reference == decide_on}
+    state.position += events
+    if not alarms and not state.marks:
+        return readings, False
+    horizon = spec.detectors.sequential.confirm_events
+    confirmed = corroborate(state.marks, alarms=alarms, tests=tests, position=state.position, horizon=horizon)
+    out = []
+    fired = False
+    for r in readings:
+        if r.detector == SEQUENTIAL and r.reference == decide_on and r.feature in confirmed:
+            out.append(_decided(r, True))
+            fired = True
+        else:
+            out.append(r)
+    return out, fired
+
+
+def _severity(features: Sequence[str], n_features: int) -> Severity:
+    bases = {base_feature(f) for f in features}
+    critical = PREDICTION in bases or 2 * len(bases - {PREDICTION}) >= n_features
+    return "critical" if critical else "warning"
 
 
 def decide(
@@ -193,12 +278,14 @@ def decide(
     reference: ReferenceInfo,
     params_hash: str,
     decide_on: str = "static",
+    incarnation: str = "",
 ) -> tuple[WindowReport, RetrainRequest | None]:
     """Decide one closed window; ``state`` is updated in place.
 
     Readings against different references (``Reading.reference``) are corrected
     separately; only those against ``decide_on`` make the decision, the others
-    are evidence. ``reference`` describes the one decided on.
+    are evidence. ``reference`` describes the one decided on; ``incarnation``
+    tells this life of the version from an earlier one (request ids).
     """
     alarm = any(r.detector == SEQUENTIAL and r.value > r.threshold for r in raw)
     insufficient = window.events < spec.detectors.min_samples and not alarm
@@ -209,60 +296,45 @@ def decide(
         decide_on = "static"
     finalised = {k: _finalise(v, spec, insufficient) for k, v in groups.items()}
     readings = [r for k in sorted(finalised, key=lambda k: k != decide_on) for r in finalised[k]]
+    readings, corroborated = _sequential(readings, state, spec, decide_on, window.events)
     counts = spec.retrain.include_data_quality
     segments = spec.retrain.include_segments
-    drifted = tuple(
-        dict.fromkeys(
-            r.feature for r in readings
-            if r.drift and r.reference == decide_on and (counts or r.detector not in DATA_QUALITY)
-            and (segments or not is_segment(r.feature))
-        )
-    )
+    counted = [r for r in readings
+               if r.drift and r.reference == decide_on and (counts or r.detector not in DATA_QUALITY)
+               and (segments or not is_segment(r.feature))]
+    drifted = tuple(dict.fromkeys(r.feature for r in counted))
     # A feature drifting overall and in a segment is one drifted feature.
     bases = tuple(dict.fromkeys(base_feature(f) for f in drifted))
     model_drift = len(bases) >= spec.retrain.min_drifted_features
+    rt = spec.retrain
     if not insufficient:
-        rt = spec.retrain
-        state.record(model_drift, rt.consecutive_windows, rt.history, rt.exit_below, immediate=alarm)
+        state.record(model_drift, rt.consecutive_windows, rt.history, rt.exit_below, immediate=corroborated,
+                     evidence=alarm)
+        if state.state is DetectorState.DRIFT:
+            state.incident.observe(((r.feature, r.detector, _reason(r, window)) for r in counted), rt.history)
     n_features = len(spec.features)
-    critical = PREDICTION in bases or 2 * len([f for f in bases if f != PREDICTION]) >= n_features
-    severity: Severity | None = ("critical" if critical else "warning") if model_drift else None
-    request: RetrainRequest | None = None
-    in_cooldown = (
-        state.cooldown_until is not None and window.end is not None and window.end < state.cooldown_until
-    )
-    if (
-        spec.retrain.enabled
-        and not insufficient
-        and state.state is DetectorState.DRIFT
-        and model_drift
-        and not in_cooldown
-    ):
-        rid = request_id(spec.model_id, model_version, params_hash, window.index)
-        request = RetrainRequest(
-            request_id=rid,
+    severity: Severity | None = _severity(bases, n_features) if model_drift else None
+    end = window.end if window.end is not None else 0.0
+
+    def make(supersedes: str | None, features: tuple[str, ...], reasons: tuple[Reason, ...]) -> RetrainRequest:
+        return RetrainRequest(
+            request_id=request_id(spec.model_id, model_version, params_hash, window.index, incarnation),
             model_id=spec.model_id,
             model_version=model_version,
-            created_at=window.end if window.end is not None else 0.0,
-            severity=severity or "warning",
+            created_at=end,
+            severity=_severity(features, n_features),
             consecutive_windows=state.streak,
-            reasons=tuple(
-                Reason(
-                    detector=r.detector,
-                    feature=r.feature,
-                    statistic=r.statistic,
-                    value=r.value,
-                    threshold=r.threshold,
-                    p_value=r.p_value,
-                    window=window,
-                )
-                for r in readings
-                if r.drift and r.reference == decide_on
-            ),
+            reasons=reasons,
             reference=reference,
+            features=features,
+            supersedes=supersedes,
         )
-        end = window.end if window.end is not None else 0.0
-        state.cooldown_until = end + spec.retrain.cooldown_seconds
+
+    request = None
+    if not insufficient:
+        request = state.request(enabled=rt.enabled, drifted=model_drift,
+                                severity=_severity(state.incident.features, n_features), end=end,
+                                cooldown_seconds=rt.cooldown_seconds, make=make)
     report = WindowReport(
         model_id=spec.model_id,
         model_version=model_version,
@@ -279,3 +351,8 @@ def decide(
         reference=reference,
     )
     return report, request
+
+
+def _reason(r: Reading, window: WindowInfo) -> Reason:
+    return Reason(detector=r.detector, feature=r.feature, statistic=r.statistic, value=r.value,
+                  threshold=r.threshold, p_value=r.p_value, window=window)

@@ -1,8 +1,18 @@
 """The retrain request: the outbound contract published to the retrain topic.
 
-``request_id`` is deterministic: the same breach (model, version, state
-parameters, window index) always yields the same id, so a request re-published
-after a crash is recognisable as the same one by every consumer.
+``request_id`` is deterministic: the same breach (model, version, the
+version's incarnation, state parameters, window index) always yields the same
+id, so a request re-published after a crash is recognisable as the same one by
+every consumer. A version that is retired and comes back is a new incarnation
+(its first event time), so its ids never repeat the earlier ones.
+
+Requests evolve. The first request of an incident (the model entered the
+drift state) has ``supersedes = None``: a new breach. While the incident lasts,
+a request naming features or a severity that the last one did not, or the same
+evidence once the cooldown is over, *supersedes* the last one
+(``supersedes = <its request_id>``) and names every feature drifting now, with
+its latest evidence: a consumer acts on the newest request of an incident and
+can drop the ones it superseded.
 """
 
 from __future__ import annotations
@@ -52,9 +62,18 @@ class ReferenceInfo(BaseModel):
 
 
 class RetrainRequest(BaseModel):
+    """A request to retrain one model version, with the evidence for it.
+
+    ``features`` names every feature drifting now (the prediction as
+    ``__prediction__``); ``reasons`` holds the latest evidence of each (test,
+    statistic, threshold, and the window it came from); ``supersedes`` is the
+    request of the same incident that this one replaces, ``None`` for a new
+    breach.
+    """
+
     model_config = _FROZEN
     kind: Literal["retrain_request"] = "retrain_request"
-    schema_version: Literal[1] = 1
+    schema_version: Literal[2] = 2
     request_id: str
     model_id: str
     model_version: str
@@ -63,14 +82,19 @@ class RetrainRequest(BaseModel):
     consecutive_windows: int
     reasons: tuple[Reason, ...]
     reference: ReferenceInfo
+    features: tuple[str, ...] = ()
+    supersedes: str | None = None
 
 
-def request_id(model_id: str, version: str, params_hash: str, window_index: int) -> str:
-    """The deterministic id of the breach completed by ``window_index``.
+def request_id(model_id: str, version: str, params_hash: str, window_index: int, incarnation: str = "") -> str:
+    """The deterministic id of the request made when ``window_index`` closed.
 
     >>> request_id("m", "v1", "abc", 7) == request_id("m", "v1", "abc", 7)
     True
     >>> request_id("m", "v1", "abc", 7) == request_id("m", "v1", "abc", 8)
     False
+    >>> request_id("m", "v1", "abc", 7, "1767225600.0") == request_id("m", "v1", "abc", 7, "1767312000.0")
+    False
     """
-    return str(uuid.uuid5(REQUEST_NAMESPACE, f"{model_id}/{version}/{params_hash}/{window_index}"))
+    suffix = f"/{incarnation}" if incarnation else ""
+    return str(uuid.uuid5(REQUEST_NAMESPACE, f"{model_id}/{version}/{params_hash}/{window_index}{suffix}"))

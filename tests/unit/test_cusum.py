@@ -285,21 +285,30 @@ def test_sequential_spec_validation() -> None:
 
 # -- in the model monitor --------------------------------------------------------------
 
-def test_alarm_closes_the_window_and_enters_drift_at_once(
+def test_alarm_closes_the_window_and_a_corroborated_one_enters_drift_at_once(
     demo_spec: ModelSpec, demo_reference: ReferenceProfile
 ) -> None:
     assert demo_spec.retrain.consecutive_windows == 2  # k of n would need two whole windows
     mon = make_monitor(demo_spec, demo_reference)
     out = mon.observe(records(generate(Scenario(kind="abrupt", change_at=2500, seed=17), 6000)), now=0)
     sizes = [r.window.events for r in out.reports]
-    alarm = next(i for i, r in enumerate(out.reports) if any(x.detector == "cusum" and x.drift for x in r.readings))
-    early = out.reports[alarm]
-    assert sizes[:2] == [1000, 1000] and alarm == 2 and 500 < early.window.events < 600
-    assert not early.insufficient and early.state.value == "drift" and early.request_id is not None
+    alarmed = [i for i, r in enumerate(out.reports) if any(x.detector == "cusum" and x.value > 0 for x in r.readings)]
+    first = out.reports[alarmed[0]]
+    # The first alarm closes its window early but is evidence only: warning, no request.
+    assert sizes[:2] == [1000, 1000] and alarmed[0] == 2 and 500 < first.window.events < 600
+    assert not first.insufficient and first.state.value == "warning" and first.request_id is None
+    assert not any(x.drift for x in first.readings if x.detector == "cusum")
+    # The next alarm (another input feature, a few events later) corroborates it: drift and a request.
+    second = out.reports[alarmed[1]]
+    assert alarmed[1] == 3 and second.window.events < 100
+    assert second.state.value == "drift" and second.request_id is not None
+    assert {"amount", "country"} <= set(out.requests[0].features) and out.requests[0].supersedes is None
     # Already drifting: later alarms are counted in whole windows, not closing them.
-    assert sizes[alarm + 1:] == [1000] * (len(sizes) - alarm - 1)
-    assert all(r.state.value == "drift" for r in out.reports[alarm:])
-    assert len(out.requests) == 1  # cooldown
+    assert sizes[alarmed[1] + 1:] == [1000] * (len(sizes) - alarmed[1] - 1)
+    assert all(r.state.value == "drift" for r in out.reports[alarmed[1]:])
+    # In cooldown only new evidence makes a request: one update, superseding the first.
+    assert len(out.requests) == 2 and out.requests[1].supersedes == out.requests[0].request_id
+    assert set(out.requests[1].features) > set(out.requests[0].features)
 
 
 def test_restart_from_a_snapshot_matches_an_uninterrupted_run(

@@ -31,7 +31,8 @@ def test_counts_and_state_gauges(demo_spec: ModelSpec, demo_reference: Reference
     mv = {"model": "fraud-detector", "version": "v1"}
     assert _sample(reg, "stream_monitor_events_consumed_total", kind="prediction", **mv) == 3000
     assert _sample(reg, "stream_monitor_dead_letter_total", source="predictions", reason="invalid_json") == 1
-    assert _sample(reg, "stream_monitor_windows_closed_total", **mv) == 3
+    # a whole window, then two closed early: the first alarm and the one that corroborated it
+    assert _sample(reg, "stream_monitor_windows_closed_total", **mv) == len(out.reports) == 4
     assert _sample(reg, "stream_monitor_model_drift_state", stream_monitor_model_drift_state="drift", **mv) == 1
     assert _sample(reg, "stream_monitor_feature_drift", feature="amount", detector="ks", **mv) == 1
     assert _sample(reg, "stream_monitor_feature_drift", feature="age", detector="ks", **mv) == 0

@@ -1,0 +1,129 @@
+"""Incidents and the retrain requests they make: new breaches, updates, cooldown.
+
+An *incident* lasts from the window that puts a model version in the drift
+state to the window that takes it out (hysteresis, :class:`PolicyState`). While
+it lasts, the policy keeps the features drifting now (those that drifted in
+one of the last ``memory`` sufficient windows) with the latest evidence of
+each test on them, so a request names every feature of the incident, not just
+the ones of the window that completed it.
+
+A request is made when the model is in drift and its window drifted, and then
+
+* the first one of an incident is a new breach (``supersedes = None``);
+* during the cooldown, a window whose drifting features include one the last
+  request did not name, or whose severity is higher, makes an *update*: a new
+  request that supersedes the last one. The same evidence again is a repeat,
+  and the cooldown suppresses it (only repeats);
+* after the cooldown, a window still in the incident makes a request that
+  supersedes the last one (a reminder with the evidence of now).
+
+Everything here is a pure function of its inputs; the state lives in
+:class:`stream_monitor.decisions.policy.PolicyState`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from stream_monitor.decisions.request import Reason, Severity
+
+__all__ = ["Incident", "LastRequest", "SEVERITY_RANK"]
+
+SEVERITY_RANK = {"warning": 1, "critical": 2}
+
+
+@dataclass(frozen=True, slots=True)
+class LastRequest:
+    """What the last published request of a model version said."""
+
+    request_id: str
+    features: tuple[str, ...]
+    severity: Severity
+
+    def to_state(self) -> dict[str, Any]:
+        return {"request_id": self.request_id, "features": list(self.features), "severity": self.severity}
+
+    @classmethod
+    def from_state(cls, data: dict[str, Any]) -> LastRequest:
+        return cls(str(data["request_id"]), tuple(data["features"]), data["severity"])
+
+
+@dataclass(slots=True)
+class Incident:
+    """The features drifting now, their latest evidence, and the last request made.
+
+    ``windows`` counts sufficient windows; ``seen[f]`` is the count when ``f``
+    last drifted; ``evidence[f][detector]`` its latest reason.
+    """
+
+    windows: int = 0
+    seen: dict[str, int] | None = None
+    evidence: dict[str, dict[str, Reason]] | None = None
+    open: bool = False  # a request was made since the model entered drift
+    last: LastRequest | None = None
+
+    def observe(self, drifting: Iterable[tuple[str, str, Reason]], memory: int) -> None:
+        """Add one sufficient window's drifting readings (feature, detector, reason)."""
+        self.windows += 1
+        seen = self.seen if self.seen is not None else {}
+        evidence = self.evidence if self.evidence is not None else {}
+        for feature, detector, reason in drifting:
+            seen[feature] = self.windows
+            evidence.setdefault(feature, {})[detector] = reason
+        for f in [f for f, w in seen.items() if self.windows - w >= memory]:
+            del seen[f]
+            evidence.pop(f, None)
+        self.seen, self.evidence = seen, evidence
+
+    def close(self) -> None:
+        """The model left the drift state: the next request is a new breach."""
+        self.open = False
+        self.seen, self.evidence = None, None
+
+    @property
+    def features(self) -> tuple[str, ...]:
+        return tuple(self.seen or ())
+
+    def reasons(self) -> tuple[Reason, ...]:
+        ev = self.evidence or {}
+        return tuple(r for f in self.features for r in ev.get(f, {}).values())
+
+    def wanted(self, severity: Severity, *, in_cooldown: bool) -> bool:
+        """Whether a request now is new evidence (or the cooldown is over), not a repeat."""
+        if not in_cooldown:
+            return True
+        if self.last is None:  # cooldown from a state that kept no request: suppress, as a repeat
+            return False
+        new_feature = any(f not in self.last.features for f in self.features)
+        return new_feature or SEVERITY_RANK[severity] > SEVERITY_RANK[self.last.severity]
+
+    @property
+    def supersedes(self) -> str | None:
+        """The id a request made now supersedes (``None``: it is a new breach)."""
+        return self.last.request_id if (self.open and self.last is not None) else None
+
+    def made(self, request_id: str, severity: Severity) -> None:
+        """Record a published request."""
+        self.last = LastRequest(request_id, self.features, severity)
+        self.open = True
+
+    def to_state(self) -> dict[str, Any]:
+        return {
+            "windows": self.windows,
+            "seen": dict(self.seen or {}),
+            "evidence": {f: {d: r.model_dump(mode="json") for d, r in ds.items()}
+                         for f, ds in (self.evidence or {}).items()},
+            "open": self.open,
+            "last": self.last.to_state() if self.last is not None else None,
+        }
+
+    @classmethod
+    def from_state(cls, data: dict[str, Any] | None) -> Incident:
+        if not data:
+            return cls()
+        evidence = {f: {d: Reason.model_validate(r) for d, r in ds.items()} for f, ds in data["evidence"].items()}
+        last = LastRequest.from_state(data["last"]) if data.get("last") else None
+        return cls(int(data["windows"]), {f: int(w) for f, w in data["seen"].items()}, evidence,
+                   bool(data["open"]), last)
