@@ -39,6 +39,8 @@ DLQ_REASONS = frozenset(
         "too_deep",
         "empty_payload",
         "batch_too_large",
+        "duplicate_key",
+        "timestamp_out_of_range",
     }
 )
 RETRAIN_SEVERITIES = frozenset({"warning", "critical"})
