@@ -136,8 +136,16 @@ class FaultSettings(BaseModel):
 
 
 class LimitSettings(BaseModel):
+    """Bounds that protect the worker from its input."""
+
     model_config = _GROUP
     max_message_bytes: Annotated[int, Field(ge=1024, le=64 * 1024 * 1024)] = 1_048_576
+    # Events further ahead than this of both the processing time and the newest
+    # accepted event time of their model are dead-lettered (timestamp_out_of_range).
+    max_event_skew_seconds: Annotated[float, Field(gt=0)] | None = 86_400.0
+    # A learned model version without events for this long (event time) may give its
+    # place in the allow-list (max_versions per model) to a new version.
+    version_idle_seconds: Annotated[float, Field(ge=0)] = 3_600.0
 
 
 class ServiceSettings(BaseSettings):
