@@ -199,6 +199,8 @@ class ServiceSettings(BaseSettings):
             settings = cls(**data)
         except ValidationError as exc:
             raise ConfigError(format_errors(exc, path)) from None
+        if not settings.models:  # an empty file validates as every default: nothing to monitor
+            raise ConfigError(f"{path}: models: no model configured; add one (config/demo.yaml is an example)")
         return settings.resolved_against(path.parent)
 
     def resolved_against(self, base: Path) -> ServiceSettings:
@@ -227,5 +229,6 @@ def format_errors(exc: ValidationError, source: Path | str) -> str:
     lines = []
     for e in exc.errors(include_url=False, include_input=False):
         loc = ".".join(str(p) for p in e["loc"]) or "(root)"
-        lines.append(f"{source}: {loc}: {e['msg']}")
+        msg = "unknown key; remove it or fix its spelling" if e["type"] == "extra_forbidden" else e["msg"]
+        lines.append(f"{source}: {loc}: {msg}")
     return "\n".join(lines)
