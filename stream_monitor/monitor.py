@@ -243,11 +243,16 @@ class Monitor:
                                                position if inner else None, model_id,
                                                item.model_dump_json().encode() if inner else None))
                         continue
-                elif version not in learned[model_id] and not self._admit(model_id, version, item.timestamp,
-                                                                           retired):
-                    consumed[(model_id, OTHER_VERSION, item.kind)] += 1
-                    overflow[(model_id, item.kind)] += 1
-                    continue
+                else:  # the learned allow-list, kept per event so that batching never changes it
+                    mine = learned[model_id]
+                    last = mine.get(version)
+                    if last is None:
+                        if not self._admit(model_id, version, item.timestamp, retired):
+                            consumed[(model_id, OTHER_VERSION, item.kind)] += 1
+                            overflow[(model_id, item.kind)] += 1
+                            continue
+                    elif item.timestamp > last:
+                        mine[version] = item.timestamp
                 consumed[(model_id, version, item.kind)] += 1
                 events = per_model.get(model_id)
                 if events is None:
@@ -301,7 +306,7 @@ class Monitor:
         mine = self.learned[model_id]
         if len(mine) >= self._caps[model_id]:
             idlest = min(mine, key=mine.__getitem__)
-            if mine[idlest] > max(self.newest.get(model_id, ts), ts) - self.version_idle_seconds:
+            if mine[idlest] > max(*mine.values(), ts) - self.version_idle_seconds:
                 return False
             del mine[idlest]
             retired.append((model_id, idlest))
@@ -309,14 +314,11 @@ class Monitor:
         return True
 
     def _remember_times(self, last_event: Mapping[tuple[str, str], float], label_times: Mapping[str, float]) -> None:
-        """Keep the newest accepted event time per model and per learned version."""
-        newest, learned = self.newest, self.learned
-        for (model_id, version), t in last_event.items():
+        """Keep the newest accepted event time per model (for the event-time bound)."""
+        newest = self.newest
+        for (model_id, _), t in last_event.items():
             if t > newest.get(model_id, -1.0):
                 newest[model_id] = t
-            mine = learned.get(model_id)
-            if mine is not None and t > mine.get(version, t):
-                mine[version] = t
         for model_id, t in label_times.items():
             if t > newest.get(model_id, -1.0):
                 newest[model_id] = t

@@ -167,3 +167,29 @@ def test_learned_versions_survive_a_restore(demo_spec: ModelSpec, demo_reference
     out = again.observe(records([{**base, "event_id": "x", "model_version": "v9"}], start=3), now=0)
     assert set(again.learned[demo_spec.model_id]) == {"v0", "v1", "v2"}
     assert out.overflow == {(demo_spec.model_id, "prediction"): 1}
+
+
+def test_the_allow_list_does_not_depend_on_batching(demo_spec: ModelSpec, demo_reference: ReferenceProfile) -> None:
+    """Learning and idle replacement follow event order only: one batch or one record
+    at a time give the same allow-list, the same "other" counts and the same retirements."""
+    base = next(iter(generate(Scenario(), 1)))
+    t0 = base["timestamp"]
+    plan = [("v1", 0), ("v2", 100), ("v3", 200), ("v4", 300), ("v1", 3_000), ("v2", 3_100), ("v5", 3_200),
+            ("v3", 3_300), ("v6", 6_000), ("v1", 6_100)]
+    evs = [{**base, "event_id": str(i), "model_version": v, "timestamp": t0 + t} for i, (v, t) in enumerate(plan)]
+
+    def run(sizes: int) -> tuple[dict[str, float], int, list[tuple[str, str]]]:
+        mon = Monitor([demo_spec], {demo_spec.model_id: demo_reference}, max_message_bytes=1 << 20,
+                      version_idle_seconds=2_500.0)
+        other, retired = 0, []
+        for start in range(0, len(evs), sizes):
+            out = mon.observe(records(evs[start:start + sizes], start=start), now=0)
+            other += sum(out.overflow.values())
+            retired.extend(r for r in out.retired if r not in retired)
+        return mon.learned[demo_spec.model_id], other, retired
+
+    whole = run(len(evs))
+    assert whole == run(1) == run(3)
+    learned, other, retired = whole
+    assert set(learned) == {"v5", "v6", "v1"} and other == 2  # v4, then v3 when it came back
+    assert [v for _, v in retired] == ["v3", "v1", "v2"]
