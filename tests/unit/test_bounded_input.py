@@ -193,3 +193,17 @@ def test_the_allow_list_does_not_depend_on_batching(demo_spec: ModelSpec, demo_r
     learned, other, retired = whole
     assert set(learned) == {"v5", "v6", "v1"} and other == 2  # v4, then v3 when it came back
     assert [v for _, v in retired] == ["v3", "v1", "v2"]
+
+
+def test_status_page_escapes_and_shortens_names() -> None:
+    long = "v" * 200
+    page = render_status({
+        "models": [{"model": "m", "version": "<script>alert(1)</script>", "state": "ok"},
+                   {"model": "m", "version": long + "\x00\x1b[31m", "state": "ok"}],
+        "features": [{"model": "m", "version": "<b>x</b>", "feature": "f", "detector": "ks", "value": 0.1,
+                      "threshold": 0.05, "drift": False}],
+        "requests": [{"request_id": "r", "model_id": "m", "model_version": "<i>v</i>", "severity": "warning"}],
+    })
+    assert "<script>" not in page and "<b>x</b>" not in page and "<i>v</i>" not in page
+    assert "&lt;script&gt;" in page and long not in page and "v" * 63 + "\u2026" in page
+    assert "\x00" not in page and "\x1b" not in page
