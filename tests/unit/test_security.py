@@ -177,3 +177,45 @@ def test_unreachable_broker_is_one_message() -> None:
 
     with pytest.raises(BrokerConnectError, match=r"cannot reach Kafka at 127\.0\.0\.1:\d+: start the broker"):
         check_broker(f"127.0.0.1:{free_port()}", KafkaSecurity(), timeout=1.0)
+
+
+def test_plaintext_against_a_tls_listener_fails_fast_with_one_message(pki: Path) -> None:
+    """The reverse mismatch: a TLS listener (a local server with a certificate from the
+    test CA) and PLAINTEXT configured. The metadata request fails at once."""
+    import socket
+    import threading
+    import time
+
+    from stream_monitor.broker import check_broker
+    from stream_monitor.errors import BrokerConnectError
+
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(str(pki / "client.pem"), str(pki / "client.key"))
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    server.settimeout(10)
+    port = server.getsockname()[1]
+
+    def serve() -> None:
+        for _ in range(4):  # the TCP check, then the client's attempts
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            try:
+                context.wrap_socket(conn, server_side=True).close()
+            except (OSError, ssl.SSLError):
+                conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    started = time.monotonic()
+    try:
+        with pytest.raises(BrokerConnectError) as info:
+            check_broker(f"127.0.0.1:{port}", KafkaSecurity(), timeout=2.0)
+    finally:
+        server.close()
+    message = str(info.value)
+    assert "refused the client with kafka.security.protocol PLAINTEXT" in message and "\n" not in message
+    assert time.monotonic() - started < 10
