@@ -172,7 +172,7 @@ def _servers(bootstrap: str) -> list[tuple[str, int]]:
     for server in bootstrap.split(","):
         host, _, port = server.strip().rpartition(":")
         try:
-            out.append((host or "127.0.0.1", int(port)))
+            out.append((host.strip("[]") or "127.0.0.1", int(port)))  # [::1]:9092 is IPv6
         except ValueError:
             raise BrokerConnectError(
                 f"kafka.bootstrap_servers: {server.strip()!r} is not host:port; fix the setting or "

@@ -216,10 +216,11 @@ def _no_duplicates(raw: bytes, items: list[Event | Rejection], envelope: bool) -
     as unknown). Equal counts prove there is no duplicate. A colon inside a string
     (an RFC 3339 timestamp) breaks the equality; then a second count of ``":``
     is used, valid when no string holds a quote (no backslash) and no key is
-    followed by white space. Cost per event of 25 features (min of 9 runs of 2,000
-    on a loaded 2-core machine): the first count ~1/6 of decoding a single event
-    and ~1/6 in an envelope of 100; with an RFC 3339 timestamp (second count)
-    ~1/3; the exact check, when neither proves anything, ~1x.
+    followed by white space. Cost per event of 25 features, relative to decoding it
+    (min of 9 runs of 2,000, three sessions on a 2-core machine under load 5-9):
+    10-20% for a single event, 7-25% in an envelope of 100 (numpy counts above
+    16 kB), 30-45% with an RFC 3339 timestamp (the second count); the exact check,
+    when neither count proves anything, about as much as decoding.
     """
     keys = 2 if envelope else 0  # "kind" and "events"
     for item in items:
