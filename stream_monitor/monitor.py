@@ -399,7 +399,8 @@ class Monitor:
         self.pending = {r["request_id"]: RetrainRequest.model_validate(r) for r in data["pending"]}
         # Snapshots from before the event-time bound and the version allow-list have neither.
         self.newest = {m: float(t) for m, t in (data.get("newest") or {}).items() if m in self.models}
-        for model_id, saved_versions in (data.get("learned") or {}).items():
+        saved_learned = data.get("learned") or {}
+        for model_id, saved_versions in saved_learned.items():
             if model_id in self.learned:
                 self.learned[model_id] = {str(v): float(t) for v, t in saved_versions.items()}
         reset = []
@@ -407,6 +408,10 @@ class Monitor:
             saved = data["models"].get(model_id)
             if saved is not None and not mon.load_state(saved):
                 reset.append(model_id)
+        for model_id, mine in self.learned.items():  # older snapshots: learn the live, well-formed versions
+            if model_id not in saved_learned:
+                live = [v for v in self.models[model_id].versions if _VERSION.fullmatch(v) and v != OTHER_VERSION]
+                mine.update((v, self.newest.get(model_id, 0.0)) for v in live[-self._caps[model_id]:])
         for model_id, om in self.outcomes.items():  # snapshots from before the label path have none
             saved_outcomes = (data.get("outcomes") or {}).get(model_id)
             if saved_outcomes is not None and not om.load_state(saved_outcomes) and model_id not in reset:

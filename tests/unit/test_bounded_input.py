@@ -5,6 +5,7 @@ dead-lettered as ``timestamp_out_of_range``)."""
 from __future__ import annotations
 
 import json
+import zlib
 from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -207,3 +208,17 @@ def test_status_page_escapes_and_shortens_names() -> None:
     assert "<script>" not in page and "<b>x</b>" not in page and "<i>v</i>" not in page
     assert "&lt;script&gt;" in page and long not in page and "v" * 63 + "\u2026" in page
     assert "\x00" not in page and "\x1b" not in page
+
+
+def test_a_snapshot_without_an_allow_list_seeds_it_from_the_live_versions(
+    demo_spec: ModelSpec, demo_reference: ReferenceProfile
+) -> None:
+    mon = Monitor([demo_spec], {demo_spec.model_id: demo_reference}, max_message_bytes=1 << 20)
+    base = next(iter(generate(Scenario(), 1)))
+    mon.observe(records([{**base, "event_id": str(i), "model_version": f"v{i}"} for i in range(2)]), now=0)
+    state = mon.to_state()
+    del state["learned"], state["newest"]  # as written before the allow-list existed
+    blob = zlib.compress(json.dumps(state).encode())
+    again = Monitor([demo_spec], {demo_spec.model_id: demo_reference}, max_message_bytes=1 << 20)
+    again.restore(blob)
+    assert set(again.learned[demo_spec.model_id]) == {"v0", "v1"} and again.newest == {}
