@@ -42,7 +42,7 @@ class OperatorError(Exception):
     """A problem the operator fixes (a port, a file): one line, exit 2."""
 
 
-def _check_port(host: str, port: int) -> None:
+def _check_port(host: str, port: int, setting: str = "web.port or --web-port") -> None:
     if port == 0:
         return
     with socket.socket() as s:
@@ -50,9 +50,10 @@ def _check_port(host: str, port: int) -> None:
         try:
             s.bind((host, port))
         except OSError as exc:
+            name = "web.port" if setting.startswith("web.port") else "port"
             raise OperatorError(
-                f"web.port {port} on {host} is not available ({exc.strerror}): stop what uses it, or "
-                "choose another with web.port or --web-port"
+                f"{name} {port} on {host} is not available ({exc.strerror}): stop what uses it, or "
+                f"choose another with {setting}"
             ) from None
 
 
@@ -97,6 +98,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_broker(args: argparse.Namespace) -> int:
     from stream_monitor.broker import EmbeddedBroker, create_topics
 
+    _check_port("127.0.0.1", args.port, setting="--port")
     broker = EmbeddedBroker(args.port, storage=args.storage).start()
     if args.topics:
         create_topics(broker.bootstrap, args.topics, args.partitions)
@@ -175,8 +177,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         print(json.dumps({"events": args.events, "scenario": args.scenario, "change_at": args.change_at,
                           "changed_features": list(scenario.changed_features())}))
         return 0
+    from stream_monitor.broker import check_broker
     from stream_monitor.traffic import produce
 
+    check_broker(args.bootstrap_servers)
     n = produce(args.bootstrap_servers, args.topic, events, key=scenario.model_id.encode(),
                 rate=args.rate, batch=args.batch)
     print(f"produced {n} events to {args.topic}")

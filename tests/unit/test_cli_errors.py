@@ -93,3 +93,19 @@ def test_run_with_no_broker(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
 def test_debug_shows_the_traceback(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         main(["--debug", "backtest", "--config", str(_config(tmp_path, "c")), "--input", str(tmp_path / "x")])
+
+
+def test_simulate_to_no_broker_and_broker_on_a_taken_port(capsys: pytest.CaptureFixture[str]) -> None:
+    import socket
+
+    from stream_monitor.broker import free_port
+
+    bootstrap = f"127.0.0.1:{free_port()}"
+    assert main(["simulate", "--events", "10", "--bootstrap-servers", bootstrap]) == 2
+    assert f"cannot reach Kafka at {bootstrap}" in _error(capsys)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["broker", "--port", str(port)]) == 2
+    assert f"port {port} on 127.0.0.1 is not available" in _error(capsys)
