@@ -13,6 +13,7 @@ import gc
 import json
 import logging
 import signal
+import socket
 import sys
 import time
 from collections.abc import Sequence
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from stream_monitor import __version__
-from stream_monitor.errors import ConfigError, ReferenceError_
+from stream_monitor.errors import BrokerConnectError, ConfigError, ReferenceError_
 from stream_monitor.settings import ServiceSettings
 
 __all__ = ["main"]
@@ -37,6 +38,25 @@ def _settings(path: str, bootstrap: str | None = None, web_port: int | None = No
     return settings
 
 
+class OperatorError(Exception):
+    """A problem the operator fixes (a port, a file): one line, exit 2."""
+
+
+def _check_port(host: str, port: int, setting: str = "web.port or --web-port") -> None:
+    if port == 0:
+        return
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as exc:
+            name = "web.port" if setting.startswith("web.port") else "port"
+            raise OperatorError(
+                f"{name} {port} on {host} is not available ({exc.strerror}): stop what uses it, or "
+                f"choose another with {setting}"
+            ) from None
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from faust.worker import Worker
     from threadpoolctl import threadpool_limits
@@ -46,12 +66,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     threadpool_limits(limits=1, user_api="blas")
 
     from stream_monitor.app.worker import create_app
-    from stream_monitor.broker import create_topics
+    from stream_monitor.broker import check_broker, create_topics
     from stream_monitor.reference_io import load_references, load_version_references
 
     settings = _settings(args.config, args.bootstrap_servers, args.web_port)
     references = load_references(settings)
     version_references = load_version_references(settings)
+    _check_port(settings.web.host, settings.web.port)
+    # Before faust starts: it retries a wrong protocol or an absent broker for a long
+    # time without saying why.
+    check_broker(settings.kafka.bootstrap_servers, settings.kafka.security)
     t = settings.topics
     if t.create:
         create_topics(
@@ -59,6 +83,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             [t.predictions, t.features, t.labels, t.retrain_requests, t.dead_letter],
             t.partitions,
             t.replication_factor,
+            security=settings.kafka.security,
         )
     monitor_app = create_app(settings, references, version_references=version_references)
     worker = Worker(monitor_app.app, loglevel=settings.worker.log_level, quiet=True, redirect_stdouts=False)
@@ -73,6 +98,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_broker(args: argparse.Namespace) -> int:
     from stream_monitor.broker import EmbeddedBroker, create_topics
 
+    _check_port("127.0.0.1", args.port, setting="--port")
     broker = EmbeddedBroker(args.port, storage=args.storage).start()
     if args.topics:
         create_topics(broker.bootstrap, args.topics, args.partitions)
@@ -92,20 +118,32 @@ def cmd_broker(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    try:
-        settings = ServiceSettings.from_yaml(args.path)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        return 1
+    """The configuration, then every reference and profile it names, loaded as the
+    worker loads them."""
+    from stream_monitor.reference_io import load_references, load_version_references
+
+    settings = ServiceSettings.from_yaml(args.path)
     problems = []
     for spec in settings.models:
         for attr in ("path", "profile"):
             p = getattr(spec.reference, attr)
             if p is not None and not p.exists():
                 problems.append(f"{args.path}: models.{spec.model_id}.reference.{attr}: file not found: {p}")
+        for version, vr in spec.version_references.items():
+            for attr in ("path", "profile"):
+                p = getattr(vr, attr)
+                if p is not None and not p.exists():
+                    problems.append(f"{args.path}: models.{spec.model_id}.version_references.{version}.{attr}: "
+                                    f"file not found: {p}")
+    if not problems:
+        try:
+            load_references(settings)
+            load_version_references(settings)
+        except ReferenceError_ as exc:
+            problems.append(f"{args.path}: {_first_line(exc)}")
     if problems:
         print("\n".join(problems), file=sys.stderr)
-        return 1
+        return 2
     print(f"{args.path}: ok ({len(settings.models)} model(s))")
     return 0
 
@@ -139,8 +177,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         print(json.dumps({"events": args.events, "scenario": args.scenario, "change_at": args.change_at,
                           "changed_features": list(scenario.changed_features())}))
         return 0
+    from stream_monitor.broker import check_broker
     from stream_monitor.traffic import produce
 
+    check_broker(args.bootstrap_servers)
     n = produce(args.bootstrap_servers, args.topic, events, key=scenario.model_id.encode(),
                 rate=args.rate, batch=args.batch)
     print(f"produced {n} events to {args.topic}")
@@ -181,6 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="stream-monitor", description=__doc__.splitlines()[0])
     p.add_argument("--version", action="version", version=__version__)
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    p.add_argument("--debug", action="store_true", help="show the traceback of an error")
     sub = p.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run the monitor worker")
@@ -242,7 +283,14 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run a command. Operator errors (configuration, files, ports, the broker) print
+    what is wrong and how to fix it, without a traceback (``--debug`` shows it), and
+    exit 2."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.log_level != "debug":  # client libraries are chatty at INFO
@@ -250,9 +298,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             logging.getLogger(name).setLevel(logging.WARNING)
     try:
         return int(args.func(args))
-    except (ConfigError, ReferenceError_) as exc:
-        print(exc, file=sys.stderr)
-        return 1
+    except (ConfigError, ReferenceError_, BrokerConnectError, OperatorError, OSError) as exc:
+        if args.debug:
+            raise
+        if isinstance(exc, ConfigError):
+            message = str(exc)  # one line per error, each with its location
+        elif isinstance(exc, FileNotFoundError):
+            message = f"{exc.filename}: file not found"
+        elif isinstance(exc, OSError) and exc.filename is not None:
+            message = f"{exc.filename}: {exc.strerror}"
+        else:
+            message = _first_line(exc)
+        print(f"stream-monitor: error: {message}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

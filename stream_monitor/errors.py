@@ -7,6 +7,8 @@
      +-- ReferenceError_              a reference file or profile cannot be built or read
      +-- SnapshotError                a persisted snapshot cannot be decoded; state restarts
      +-- InputError                   one record is bad; it goes to the dead-letter topic
+     +-- BrokerConnectError           the broker cannot be used as configured (unreachable,
+     |                                TLS/SASL mismatch); fatal at start-up
      +-- TransientError               (retriable = True) broker or network hiccup
           +-- PublishError            a produce did not complete; retried with a bound
 
@@ -18,6 +20,7 @@ values and are routed to the dead-letter topic with the original bytes.
 from __future__ import annotations
 
 __all__ = [
+    "BrokerConnectError",
     "ConfigError",
     "InputError",
     "MonitorError",
@@ -36,6 +39,11 @@ class MonitorError(Exception):
 
 class ConfigError(MonitorError):
     """The configuration is invalid. Raised at start-up, never on the hot path."""
+
+
+class BrokerConnectError(MonitorError):
+    """The broker cannot be used as configured. Raised at start-up with one line
+    that says what is wrong and how to fix it."""
 
 
 class ReferenceError_(MonitorError):  # noqa: N801 - avoid shadowing builtin ReferenceError

@@ -13,14 +13,30 @@ position are persisted together:
   back to the position, and the records are applied when they come again.
 
 With an at-least-once consumer this gives exactly-once window statistics.
+
+Two bounds protect the state and every metric label from the input:
+
+* **Event time.** An event more than ``max_event_skew_seconds`` ahead of both the
+  processing time ``now`` and the newest event time accepted for its model (as of
+  the start of the batch) is dead-lettered as ``timestamp_out_of_range``, so no
+  single event moves windows or cooldowns far ahead.
+* **Versions.** ``model_version`` comes from events. A model that lists its
+  versions in config accepts those alone (others are dead-lettered as
+  ``unknown_version``). Otherwise the monitor learns an allow-list of at most
+  ``max_versions`` versions that match :data:`VERSION_PATTERN`; a learned
+  version idle (in event time) for ``version_idle_seconds`` gives its place to a
+  new one. Any other version is counted under :data:`OTHER_VERSION` (and in
+  ``Outcome.overflow``) and is not monitored: windows of unrelated versions
+  mixed together would mean nothing. The same allow-list labels label events.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, NamedTuple
 
@@ -36,9 +52,23 @@ from stream_monitor.validation.decode import ReasonCode, Rejection, decode
 from stream_monitor.windows.feature_join import JoinCounts
 from stream_monitor.windows.profile import ReferenceProfile
 
-__all__ = ["SNAPSHOT_SCHEMA", "DeadLetter", "Monitor", "Outcome", "SourceRecord"]
+__all__ = [
+    "OTHER_VERSION",
+    "SNAPSHOT_SCHEMA",
+    "VERSION_PATTERN",
+    "DeadLetter",
+    "Monitor",
+    "Outcome",
+    "SourceRecord",
+]
 
 SNAPSHOT_SCHEMA: Final = 1
+# What a version from an event must look like to become a label value (and status
+# page text): short, and letters, digits and ``._+-`` only (no ``@``, no spaces).
+VERSION_PATTERN: Final = r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}"
+_VERSION: Final = re.compile(VERSION_PATTERN)
+OTHER_VERSION: Final = "other"
+UNKNOWN_VERSION: Final = "unknown"  # label events without a version
 TopicPartition = tuple[str, int]
 
 
@@ -87,6 +117,7 @@ class Outcome:
     last_event: Mapping[tuple[str, str], float] = field(default_factory=dict)  # event time
     outcomes: Mapping[str, OutcomeBatch] = field(default_factory=dict)  # model -> what its label path did
     feature_join: Mapping[str, JoinCounts] = field(default_factory=dict)  # model -> what its feature join did
+    overflow: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (model, kind) -> events of "other"
 
 
 class Monitor:
@@ -103,6 +134,13 @@ class Monitor:
         Records above this size are dead-lettered unread.
     version_references
         Per model id, the references of versions configured with their own.
+    max_event_skew_seconds
+        How far ahead of ``now`` and of the newest accepted event time an event
+        time may be; None (the default here): no bound. The service sets it from
+        ``limits.max_event_skew_seconds`` (one day unless configured).
+    version_idle_seconds
+        After how long without events (in event time) a learned version's place
+        in the allow-list may go to a new version.
     """
 
     def __init__(
@@ -112,6 +150,8 @@ class Monitor:
         *,
         max_message_bytes: int,
         version_references: Mapping[str, Mapping[str, ReferenceProfile]] | None = None,
+        max_event_skew_seconds: float | None = None,
+        version_idle_seconds: float = 3_600.0,
     ) -> None:
         per_version = version_references or {}
         self.models = {
@@ -125,6 +165,13 @@ class Monitor:
         self.max_message_bytes = max_message_bytes
         self.positions: dict[TopicPartition, int] = {}
         self.pending: dict[str, RetrainRequest] = {}  # decided, not yet confirmed published
+        self.max_event_skew_seconds = max_event_skew_seconds
+        self.version_idle_seconds = version_idle_seconds
+        self._caps = {s.model_id: s.max_versions for s in specs}
+        # Per model: the newest accepted event time, and the learned versions with the
+        # newest event time of each (models that list their versions learn none).
+        self.newest: dict[str, float] = {}
+        self.learned: dict[str, dict[str, float]] = {s.model_id: {} for s in specs if not s.versions}
 
     # -- the hot path ----------------------------------------------------------------
 
@@ -136,6 +183,11 @@ class Monitor:
         label_path: dict[str, list[PredictionEvent | LabelEvent]] = {}
         duplicates = 0
         positions, models, versions, labelled = self.positions, self.models, self._versions, self.outcomes
+        overflow: Counter[tuple[str, str]] = Counter()
+        retired: list[tuple[str, str]] = []
+        bounds: dict[str, float] = {}  # per model, fixed for the batch
+        skew, newest, learned = self.max_event_skew_seconds, self.newest, self.learned
+        label_times: dict[str, float] = {}
         for rec in records:
             tp = (rec.topic, rec.partition)
             if tp in seeks:
@@ -160,18 +212,48 @@ class Monitor:
                                            position if inner else None, None,
                                            item.model_dump_json().encode() if inner else None))
                     continue
+                if skew is not None:
+                    bound = bounds.get(model_id)
+                    if bound is None:
+                        bound = bounds[model_id] = max(now, newest.get(model_id, now)) + skew
+                    if item.timestamp > bound:
+                        dead.append(DeadLetter(rec, "timestamp_out_of_range", "timestamp is too far ahead",
+                                               position if inner else None, model_id,
+                                               item.model_dump_json().encode() if inner else None))
+                        continue
                 if isinstance(item, LabelEvent):
-                    consumed[(model_id, item.model_version or "unknown", "label")] += 1
+                    label_version = item.model_version
+                    if label_version is None:
+                        label_version = UNKNOWN_VERSION
+                    else:  # labels do not teach versions
+                        known: Container[str] | None = learned.get(model_id) or versions[model_id]
+                        if known is None or label_version not in known:
+                            label_version = OTHER_VERSION
+                    consumed[(model_id, label_version, "label")] += 1
+                    if item.timestamp > label_times.get(model_id, -1.0):
+                        label_times[model_id] = item.timestamp
                     if model_id in labelled:
                         label_path.setdefault(model_id, []).append(item)
                     continue
+                version = item.model_version
                 allowed = versions[model_id]
-                if allowed is not None and item.model_version not in allowed:
-                    dead.append(DeadLetter(rec, "unknown_version", "model_version is not configured",
-                                           position if inner else None, model_id,
-                                           item.model_dump_json().encode() if inner else None))
-                    continue
-                consumed[(model_id, item.model_version, item.kind)] += 1
+                if allowed is not None:
+                    if version not in allowed:
+                        dead.append(DeadLetter(rec, "unknown_version", "model_version is not configured",
+                                               position if inner else None, model_id,
+                                               item.model_dump_json().encode() if inner else None))
+                        continue
+                else:  # the learned allow-list, kept per event so that batching never changes it
+                    mine = learned[model_id]
+                    last = mine.get(version)
+                    if last is None:
+                        if not self._admit(model_id, version, item.timestamp, retired):
+                            consumed[(model_id, OTHER_VERSION, item.kind)] += 1
+                            overflow[(model_id, item.kind)] += 1
+                            continue
+                    elif item.timestamp > last:
+                        mine[version] = item.timestamp
+                consumed[(model_id, version, item.kind)] += 1
                 events = per_model.get(model_id)
                 if events is None:
                     events = per_model[model_id] = []
@@ -179,9 +261,9 @@ class Monitor:
                 if model_id in labelled and isinstance(item, PredictionEvent):
                     label_path.setdefault(model_id, []).append(item)
         lags, last_event, latencies, unknown_features = self._event_facts(per_model, now)
+        self._remember_times(last_event, label_times)
         reports: list[WindowReport] = []
         requests: list[RetrainRequest] = []
-        retired: list[tuple[str, str]] = []
         feature_join: dict[str, JoinCounts] = {}
         for model_id, events in per_model.items():
             out = self.models[model_id].observe(events)
@@ -189,7 +271,7 @@ class Monitor:
                 feature_join[model_id] = out.feature_join
             reports.extend(out.reports)
             requests.extend(out.requests)
-            retired.extend((model_id, v) for v in out.retired)
+            retired.extend((model_id, v) for v in out.retired if (model_id, v) not in retired)
             if model_id in self.outcomes:
                 for v in out.retired:
                     self.outcomes[model_id].retire(v)
@@ -213,7 +295,33 @@ class Monitor:
             last_event=last_event,
             outcomes=outcomes,
             feature_join=feature_join,
+            overflow=dict(overflow),
         )
+
+    def _admit(self, model_id: str, version: str, ts: float, retired: list[tuple[str, str]]) -> bool:
+        """Learn ``version`` for ``model_id`` if it is well formed and there is room:
+        a free place, or the place of a learned version idle for ``version_idle_seconds``."""
+        if _VERSION.fullmatch(version) is None or version == OTHER_VERSION:
+            return False
+        mine = self.learned[model_id]
+        if len(mine) >= self._caps[model_id]:
+            idlest = min(mine, key=mine.__getitem__)
+            if mine[idlest] > max(*mine.values(), ts) - self.version_idle_seconds:
+                return False
+            del mine[idlest]
+            retired.append((model_id, idlest))
+        mine[version] = ts
+        return True
+
+    def _remember_times(self, last_event: Mapping[tuple[str, str], float], label_times: Mapping[str, float]) -> None:
+        """Keep the newest accepted event time per model (for the event-time bound)."""
+        newest = self.newest
+        for (model_id, _), t in last_event.items():
+            if t > newest.get(model_id, -1.0):
+                newest[model_id] = t
+        for model_id, t in label_times.items():
+            if t > newest.get(model_id, -1.0):
+                newest[model_id] = t
 
     def _event_facts(
         self, per_model: Mapping[str, Sequence[PredictionEvent | FeatureEvent]], now: float
@@ -270,6 +378,8 @@ class Monitor:
             "models": {m: mon.to_state() for m, mon in self.models.items()},
             "pending": [r.model_dump(mode="json") for r in self.pending.values()],
             "outcomes": {m: o.to_state() for m, o in self.outcomes.items()},
+            "newest": dict(sorted(self.newest.items())),
+            "learned": {m: dict(sorted(v.items())) for m, v in sorted(self.learned.items())},
         }
 
     def snapshot(self) -> bytes:
@@ -287,11 +397,21 @@ class Monitor:
             raise SnapshotError("snapshot schema version differs; starting fresh")
         self.positions = {(t, int(p)): int(o) for t, p, o in data["positions"]}
         self.pending = {r["request_id"]: RetrainRequest.model_validate(r) for r in data["pending"]}
+        # Snapshots from before the event-time bound and the version allow-list have neither.
+        self.newest = {m: float(t) for m, t in (data.get("newest") or {}).items() if m in self.models}
+        saved_learned = data.get("learned") or {}
+        for model_id, saved_versions in saved_learned.items():
+            if model_id in self.learned:
+                self.learned[model_id] = {str(v): float(t) for v, t in saved_versions.items()}
         reset = []
         for model_id, mon in self.models.items():
             saved = data["models"].get(model_id)
             if saved is not None and not mon.load_state(saved):
                 reset.append(model_id)
+        for model_id, mine in self.learned.items():  # older snapshots: learn the live, well-formed versions
+            if model_id not in saved_learned:
+                live = [v for v in self.models[model_id].versions if _VERSION.fullmatch(v) and v != OTHER_VERSION]
+                mine.update((v, self.newest.get(model_id, 0.0)) for v in live[-self._caps[model_id]:])
         for model_id, om in self.outcomes.items():  # snapshots from before the label path have none
             saved_outcomes = (data.get("outcomes") or {}).get(model_id)
             if saved_outcomes is not None and not om.load_state(saved_outcomes) and model_id not in reset:

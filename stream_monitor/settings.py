@@ -136,8 +136,16 @@ class FaultSettings(BaseModel):
 
 
 class LimitSettings(BaseModel):
+    """Bounds that protect the worker from its input."""
+
     model_config = _GROUP
     max_message_bytes: Annotated[int, Field(ge=1024, le=64 * 1024 * 1024)] = 1_048_576
+    # Events further ahead than this of both the processing time and the newest
+    # accepted event time of their model are dead-lettered (timestamp_out_of_range).
+    max_event_skew_seconds: Annotated[float, Field(gt=0)] | None = 86_400.0
+    # A learned model version without events for this long (event time) may give its
+    # place in the allow-list (max_versions per model) to a new version.
+    version_idle_seconds: Annotated[float, Field(ge=0)] = 3_600.0
 
 
 class ServiceSettings(BaseSettings):
@@ -191,6 +199,8 @@ class ServiceSettings(BaseSettings):
             settings = cls(**data)
         except ValidationError as exc:
             raise ConfigError(format_errors(exc, path)) from None
+        if not settings.models:  # an empty file validates as every default: nothing to monitor
+            raise ConfigError(f"{path}: models: no model configured; add one (config/demo.yaml is an example)")
         return settings.resolved_against(path.parent)
 
     def resolved_against(self, base: Path) -> ServiceSettings:
@@ -219,5 +229,6 @@ def format_errors(exc: ValidationError, source: Path | str) -> str:
     lines = []
     for e in exc.errors(include_url=False, include_input=False):
         loc = ".".join(str(p) for p in e["loc"]) or "(root)"
-        lines.append(f"{source}: {loc}: {e['msg']}")
+        msg = "unknown key; remove it or fix its spelling" if e["type"] == "extra_forbidden" else e["msg"]
+        lines.append(f"{source}: {loc}: {msg}")
     return "\n".join(lines)

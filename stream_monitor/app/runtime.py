@@ -105,6 +105,8 @@ class Runtime:
             self.references,
             max_message_bytes=self.settings.limits.max_message_bytes,
             version_references=self.version_references,
+            max_event_skew_seconds=self.settings.limits.max_event_skew_seconds,
+            version_idle_seconds=self.settings.limits.version_idle_seconds,
         )
 
     async def monitor_for(self, partition: int) -> Monitor:

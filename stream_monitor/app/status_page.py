@@ -4,7 +4,8 @@ One self-contained page (inline CSS, no script, no external resource): the
 worker's readiness and health problems, every model version's drift state, the
 most recent retrain requests, and the per-feature drift of each version's last
 closed window. Every value from the status view or from configuration is
-HTML-escaped. Numbers are shown with four significant digits.
+HTML-escaped; model ids and versions are also cut to 64 printable characters.
+Numbers are shown with four significant digits.
 """
 
 from __future__ import annotations
@@ -42,6 +43,16 @@ def _num(value: Any) -> str:
         return html.escape(str(value))
 
 
+def _name(value: Any) -> str:
+    """A model id or version: escaped, and at most 64 characters with control
+    characters dropped. The monitor admits only well-formed versions; this keeps the
+    page safe for whatever a snapshot from an older release holds."""
+    text = "".join(ch for ch in str(value) if ch.isprintable())
+    if len(text) > 64:
+        text = text[:63] + "\u2026"
+    return html.escape(text)
+
+
 def _badge(state: str) -> str:
     cls = state if state in {"ok", "warning", "drift", "critical", "learning"} else ""
     return f"<span class='badge {cls}'>{html.escape(state)}</span>"
@@ -67,7 +78,8 @@ def _models(models: Iterable[dict[str, Any]]) -> str:
         if m.get("drifted"):
             drifted = esc(drifted)
         rows.append(
-            f"<tr class='model' data-state='{esc(m['state'])}'><td>{esc(m['model'])}</td><td>{esc(m['version'])}</td>"
+            f"<tr class='model' data-state='{esc(m['state'])}'><td>{_name(m['model'])}</td>"
+            f"<td>{_name(m['version'])}</td>"
             f"<td class='state'>{state}</td><td class='num'>{m.get('streak', 0)}</td>"
             f"<td class='num'>{_num(m.get('window_events'))}</td>"
             f"<td class='num'>{_num(m.get('last_window_events'))}</td>"
@@ -91,7 +103,7 @@ def _features(features: list[dict[str, Any]]) -> str:
             f"<td>{_badge('drift') if f['drift'] else _badge('ok')}</td></tr>"
             for f in group
         )
-        out.append(f"<h3>{esc(model)} / {esc(version)}</h3><table class='features'><tr><th>feature</th>"
+        out.append(f"<h3>{_name(model)} / {_name(version)}</h3><table class='features'><tr><th>feature</th>"
                    f"<th>detector</th><th>statistic</th><th>threshold</th><th>p-value</th><th>decision</th></tr>"
                    f"{rows}</table>")
     return "".join(out)
@@ -100,8 +112,8 @@ def _features(features: list[dict[str, Any]]) -> str:
 def _requests(requests: Iterable[dict[str, Any]]) -> str:
     esc = html.escape
     rows = "".join(
-        f"<tr><td><code>{esc(r['request_id'])}</code></td><td>{esc(r['model_id'])}</td>"
-        f"<td>{esc(r['model_version'])}</td><td>{_badge(r['severity'])}</td>"
+        f"<tr><td><code>{esc(r['request_id'])}</code></td><td>{_name(r['model_id'])}</td>"
+        f"<td>{_name(r['model_version'])}</td><td>{_badge(r['severity'])}</td>"
         f"<td>{esc(', '.join(r.get('features', [])))}</td></tr>"
         for r in requests
     )

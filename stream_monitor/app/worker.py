@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import ssl
 import time
 from collections.abc import Awaitable, Callable, Mapping, Set
 from pathlib import Path
@@ -27,6 +26,7 @@ from prometheus_client import CollectorRegistry
 from stream_monitor.app.liveness import LoopWatchdog
 from stream_monitor.app.runtime import Runtime, partition_key
 from stream_monitor.app.web import Health, WebServer
+from stream_monitor.broker import ssl_context
 from stream_monitor.errors import PublishError
 from stream_monitor.monitor import SourceRecord
 from stream_monitor.settings import KafkaSecurity, ServiceSettings
@@ -42,13 +42,7 @@ TABLE_NAME = "monitor-state"
 
 def broker_credentials(sec: KafkaSecurity) -> Any:
     """faust credentials for the configured security protocol (None for PLAINTEXT)."""
-    context: ssl.SSLContext | None = None
-    if sec.protocol in ("SSL", "SASL_SSL"):
-        context = ssl.create_default_context(
-            purpose=ssl.Purpose.SERVER_AUTH, cafile=str(sec.ssl_cafile) if sec.ssl_cafile else None
-        )
-        if sec.ssl_certfile and sec.ssl_keyfile:
-            context.load_cert_chain(str(sec.ssl_certfile), str(sec.ssl_keyfile))
+    context = ssl_context(sec)  # the same context as every other client (topic creation, checks)
     if sec.protocol.startswith("SASL"):
         assert sec.sasl_mechanism and sec.sasl_username
         password = sec.password() or ""

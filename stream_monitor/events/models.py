@@ -11,8 +11,9 @@ schema so that an oversized payload is a schema violation, not a memory spike.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
 
 from pydantic import (
     AfterValidator,
@@ -52,10 +53,23 @@ Name = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 ShortText = Annotated[str, StringConstraints(max_length=512)]
 
 
+# RFC 3339 date-time (upper-case T and Z) with the year between 1971 and 4999, so
+# that every string it accepts lies within the number member's bounds whatever
+# its offset. The JSON Schema carries the same pattern; it ends in "nothing follows"
+# rather than ``$``, which Python's ``re`` also matches before a final newline.
+RFC3339_PATTERN: Final = (
+    r"^(?:197[1-9]|19[89][0-9]|[2-4][0-9]{3})-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"
+    r"T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]{1,9})?(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])(?![\s\S])"
+)
+_RFC3339: Final = re.compile(RFC3339_PATTERN)
+
+
 def _rfc3339_seconds(value: str) -> float:
     """Epoch seconds of an RFC 3339 string with a UTC offset."""
     if len(value) > 64:
         raise ValueError("timestamp string too long")
+    if _RFC3339.fullmatch(value) is None:
+        raise ValueError("timestamp is not RFC 3339 with an offset, years 1971-4999")
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
@@ -79,8 +93,8 @@ else:
         WithJsonSchema(
             {
                 "anyOf": [
-                    {"type": "number", "minimum": 0, "description": "epoch seconds"},
-                    {"type": "string", "format": "date-time"},
+                    {"type": "number", "minimum": 0, "maximum": _MAX_EPOCH_SECONDS, "description": "epoch seconds"},
+                    {"type": "string", "format": "date-time", "maxLength": 64, "pattern": RFC3339_PATTERN},
                 ]
             }
         ),
@@ -95,7 +109,8 @@ FeatureValue = Annotated[StrictFloat | StrictBool | ShortText | None, Field(unio
 Value = Annotated[StrictFloat | StrictBool | ShortText, Field(union_mode="left_to_right")]
 Features = Annotated[dict[Name, FeatureValue], Field(max_length=MAX_FEATURES)]
 Attributes = Annotated[dict[Name, FeatureValue], Field(max_length=MAX_ATTRIBUTES)]
-Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+# Strict: a JSON number only (never a numeric string, never a boolean), as the schema says.
+Probability = Annotated[StrictFloat, Field(ge=0.0, le=1.0)]
 
 _CONFIG = ConfigDict(frozen=True, extra="ignore", allow_inf_nan=False)
 
@@ -115,7 +130,7 @@ class PredictionEvent(BaseModel):
     score: Probability | None = None
     scores: Annotated[dict[Name, Probability], Field(max_length=MAX_SCORES)] | None = None
     attributes: Attributes | None = None
-    latency_ms: Annotated[float, Field(ge=0.0)] | None = None
+    latency_ms: Annotated[StrictFloat, Field(ge=0.0)] | None = None
 
 
 class FeatureEvent(BaseModel):

@@ -1,10 +1,11 @@
 """Prometheus metrics: one bundle built on an injected registry, plus a collector
 that reads detector state at scrape time (the hot path sets no gauges for it).
 
-Labels come only from configuration: model ids, versions (at most
-``max_versions`` live per model; retired ones have their series removed),
-feature names, detector names, reason codes and topic kinds. No raw input value
-ever becomes a label.
+Labels come only from configuration or bounded allow-lists: model ids
+(configured), versions (configured, or learned by the monitor: at most
+``max_versions`` per model, well formed, anything else is ``other``; retired
+ones have their series removed), feature names, detector names, reason codes and
+topic kinds. No raw input value ever becomes a label.
 """
 
 from __future__ import annotations
@@ -73,6 +74,12 @@ class MonitorMetrics:
             f"{p}_unknown_features", "Feature values under names that are not configured (ignored).", ["model"],
             registry=r,
         )
+        self.version_overflow = Counter(
+            f"{p}_version_overflow",
+            "Events whose model_version is not configured, not learned (allow-list full) or not well formed: "
+            "counted under version \"other\" and not monitored.",
+            ["model", "kind"], registry=r,
+        )
         self.replays_skipped = Counter(
             f"{p}_replayed_records_skipped", "Records skipped because their effect was already in the state.",
             registry=r,
@@ -134,6 +141,8 @@ class MonitorMetrics:
         """Count what one batch did (called once per batch, not per event)."""
         for (model, version, kind), n in outcome.consumed.items():
             self.events_consumed.labels(model, version, kind).inc(n)
+        for (model, kind), n in outcome.overflow.items():
+            self.version_overflow.labels(model, kind).inc(n)
         for dl in outcome.dead_letters:
             self.dead_letter.labels(SOURCES[dl.record.kind], dl.reason).inc()
         for model, lags in outcome.lags.items():

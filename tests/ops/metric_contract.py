@@ -39,6 +39,8 @@ DLQ_REASONS = frozenset(
         "too_deep",
         "empty_payload",
         "batch_too_large",
+        "duplicate_key",
+        "timestamp_out_of_range",
     }
 )
 RETRAIN_SEVERITIES = frozenset({"warning", "critical"})
@@ -127,6 +129,7 @@ METRICS: tuple[Metric, ...] = (
     ),
     Metric("stream_monitor_windows_closed_total", "counter", _MV),
     Metric("stream_monitor_unknown_features_total", "counter", ("model",)),
+    Metric("stream_monitor_version_overflow_total", "counter", ("model", "kind")),
     Metric("stream_monitor_replayed_records_skipped_total", "counter", ()),
     Metric("stream_monitor_gap_seeks_total", "counter", ("source",), {"source": DLQ_SOURCES}),
     # Drift

@@ -33,6 +33,7 @@ UNITS = {
     "stream_monitor_retrain_requests_total": "requests",
     "stream_monitor_windows_closed_total": "windows",
     "stream_monitor_unknown_features_total": "feature values",
+    "stream_monitor_version_overflow_total": "events",
     "stream_monitor_replayed_records_skipped_total": "records",
     "stream_monitor_gap_seeks_total": "seeks",
     "stream_monitor_consumer_lag": "records",

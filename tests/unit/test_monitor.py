@@ -102,12 +102,23 @@ def test_changed_parameters_reset_state(demo_spec: ModelSpec, demo_reference: Re
 
 
 def test_versions_are_capped_and_retired(demo_spec: ModelSpec, demo_reference: ReferenceProfile) -> None:
+    """Versions from events are learned up to max_versions (3); more go to "other"
+    until a learned one has been idle for version_idle_seconds of event time."""
     mon = make_monitor(demo_spec, demo_reference)
     base = next(iter(generate(Scenario(), 1)))
+    t0 = base["timestamp"]
     evs = [{**base, "event_id": str(i), "model_version": f"v{i}"} for i in range(5)]
     out = mon.observe(records(evs), now=0)
-    assert list(mon.models["fraud-detector"].versions) == ["v2", "v3", "v4"]
-    assert out.retired == (("fraud-detector", "v0"), ("fraud-detector", "v1"))
+    assert list(mon.models["fraud-detector"].versions) == ["v0", "v1", "v2"]
+    assert out.overflow == {("fraud-detector", "prediction"): 2}
+    assert out.consumed[("fraud-detector", "other", "prediction")] == 2 and out.retired == ()
+    # v1 and v2 stay busy; v0 falls idle, so the next new version takes its place.
+    later = [{**base, "event_id": f"b{v}", "model_version": v, "timestamp": t0 + 3_601} for v in ("v1", "v2")]
+    later.append({**base, "event_id": "c", "model_version": "v5", "timestamp": t0 + 3_602})
+    out = mon.observe(records(later, start=5), now=0)
+    assert out.retired == (("fraud-detector", "v0"),) and not out.overflow
+    assert set(mon.learned["fraud-detector"]) == {"v1", "v2", "v5"}
+    assert "v5" in mon.models["fraud-detector"].versions
 
 
 def test_configured_versions_dead_letter_others(demo_spec: ModelSpec, demo_reference: ReferenceProfile) -> None:

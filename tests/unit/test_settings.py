@@ -69,7 +69,7 @@ def test_validate_config_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert main(["validate-config", str(DEMO)]) == 0
     data = yaml.safe_load(DEMO.read_text())
     data["models"][0]["retrain"]["consecutive_windows"] = 0
-    assert main(["validate-config", str(_write(tmp_path, data))]) == 1
+    assert main(["validate-config", str(_write(tmp_path, data))]) == 2
     assert "models.0.retrain.consecutive_windows" in capsys.readouterr().err
 
 
