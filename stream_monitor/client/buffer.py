@@ -20,7 +20,6 @@ import time
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Final, Literal
 
 __all__ = ["DROP_REASONS", "ENVELOPE_FRAMING", "Buffer", "ClientStats", "DropReason", "Envelope"]
@@ -242,5 +241,5 @@ class Buffer:
                 dropped=sum(dropped.values()),
                 pending=self._held_events,
                 pending_bytes=self._held_bytes,
-                dropped_by=MappingProxyType(dropped),
+                dropped_by=dropped,  # a fresh dict per call: the caller's to keep
             )
