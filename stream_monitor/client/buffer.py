@@ -150,6 +150,11 @@ class Buffer:
         return self._held_events < self.max_events and self._held_bytes + size <= self.max_bytes
 
     @property
+    def full(self) -> bool:
+        """No room for another event (read without the lock: a hint)."""
+        return self._held_events >= self.max_events
+
+    @property
     def queued(self) -> int:
         """Events waiting for the sender (read without the lock: a hint)."""
         return len(self._queue)

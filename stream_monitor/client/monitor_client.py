@@ -353,6 +353,11 @@ class MonitorClient:
     # ------------------------------------------------------------ internals
 
     def _submit(self, kind: str, event: dict[str, Any]) -> None:
+        if self._buffer.full and not self.block_seconds:
+            # Dropped before it costs validation and encoding: an outage must not slow the app down.
+            self._buffer.refuse("buffer_full")
+            self._warn("buffer_full", "monitor client buffer full: events dropped (see stats)")
+            return
         try:
             raw = _ENCODE[kind](_VALIDATE[kind](event), exclude_unset=True)
         except ValidationError as exc:
