@@ -19,7 +19,9 @@ import asyncio
 import contextlib
 import functools
 import logging
+import math
 import threading
+import time
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
@@ -33,6 +35,44 @@ log = logging.getLogger("stream_monitor.client")
 _TIMEOUTS: Final = frozenset({"KafkaTimeoutError", "RequestTimedOutError", "TimeoutError"})
 _TOO_LARGE: Final = frozenset({"MessageSizeTooLargeError", "RecordListTooLargeError", "RecordBatchTooLargeError"})
 _CLOSED: Final = frozenset({"ProducerClosed", "ClientClosed", "CancelledError"})
+
+
+_THREAD: Final = "stream-monitor-client"
+# aiokafka logs every failed connection and metadata attempt: during a broker outage, dozens of
+# lines a second in the serving app's log. Records of the client's thread pass once a minute per
+# message; other threads' records (an app using aiokafka itself) are untouched.
+_AIOKAFKA_LOGGERS: Final = ("aiokafka", "aiokafka.cluster", "aiokafka.conn", "aiokafka.producer.producer",
+                            "aiokafka.producer.sender")
+
+
+class _OncePerMinute(logging.Filter):
+    def __init__(self) -> None:
+        super().__init__()
+        self._last: dict[tuple[str, str], float] = {}
+        self._lock = threading.Lock()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.threadName != _THREAD:
+            return True
+        key = (record.name, str(record.msg))
+        now = time.monotonic()
+        with self._lock:
+            if now - self._last.get(key, -math.inf) < 60.0:
+                return False
+            if len(self._last) >= 1000:
+                self._last.clear()
+            self._last[key] = now
+        return True
+
+
+_QUIET: Final = _OncePerMinute()
+
+
+def _quiet_aiokafka() -> None:
+    for name in _AIOKAFKA_LOGGERS:
+        logger = logging.getLogger(name)
+        if _QUIET not in logger.filters:
+            logger.addFilter(_QUIET)
 
 
 class ClientClosed(Exception):
@@ -103,10 +143,11 @@ class Sender:
         self._wake: asyncio.Event | None = None
         self._pump_task: asyncio.Task[None] | None = None
         self._producer: Any = None
-        self._warned: set[str] = set()
-        self.thread = threading.Thread(target=self._run, name="stream-monitor-client", daemon=True)
+        self._warned: dict[str, float] = {}
+        self.thread = threading.Thread(target=self._run, name=_THREAD, daemon=True)
 
     def start(self) -> None:
+        _quiet_aiokafka()
         self.thread.start()
 
     def wake(self) -> None:
@@ -138,12 +179,15 @@ class Sender:
 
     def _on_loop_error(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
         exc = context.get("exception")
+        if isinstance(exc, ClientClosed):
+            return  # a batch the client abandoned at close: already counted
         what = type(exc).__name__ if exc is not None else str(context.get("message", "error"))[:80]
         self._warn("loop:" + what, f"monitor client producer reported {what}")
 
     def _warn(self, key: str, message: str) -> None:
-        if key not in self._warned:  # once per kind of problem and client: no log flood during an outage
-            self._warned.add(key)
+        now = time.monotonic()  # once a minute per kind of problem: no log flood during an outage
+        if now - self._warned.get(key, -math.inf) >= 60.0:
+            self._warned[key] = now
             log.warning(message)
 
     async def _main(self) -> None:
@@ -240,4 +284,10 @@ class Sender:
         try:
             await asyncio.wait_for(producer.stop(), self._stop_seconds)
         except Exception as exc:  # noqa: BLE001 - a broken producer must not fail close()
-            self._warn("stop", f"monitor client producer did not stop cleanly ({type(exc).__name__})")
+            # A batch failed while its request was in flight makes aiokafka's sender task end with an
+            # error when it is cancelled, before stop() closes the connections: close them here.
+            log.debug("monitor client producer stop raised %s", type(exc).__name__)
+            client = getattr(producer, "client", None)
+            if client is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(client.close(), 1.0)
