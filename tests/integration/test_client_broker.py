@@ -174,6 +174,9 @@ def _check_outage(reports: list[dict[str, Any]], final: dict[str, Any], stderr: 
     # close() within its timeout (slack for a busy machine), and quietly
     assert final["close_seconds"] <= close_timeout + 1.5
     assert "Traceback" not in stderr and "Unclosed" not in stderr and "never retrieved" not in stderr, stderr[-2000:]
+    # the outage is reported, not flooded: each kind of message once a minute at most
+    minutes = final["seconds"] / 60 + 1
+    assert 0 < len(stderr.splitlines()) <= 10 * minutes, stderr[-2000:]
     # memory stays bounded while the broker is gone
     growth = max(r["rss"] for r in reports if r["rss"] and r["t"] > 0) - rss_at_kill
     assert growth < 50 * 1024 * 1024
