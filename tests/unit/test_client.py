@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 import math
+import os
 import threading
 import time
 from typing import Any
@@ -362,3 +363,29 @@ def test_bad_construction_is_a_programming_error() -> None:
         MonitorClient("k:9092", "m", "v1", batch_size=0)
     with pytest.raises(ValueError, match="batch_size"):
         MonitorClient("k:9092", "m", "v1", batch_size=20_000)
+
+
+def test_a_forked_child_has_its_own_sender_and_counters() -> None:
+    producer = FakeProducer()
+    client = _client(producer)
+    client.log_prediction(0.5)
+    assert client.flush(10)
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: the parent's sender thread did not come along
+        try:
+            client.log_prediction(0.5)
+            client.log_prediction(0.5)
+            ok = client.flush(10)
+            client.close(1.0)
+            s = client.stats
+            os.write(write_end, json.dumps([ok, s.sent, s.delivered, s.pending]).encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end) as f:
+        child = json.loads(f.read() or "null")
+    os.waitpid(pid, 0)
+    assert child == [True, 2, 2, 0]  # the parent's event is the parent's alone
+    client.close()
+    assert (client.stats.sent, client.stats.delivered) == (1, 1)
