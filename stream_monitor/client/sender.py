@@ -7,8 +7,9 @@ the buffer's budget until then, so the producer never holds more than the
 budget either.
 
 aiokafka's producer is used because it builds record batches and their CRC32C
-checksums in C: kafka-python's checksum in pure Python held a client to about
-6,500 events per second of 650 bytes (``benchmarks/client.py`` measures both).
+checksums in C; kafka-python checksums in pure Python (unless the ``crc32c``
+package is installed), a few thousand events per second of 650 bytes
+(``benchmarks/client.py`` measures both).
 The loop is private to this thread and its exception handler logs one line
 (error classes only) instead of a traceback.
 """
