@@ -96,11 +96,7 @@ def run_job(job: tuple[str, int, int, int]) -> dict[str, Any]:
 
 
 def jobs_for(events_per_job: int, jobs: int, generators: list[str]) -> list[tuple[str, int, int, int]]:
-    out = []
-    for g in generators:
-        for i in range(jobs):
-            out.append((g, 101 + i, 5_000 if i % 2 else 20_000, events_per_job))
-    return out
+    return [(g, 101 + i, 5_000 if i % 2 else 20_000, events_per_job) for g in generators for i in range(jobs)]
 
 
 def table(results: list[dict[str, Any]]) -> str:

@@ -110,7 +110,8 @@ def decide_outcomes(
     if not insufficient:
         state.record(breached, rt.consecutive_windows, rt.history, rt.exit_below)
         if state.state is DetectorState.DRIFT:
-            state.incident.observe(((r.subject, f"{r.kind}:{r.metric}", r.reason(window)) for r in breaching), rt.history)
+            state.incident.observe(
+                ((r.subject, f"{r.kind}:{r.metric}", r.reason(window)) for r in breaching), rt.history)
 
         def make(supersedes: str | None, features: tuple[str, ...], reasons: tuple[Reason, ...]) -> RetrainRequest:
             return RetrainRequest(

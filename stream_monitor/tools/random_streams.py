@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from typing import Any, Literal
 
 import numpy as np
@@ -129,13 +129,13 @@ def _numeric(family: str, z: np.ndarray, u: np.ndarray, rng: np.random.Generator
     if family == "lognormal":
         return np.round(np.exp(3 + 0.8 * z), 2)
     if family == "gamma":
-        return np.round(stats.gamma.ppf(u, 2.0, scale=3.0), 3)
+        return np.asarray(np.round(stats.gamma.ppf(u, 2.0, scale=3.0), 3), dtype=float)
     if family == "student_t":
-        return np.round(stats.t.ppf(u, 3), 4)
+        return np.asarray(np.round(stats.t.ppf(u, 3), 4), dtype=float)
     if family == "uniform":
         return np.round(u * 100, 2)
     if family == "poisson":
-        return stats.poisson.ppf(u, 3.0).astype(float)
+        return np.asarray(stats.poisson.ppf(u, 3.0), dtype=float)
     if family == "rounded":
         return np.round(20 + 5 * z)
     if family == "mixture":
@@ -145,7 +145,7 @@ def _numeric(family: str, z: np.ndarray, u: np.ndarray, rng: np.random.Generator
     return np.where(u < 0.4, 0.0, np.round(np.exp(2 + np.clip(z, -8, 8)), 2))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _family_sd(family: str) -> float:
     """The standard deviation of ``family`` (from 50,000 seeded draws)."""
     from scipy import stats

@@ -160,12 +160,9 @@ def test_request_ids_never_repeat_when_a_retired_version_returns(
     from stream_monitor.events import PredictionEvent
 
     def evs(version: str, start: int, n: int, *, drift: bool) -> list[PredictionEvent]:
-        out = []
         scenario = Scenario(kind="abrupt" if drift else "stationary", change_at=0 if drift else None, seed=4,
                             model_version=version)
-        for e in generate(scenario, n, start=start):
-            out.append(PredictionEvent.model_validate(e))
-        return out
+        return [PredictionEvent.model_validate(e) for e in generate(scenario, n, start=start)]
 
     first = mon.observe(evs("v1", 0, 3000, drift=True)).requests
     assert first
