@@ -96,9 +96,10 @@ class LabelsSpec(BaseModel):
     threshold: Annotated[float, Field(gt=0, lt=1)] = 0.5  # score -> class when the prediction is not a class
     join_ttl_seconds: Annotated[float, Field(gt=0, le=365 * 86400)] = 7 * 86400.0
     join_min_ttl_seconds: Annotated[float, Field(gt=0)] = 600.0
-    # ~570 bytes per waiting prediction (measured): 64 MiB hold ~115k predictions, 1 h of
-    # labels at 30 predictions/s in full; above that the buffer samples uniformly.
-    max_pending_bytes: Annotated[int, Field(ge=1 << 20, le=16 << 30)] = 64 << 20
+    # ~570 bytes per waiting prediction (measured): 32 MiB hold ~58k predictions; above that the
+    # buffer samples uniformly. The buffer travels in the partition's snapshot: full, it
+    # compresses to ~0.6 MB (64 MiB: 1.2 MB, measured), under Kafka's default 1 MB per message.
+    max_pending_bytes: Annotated[int, Field(ge=1 << 20, le=16 << 30)] = 32 << 20
     max_pending: Annotated[int, Field(ge=10)] | None = None
     max_pending_labels: Annotated[int, Field(ge=10, le=200_000)] = 10_000
     window_pairs: Annotated[int, Field(ge=10, le=10_000_000)] = 1000

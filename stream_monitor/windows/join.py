@@ -64,7 +64,7 @@ __all__ = ["DEFAULT_MAX_BYTES", "JoinBuffer", "Pair", "entry_bytes"]
 
 Payload = list[Any]  # what the metrics need of a prediction: [score, class or value, groups, ...]
 
-DEFAULT_MAX_BYTES: Final = 64 * 1024 * 1024
+DEFAULT_MAX_BYTES: Final = 32 * 1024 * 1024
 WARM_DELAYS: Final = 100  # joins before the TTL follows the observed delay
 TOMBSTONES: Final = 10_000  # expired prediction ids remembered for late labels
 _BINS_PER_OCTAVE: Final = 4
