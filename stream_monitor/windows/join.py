@@ -27,8 +27,9 @@ prediction has a fixed pseudo-random ``u(event_id)`` (blake2b with ``seed``);
 it waits only while ``u < p``, so the kept predictions (and the joined pairs)
 are a uniform sample of the traffic at each time, independent of the label.
 ``p`` doubles again (for new predictions) when the buffer is below a quarter
-of its bounds. *Pinned* predictions (the reference period of a version,
-bounded by the caller) are never sampled out.
+of its bounds. *Pinned* predictions (the reference period of a version) are
+never sampled out, up to half of ``max_bytes``; beyond that a pin is an
+ordinary entry.
 
 What falls out is counted: predictions as *expired* (reason ``ttl``: never
 labelled in time) or *sampled* (sampled out at the cap; a different thing),
@@ -138,6 +139,7 @@ class JoinBuffer:
         self.tombstones: dict[str, float] = {}  # expired prediction id -> its time (late labels' delays)
         self.n_preds = 0
         self.bytes = 0
+        self.pinned_bytes = 0  # of entries never sampled out (at most half of max_bytes)
         self.halvings = 0  # keep probability p = 2 ** -halvings
         self.delays = [0] * _DELAY_BINS
         self.n_delays = 0
@@ -198,13 +200,15 @@ class JoinBuffer:
         if self.watermark is not None and ts + self.ttl < self.watermark:
             self._count(self.expired, (version, "ttl"))  # already too old to wait
             return []
+        size = entry_bytes(event_id, payload)
+        pinned = pinned and self.pinned_bytes + size <= self.max_bytes // 2  # pins hold half the cap at most
         if not pinned and _uniform(self.seed, event_id) >= self.keep_probability:
             self._count(self.sampled, version)
             return []
-        size = entry_bytes(event_id, payload)
         self.preds.setdefault(event_id, {})[version] = [ts, payload, size, pinned]
         self.n_preds += 1
         self.bytes += size
+        self.pinned_bytes += size if pinned else 0
         self.admitted = True
         while self._full() and self.halvings < _MAX_HALVINGS:
             self._thin()
@@ -219,9 +223,9 @@ class JoinBuffer:
         waiting = self.preds.get(event_id)
         if waiting:
             for v in [v for v in waiting if version is None or v == version]:
-                pts, payload, size, _ = waiting.pop(v)
-                self.n_preds -= 1
-                self.bytes -= size
+                x = waiting.pop(v)
+                pts, payload = x[0], x[1]
+                self._forget(x)
                 joined.append(Pair(event_id, v, pts, payload, label, ts))
                 self._observe_delay(ts - pts)
             if not waiting:
@@ -257,8 +261,7 @@ class JoinBuffer:
                 if x[3]:
                     continue  # pinned
                 del waiting[v]
-                self.n_preds -= 1
-                self.bytes -= x[2]
+                self._forget(x)
                 self._count(self.sampled, v)
             if not waiting:
                 del self.preds[eid]
@@ -275,8 +278,7 @@ class JoinBuffer:
                 break
             del self.preds[eid]
             for v, x in waiting.items():
-                self.n_preds -= 1
-                self.bytes -= x[2]
+                self._forget(x)
                 self._count(self.expired, (v, "ttl"))
                 self.tombstones[eid] = x[0]
             while len(self.tombstones) > TOMBSTONES:
@@ -289,6 +291,12 @@ class JoinBuffer:
         if self.halvings and not self._full() and 4 * self.bytes < self.max_bytes and (
                 self.max_pending is None or 4 * self.n_preds < self.max_pending):
             self.halvings -= 1  # traffic fell: new predictions are kept twice as often
+
+    def _forget(self, entry: list[Any]) -> None:
+        self.n_preds -= 1
+        self.bytes -= entry[2]
+        if entry[3]:
+            self.pinned_bytes -= entry[2]
 
     def _drop_label(self, event_id: str, reason: str) -> None:
         entry = self.labels.pop(event_id)
@@ -314,8 +322,7 @@ class JoinBuffer:
         """Forget the waiting predictions of a retired version (not counted as expired)."""
         for eid in [e for e, w in self.preds.items() if version in w]:
             x = self.preds[eid].pop(version)
-            self.n_preds -= 1
-            self.bytes -= x[2]
+            self._forget(x)
             if not self.preds[eid]:
                 del self.preds[eid]
 
@@ -335,12 +342,14 @@ class JoinBuffer:
     def load_state(self, data: Mapping[str, Any]) -> None:
         """Restore :meth:`to_state` (older snapshots without the sizing fields load too)."""
         self.watermark = data["watermark"]
-        self.preds, self.n_preds, self.bytes = {}, 0, 0
+        self.preds, self.n_preds, self.bytes, self.pinned_bytes = {}, 0, 0, 0
         for eid, v, ts, payload, *rest in data["preds"]:
             size = entry_bytes(eid, payload)
-            self.preds.setdefault(eid, {})[v] = [float(ts), payload, size, bool(rest[0]) if rest else False]
+            pinned = bool(rest[0]) if rest else False
+            self.preds.setdefault(eid, {})[v] = [float(ts), payload, size, pinned]
             self.n_preds += 1
             self.bytes += size
+            self.pinned_bytes += size if pinned else 0
         self.labels = {row[0]: [float(row[1]), row[2], row[3], list(row[4])] for row in data["labels"]}
         self.tombstones = {eid: float(ts) for eid, ts in data.get("tombstones", [])}
         self.halvings = int(data.get("halvings", 0))

@@ -22,7 +22,7 @@ from stream_monitor.events.models import LabelEvent, PredictionEvent
 from stream_monitor.label_monitor import OutcomeMonitor
 from stream_monitor.modelspec import ModelSpec
 from stream_monitor.simulate_labels import labelled_model_config
-from stream_monitor.windows.join import JoinBuffer
+from stream_monitor.windows.join import JoinBuffer, entry_bytes
 
 T0 = 1_767_225_600.0
 HOUR = 3600.0
@@ -240,3 +240,14 @@ def test_reference_waits_for_every_prediction_of_its_period() -> None:
     om.observe(labs[59:])
     assert vs.reference is not None and vs.reference["accuracy"].n == 60
     assert vs.reference["accuracy"].value == 0.5 and vs.pairs.n == 20
+
+
+def test_pins_cannot_break_the_memory_cap() -> None:
+    """A reference period larger than the buffer (learn_first_n is configurable up to 10M):
+    pins hold at most half the cap, the rest are sampled like any prediction."""
+    j = JoinBuffer(ttl_seconds=1e6, max_pending=None, max_labels=10, max_bytes=1 << 20, seed=1)
+    for i in range(10_000):
+        j.add_prediction(f"id-{i}", "v1", float(i), [0.5, "1", []], pinned=True)
+    assert j.pinned_bytes <= (1 << 20) // 2 and j.bytes <= 1 << 20 and j.keep_probability < 1
+    pinned = [eid for eid, w in j.preds.items() for x in w.values() if x[3]]
+    assert sum(entry_bytes(e, [0.5, "1", []]) for e in pinned) == j.pinned_bytes > (1 << 20) // 2 - 600
