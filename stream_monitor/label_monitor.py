@@ -15,8 +15,20 @@ error-stream detectors fired, while the inputs of the version are not in
 drift, has ``cause="concept"``; a breach while the inputs drift has
 ``cause="covariate"``.
 
+*Reference performance.* ``labels.reference_performance``, else learned from
+the version's reference period: the pairs of its first ``learn_first_n``
+predictions kept while its inputs were not in drift (never sampled out of the
+join; see :meth:`OutcomeMonitor._settle_reference` for when it is fixed).
+Pairs of later predictions go to the windows, whatever order labels arrive in.
+
+*Fairness gaps* are tested against their tolerance with a stated per-window
+false-rejection rate (:func:`~stream_monitor.detectors.fairness.gap_test` at
+``alpha / alpha_windows``) and breach after ``retrain.consecutive_windows``
+rejections in a row.
+
 Pure: no clock, no I/O. The state (join buffer and windows, bounded) has its
 own parameter hash: changing the label config resets only the label path.
+:meth:`OutcomeMonitor.finish` closes the open windows at the end of a finite input.
 """
 
 from __future__ import annotations
