@@ -195,7 +195,8 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout  # noqa: SIM115
     try:
         summary = run_backtest(settings, load_references(settings), Path(args.input), out, chunk=args.chunk,
-                               version_references=load_version_references(settings))
+                               version_references=load_version_references(settings),
+                               labels=Path(args.labels) if args.labels else None)
     finally:
         if out is not sys.stdout:
             out.close()
@@ -266,7 +267,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     bt = sub.add_parser("backtest", help="run the monitor over a JSONL file of events, without Kafka")
     bt.add_argument("--config", required=True)
-    bt.add_argument("--input", required=True)
+    bt.add_argument("--input", required=True, help="JSONL of prediction records (or a dump of several kinds)")
+    bt.add_argument("--labels", help="JSONL of label events, merged with --input by event time")
     bt.add_argument("--output")
     bt.add_argument("--chunk", type=int, default=1000)
     bt.set_defaults(func=cmd_backtest)

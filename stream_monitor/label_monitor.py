@@ -15,8 +15,20 @@ error-stream detectors fired, while the inputs of the version are not in
 drift, has ``cause="concept"``; a breach while the inputs drift has
 ``cause="covariate"``.
 
+*Reference performance.* ``labels.reference_performance``, else learned from
+the version's reference period: the pairs of its first ``learn_first_n``
+predictions kept while its inputs were not in drift (never sampled out of the
+join; see :meth:`OutcomeMonitor._settle_reference` for when it is fixed).
+Pairs of later predictions go to the windows, whatever order labels arrive in.
+
+*Fairness gaps* are tested against their tolerance with a stated per-window
+false-rejection rate (:func:`~stream_monitor.detectors.fairness.gap_test` at
+``alpha / alpha_windows``) and breach after ``retrain.consecutive_windows``
+rejections in a row.
+
 Pure: no clock, no I/O. The state (join buffer and windows, bounded) has its
 own parameter hash: changing the label config resets only the label path.
+:meth:`OutcomeMonitor.finish` closes the open windows at the end of a finite input.
 """
 
 from __future__ import annotations
@@ -34,13 +46,13 @@ from stream_monitor.decisions.outcome_policy import OutcomeReading, OutcomeRepor
 from stream_monitor.decisions.policy import PolicyState
 from stream_monitor.decisions.request import ReferenceInfo, RetrainRequest, WindowInfo
 from stream_monitor.detectors.concept import build_concept, restore_concept
-from stream_monitor.detectors.fairness import outcome_fairness, representation
+from stream_monitor.detectors.fairness import FairnessValue, gap_test, outcome_fairness, representation
 from stream_monitor.detectors.streaming_base import StreamingBase
 from stream_monitor.events.models import LabelEvent, PredictionEvent
 from stream_monitor.labelspec import HIGHER_IS_BETTER
 from stream_monitor.modelspec import ModelSpec
 from stream_monitor.windows.groups import GroupCounts, group_of
-from stream_monitor.windows.join import JoinBuffer, Pair
+from stream_monitor.windows.join import WARM_DELAYS, JoinBuffer, Pair
 from stream_monitor.windows.outcome_windows import PairWindow, PredictionWindow
 from stream_monitor.windows.performance import MetricValue, PerformanceAccumulator, class_key
 
@@ -71,6 +83,11 @@ class VersionOutcomes:
     pred_policy: PolicyState = field(default_factory=PolicyState)
     predictions: int = 0
     labelled: int = 0
+    # the reference period (learned reference): predictions kept for it, the last one's time, pairs joined
+    ref_admitted: int = 0
+    ref_last_ts: float | None = None
+    ref_joined: int = 0
+    fair_streaks: dict[str, int] = field(default_factory=dict)  # "source:attribute:metric" -> windows rejected
     # in memory only: what the last closed windows said (exported at scrape time)
     last_pairs: OutcomeReport | None = None
     last_preds: OutcomeReport | None = None
@@ -97,6 +114,7 @@ class OutcomeBatch:
     orphaned: Mapping[str, int] = field(default_factory=dict)  # reason
     duplicates: int = 0
     retired: tuple[str, ...] = ()
+    sampled: Mapping[str, int] = field(default_factory=dict)  # version -> predictions sampled out of the join
 
 
 class OutcomeMonitor:
@@ -124,10 +142,13 @@ class OutcomeMonitor:
         self.bins = lab.score_bins if lab else 50
         self.positive = _positive_key(lab.positive_label) if lab else "1"
         self.task = lab.task if lab else ("regression" if spec.prediction.type == "regression" else "binary")
+        seed = int(hashlib.sha256(spec.model_id.encode()).hexdigest()[:8], 16)
         self.join = (
-            JoinBuffer(ttl_seconds=lab.join_ttl_seconds, max_pending=lab.max_pending, max_labels=lab.max_pending_labels)
+            JoinBuffer(ttl_seconds=lab.join_ttl_seconds, max_pending=lab.max_pending, max_labels=lab.max_pending_labels,
+                       max_bytes=lab.max_pending_bytes, min_ttl_seconds=lab.join_min_ttl_seconds, seed=seed)
             if lab else None
         )
+        self.learn_n = (lab.learn_first_n or _DEFAULT_LEARN) if lab else 0
         self.versions: dict[str, VersionOutcomes] = {}  # least recently seen first
         w = spec.fairness.window_events if spec.fairness and spec.fairness.window_events else spec.window.events
         self.pred_window_events = w or 1000
@@ -205,6 +226,7 @@ class OutcomeMonitor:
                 if self.join is not None:
                     for pair in self.join.add_label(e.event_id, e.model_version, e.timestamp, e.label):
                         self._pair(pair, delays, reports, requests)
+                    self._settle_references()
                 continue
             vs = self._version(e.model_version, retired)
             score, predicted, positive = self._read(e)
@@ -212,12 +234,66 @@ class OutcomeMonitor:
             self._prediction(vs, e.timestamp, groups, positive, score, predicted, reports, requests)
             if self.join is not None:
                 scores = dict(e.scores) if (e.scores and len(e.scores) <= self.labels.max_classes) else None  # type: ignore[union-attr]
-                payload = [score, predicted, groups, scores]
-                for pair in self.join.add_prediction(e.event_id, e.model_version, e.timestamp, payload):
+                # The reference period: the first learn_n predictions kept while the inputs are not in drift.
+                eligible = (vs.learning is not None and vs.ref_admitted < self.learn_n
+                            and not self.input_drift(e.model_version))
+                payload = [score, predicted, groups, scores, eligible]
+                joined = self.join.add_prediction(e.event_id, e.model_version, e.timestamp, payload, pinned=eligible)
+                if eligible and self.join.admitted:
+                    vs.ref_admitted += 1
+                    vs.ref_last_ts = e.timestamp if vs.ref_last_ts is None else max(vs.ref_last_ts, e.timestamp)
+                for pair in joined:
                     self._pair(pair, delays, reports, requests)
+                self._settle_references()
         expired, orphaned, duplicates = self.join.drain() if self.join is not None else ({}, {}, 0)
+        sampled = self.join.drain_sampled() if self.join is not None else {}
         return OutcomeBatch(tuple(reports), tuple(requests), {k: tuple(v) for k, v in delays.items()},
-                            expired, orphaned, duplicates, tuple(retired))
+                            expired, orphaned, duplicates, tuple(retired), sampled)
+
+    def finish(self) -> OutcomeBatch:
+        """Close every open window that holds events (the end of a finite input, e.g. a
+        backtest): the same judgement as a full window, on fewer events (a window below
+        its minimum is reported insufficient). Pending predictions stay pending."""
+        reports: list[OutcomeReport] = []
+        requests: list[RetrainRequest] = []
+        for vs in list(self.versions.values()):
+            if vs.share_learning is None and vs.preds.n > 0:
+                self._close_predictions(vs, reports, requests)
+            if self.labels is not None and vs.pairs.n > 0:
+                self._close_pairs(vs, reports, requests)
+        return OutcomeBatch(tuple(reports), tuple(requests))
+
+    def _settle_references(self) -> None:
+        for vs in self.versions.values():
+            if vs.learning is not None:
+                self._settle_reference(vs)
+
+    def _settle_reference(self, vs: VersionOutcomes) -> None:
+        """Fix the learned reference once its period is over (checked after every event, so
+        that the outcome does not depend on how events are batched):
+
+        * every prediction of the period joined; or
+        * the observed 99th-percentile label delay (after ``WARM_DELAYS`` joins) has
+          passed since the period's last prediction, with at least ``min_pairs`` pairs; or
+        * the join TTL has passed since then (the rest expired unlabelled): with fewer
+          than ``min_pairs`` pairs the period is extended by the next ``learn_n`` predictions.
+        """
+        lab, join = self.labels, self.join
+        if vs.learning is None or lab is None or join is None or vs.ref_admitted < self.learn_n:
+            return
+        wm, last = join.watermark, vs.ref_last_ts
+        if wm is None or last is None:
+            return
+        enough = vs.learning.n >= lab.min_pairs
+        done = vs.ref_joined >= vs.ref_admitted
+        if not done and enough and join.n_delays >= WARM_DELAYS:
+            done = wm > last + (join.delay_quantile(0.99) or 0.0)
+        expired = wm > last + join.ttl
+        if done or (expired and enough):
+            vs.reference = vs.learning.metrics()
+            vs.learning = None
+        elif expired:
+            vs.ref_admitted = vs.ref_joined = 0
 
     def _prediction(self, vs: VersionOutcomes, ts: float, groups: list[str], positive: bool, score: float | None,
                     predicted: Any, reports: list[OutcomeReport], requests: list[RetrainRequest]) -> None:
@@ -245,11 +321,14 @@ class OutcomeMonitor:
             return
         lab = self.labels
         assert lab is not None
-        score, predicted, groups, scores = pair.payload
+        score, predicted, groups, scores, *flag = pair.payload
         vs.labelled += 1
         delays.setdefault(pair.version, []).append(pair.delay)
         w = vs.pairs
-        target = vs.learning if vs.learning is not None else w.performance
+        learn = vs.learning is not None and bool(flag and flag[0])  # a pair of the reference period
+        if learn:
+            vs.ref_joined += 1
+        target = vs.learning if (learn and vs.learning is not None) else w.performance
         error: float | None
         if self.task == "regression":
             if predicted is None or isinstance(pair.label, bool) or not isinstance(pair.label, int | float):
@@ -266,14 +345,10 @@ class OutcomeMonitor:
                 target.add_multiclass(predicted, scores, label)
                 actual = label == self.positive
                 error = float(predicted != label)
-            if vs.learning is None:
+            if not learn:
                 for counts, g in zip(w.groups.values(), groups, strict=True):
                     counts.add_pair(g, predicted=predicted == self.positive, actual=actual)
-        if vs.learning is not None:
-            learn = lab.learn_first_n or _DEFAULT_LEARN
-            if vs.learning.n >= learn:
-                vs.reference = vs.learning.metrics()
-                vs.learning = None
+        if learn:
             return
         for det in vs.concept.values():
             det.update(error)
@@ -325,9 +400,7 @@ class OutcomeMonitor:
                 for metric, limit in (("tpr_gap", fair.tpr_gap_max), ("fpr_gap", fair.fpr_gap_max)):
                     v = values.get(metric)
                     if v is not None:
-                        readings.append(OutcomeReading("fairness", metric, f"{attr}={v.groups[1]}", v.value, None,
-                                                       limit, v.n, v.value > limit and v.p_value <= fair.alpha,
-                                                       attribute=attr))
+                        readings.append(self._gap_reading(vs, "pairs", attr, metric, v, limit))
         inputs = self.input_drift(vs.version)
         breach = any(r.breach for r in readings if r.kind in ("performance", "estimate", "concept"))
         # Breaches while the inputs are stable: the relation between inputs and labels moved.
@@ -369,17 +442,12 @@ class OutcomeMonitor:
                 values = outcome_fairness(counts, min_group_size=fair.min_group_size)
                 di = values.get("disparate_impact_ratio")
                 if di is not None:
-                    readings.append(OutcomeReading("fairness", "disparate_impact_ratio", f"{attr}={di.groups[1]}",
-                                                   di.value, None, fair.disparate_impact_min, di.n,
-                                                   di.value < fair.disparate_impact_min and di.p_value <= fair.alpha,
-                                                   attribute=attr))
+                    readings.append(self._gap_reading(vs, "predictions", attr, "disparate_impact_ratio", di,
+                                                      fair.disparate_impact_min, ratio=True))
                 dp = values.get("demographic_parity_difference")
                 if dp is not None:
-                    readings.append(OutcomeReading("fairness", "demographic_parity_difference",
-                                                   f"{attr}={dp.groups[1]}", dp.value, None,
-                                                   fair.parity_difference_max, dp.n,
-                                                   dp.value > fair.parity_difference_max and dp.p_value <= fair.alpha,
-                                                   attribute=attr))
+                    readings.append(self._gap_reading(vs, "predictions", attr, "demographic_parity_difference", dp,
+                                                      fair.parity_difference_max))
         estimates: dict[str, tuple[float, float, float]] = {}
         z = float(stats.norm.ppf(0.975))
         for name, got in (("accuracy", w.estimate.accuracy()), ("roc_auc", w.estimate.roc_auc())):
@@ -410,6 +478,20 @@ class OutcomeMonitor:
             requests.append(request)
         vs.preds = PredictionWindow.empty(w.index + 1, self.declared, bins=self.bins)
 
+    def _gap_reading(self, vs: VersionOutcomes, source: str, attr: str, metric: str, v: FairnessValue,
+                     tolerance: float, *, ratio: bool = False) -> OutcomeReading:
+        """A group gap tested against its tolerance at ``alpha / alpha_windows``; it breaches
+        after ``retrain.consecutive_windows`` rejections in a row (windows where the gap
+        could not be computed leave the streak as it was)."""
+        fair = self.fairness
+        assert fair is not None
+        test = gap_test(v, tolerance, fair.alpha / fair.alpha_windows, ratio=ratio)
+        key = f"{source}:{attr}:{metric}"
+        streak = vs.fair_streaks.get(key, 0) + 1 if test.rejected else 0
+        vs.fair_streaks[key] = streak
+        return OutcomeReading("fairness", metric, f"{attr}={v.groups[1]}", v.value, None, tolerance, v.n,
+                              streak >= self.spec.retrain.consecutive_windows, attribute=attr, se=test.se)
+
     def _compare(self, vs: VersionOutcomes, source: str) -> None:
         """Champion/challenger: differences to every other live version's last closed window."""
         lab = self.labels
@@ -438,9 +520,9 @@ class OutcomeMonitor:
         fp = hashlib.sha256(repr(sorted((k, round(v.value, 9)) for k, v in ref.items())).encode()).hexdigest()[:16]
         if lab.reference_performance:
             return ReferenceInfo(kind="static", source="labels.reference_performance", fingerprint=fp, rows=0)
-        rows = lab.learn_first_n or _DEFAULT_LEARN
-        return ReferenceInfo(kind="learned", source=f"learned from the first {rows} labelled predictions",
-                             fingerprint=fp, rows=rows)
+        rows = next(iter(ref.values())).n if ref else 0
+        return ReferenceInfo(kind="learned", source=f"learned from the labelled predictions among the first "
+                             f"{self.learn_n} kept before any input drift", fingerprint=fp, rows=rows)
 
     def _share_reference(self, vs: VersionOutcomes) -> ReferenceInfo:
         fp = hashlib.sha256(repr(sorted((a, sorted(s.items())) for a, s in vs.shares.items())).encode())
@@ -468,6 +550,8 @@ class OutcomeMonitor:
                 "pair_policy": s.pair_policy.to_state(),
                 "pred_policy": s.pred_policy.to_state(),
                 "counts": [s.predictions, s.labelled],
+                "reference_period": [s.ref_admitted, s.ref_last_ts, s.ref_joined],
+                "fair_streaks": dict(s.fair_streaks),
             }
         return {"params": self.params_hash, "versions": versions,
                 "join": self.join.to_state() if self.join is not None else None}
@@ -490,6 +574,9 @@ class OutcomeMonitor:
             s.pair_policy = PolicyState.from_state(d["pair_policy"])
             s.pred_policy = PolicyState.from_state(d["pred_policy"])
             s.predictions, s.labelled = (int(x) for x in d["counts"])
+            period = d.get("reference_period") or [0, None, 0]
+            s.ref_admitted, s.ref_last_ts, s.ref_joined = int(period[0]), period[1], int(period[2])
+            s.fair_streaks = {k: int(x) for k, x in (d.get("fair_streaks") or {}).items()}
             self.versions[v] = s
         if self.join is not None and data.get("join") is not None:
             self.join.load_state(data["join"])

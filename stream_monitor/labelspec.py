@@ -62,17 +62,30 @@ def _default_concept() -> list[ConceptSpec]:
 class LabelsSpec(BaseModel):
     """How labels join predictions and how performance is judged.
 
-    The join is keyed by ``event_id`` and bounded: at most ``max_pending``
-    predictions wait for their label, for at most ``join_ttl_seconds`` of event
-    time; labels that come before their prediction wait in a buffer of
+    The join is keyed by ``event_id`` and sized by the traffic
+    (:mod:`stream_monitor.windows.join`): a prediction waits for twice the
+    observed 99th-percentile label delay (at least ``join_min_ttl_seconds``, at
+    most ``join_ttl_seconds`` of event time), within ``max_pending_bytes`` of
+    estimated memory (and ``max_pending`` entries, if set); at the cap the
+    buffer keeps a uniform sample of the predictions instead of dropping the
+    oldest. Labels that come before their prediction wait in a buffer of
     ``max_pending_labels``. Performance windows close after ``window_pairs``
     joined pairs. A window breaches a metric when it is worse than the reference
     by more than the confidence interval of the difference (window and, for a
     learned reference, reference sample sizes; two-sided ``alpha`` shared by the
     compared metrics) and by at least ``min_drop`` (absolute, per metric).
     The reference is ``reference_performance`` (metric -> value), else learned
-    from the first ``learn_first_n`` joined pairs of each version (2000 when
-    neither is set). Binary classifiers with scores also get a label-free
+    per version from its *reference period*: the first ``learn_first_n``
+    predictions (2000 when neither is set) kept for joining while the drift path
+    did not report the version's inputs in warning or drift. The reference is
+    computed on the pairs of exactly those predictions (never sampled out), once
+    all of them are joined, or the observed 99th-percentile label delay has
+    passed since the last of them (with at least ``min_pairs`` pairs), or their
+    TTL has passed; pairs of later predictions are never part of it, whatever
+    order their labels arrive in. A period that yields fewer than ``min_pairs``
+    pairs is extended by another period. Reference data (``reference``) holds no
+    labels, so it cannot give the reference performance; ``reference_performance``
+    does, when it is known. Binary classifiers with scores also get a label-free
     estimate (``estimate``): per prediction window, and on each pair window
     checked against the realized accuracy of the same events.
     """
@@ -82,9 +95,12 @@ class LabelsSpec(BaseModel):
     positive_label: str = "1"  # binary: this label (true/1/"1" all read as "1") is the positive class
     threshold: Annotated[float, Field(gt=0, lt=1)] = 0.5  # score -> class when the prediction is not a class
     join_ttl_seconds: Annotated[float, Field(gt=0, le=365 * 86400)] = 7 * 86400.0
-    # The join buffer travels in the partition's snapshot: 10k entries compress to
-    # about 250 KB, well under Kafka's default 1 MB message limit for the changelog.
-    max_pending: Annotated[int, Field(ge=10, le=200_000)] = 10_000
+    join_min_ttl_seconds: Annotated[float, Field(gt=0)] = 600.0
+    # ~570 bytes per waiting prediction (measured): 32 MiB hold ~58k predictions; above that the
+    # buffer samples uniformly. The buffer travels in the partition's snapshot: full, it
+    # compresses to ~0.6 MB (64 MiB: 1.2 MB, measured), under Kafka's default 1 MB per message.
+    max_pending_bytes: Annotated[int, Field(ge=1 << 20, le=16 << 30)] = 32 << 20
+    max_pending: Annotated[int, Field(ge=10)] | None = None
     max_pending_labels: Annotated[int, Field(ge=10, le=200_000)] = 10_000
     window_pairs: Annotated[int, Field(ge=10, le=10_000_000)] = 1000
     min_pairs: Annotated[int, Field(ge=1)] = 200
@@ -132,6 +148,14 @@ class FairnessSpec(BaseModel):
     the window's group counts against ``reference_shares`` (or the shares of the
     first ``learn_first_n`` predictions); it breaches when p <= ``alpha`` and a
     group's share ratio falls below ``share_ratio_min`` or above its inverse.
+
+    Outcome gaps (parity difference, impact ratio, TPR and FPR gaps) are tested
+    against their tolerance (:func:`stream_monitor.detectors.fairness.gap_test`)
+    at ``alpha / alpha_windows`` per window (alpha spent evenly over
+    ``alpha_windows`` windows: a false rejection within any ``alpha_windows``
+    windows has probability at most ``alpha`` per reading), and a gap reading
+    breaches only after rejections in ``retrain.consecutive_windows`` windows in
+    a row: one chance rejection never makes a request, nor its severity.
     """
 
     model_config = _STRICT
@@ -147,6 +171,7 @@ class FairnessSpec(BaseModel):
     )
     learn_first_n: Annotated[int, Field(ge=50, le=10_000_000)] = 1000
     alpha: Annotated[float, Field(gt=0, lt=0.5)] = 0.01
+    alpha_windows: Annotated[int, Field(ge=1, le=1_000_000)] = 10
     share_ratio_min: Annotated[float, Field(gt=0, lt=1)] = 0.5
 
     @model_validator(mode="after")

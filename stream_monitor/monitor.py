@@ -118,6 +118,7 @@ class Outcome:
     outcomes: Mapping[str, OutcomeBatch] = field(default_factory=dict)  # model -> what its label path did
     feature_join: Mapping[str, JoinCounts] = field(default_factory=dict)  # model -> what its feature join did
     overflow: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (model, kind) -> events of "other"
+    partial: bool = False  # from :meth:`Monitor.finish`: the windows closed before they were full
 
 
 class Monitor:
@@ -322,6 +323,32 @@ class Monitor:
         for model_id, t in label_times.items():
             if t > newest.get(model_id, -1.0):
                 newest[model_id] = t
+    def finish(self) -> Outcome:
+        """Close every open window, drift and label path, at the end of a finite input.
+
+        A library user replaying a file calls this once after the last
+        :meth:`observe`; the windows it closes hold fewer events than a full window
+        and the outcome is marked ``partial``. They are judged like any other
+        window (the policy reports a window below its minimum as insufficient), so
+        their requests count like any other. A live worker never calls it: its
+        windows stay open until they fill.
+        """
+        reports: list[WindowReport] = []
+        requests: list[RetrainRequest] = []
+        for mon in self.models.values():
+            for state in list(mon.versions.values()):
+                if state.window is not None and state.window.n > 0:
+                    report, request = mon._close(state)  # the drift path's own window close
+                    reports.append(report)
+                    if request is not None:
+                        requests.append(request)
+        outcomes = {m: om.finish() for m, om in self.outcomes.items()}
+        for batch in outcomes.values():
+            requests.extend(batch.requests)
+        for r in requests:
+            self.pending[r.request_id] = r
+        return Outcome(reports=tuple(reports), requests=tuple(requests),
+                       outcomes={m: b for m, b in outcomes.items() if b.reports}, partial=True)
 
     def _event_facts(
         self, per_model: Mapping[str, Sequence[PredictionEvent | FeatureEvent]], now: float

@@ -12,9 +12,23 @@ A group takes part only with at least ``min_group_size`` events (for the TPR
 gap: actual positives; for the FPR gap: actual negatives); a metric with fewer
 than two such groups is suppressed (``None``). Each result carries its sample
 size (the smallest group that took part) and the p-value of a two-proportion
-z-test between the best and the worst group, so that a policy can require the
-gap to be real and not only large: at the minimum group size of 100 a gap of
-0.1 between two groups of equal rates is a 2-sigma event.
+z-test between the best and the worst group.
+
+**Error control** (:func:`gap_test`). A gap *breaches its tolerance* (e.g. TPR
+gap above 0.1, impact ratio below 0.8) only when a one-sided test rejects
+``H0: the true gap is within the tolerance`` at level ``alpha_window``: the
+statistic is the best-minus-worst difference (or log ratio) minus the
+tolerance, over its unpooled standard error on Agresti-Caffo adjusted counts
+(one success and one failure added per group, so that rates of 0 or 1 keep a
+finite error). The best and worst group are chosen after looking, so the
+p-value is Bonferroni-corrected over the ``k (k - 1) / 2`` group pairs. Under
+H0 the rejection rate per window is at most ``alpha_window`` (at the boundary,
+true gap = tolerance; far lower for smaller gaps); the label path spends its
+``alpha`` evenly over ``alpha_windows`` windows (``alpha_window = alpha /
+alpha_windows``), so any run of that many windows has a false rejection with
+probability at most ``alpha`` per reading. A raw gap above the tolerance is
+not enough: at the minimum group size of 100 a gap of 0.1 between two groups
+of equal rates is a 2-sigma event.
 
 Examples
 --------
@@ -28,6 +42,7 @@ Examples
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -36,7 +51,7 @@ from scipy import stats
 
 from stream_monitor.windows.groups import GroupCounts
 
-__all__ = ["FairnessValue", "Representation", "outcome_fairness", "representation"]
+__all__ = ["FairnessValue", "GapTest", "Representation", "gap_test", "outcome_fairness", "representation"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +60,18 @@ class FairnessValue:
     n: int  # the smallest group that took part
     groups: tuple[str, str]  # (best, worst) group
     p_value: float = 1.0  # two-proportion z-test, best against worst group
+    counts: tuple[int, int, int, int] = (0, 0, 0, 0)  # (successes, size) of the best, then the worst group
+    k: int = 2  # groups that took part
+
+
+@dataclass(frozen=True, slots=True)
+class GapTest:
+    """The one-sided test of a gap against its tolerance; see the module docstring."""
+
+    z: float  # standardized excess over the tolerance (> 0: beyond it)
+    se: float  # of the difference, or of the log ratio
+    p_value: float  # Bonferroni-corrected over the group pairs
+    rejected: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,9 +99,32 @@ def _spread(rates: Mapping[str, tuple[float, int]], ratio: bool) -> FairnessValu
     n = min(k for _, k in rates.values())
     top, bottom = rates[hi][0], rates[lo][0]
     p = _two_proportion_p(top, rates[hi][1], bottom, rates[lo][1])
+    counts = (round(top * rates[hi][1]), rates[hi][1], round(bottom * rates[lo][1]), rates[lo][1])
     if ratio:
-        return FairnessValue(bottom / top if top > 0 else 1.0, n, (hi, lo), p)
-    return FairnessValue(top - bottom, n, (hi, lo), p)
+        return FairnessValue(bottom / top if top > 0 else 1.0, n, (hi, lo), p, counts, len(rates))
+    return FairnessValue(top - bottom, n, (hi, lo), p, counts, len(rates))
+
+
+def gap_test(v: FairnessValue, tolerance: float, alpha_window: float, *, ratio: bool = False) -> GapTest:
+    """Test ``H0: gap <= tolerance`` (difference) or ``H0: ratio >= tolerance`` (``ratio``).
+
+    Examples
+    --------
+    >>> big = FairnessValue(0.3, 500, ("a", "b"), counts=(400, 500, 250, 500))
+    >>> gap_test(big, 0.1, 1e-4).rejected, gap_test(big, 0.25, 1e-4).rejected
+    (True, False)
+    """
+    x1, n1, x2, n2 = v.counts
+    p1, p2 = (x1 + 1) / (n1 + 2), (x2 + 1) / (n2 + 2)  # Agresti-Caffo
+    if ratio:
+        se = math.sqrt((1 - p1) / (p1 * (n1 + 2)) + (1 - p2) / (p2 * (n2 + 2)))
+        z = (math.log(tolerance) - math.log(p2 / p1)) / se
+    else:
+        se = math.sqrt(p1 * (1 - p1) / (n1 + 2) + p2 * (1 - p2) / (n2 + 2))
+        z = (p1 - p2 - tolerance) / se
+    pairs = v.k * (v.k - 1) // 2
+    p = min(1.0, pairs * float(stats.norm.sf(z)))
+    return GapTest(z, se, p, p <= alpha_window)
 
 
 def outcome_fairness(g: GroupCounts, *, min_group_size: int) -> dict[str, FairnessValue]:

@@ -1,8 +1,10 @@
 """Prometheus metrics of the label path: join counters at batch time, the rest at scrape time.
 
 Counted per batch (from :attr:`Outcome.outcomes`): label delay, joined,
-expired (``reason`` ttl or capacity), orphaned and duplicate labels. Read at
-scrape time from the live monitors: the last closed windows' performance (and
+expired (``reason`` ttl), sampled out of a full join buffer (apart from
+expired: the joined pairs stay a uniform sample), orphaned and duplicate
+labels. Read at scrape time from the live monitors: the join buffer's keep
+probability, TTL and estimated memory, the last closed windows' performance (and
 its reference and drop), label coverage, fairness metrics with their breach
 flag and sample size, group shares, the label-free estimate with its bounds and
 the champion/challenger differences. Every label value comes from config:
@@ -25,7 +27,7 @@ from stream_monitor.monitor import Monitor, Outcome
 __all__ = ["DELAY_BUCKETS", "OutcomeMetrics"]
 
 DELAY_BUCKETS: Final = (1, 10, 60, 300, 900, 3600, 4 * 3600, 86400, 3 * 86400, 7 * 86400, 14 * 86400, 30 * 86400)
-_REASONS: Final = ("ttl", "capacity")
+_REASONS: Final = ("ttl",)
 
 
 class OutcomeMetrics:
@@ -41,6 +43,9 @@ class OutcomeMetrics:
                                [*mv, "reason"], registry=r)
         self.orphaned = Counter(f"{p}_labels_orphaned", "Labels that left the join buffer without a prediction.",
                                 ["model", "reason"], registry=r)
+        self.sampled = Counter(f"{p}_labels_sampled_out",
+                               "Predictions not kept for joining because the join buffer was at its memory cap "
+                               "(uniform sampling; see the keep probability).", mv, registry=r)
         self.duplicates = Counter(f"{p}_labels_duplicate", "Duplicate labels or predictions ignored by the join.",
                                   ["model"], registry=r)
         registry.register(_OutcomeCollector(p, monitors))
@@ -54,6 +59,8 @@ class OutcomeMetrics:
                 self.joined.labels(model, version).inc(len(delays))
             for (version, reason), n in batch.expired.items():
                 self.expired.labels(model, version, reason).inc(n)
+            for version, n in batch.sampled.items():
+                self.sampled.labels(model, version).inc(n)
             for reason, n in batch.orphaned.items():
                 self.orphaned.labels(model, reason).inc(n)
             if batch.duplicates:
@@ -61,6 +68,7 @@ class OutcomeMetrics:
 
     def retire(self, model: str, version: str) -> None:
         for metric, labels in ((self.delay, (model, version)), (self.joined, (model, version)),
+                               (self.sampled, (model, version)),
                                *((self.expired, (model, version, r)) for r in _REASONS)):
             with contextlib.suppress(KeyError):
                 metric.remove(*labels)
@@ -79,6 +87,13 @@ class _OutcomeCollector(Collector):
         mvm = ["model", "version", "metric"]
         fair = ["model", "version", "attribute", "metric"]
         return (
+            GaugeMetricFamily(f"{p}_label_join_keep_probability",
+                              "Share of predictions the join buffer keeps (1 until its memory cap is reached).",
+                              labels=["model"]),
+            GaugeMetricFamily(f"{p}_label_join_ttl_seconds",
+                              "How long a prediction waits for its label (from the observed delay).", labels=["model"]),
+            GaugeMetricFamily(f"{p}_label_join_pending_bytes", "Estimated memory of the waiting predictions.",
+                              labels=["model"]),
             GaugeMetricFamily(f"{p}_performance_metric", "Performance of the last closed window of joined pairs.",
                               labels=mvm),
             GaugeMetricFamily(f"{p}_performance_reference", "Reference performance the windows are compared to.",
@@ -102,9 +117,13 @@ class _OutcomeCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         families = self._families()
-        perf, ref, drop, est, cov, fm, fb, fn, share, diff = families
+        keep, ttl, pending, perf, ref, drop, est, cov, fm, fb, fn, share, diff = families
         for mon in self.monitors():
             for model, om in mon.outcomes.items():
+                if om.join is not None:
+                    keep.add_metric([model], om.join.keep_probability)
+                    ttl.add_metric([model], om.join.ttl)
+                    pending.add_metric([model], om.join.bytes)
                 for version, vs in om.versions.items():
                     mv = [model, version]
                     if vs.coverage is not None and om.labels is not None:

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from stream_monitor.windows.groups import GroupCounts
-from stream_monitor.windows.performance import PerformanceAccumulator, binned_auc, hanley_mcneil_se, score_edges
+from stream_monitor.windows.performance import PerformanceAccumulator, binned_auc, hanley_mcneil_se, score_bin
 
 __all__ = ["Estimate", "PairWindow", "PredictionWindow"]
 
@@ -55,7 +55,7 @@ class Estimate:
         self.n += 1
         self.p_sum += p
         self.pq_sum += p * (1.0 - p)
-        b = int(np.searchsorted(score_edges(self.bins), score, side="right"))
+        b = score_bin(self.bins, score)
         self.pos[b] += score
         self.neg[b] += 1.0 - score
 
@@ -107,7 +107,7 @@ class PredictionWindow:
         for counts, g in zip(self.groups.values(), groups, strict=True):
             counts.add(g, positive=positive)
         if score is not None:
-            self.histogram[int(np.searchsorted(score_edges(len(self.histogram)), score, side="right"))] += 1
+            self.histogram[score_bin(len(self.histogram), score)] += 1
 
     def add_estimate(self, score: float, predicted: bool) -> None:
         self.estimate.add(score, predicted)

@@ -26,6 +26,7 @@ Examples
 
 from __future__ import annotations
 
+import bisect
 import functools
 import math
 from collections.abc import Mapping
@@ -34,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["MetricValue", "PerformanceAccumulator", "class_key", "score_edges"]
+__all__ = ["MetricValue", "PerformanceAccumulator", "class_key", "score_bin", "score_edges"]
 
 _EPS = 1e-15
 OTHER_CLASS = "__other__"
@@ -46,6 +47,18 @@ def score_edges(bins: int) -> np.ndarray:
     of rare-event models (mostly below 0.1) still spread over many bins."""
     z = np.linspace(-7.0, 7.0, bins - 1)
     return 1.0 / (1.0 + np.exp(-z))
+
+
+@functools.lru_cache(maxsize=32)
+def _edge_list(bins: int) -> list[float]:
+    return [float(x) for x in score_edges(bins)]
+
+
+def score_bin(bins: int, score: float) -> int:
+    """The bin of one score: ``searchsorted(score_edges(bins), score, side="right")``, with
+    :func:`bisect.bisect_right` on a list (~0.3 us against ~3 us for numpy on one value,
+    paid per prediction and per pair)."""
+    return bisect.bisect_right(_edge_list(bins), score)
 
 
 def class_key(value: Any) -> str:
@@ -135,7 +148,7 @@ class PerformanceAccumulator:
         row[predicted] = row.get(predicted, 0) + 1
 
     def _bin(self, cls: str, score: float, positive: bool) -> None:
-        b = int(np.searchsorted(score_edges(self.bins), score, side="right"))
+        b = score_bin(self.bins, score)
         for store in (self.pos_bins, self.neg_bins, self.score_sum):
             store.setdefault(cls, [0.0] * self.bins)
         (self.pos_bins if positive else self.neg_bins)[cls][b] += 1

@@ -66,6 +66,7 @@ FAIRNESS_METRICS = frozenset(
 ESTIMATED_METRICS = frozenset({"accuracy", "roc_auc"})
 ESTIMATE_BOUNDS = frozenset({"estimate", "lower", "upper"})
 JOIN_REASONS = frozenset({"ttl", "capacity"})
+LABEL_ORPHAN_REASONS = frozenset({"ttl", "capacity", "late"})
 VERSION_DIFFERENCE_METRICS = PERFORMANCE_METRICS | {"score_psi"}
 # Detector names are open-ended ("e.g."), so they are not checked.
 KNOWN_DETECTORS = frozenset(
@@ -210,7 +211,11 @@ METRICS: tuple[Metric, ...] = (
     Metric("stream_monitor_label_delay_seconds", "histogram", _MV),
     Metric("stream_monitor_labels_joined_total", "counter", _MV),
     Metric("stream_monitor_labels_expired_total", "counter", ("model", "version", "reason"), {"reason": JOIN_REASONS}),
-    Metric("stream_monitor_labels_orphaned_total", "counter", ("model", "reason"), {"reason": JOIN_REASONS}),
+    Metric("stream_monitor_labels_orphaned_total", "counter", ("model", "reason"), {"reason": LABEL_ORPHAN_REASONS}),
+    Metric("stream_monitor_labels_sampled_out_total", "counter", ("model", "version")),
+    Metric("stream_monitor_label_join_keep_probability", "gauge", ("model",)),
+    Metric("stream_monitor_label_join_ttl_seconds", "gauge", ("model",)),
+    Metric("stream_monitor_label_join_pending_bytes", "gauge", ("model",)),
     Metric("stream_monitor_labels_duplicate_total", "counter", ("model",)),
     Metric("stream_monitor_feature_join_expired_total", "counter", ("model", "version", "reason"),
            {"reason": JOIN_REASONS}),

@@ -53,6 +53,8 @@ UNITS = {
     "stream_monitor_labels_duplicate_total": "events",
     "stream_monitor_labels_expired_total": "predictions",
     "stream_monitor_labels_orphaned_total": "labels",
+    "stream_monitor_labels_sampled_out_total": "predictions",
+    "stream_monitor_label_join_keep_probability": "probability",
     "stream_monitor_feature_join_expired_total": "predictions",
     "stream_monitor_feature_join_orphaned_total": "feature events",
     "stream_monitor_performance_metric": "as the metric (accuracy: ratio, mae: target unit, ...)",

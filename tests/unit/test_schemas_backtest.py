@@ -51,13 +51,17 @@ def test_backtest_is_deterministic_and_reports_windows(tmp_path: Path) -> None:
     kinds = [x["type"] for x in lines]
     windows = [x for x in lines if x["type"] == "window"]
     # Windows of 1000, except one the CUSUM alarm closed a few events after the change
-    # (the request comes from it); the last window is still open at the end of the file.
-    assert s1 == {"lines": 6001, "windows": 6, "requests": 1, "dead_letters": 1}
-    assert kinds.count("window") == 6 and kinds.count("retrain_request") == 1
+    # (the request comes from it); the last window, still open at the end of the file,
+    # is flushed and marked partial.
+    assert s1 == {"lines": 6001, "windows": 7, "label_windows": 0, "partial_windows": 1, "requests": 1,
+                  "dead_letters": 1}
+    assert kinds.count("window") == 7 and kinds.count("retrain_request") == 1
     sizes = [w["window"]["events"] for w in windows]
-    assert sizes[:3] == [1000] * 3 and sizes[3] < 100 and sizes[4:] == [1000] * 2, sizes
+    assert sizes[:3] == [1000] * 3 and sizes[3] < 100 and sizes[4:6] == [1000] * 2, sizes
+    assert [w["partial"] for w in windows] == [False] * 6 + [True]
+    assert sum(sizes) == 6000  # every event is in exactly one window
     req = next(x for x in lines if x["type"] == "retrain_request")
     assert {r["feature"] for r in req["reasons"]} <= {"amount", "country", "__prediction__"}
     dl = next(x for x in lines if x["type"] == "dead_letter")
-    assert dl == {"type": "dead_letter", "line": 6001, "index": None, "reason": "invalid_json",
-                  "message": "payload is not valid JSON"}
+    assert dl == {"type": "dead_letter", "file": "events.jsonl", "line": 6001, "index": None,
+                  "reason": "invalid_json", "message": "payload is not valid JSON"}
