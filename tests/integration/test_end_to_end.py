@@ -54,24 +54,34 @@ def test_drift_to_one_retrain_request_with_exact_counts(stack: Stack) -> None:
 
     # 2. drifted part
     produce(stack.broker.bootstrap, t["predictions"], events[6000:])
-    wait_for(lambda: sample(worker.metrics(), "stream_monitor_windows_closed_total", **MV) == 10, 60,
-             what="ten windows closed")
+    wait_for(lambda: sample(worker.metrics(), "stream_monitor_events_consumed_total", kind="prediction", **MV)
+             == 10_000, 60, what="10,000 events consumed")
+    # four whole windows after the change, two of them cut early by alarms (evidence, then corroboration)
+    wait_for(lambda: sample(worker.metrics(), "stream_monitor_windows_closed_total", **MV) == 11, 60,
+             what="eleven windows closed")
     requests = read_topic(stack.broker.bootstrap, t["retrain"], quiet=2.0)
-    assert len(requests) == 1
-    req = json.loads(requests[0].value or b"")
-    assert requests[0].key == b"fraud-detector"
-    # A CUSUM alarm a few events after the change closed window 6 early and made the request:
-    # it names what alarmed first (a changed feature, never an unchanged one).
+    # One breach: a new request, then at most updates of it (more features or a higher severity),
+    # each superseding the one before.
+    bodies = [json.loads(r.value or b"") for r in requests]
+    assert bodies and bodies[0]["supersedes"] is None and len(bodies) <= 3
+    assert all(b["supersedes"] == a["request_id"] for a, b in zip(bodies, bodies[1:], strict=False))
+    assert all(r.key == b"fraud-detector" for r in requests)
+    req = bodies[0]
+    # CUSUM alarms a few events after the change closed window 6 early (evidence) and the next
+    # window early too (the alarm that corroborated it) and made the request: it names what
+    # alarmed (a changed feature, never an unchanged one).
     drifted = {r["feature"] for r in req["reasons"]}
     assert drifted & {"amount", "country"} and drifted <= {"amount", "country", "__prediction__"}
     assert any(r["detector"] == "cusum" for r in req["reasons"])
     assert req["model_version"] == "v1" and req["consecutive_windows"] == 1
-    assert req["reasons"][0]["window"]["index"] == 6 and req["reasons"][0]["window"]["events"] < 100
+    assert req["reasons"][0]["window"]["index"] in (6, 7) and req["reasons"][0]["window"]["events"] < 100
 
     # 3. metrics scraped over HTTP equal what was produced
     text = worker.metrics()
     assert sample(text, "stream_monitor_events_consumed_total", kind="prediction", **MV) == 10_000
-    assert sample(text, "stream_monitor_retrain_requests_total", severity=req["severity"], **MV) == 1
+    for severity in ("warning", "critical"):
+        published = sum(b["severity"] == severity for b in bodies)
+        assert (sample(text, "stream_monitor_retrain_requests_total", severity=severity, **MV) or 0) == published
     assert sample(text, "stream_monitor_feature_drift", feature="amount", detector="ks", **MV) == 1
     assert sample(text, "stream_monitor_feature_drift", feature="country", detector="chi2", **MV) == 1
     assert sample(text, "stream_monitor_feature_drift", feature="age", detector="ks", **MV) == 0

@@ -50,16 +50,20 @@ def test_backtest_is_deterministic_and_reports_windows(tmp_path: Path) -> None:
     lines = [json.loads(x) for x in (tmp_path / "a.jsonl").read_text().splitlines()]
     kinds = [x["type"] for x in lines]
     windows = [x for x in lines if x["type"] == "window"]
-    # Windows of 1000, except one the CUSUM alarm closed a few events after the change
-    # (the request comes from it); the last window, still open at the end of the file,
-    # is flushed and marked partial.
-    assert s1 == {"lines": 6001, "windows": 7, "label_windows": 0, "partial_windows": 1, "requests": 1,
+    # Windows of 1000, except two the CUSUM alarms closed a few events after the change: the
+    # first alarm (evidence) and the one that corroborated it (the request comes from it); the
+    # last window, still open at the end of the file, is flushed and marked partial. The next
+    # whole window names more features at a higher severity: an update superseding the request.
+    assert s1 == {"lines": 6001, "windows": 8, "label_windows": 0, "partial_windows": 1, "requests": 2,
                   "dead_letters": 1}
-    assert kinds.count("window") == 7 and kinds.count("retrain_request") == 1
+    assert kinds.count("window") == 8 and kinds.count("retrain_request") == 2
     sizes = [w["window"]["events"] for w in windows]
-    assert sizes[:3] == [1000] * 3 and sizes[3] < 100 and sizes[4:6] == [1000] * 2, sizes
-    assert [w["partial"] for w in windows] == [False] * 6 + [True]
+    assert sizes[:3] == [1000] * 3 and sizes[3] < 100 and sizes[4] < 100 and sizes[5:7] == [1000] * 2, sizes
+    assert [w["partial"] for w in windows] == [False] * 7 + [True]
     assert sum(sizes) == 6000  # every event is in exactly one window
+    first, update = (x for x in lines if x["type"] == "retrain_request")
+    assert first["supersedes"] is None and update["supersedes"] == first["request_id"]
+    assert set(first["features"]) < set(update["features"])
     req = next(x for x in lines if x["type"] == "retrain_request")
     assert {r["feature"] for r in req["reasons"]} <= {"amount", "country", "__prediction__"}
     dl = next(x for x in lines if x["type"] == "dead_letter")
