@@ -7,8 +7,10 @@ million events a week alarms a few times a week by chance. One alarm therefore
 never makes a decision alone. A feature's alarm counts as drift once, within
 ``horizon`` events of it (before or after),
 
-1. the same feature alarms again (its CUSUMs restart at 0 after an alarm, so a
-   second alarm is new evidence: persistence), or
+1. the same feature alarms again in a later window (its CUSUMs restart at 0
+   after an alarm, and an alarm closes its window, so a second alarm is new
+   evidence: persistence; streams of one feature alarming in the same window
+   count once), or
 2. a window test on the same feature fires (the window the alarm closed, or a
    later one within the horizon), or
 3. another input feature alarms (two features agree). The prediction and the
@@ -69,8 +71,9 @@ def corroborate(
     ``horizon`` events before ``position`` are dropped.
     """
     marks[:] = [m for m in marks if position - m[2] <= horizon]
-    for f, count in alarms.items():
-        marks.extend((f, ALARM, position) for _ in range(min(count, 2)))
+    # One mark per feature and window: streams of a feature that alarm together (e.g. its k = 0.1 and
+    # k = 0.5 CUSUMs on the same events) are one piece of evidence, not two.
+    marks.extend((f, ALARM, position) for f, count in alarms.items() if count > 0)
     marks.extend((f, TEST, position) for f in tests)
     del marks[:-MAX_MARKS]
     alarm_counts: dict[str, int] = {}

@@ -40,8 +40,8 @@ def test_the_same_feature_again_corroborates_within_the_horizon_only() -> None:
     late: list[Any] = []
     corroborate(late, alarms={"age": 1}, tests=set(), position=500, horizon=2000)
     assert corroborate(late, alarms={"age": 1}, tests=set(), position=2600, horizon=2000) == set()
-    # two alarms of the feature in one window are persistence too
-    assert corroborate([], alarms={"age": 2}, tests=set(), position=10, horizon=2000) == {"age"}
+    # two streams of the feature alarming in one window are one piece of evidence, not persistence
+    assert corroborate([], alarms={"age": 2}, tests=set(), position=10, horizon=2000) == set()
 
 
 def test_a_window_test_on_the_same_feature_corroborates_but_not_on_another() -> None:
