@@ -56,6 +56,9 @@ class SourceRecord(NamedTuple):
     offset: int
     key: bytes | None = None
     headers: tuple[tuple[str, bytes], ...] = ()
+    # Set by the consumer for a record (or the rest of a batch) it could not decode:
+    # the reason, a message, and the offset after what this record stands for.
+    refusal: tuple[ReasonCode, str, int] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +149,10 @@ class Monitor:
                     duplicates += 1
                 else:
                     seeks[tp] = expected
+                continue
+            if rec.refusal is not None:
+                positions[tp] = max(rec.refusal[2], rec.offset + 1)
+                dead.append(DeadLetter(rec, rec.refusal[0], rec.refusal[1]))
                 continue
             positions[tp] = rec.offset + 1
             items = decode(rec.value, rec.kind, max_bytes=self.max_message_bytes)

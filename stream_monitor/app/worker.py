@@ -25,7 +25,8 @@ from faust.types import TP
 from prometheus_client import CollectorRegistry
 
 from stream_monitor.app.liveness import LoopWatchdog
-from stream_monitor.app.runtime import Runtime, partition_key
+from stream_monitor.app.records import RecordGuard, install
+from stream_monitor.app.runtime import Runtime, consumer_fetch_bytes, partition_key, producer_request_bytes
 from stream_monitor.app.web import Health, WebServer
 from stream_monitor.errors import PublishError
 from stream_monitor.monitor import SourceRecord
@@ -191,11 +192,16 @@ class MonitorApp:
             consumer_auto_offset_reset="earliest",
             processing_guarantee="at_least_once",
             producer_acks=-1,
-            producer_max_request_size=max(s.limits.max_message_bytes * 2, 1_048_576),
-            consumer_max_fetch_size=max(s.limits.max_message_bytes * 2, 4 * 1_048_576),
+            # The producer takes every dead letter the consumer can hand it (values
+            # above the fetch size are cut, with a hash of the whole, before publishing).
+            producer_max_request_size=producer_request_bytes(s),
+            consumer_max_fetch_size=consumer_fetch_bytes(s),
             stream_buffer_maxsize=max(w.batch_max_events * 2, 4096),
             table_cleanup_interval=3600.0,
         )
+        # Records of the source topics the Kafka client cannot decode become dead letters.
+        self.guard = RecordGuard((t.predictions, t.features, t.labels))
+        install(self.guard)
         # Before the consumer exists; faust reads the class from the transport instance.
         self.app.transport.Consumer = consumer_class(w.fetch_max_wait_ms)  # type: ignore[misc]
         self.source = self.app.topic(
@@ -271,8 +277,9 @@ class MonitorApp:
             if isinstance(headers, Mapping):
                 headers = headers.items()
             headers = tuple((str(k), bytes(v or b"")) for k, v in headers)
+        mark = self.guard.take(msg.topic, msg.partition, msg.offset)
         return SourceRecord(self.runtime.kinds[msg.topic], msg.value, msg.topic, msg.partition, msg.offset, msg.key,
-                            headers or ())
+                            headers or (), None if mark is None else (mark.reason, mark.message, mark.next_offset))
 
     def _wire(self) -> None:
         app, runtime, w = self.app, self.runtime, self.settings.worker

@@ -22,7 +22,7 @@ from prometheus_client.registry import Collector
 
 from stream_monitor import __version__
 from stream_monitor.detectors.base import DetectorState
-from stream_monitor.monitor import Monitor, Outcome
+from stream_monitor.monitor import DeadLetter, Monitor, Outcome
 from stream_monitor.sinks.prometheus_outcomes import OutcomeMetrics
 
 __all__ = ["SOURCES", "MonitorMetrics", "observe_many"]
@@ -134,8 +134,6 @@ class MonitorMetrics:
         """Count what one batch did (called once per batch, not per event)."""
         for (model, version, kind), n in outcome.consumed.items():
             self.events_consumed.labels(model, version, kind).inc(n)
-        for dl in outcome.dead_letters:
-            self.dead_letter.labels(SOURCES[dl.record.kind], dl.reason).inc()
         for model, lags in outcome.lags.items():
             observe_many(self.processing_lag.labels(model), lags)
         for (model, version), latencies in outcome.latencies.items():
@@ -158,6 +156,10 @@ class MonitorMetrics:
                 self.features_orphaned.labels(model, version, reason).inc(n)
         for model, version in outcome.retired:
             self.retire(model, version)
+
+    def dead_lettered(self, dl: DeadLetter) -> None:
+        """Count one dead letter, once the broker acknowledged it (not in :meth:`observe`)."""
+        self.dead_letter.labels(SOURCES[dl.record.kind], dl.reason).inc()
 
     def published(self, model: str, version: str, severity: str) -> None:
         self.retrain_requests.labels(model, version, severity).inc()

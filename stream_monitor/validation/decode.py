@@ -39,6 +39,8 @@ ReasonCode = Literal[
     "unknown_model",
     "unknown_version",
     "batch_too_large",
+    "undecodable_record",
+    "undecodable_batch",
 ]
 REASON_CODES: Final[tuple[str, ...]] = ReasonCode.__args__  # type: ignore[attr-defined]
 

@@ -111,7 +111,10 @@ def exposed_metrics() -> tuple[Row, ...]:
     events[0] = {**events[0], "features": {**events[0]["features"], "unconfigured": 1.0}}
     raws = [to_json(e) for e in events] + [b"{bad"]
     records = [SourceRecord("prediction", raw, "p", 0, i, b"k") for i, raw in enumerate(raws)]
-    metrics.observe(mon.observe(records, now=events[-1]["timestamp"] + 5), now=1.0)
+    outcome = mon.observe(records, now=events[-1]["timestamp"] + 5)
+    metrics.observe(outcome, now=1.0)
+    for dl in outcome.dead_letters:
+        metrics.dead_lettered(dl)
     # Set by the worker, not by observe(): give them one labelled sample each.
     metrics.published(spec.model_id, "v1", "critical")
     metrics.consumer_lag.labels("model-predictions", "0").set(0)

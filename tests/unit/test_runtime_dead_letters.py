@@ -1,0 +1,109 @@
+"""Dead letters are counted once the broker acknowledged them; a publish that fails for good
+rolls the partition back to its last snapshot, so the records are read again, not dropped;
+a value too large for the producer is cut with its size and hash (no broker)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry
+
+from stream_monitor.app.runtime import Runtime, dead_letter_value_bytes, producer_request_bytes
+from stream_monitor.errors import PublishError
+from stream_monitor.monitor import SourceRecord
+from stream_monitor.reference_io import load_references
+from stream_monitor.settings import ServiceSettings
+from stream_monitor.simulate import Scenario, generate, to_json
+from stream_monitor.sinks.base import Headers, MemoryPublisher
+from stream_monitor.sinks.prometheus import MonitorMetrics
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class _Store:
+    def __init__(self) -> None:
+        self.blobs: dict[int, bytes] = {}
+
+    def get(self, partition: int) -> bytes | None:
+        return self.blobs.get(partition)
+
+    def put(self, partition: int, blob: bytes) -> None:
+        self.blobs[partition] = blob
+
+
+class _FailingPublisher(MemoryPublisher):
+    """Refuses every publish while ``down`` is set (as the worker's publisher does after its retries)."""
+
+    down: bool = False
+
+    async def publish(self, topic: str, key: bytes | None, value: bytes | None, headers: Headers = ()) -> None:
+        if self.down:
+            raise PublishError(f"could not publish to {topic}")
+        await super().publish(topic, key, value, headers)
+
+
+def _settings() -> ServiceSettings:
+    return ServiceSettings.from_yaml(ROOT / "config" / "demo.yaml")
+
+
+def _dead(reg: CollectorRegistry) -> float:
+    return reg.get_sample_value("stream_monitor_dead_letter_total",
+                                {"source": "predictions", "reason": "invalid_json"}) or 0.0
+
+
+def test_a_failed_dead_letter_is_neither_counted_nor_dropped() -> None:
+    s = _settings()
+    topic = s.topics.predictions
+    good = [to_json(e) for e in generate(Scenario(seed=7), 20)]
+    values = [*good[:10], b"{bad", *good[10:]]
+    recs = [SourceRecord("prediction", v, topic, 0, i) for i, v in enumerate(values)]
+    reg = CollectorRegistry()
+    seeks: list[tuple[str, int, int]] = []
+
+    async def seek(t: str, p: int, o: int) -> None:
+        seeks.append((t, p, o))
+
+    pub = _FailingPublisher()
+    rt = Runtime(s, load_references(s), pub, None, _Store(), seek)
+    rt.metrics = MonitorMetrics(reg, rt.all_monitors)
+    rt.dead_letters.published = rt.metrics.dead_lettered
+
+    async def main() -> None:
+        await rt.handle(recs[:5])
+        rt.flush_dirty()  # the last snapshot: positions up to offset 5
+        pub.down = True
+        await rt.handle(recs[5:])
+        assert _dead(reg) == 0 and pub.records == []  # not published, so not counted
+        assert rt.monitors[0].positions[(topic, 0)] == 5  # rolled back to the snapshot
+        pub.down = False
+        await rt.reseek_out_of_step(lambda t, p: 21)
+        assert seeks == [(topic, 0, 5)]
+        await rt.handle(recs[5:])  # the records come again after the seek
+        assert _dead(reg) == 1 and [r.value for r in pub.records] == [b"{bad"]
+        consumed = reg.get_sample_value("stream_monitor_events_consumed_total",
+                                        {"model": "fraud-detector", "version": "v1", "kind": "prediction"})
+        assert consumed == 20  # the 15 events of the failed batch were not counted twice
+
+    asyncio.run(main())
+
+
+def test_a_dead_letter_fits_the_producer_whatever_the_consumer_received() -> None:
+    s = _settings()
+    limit = dead_letter_value_bytes(s)
+    assert producer_request_bytes(s) > limit  # the producer takes the largest whole dead letter
+    huge = b'{"x":"' + b"z" * (limit + 1000) + b'"}'
+    pub = MemoryPublisher()
+
+    async def no_seek(t: str, p: int, o: int) -> None:
+        raise AssertionError("no gap expected")
+
+    rt = Runtime(s, load_references(s), pub, None, _Store(), no_seek)
+    asyncio.run(rt.handle([SourceRecord("prediction", huge, s.topics.predictions, 0, 0, b"k", (("own", b"1"),))]))
+    [dl] = pub.records
+    headers = dict(dl.headers)
+    assert headers["stream-monitor.reason"] == b"too_large"
+    assert dl.value == huge[:limit] and dl.key == b"k" and headers["own"] == b"1"
+    assert headers["stream-monitor.truncated"] == str(len(huge)).encode()
+    assert headers["stream-monitor.sha256"] == hashlib.sha256(huge).hexdigest().encode()
