@@ -1,0 +1,137 @@
+"""The fault matrix: input and broker faults against the real broker and the real worker process.
+
+Each test is one row; it states the figure it checks (events counted, dead letters,
+series, seconds). Expected counts come from what the test produced, never from the
+worker's own output.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import time
+from collections import Counter
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaProducer
+from kafka import KafkaProducer
+
+from stream_monitor.simulate import Scenario, generate, to_json
+
+from .conftest import Stack
+from .kafka_helpers import read_topic, sample, wait_for
+
+pytestmark = pytest.mark.integration
+MV = {"model": "fraud-detector", "version": "v1"}
+
+
+def _consumed(text: str) -> float:
+    return sample(text, "stream_monitor_events_consumed_total", kind="prediction", **MV) or 0.0
+
+
+def _dead(text: str, reason: str) -> float:
+    return sample(text, "stream_monitor_dead_letter_total", source="predictions", reason=reason) or 0.0
+
+
+async def _produce_compressed(bootstrap: str, topic: str, values: list[bytes], codec: str) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=20, compression_type=codec)
+    await producer.start()
+    try:
+        futures = [await producer.send(topic, v, key=b"fraud-detector", partition=0) for v in values]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+def test_row0_every_producer_codec_is_consumed(stack: Stack) -> None:
+    """Figure: events counted = 4 x 500, no dead letter, one worker process throughout."""
+    worker = stack.worker().start()
+    events = [to_json(e) for e in generate(Scenario(seed=60), 2000)]
+    codecs = ["gzip", "snappy", "lz4", "zstd"]
+    for i, codec in enumerate(codecs):
+        asyncio.run(_produce_compressed(stack.broker.bootstrap, stack.topics["predictions"],
+                                        events[i * 500:(i + 1) * 500], codec))
+    wait_for(lambda: _consumed(worker.metrics()) == 2000, 90, what="every compressed event consumed")
+    assert "stream_monitor_dead_letter_total{" not in worker.metrics()
+    assert worker.process is not None and worker.process.poll() is None
+    assert "UnsupportedCodecError" not in worker.log_text()
+
+
+class _RawKey(str):
+    """A header key kafka-python's producer writes as these bytes (not valid UTF-8)."""
+
+    def encode(self, *args: Any, **kwargs: Any) -> bytes:  # type: ignore[override]
+        return b"\xff\xfetrace"
+
+
+def test_row1_a_non_utf8_header_key_is_dead_lettered_once_and_consumption_continues(stack: Stack) -> None:
+    """Figure: 300 events counted, 1 dead letter (undecodable_record, with its partition and
+    offset), the worker survives a restart without crash-looping."""
+    worker = stack.worker().start()
+    events = [to_json(e) for e in generate(Scenario(seed=61), 300)]
+    topic = stack.topics["predictions"]
+    producer = KafkaProducer(bootstrap_servers=stack.broker.bootstrap, acks="all", linger_ms=20)
+    try:
+        futures = [producer.send(topic, v, key=b"fraud-detector", partition=0) for v in events[:150]]
+        bad = producer.send(topic, events[0], key=b"fraud-detector", partition=0,
+                            headers=[(_RawKey("x"), b"1"), ("ok", b"2")])
+        futures += [producer.send(topic, v, key=b"fraud-detector", partition=0) for v in events[150:]]
+        producer.flush()
+        bad_offset = bad.get(timeout=30).offset
+        assert all(f.get(timeout=30) for f in futures)
+    finally:
+        producer.close()
+    wait_for(lambda: _consumed(worker.metrics()) == 300, 90, what="the events around the bad record consumed")
+    dlq = wait_for(lambda: read_topic(stack.broker.bootstrap, stack.topics["dlq"], quiet=1.0), 60,
+                   what="the dead letter")
+    assert len(dlq) == 1
+    h = dlq[0].headers
+    assert h["stream-monitor.reason"] == b"undecodable_record"
+    assert (h["stream-monitor.partition"], h["stream-monitor.offset"]) == (b"0", str(bad_offset).encode())
+    assert h["\\xff\\xfetrace"] == b"1" and h["ok"] == b"2" and dlq[0].value == events[0]
+    assert _dead(worker.metrics(), "undecodable_record") == 1
+    # A restart reads from the committed position: no crash loop, nothing counted twice.
+    assert worker.stop() == 0
+    worker.start()
+    time.sleep(3)
+    assert worker.process is not None and worker.process.poll() is None
+    assert len(read_topic(stack.broker.bootstrap, stack.topics["dlq"], quiet=1.0)) == 1
+
+
+def test_row2_oversized_records_are_dead_lettered_whole_or_cut_with_a_hash(stack: Stack) -> None:
+    """Figure: a 2.5 MiB record is dead-lettered whole, a 6 MiB one (above the consumer's 4 MiB
+    fetch size) cut to 4 MiB with its size and SHA-256; 200 events counted, too_large = 2, and
+    the partitions do not stall (everything within the wait, far below the publisher's 600 s)."""
+    worker = stack.worker().start()
+    events = [to_json(e) for e in generate(Scenario(seed=62), 200)]
+    mid = json.dumps({"pad": "y" * (5 * 1024 * 1024 // 2)}).encode()
+    big = json.dumps({"pad": "z" * (6 * 1024 * 1024)}).encode()
+    topic = stack.topics["predictions"]
+
+    async def produce() -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=stack.broker.bootstrap, acks="all",
+                                    max_request_size=16 * 1024 * 1024)
+        await producer.start()
+        try:
+            for v in [*events[:100], mid, *events[100:150], big, *events[150:]]:
+                await (await producer.send(topic, v, key=b"fraud-detector", partition=0))
+        finally:
+            await producer.stop()
+
+    started = time.monotonic()
+    asyncio.run(produce())
+    wait_for(lambda: _consumed(worker.metrics()) == 200, 120, what="events around the large records")
+    dlq = wait_for(lambda: (lambda r: r if len(r) == 2 else None)(
+        read_topic(stack.broker.bootstrap, stack.topics["dlq"], quiet=1.0)), 120, what="two dead letters")
+    print(f"row 2: both dead letters after {time.monotonic() - started:.1f}s")  # noqa: T201 - the figure
+    by_size = sorted(dlq, key=lambda r: len(r.value or b""))
+    assert by_size[0].value == mid and "stream-monitor.truncated" not in by_size[0].headers
+    cut = by_size[1]
+    assert cut.headers["stream-monitor.reason"] == b"too_large"
+    assert cut.headers["stream-monitor.truncated"] == str(len(big)).encode()
+    assert cut.headers["stream-monitor.sha256"] == hashlib.sha256(big).hexdigest().encode()
+    assert cut.value == big[: len(cut.value or b"")] and len(cut.value or b"") == 4 * 1024 * 1024
+    assert _dead(worker.metrics(), "too_large") == 2
+    assert Counter(r.headers["stream-monitor.reason"] for r in dlq) == {b"too_large": 2}
