@@ -25,6 +25,7 @@ from faust.types import TP
 from prometheus_client import CollectorRegistry
 
 from stream_monitor.app.liveness import LoopWatchdog
+from stream_monitor.app.logs import RepeatFilter, install_repeat_filter
 from stream_monitor.app.records import RecordGuard, install
 from stream_monitor.app.runtime import Runtime, consumer_fetch_bytes, partition_key, producer_request_bytes
 from stream_monitor.app.web import Health, WebServer
@@ -235,6 +236,7 @@ class MonitorApp:
         self.watchdog = LoopWatchdog(w.loop_block_limit_seconds, lambda _: self.metrics.loop_blocked.inc())
         self.health.loop_blocked = self.watchdog.blocked_recently
         self._batches = 0
+        self.log_filter = RepeatFilter(interval_seconds=10.0)  # one summary line per kind and 10 s
         self.web = WebServer(self.registry, self.health, self.runtime.status, s.web.host, s.web.port)
         self._wire()
 
@@ -316,6 +318,7 @@ class MonitorApp:
 
         @_timer(app, 2.0)
         async def broker_probe() -> None:
+            self.log_filter.flush()
             reachable = await _any_reachable(self.settings.kafka.bootstrap_servers)
             self.metrics.broker_reachable.set(1 if reachable else 0)
             if reachable:
@@ -376,6 +379,7 @@ class MonitorApp:
             """Runs the HTTP server for the lifetime of the worker."""
 
             async def on_start(self) -> None:
+                install_repeat_filter(outer.log_filter)  # after faust set up its log handlers
                 outer.metrics.up.set(1)
                 outer.watchdog.beat()
                 outer.watchdog.start()

@@ -10,21 +10,26 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import re
 import time
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaProducer
 from kafka import KafkaProducer
 
+from stream_monitor.broker import EmbeddedBroker, free_port
 from stream_monitor.simulate import Scenario, generate, to_json
 
 from .conftest import Stack
-from .kafka_helpers import read_topic, sample, wait_for
+from .kafka_helpers import produce, read_topic, sample, wait_for
+from .test_broker_outage import S3_ENV, s3  # noqa: F401 - the local S3 server fixture
 
 pytestmark = pytest.mark.integration
 MV = {"model": "fraud-detector", "version": "v1"}
+_LEVEL = re.compile(r"\b(WARNING|ERROR|CRITICAL)\b")
 
 
 def _consumed(text: str) -> float:
@@ -135,3 +140,45 @@ def test_row2_oversized_records_are_dead_lettered_whole_or_cut_with_a_hash(stack
     assert cut.value == big[: len(cut.value or b"")] and len(cut.value or b"") == 4 * 1024 * 1024
     assert _dead(worker.metrics(), "too_large") == 2
     assert Counter(r.headers["stream-monitor.reason"] for r in dlq) == {b"too_large": 2}
+
+
+@pytest.mark.slow
+def test_row10_a_minute_without_broker_logs_summaries_and_recovers(s3: str, tmp_path: Path) -> None:  # noqa: F811
+    """Figure: log records at WARNING and above while the broker is down for 60 s (at most one
+    a second; 6,783 in 60 s, 113 a second, measured without the repeat filter), summary lines with counts, then the same
+    process consumes what is produced after the restart (events counted = 2 x 1000)."""
+    env = {**S3_ENV, "AWS_ENDPOINT": s3}
+    broker = EmbeddedBroker(free_port(), storage="s3://tansu/", env=env, log_path=tmp_path / "tansu.log").start()
+    stack = Stack(broker, tmp_path, f"down{int(time.time()) % 100000}")
+    try:
+        stack.create_topics()
+        worker = stack.worker().start(wait=False)
+        worker.wait_ready(timeout=120)
+        pid = worker.process.pid  # type: ignore[union-attr]
+        events = [to_json(e) for e in generate(Scenario(seed=70), 2000)]
+        produce(broker.bootstrap, stack.topics["predictions"], events[:1000])
+        wait_for(lambda: _consumed(worker.metrics()) == 1000, 120, what="first half consumed")
+
+        before = len(worker.log_text().splitlines())
+        broker.stop(kill=True)
+        down_at = time.monotonic()
+        time.sleep(60)
+        lines = worker.log_text().splitlines()[before:]
+        down = time.monotonic() - down_at
+        broker.start(timeout=30)
+        records = [ln for ln in lines if _LEVEL.search(ln)]
+        summaries = [ln for ln in records if "more ERROR lines like" in ln or "more WARNING lines like" in ln]
+        print(f"row 10: {len(records)} log records at WARNING+ in {down:.0f}s down, "  # noqa: T201 - the figure
+              f"{len(summaries)} summaries, {len(lines)} lines in all")
+        assert len(records) <= down, "at most one log record a second while the broker is down"
+        assert summaries, "repeats are summarised with their count"
+
+        produce(broker.bootstrap, stack.topics["predictions"], events[1000:])
+        wait_for(lambda: _consumed(worker.metrics()) == 2000, 180, what="second half consumed by the same process")
+        assert worker.process is not None and worker.process.pid == pid and worker.process.poll() is None
+        assert worker.stop() == 0
+    finally:
+        for w in stack.workers:
+            if w.process is not None and w.process.poll() is None:
+                w.kill()
+        broker.stop()
