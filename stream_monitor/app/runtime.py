@@ -274,6 +274,40 @@ class Runtime:
                 continue
             await self._seek(topic, partition, offset)
 
+    async def check_log_resets(
+        self,
+        highwater: Callable[[str, int], int | None],
+        log_start: Callable[[str, int], Awaitable[int | None]],
+    ) -> list[tuple[str, int, int, int]]:
+        """Offset regressions: source partitions whose log now ends before the position the
+        state has applied, which only a log reset or a recreated topic does (a replay after a
+        restart reads a log that still reaches the position). Policy: reprocess the new log
+        from its start; the state (windows, detectors) carries on. Returns
+        ``(topic, partition, old position, new position)`` per regression.
+        """
+        out: list[tuple[str, int, int, int]] = []
+        for partition, mon in list(self.monitors.items()):
+            for (topic, p), pos in list(mon.positions.items()):
+                if p != partition or topic not in self.kinds:
+                    continue
+                high = highwater(topic, p)
+                if high is None or high >= pos:
+                    continue
+                start = await log_start(topic, p)
+                start = 0 if start is None or start > high else start
+                if self.monitors.get(partition) is not mon:
+                    break  # revoked meanwhile
+                mon.positions[(topic, p)] = start
+                self._seeking[(topic, p)] = (start, self.clock())  # the watchdog seeks there
+                self._dirty.add(partition)
+                self.maybe_snapshot(partition, force=True)
+                log.warning("offset regression on %s[%d]: the log ends at %d, before the position %d (log reset or "
+                            "topic recreated); reprocessing from offset %d", topic, p, high, pos, start)
+                if self.metrics is not None:
+                    self.metrics.offset_regressions.labels(SOURCES[self.kinds[topic]]).inc()
+                out.append((topic, p, pos, start))
+        return out
+
     async def on_assigned(self, assigned: Iterable[tuple[str, int]], earliest: Mapping[tuple[str, int], int]) -> None:
         """Put every newly assigned source partition at the position its state covers.
 

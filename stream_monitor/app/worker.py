@@ -272,6 +272,13 @@ class MonitorApp:
         except Exception:  # noqa: BLE001 - unknown before the first fetch
             return None
 
+    async def _log_start(self, topic: str, partition: int) -> int | None:
+        tp = TP(topic, partition)
+        try:
+            return (await self.app.consumer.earliest_offsets(tp)).get(tp)
+        except Exception:  # noqa: BLE001 - unknown while the broker does not answer
+            return None
+
     def _record(self, event: Any) -> SourceRecord:
         msg = event.message
         headers = msg.headers
@@ -302,6 +309,10 @@ class MonitorApp:
             # One seek is often undone by records already fetched (they move faust's
             # read offset past the gap again); repeat until the gap is filled.
             try:
+                for topic, partition, old, new in await runtime.check_log_resets(self._highwater, self._log_start):
+                    # faust drops records below the offset it read last; the new log starts below it
+                    cast(Any, self.app.consumer)._read_offset[TP(topic, partition)] = None
+                    self.health.degrade(f"log of {topic}[{partition}] reset (position {old}): reprocessing from {new}")
                 await runtime.reseek_out_of_step(self._highwater)
             except Exception as exc:  # noqa: BLE001 - retried on the next tick
                 log.warning("re-seek failed (%s); retrying in 1 s", type(exc).__name__)

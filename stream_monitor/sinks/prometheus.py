@@ -80,6 +80,10 @@ class MonitorMetrics:
         self.gap_seeks = Counter(
             f"{p}_gap_seeks", "Seeks back to re-read records the consumer skipped.", ["source"], registry=r
         )
+        self.offset_regressions = Counter(
+            f"{p}_offset_regressions", "Source logs found reset (ending before the applied position); "
+            "reprocessed from their start.", ["source"], registry=r
+        )
         self.processing_lag = Histogram(
             f"{p}_processing_lag_seconds", "Processing time minus event time.", ["model"], buckets=LAG_BUCKETS,
             registry=r,

@@ -12,6 +12,8 @@ import hashlib
 import json
 import re
 import time
+import urllib.error
+import urllib.request
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -182,3 +184,48 @@ def test_row10_a_minute_without_broker_logs_summaries_and_recovers(s3: str, tmp_
             if w.process is not None and w.process.poll() is None:
                 w.kill()
         broker.stop()
+
+
+def _healthz(url: str) -> tuple[int, dict[str, Any]]:
+    try:
+        with urllib.request.urlopen(url + "/healthz", timeout=3) as resp:
+            return int(resp.status), json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return int(exc.code), json.loads(exc.read())
+
+
+async def _recreate(bootstrap: str, topic: str, partitions: int) -> None:
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.delete_topics([topic])
+        await asyncio.sleep(1.0)
+        await admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)])
+    finally:
+        await admin.close()
+
+
+def test_row5_a_recreated_topic_is_detected_and_reprocessed_from_its_start(stack: Stack) -> None:
+    """Figure: 600 events, topic deleted and recreated, 300 new events: all 900 counted (none
+    skipped as replays), offset regressions = 1, /healthz degraded (503) with the reason."""
+    worker = stack.worker().start()
+    topic = stack.topics["predictions"]
+    first = [to_json(e) for e in generate(Scenario(seed=63), 600)]
+    produce(stack.broker.bootstrap, topic, first)
+    wait_for(lambda: _consumed(worker.metrics()) == 600, 90, what="the first log consumed")
+    assert _healthz(worker.url)[0] == 200
+
+    asyncio.run(_recreate(stack.broker.bootstrap, topic, stack.partitions))
+    second = [to_json(e) for e in generate(Scenario(seed=64), 300)]
+    produce(stack.broker.bootstrap, topic, second)
+    wait_for(lambda: _consumed(worker.metrics()) == 900, 120, what="the new log consumed from its start")
+    text = worker.metrics()
+    assert sample(text, "stream_monitor_offset_regressions_total", source="predictions") == 1
+    status, body = _healthz(worker.url)
+    assert status == 503 and any("reset" in p and topic in p for p in body["problems"]), body
+    assert "offset regression on " + topic in worker.log_text()
+    time.sleep(3)
+    assert _consumed(worker.metrics()) == 900  # nothing counted twice
+    assert worker.process is not None and worker.process.poll() is None

@@ -35,6 +35,7 @@ UNITS = {
     "stream_monitor_unknown_features_total": "feature values",
     "stream_monitor_replayed_records_skipped_total": "records",
     "stream_monitor_gap_seeks_total": "seeks",
+    "stream_monitor_offset_regressions_total": "log resets",
     "stream_monitor_consumer_lag": "records",
     "stream_monitor_window_events": "events",
     "stream_monitor_last_window_events": "events",
@@ -119,6 +120,7 @@ def exposed_metrics() -> tuple[Row, ...]:
     metrics.published(spec.model_id, "v1", "critical")
     metrics.consumer_lag.labels("model-predictions", "0").set(0)
     metrics.gap_seeks.labels("predictions").inc(0)
+    metrics.offset_regressions.labels("predictions").inc(0)
     metrics.batch_seconds.observe(0.01)
 
     # Declared label names: of the client library's metric objects, and of the
