@@ -36,9 +36,10 @@ from stream_monitor.validation.decode import ReasonCode, Rejection, decode
 from stream_monitor.windows.feature_join import JoinCounts
 from stream_monitor.windows.profile import ReferenceProfile
 
-__all__ = ["SNAPSHOT_SCHEMA", "DeadLetter", "Monitor", "Outcome", "SourceRecord"]
+__all__ = ["ROUTED_FROM", "SNAPSHOT_SCHEMA", "DeadLetter", "Monitor", "Outcome", "Route", "SourceRecord"]
 
 SNAPSHOT_SCHEMA: Final = 1
+ROUTED_FROM: Final = "stream-monitor.routed-from"  # header of a routed copy: b"<partition>:<offset>"
 TopicPartition = tuple[str, int]
 
 
@@ -74,6 +75,15 @@ class DeadLetter:
 
 
 @dataclass(frozen=True, slots=True)
+class Route:
+    """A null-key record's events of one model, to publish again keyed by the model id."""
+
+    record: SourceRecord
+    model_id: str
+    value: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class Outcome:
     """What one call of :meth:`Monitor.observe` produced."""
 
@@ -86,6 +96,7 @@ class Outcome:
     latencies: Mapping[tuple[str, str], tuple[float, ...]] = field(default_factory=dict)  # seconds
     unknown_features: Mapping[str, int] = field(default_factory=dict)
     duplicates: int = 0  # records skipped because they were already applied
+    routes: tuple[Route, ...] = ()  # null-key records to publish again, keyed by model id
     seeks: Mapping[TopicPartition, int] = field(default_factory=dict)  # where to re-read from
     last_event: Mapping[tuple[str, str], float] = field(default_factory=dict)  # event time
     outcomes: Mapping[str, OutcomeBatch] = field(default_factory=dict)  # model -> what its label path did
@@ -106,6 +117,12 @@ class Monitor:
         Records above this size are dead-lettered unread.
     version_references
         Per model id, the references of versions configured with their own.
+    route_null_keys
+        Records with a null key are not applied where they landed (a producer
+        spreads them over partitions, which would split a model's state): their
+        events come back in :attr:`Outcome.routes`, to be published again keyed
+        by model id. Copies carry :data:`ROUTED_FROM`; one that was applied
+        already (published twice across a crash) is skipped.
     """
 
     def __init__(
@@ -115,6 +132,7 @@ class Monitor:
         *,
         max_message_bytes: int,
         version_references: Mapping[str, Mapping[str, ReferenceProfile]] | None = None,
+        route_null_keys: bool = False,
     ) -> None:
         per_version = version_references or {}
         self.models = {
@@ -128,6 +146,9 @@ class Monitor:
         self.max_message_bytes = max_message_bytes
         self.positions: dict[TopicPartition, int] = {}
         self.pending: dict[str, RetrainRequest] = {}  # decided, not yet confirmed published
+        self.route_null_keys = route_null_keys
+        # (topic, source partition, model id) -> the last source offset of a routed copy applied
+        self.routed: dict[tuple[str, int, str], int] = {}
 
     # -- the hot path ----------------------------------------------------------------
 
@@ -138,6 +159,7 @@ class Monitor:
         seeks: dict[TopicPartition, int] = {}
         label_path: dict[str, list[PredictionEvent | LabelEvent]] = {}
         duplicates = 0
+        routes: list[Route] = []
         positions, models, versions, labelled = self.positions, self.models, self._versions, self.outcomes
         for rec in records:
             tp = (rec.topic, rec.partition)
@@ -155,8 +177,12 @@ class Monitor:
                 dead.append(DeadLetter(rec, rec.refusal[0], rec.refusal[1]))
                 continue
             positions[tp] = rec.offset + 1
+            if rec.headers and rec.key is not None and self._routed_before(rec):
+                duplicates += 1
+                continue
             items = decode(rec.value, rec.kind, max_bytes=self.max_message_bytes)
             inner = len(items) > 1  # a batch envelope: a refused event is dead-lettered on its own
+            routing: dict[str, list[Any]] | None = {} if rec.key is None and self.route_null_keys else None
             for position, item in enumerate(items):
                 if isinstance(item, Rejection):
                     dead.append(DeadLetter(rec, item.reason, item.message, item.index, None, item.payload))
@@ -166,6 +192,9 @@ class Monitor:
                     dead.append(DeadLetter(rec, "unknown_model", "model_id is not configured",
                                            position if inner else None, None,
                                            item.model_dump_json().encode() if inner else None))
+                    continue
+                if routing is not None:
+                    routing.setdefault(model_id, []).append(item)
                     continue
                 if isinstance(item, LabelEvent):
                     consumed[(model_id, item.model_version or "unknown", "label")] += 1
@@ -185,6 +214,11 @@ class Monitor:
                 events.append(item)
                 if model_id in labelled and isinstance(item, PredictionEvent):
                     label_path.setdefault(model_id, []).append(item)
+            if routing:
+                for model_id, evs in routing.items():
+                    value = rec.value if not inner and rec.value is not None else (
+                        b'{"kind":"batch","events":[' + b",".join(e.model_dump_json().encode() for e in evs) + b"]}")
+                    routes.append(Route(rec, model_id, value))
         lags, last_event, latencies, unknown_features = self._event_facts(per_model, now)
         reports: list[WindowReport] = []
         requests: list[RetrainRequest] = []
@@ -216,11 +250,27 @@ class Monitor:
             latencies=latencies,
             unknown_features=unknown_features,
             duplicates=duplicates,
+            routes=tuple(routes),
             seeks=seeks,
             last_event=last_event,
             outcomes=outcomes,
             feature_join=feature_join,
         )
+
+    def _routed_before(self, rec: SourceRecord) -> bool:
+        """Whether ``rec`` is a routed copy whose source record was applied already (and note it if not)."""
+        for name, raw in rec.headers:
+            if name == ROUTED_FROM:
+                src, _, off = raw.partition(b":")
+                try:
+                    key, offset = (rec.topic, int(src), (rec.key or b"").decode("utf-8", "replace")), int(off)
+                except ValueError:
+                    return False
+                if offset <= self.routed.get(key, -1):
+                    return True
+                self.routed[key] = offset
+                return False
+        return False
 
     def _event_facts(
         self, per_model: Mapping[str, Sequence[PredictionEvent | FeatureEvent]], now: float
@@ -276,6 +326,7 @@ class Monitor:
             "positions": [[t, p, o] for (t, p), o in sorted(self.positions.items())],
             "models": {m: mon.to_state() for m, mon in self.models.items()},
             "pending": [r.model_dump(mode="json") for r in self.pending.values()],
+            "routed": [[t, p, m, o] for (t, p, m), o in sorted(self.routed.items())],
             "outcomes": {m: o.to_state() for m, o in self.outcomes.items()},
         }
 
@@ -294,6 +345,7 @@ class Monitor:
             raise SnapshotError("snapshot schema version differs; starting fresh")
         self.positions = {(t, int(p)): int(o) for t, p, o in data["positions"]}
         self.pending = {r["request_id"]: RetrainRequest.model_validate(r) for r in data["pending"]}
+        self.routed = {(t, int(p), str(m)): int(o) for t, p, m, o in data.get("routed", [])}
         reset = []
         for model_id, mon in self.models.items():
             saved = data["models"].get(model_id)

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from stream_monitor.errors import PublishError, SnapshotError
 from stream_monitor.events.models import EventKind
-from stream_monitor.monitor import Monitor, Outcome, SourceRecord
+from stream_monitor.monitor import ROUTED_FROM, Monitor, Outcome, SourceRecord
 from stream_monitor.settings import ServiceSettings
 from stream_monitor.sinks.base import Publisher
 from stream_monitor.sinks.dead_letter import MAX_EXTRA_BYTES, DeadLetterSink
@@ -117,6 +117,7 @@ class Runtime:
             published=metrics.dead_lettered if metrics is not None else None,
         )
         self.retrain = RetrainTopicSink(publisher, t.retrain_requests)
+        self.routes = publisher
         self.monitors: dict[int, Monitor] = {}
         self._dirty: set[int] = set()
         self._written_at: dict[int, float] = {}
@@ -132,6 +133,7 @@ class Runtime:
             self.references,
             max_message_bytes=self.settings.limits.max_message_bytes,
             version_references=self.version_references,
+            route_null_keys=True,
         )
 
     async def monitor_for(self, partition: int) -> Monitor:
@@ -200,6 +202,11 @@ class Runtime:
         # Publish first, count after: a piece rolled back on a failed publish is counted
         # when it is read again, once.
         await self.dead_letters.emit(outcome)
+        for route in outcome.routes:  # null-key records, to the partition of their model id
+            rec = route.record
+            await self.routes.publish(rec.topic, route.model_id.encode(), route.value,
+                                      [*(h for h in rec.headers if h[0] != ROUTED_FROM),
+                                       (ROUTED_FROM, f"{rec.partition}:{rec.offset}".encode())])
         if outcome.requests:
             await self._publish(mon, outcome.requests)
         if self.metrics is not None:

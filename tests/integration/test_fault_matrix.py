@@ -229,3 +229,25 @@ def test_row5_a_recreated_topic_is_detected_and_reprocessed_from_its_start(stack
     time.sleep(3)
     assert _consumed(worker.metrics()) == 900  # nothing counted twice
     assert worker.process is not None and worker.process.poll() is None
+
+
+def test_row6_null_key_records_keep_one_models_state_in_one_place(stack: Stack) -> None:
+    """Figure: 6,000 null-key events spread over 2 partitions: 6,000 counted, every series of the
+    model exposed once, one retrain request for the one change, and the state in one partition."""
+    worker = stack.worker().start()
+    topic = stack.topics["predictions"]
+    events = [to_json(e) for e in generate(Scenario(kind="abrupt", change_at=2000, seed=65), 6000)]
+    produce(stack.broker.bootstrap, topic, events, key=None)
+    landed = Counter(r.partition for r in read_topic(stack.broker.bootstrap, topic, quiet=1.0) if r.key is None)
+    assert len(landed) == 2, landed  # the producer spread them
+    wait_for(lambda: _consumed(worker.metrics()) == 6000, 120, what="every null-key event counted once")
+    text = worker.metrics()
+    series = [ln.split(" ")[0] for ln in text.splitlines() if ln.startswith("stream_monitor_") and MV["model"] in ln]
+    assert series and len(series) == len(set(series)), "a series exposed twice"
+    requests = wait_for(lambda: read_topic(stack.broker.bootstrap, stack.topics["retrain"], quiet=2.0), 60,
+                        what="the retrain request")
+    time.sleep(3)
+    requests = read_topic(stack.broker.bootstrap, stack.topics["retrain"], quiet=2.0)
+    assert len(requests) == 1, [json.loads(r.value or b"")["request_id"] for r in requests]
+    status = json.loads(urllib.request.urlopen(worker.url + "/status.json", timeout=5).read())
+    assert [m["model"] for m in status["models"]] == [MV["model"]]  # one monitor holds the model

@@ -58,7 +58,7 @@ def test_a_failed_dead_letter_is_neither_counted_nor_dropped() -> None:
     topic = s.topics.predictions
     good = [to_json(e) for e in generate(Scenario(seed=7), 20)]
     values = [*good[:10], b"{bad", *good[10:]]
-    recs = [SourceRecord("prediction", v, topic, 0, i) for i, v in enumerate(values)]
+    recs = [SourceRecord("prediction", v, topic, 0, i, b"fraud-detector") for i, v in enumerate(values)]
     reg = CollectorRegistry()
     seeks: list[tuple[str, int, int]] = []
 
@@ -107,3 +107,40 @@ def test_a_dead_letter_fits_the_producer_whatever_the_consumer_received() -> Non
     assert dl.value == huge[:limit] and dl.key == b"k" and headers["own"] == b"1"
     assert headers["stream-monitor.truncated"] == str(len(huge)).encode()
     assert headers["stream-monitor.sha256"] == hashlib.sha256(huge).hexdigest().encode()
+
+
+def test_null_key_records_are_routed_by_model_id_once() -> None:
+    """A null-key record is published again keyed by its model id (a batch envelope split per
+    model); the copy is applied where it lands, and a copy published twice is applied once."""
+    s = _settings()
+    topic = s.topics.predictions
+    events = list(generate(Scenario(seed=8), 6))
+    stranger = {**events[5], "model_id": "stranger"}
+    env = b'{"kind":"batch","events":[' + b",".join(to_json(e) for e in [*events[2:5], stranger]) + b"]}"
+    pub = MemoryPublisher()
+
+    async def no_seek(t: str, p: int, o: int) -> None:
+        raise AssertionError("no gap expected")
+
+    reg = CollectorRegistry()
+    rt = Runtime(s, load_references(s), pub, MonitorMetrics(reg, lambda: rt.all_monitors()), _Store(), no_seek)
+    originals = [SourceRecord("prediction", to_json(events[0]), topic, 1, 0, None, (("trace", b"a"),)),
+                 SourceRecord("prediction", env, topic, 1, 1, None)]
+    asyncio.run(rt.handle(originals))
+    routed = [r for r in pub.records if r.topic == topic]
+    dead = [r for r in pub.records if r.topic == s.topics.dead_letter]
+    assert [r.key for r in routed] == [b"fraud-detector", b"fraud-detector"]
+    assert routed[0].value == to_json(events[0])
+    assert routed[0].headers == (("trace", b"a"), ("stream-monitor.routed-from", b"1:0"))
+    assert [dict(r.headers)["stream-monitor.reason"] for r in dead] == [b"unknown_model"]
+    consumed = {"model": "fraud-detector", "version": "v1", "kind": "prediction"}
+    assert reg.get_sample_value("stream_monitor_events_consumed_total", consumed) is None  # not applied in place
+
+    # the copies land on the model's partition (here 0), one of them twice (a crash between
+    # publishing and the snapshot publishes it again)
+    copies = [SourceRecord("prediction", r.value, topic, 0, i, r.key, r.headers)
+              for i, r in enumerate([routed[0], routed[1], routed[1]])]
+    asyncio.run(rt.handle(copies))
+    assert reg.get_sample_value("stream_monitor_events_consumed_total", consumed) == 4
+    assert reg.get_sample_value("stream_monitor_replayed_records_skipped_total", {}) == 1
+    assert len([r for r in pub.records if r.topic == topic]) == 2  # copies are not routed again
