@@ -181,12 +181,13 @@ class _RawMemoryRecords:
     def next_batch(self) -> Any:
         return self.next_batch_raw()[0]
 
-    def next_batch_raw(self) -> tuple[Any, bytes]:
+    def next_batch_raw(self) -> tuple[Any, memoryview]:
+        """The next batch and a view of its bytes (copied only when the batch is salvaged)."""
         batch = self._inner.next_batch()
         start = self._pos
         (length,) = struct.unpack_from(">i", self._data, start + 8)
         self._pos = start + 12 + length
-        return batch, bytes(self._data[start:self._pos])
+        return batch, memoryview(self._data)[start:self._pos]
 
 
 _ORIGINAL_MEMORY_RECORDS: Any = _fetcher.MemoryRecords
@@ -222,8 +223,8 @@ class _GuardedPartitionRecords(_ORIGINAL_PARTITION_RECORDS):  # type: ignore[mis
                     yield rec
             self.next_fetch_offset = batch.next_offset
 
-    def _salvage(self, guard: RecordGuard, raw: bytes, batch_end: int) -> Iterator[Any]:
-        tp = self._tp
+    def _salvage(self, guard: RecordGuard, view: memoryview, batch_end: int) -> Iterator[Any]:
+        tp, raw = self._tp, bytes(view)
         parsed, failed_at, why = parse_batch(raw)
         if self._check_crcs and failed_at is None:
             # The CRC or the C parser refused what the tolerant parser reads: keep the

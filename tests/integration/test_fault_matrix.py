@@ -177,6 +177,10 @@ def test_row10_a_minute_without_broker_logs_summaries_and_recovers(s3: str, tmp_
 
         produce(broker.bootstrap, stack.topics["predictions"], events[1000:])
         wait_for(lambda: _consumed(worker.metrics()) == 2000, 180, what="second half consumed by the same process")
+        time.sleep(5)
+        text = worker.metrics()
+        assert _consumed(text) == 2000  # nothing counted twice after the restart
+        assert not sample(text, "stream_monitor_offset_regressions_total", source="predictions")
         assert worker.process is not None and worker.process.pid == pid and worker.process.poll() is None
         assert worker.stop() == 0
     finally:
