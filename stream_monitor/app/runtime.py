@@ -304,8 +304,12 @@ class Runtime:
                 start = 0 if start is None or start > high else start
                 if self.monitors.get(partition) is not mon:
                     break  # revoked meanwhile
+                # Seek now, even into an empty log: the consumer's own position is past the new
+                # log's end, which a broker may answer with empty fetches instead of an out-of-range
+                # error. Seeking also clears faust's read offset, below which faust drops records.
+                await self.seek(topic, p, start)
                 mon.positions[(topic, p)] = start
-                self._seeking[(topic, p)] = (start, self.clock())  # the watchdog seeks there
+                self._seeking[(topic, p)] = (start, self.clock())  # the watchdog repeats the seek
                 self._dirty.add(partition)
                 self.maybe_snapshot(partition, force=True)
                 log.warning("offset regression on %s[%d]: the log ends at %d, before the position %d (log reset or "

@@ -310,8 +310,6 @@ class MonitorApp:
             # read offset past the gap again); repeat until the gap is filled.
             try:
                 for topic, partition, old, new in await runtime.check_log_resets(self._highwater, self._log_start):
-                    # faust drops records below the offset it read last; the new log starts below it
-                    cast(Any, self.app.consumer)._read_offset[TP(topic, partition)] = None
                     self.health.degrade(f"log of {topic}[{partition}] reset (position {old}): reprocessing from {new}")
                 await runtime.reseek_out_of_step(self._highwater)
             except Exception as exc:  # noqa: BLE001 - retried on the next tick

@@ -205,7 +205,7 @@ async def _recreate(bootstrap: str, topic: str, partitions: int) -> None:
     await admin.start()
     try:
         await admin.delete_topics([topic])
-        await asyncio.sleep(1.0)
+        await asyncio.sleep(3.0)  # the worker fetches the deleted (then empty) log meanwhile
         await admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)])
     finally:
         await admin.close()

@@ -144,3 +144,38 @@ def test_null_key_records_are_routed_by_model_id_once() -> None:
     assert reg.get_sample_value("stream_monitor_events_consumed_total", consumed) == 4
     assert reg.get_sample_value("stream_monitor_replayed_records_skipped_total", {}) == 1
     assert len([r for r in pub.records if r.topic == topic]) == 2  # copies are not routed again
+
+
+def test_a_log_that_ends_before_the_position_is_reprocessed_from_its_start() -> None:
+    s = _settings()
+    topic = s.topics.predictions
+    events = [to_json(e) for e in generate(Scenario(seed=9), 30)]
+    seeks: list[tuple[str, int, int]] = []
+
+    async def seek(t: str, p: int, o: int) -> None:
+        seeks.append((t, p, o))
+
+    reg = CollectorRegistry()
+    rt = Runtime(s, load_references(s), MemoryPublisher(), MonitorMetrics(reg, lambda: rt.all_monitors()),
+                 _Store(), seek)
+
+    async def log_start(t: str, p: int) -> int | None:
+        return 0
+
+    async def main() -> None:
+        await rt.handle([SourceRecord("prediction", v, topic, 0, i, b"fraud-detector") for i, v in enumerate(events)])
+        assert await rt.check_log_resets(lambda t, p: 30, log_start) == []  # a log that reaches the position
+        assert await rt.check_log_resets(lambda t, p: None, log_start) == []  # not fetched yet
+        assert seeks == []
+        assert await rt.check_log_resets(lambda t, p: 4, log_start) == [(topic, 0, 30, 0)]
+        assert seeks == [(topic, 0, 0)] and rt.monitors[0].positions[(topic, 0)] == 0
+        assert reg.get_sample_value("stream_monitor_offset_regressions_total", {"source": "predictions"}) == 1
+        # the new log's records are applied, not skipped as replays
+        await rt.handle([SourceRecord("prediction", v, topic, 0, i, b"fraud-detector")
+                         for i, v in enumerate(events[:4])])
+        consumed = reg.get_sample_value("stream_monitor_events_consumed_total",
+                                        {"model": "fraud-detector", "version": "v1", "kind": "prediction"})
+        assert consumed == 34
+        assert not reg.get_sample_value("stream_monitor_replayed_records_skipped_total", {})
+
+    asyncio.run(main())
