@@ -215,8 +215,9 @@ class Monitor:
                 if model_id in labelled and isinstance(item, PredictionEvent):
                     label_path.setdefault(model_id, []).append(item)
             if routing:
+                whole = len(routing) == 1 and len(next(iter(routing.values()))) == len(items)
                 for model_id, evs in routing.items():
-                    value = rec.value if not inner and rec.value is not None else (
+                    value = rec.value if whole and rec.value is not None else (
                         b'{"kind":"batch","events":[' + b",".join(e.model_dump_json().encode() for e in evs) + b"]}")
                     routes.append(Route(rec, model_id, value))
         lags, last_event, latencies, unknown_features = self._event_facts(per_model, now)
