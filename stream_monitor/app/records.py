@@ -160,7 +160,8 @@ def parse_batch(raw: bytes) -> tuple[list[Parsed], int | None, str | None]:
     if pos != len(body):
         return out, (out[-1].offset + 1 if out else base), "unread bytes after the last record"
     if out and out[-1].offset > base + last_delta:
-        return out[:-1], out[-1].offset, "record offset past the batch's last offset"
+        out.pop()
+        return out, (out[-1].offset + 1 if out else base), "record offset past the batch's last offset"
     return out, None, None
 
 
@@ -215,6 +216,9 @@ class _GuardedPartitionRecords(_ORIGINAL_PARTITION_RECORDS):  # type: ignore[mis
                     decoded = [self._consumer_record(tp, r) for r in batch if r.offset >= self.next_fetch_offset]
                 except Exception:  # noqa: BLE001 - whatever the client cannot read is salvaged below
                     decoded = None
+                if decoded and (decoded[0].offset != self.next_fetch_offset or decoded[-1].offset >= batch.next_offset
+                                or decoded[-1].offset - decoded[0].offset != len(decoded) - 1):
+                    decoded = None  # offsets that do not run on: the salvage finds where they stop
             if decoded is None:
                 yield from self._salvage(guard, raw, batch.next_offset)
             else:
@@ -238,6 +242,11 @@ class _GuardedPartitionRecords(_ORIGINAL_PARTITION_RECORDS):  # type: ignore[mis
         for p in parsed:
             if p.offset < self.next_fetch_offset:
                 continue
+            if p.offset != self.next_fetch_offset or p.offset >= batch_end:
+                # offsets must run on without gaps inside the batch: a gap would read as records the
+                # consumer skipped, and the worker would seek back to it forever
+                failed_at, why = self.next_fetch_offset, "record offsets do not follow each other"
+                break
             if p.bad_header_key:
                 guard.mark(tp.topic, tp.partition, p.offset,
                            Mark("undecodable_record", "a header key is not valid UTF-8", p.offset + 1))
