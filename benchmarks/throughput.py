@@ -119,7 +119,10 @@ async def _produce(bootstrap: str, topic: str, values: Sequence[bytes], partitio
                                 max_batch_size=1_048_576, max_request_size=4 * 1_048_576)
     await producer.start()
     try:
-        pending = [await producer.send(topic, value=v, partition=i % partitions) for i, v in enumerate(values)]
+        # Keyed (not null): a null-key record is routed to its model's partition, and the scale runs
+        # spread one model over every partition on purpose.
+        pending = [await producer.send(topic, value=v, key=b"bench-%d" % (i % partitions), partition=i % partitions)
+                   for i, v in enumerate(values)]
         await asyncio.gather(*pending)
     finally:
         await producer.stop()
@@ -335,7 +338,7 @@ class Bench:
             for i in range(warm_up + windows):
                 value = envelope(encoded_events(1000, start=i * 1000, shift=15.0))
                 t0 = time.monotonic()
-                producer.send(topic, value=value)
+                producer.send(topic, key=b"fraud-detector", value=value)  # keyed: no routing hop
                 producer.flush()
                 got = False
                 while not got and time.monotonic() - t0 < 10:

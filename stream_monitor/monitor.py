@@ -54,11 +54,13 @@ from stream_monitor.windows.profile import ReferenceProfile
 
 __all__ = [
     "OTHER_VERSION",
+    "ROUTED_FROM",
     "SNAPSHOT_SCHEMA",
     "VERSION_PATTERN",
     "DeadLetter",
     "Monitor",
     "Outcome",
+    "Route",
     "SourceRecord",
 ]
 
@@ -69,6 +71,7 @@ VERSION_PATTERN: Final = r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}"
 _VERSION: Final = re.compile(VERSION_PATTERN)
 OTHER_VERSION: Final = "other"
 UNKNOWN_VERSION: Final = "unknown"  # label events without a version
+ROUTED_FROM: Final = "stream-monitor.routed-from"  # header of a routed copy: b"<partition>:<offset>"
 TopicPartition = tuple[str, int]
 
 
@@ -86,6 +89,9 @@ class SourceRecord(NamedTuple):
     offset: int
     key: bytes | None = None
     headers: tuple[tuple[str, bytes], ...] = ()
+    # Set by the consumer for a record (or the rest of a batch) it could not decode:
+    # the reason, a message, and the offset after what this record stands for.
+    refusal: tuple[ReasonCode, str, int] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +107,15 @@ class DeadLetter:
 
 
 @dataclass(frozen=True, slots=True)
+class Route:
+    """A null-key record's events of one model, to publish again keyed by the model id."""
+
+    record: SourceRecord
+    model_id: str
+    value: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class Outcome:
     """What one call of :meth:`Monitor.observe` produced."""
 
@@ -113,6 +128,7 @@ class Outcome:
     latencies: Mapping[tuple[str, str], tuple[float, ...]] = field(default_factory=dict)  # seconds
     unknown_features: Mapping[str, int] = field(default_factory=dict)
     duplicates: int = 0  # records skipped because they were already applied
+    routes: tuple[Route, ...] = ()  # null-key records to publish again, keyed by model id
     seeks: Mapping[TopicPartition, int] = field(default_factory=dict)  # where to re-read from
     last_event: Mapping[tuple[str, str], float] = field(default_factory=dict)  # event time
     outcomes: Mapping[str, OutcomeBatch] = field(default_factory=dict)  # model -> what its label path did
@@ -142,6 +158,12 @@ class Monitor:
     version_idle_seconds
         After how long without events (in event time) a learned version's place
         in the allow-list may go to a new version.
+    route_null_keys
+        Records with a null key are not applied where they landed (a producer
+        spreads them over partitions, which would split a model's state): their
+        events come back in :attr:`Outcome.routes`, to be published again keyed
+        by model id. Copies carry :data:`ROUTED_FROM`; one that was applied
+        already (published twice across a crash) is skipped.
     """
 
     def __init__(
@@ -153,6 +175,7 @@ class Monitor:
         version_references: Mapping[str, Mapping[str, ReferenceProfile]] | None = None,
         max_event_skew_seconds: float | None = None,
         version_idle_seconds: float = 3_600.0,
+        route_null_keys: bool = False,
     ) -> None:
         per_version = version_references or {}
         self.models = {
@@ -173,6 +196,9 @@ class Monitor:
         # newest event time of each (models that list their versions learn none).
         self.newest: dict[str, float] = {}
         self.learned: dict[str, dict[str, float]] = {s.model_id: {} for s in specs if not s.versions}
+        self.route_null_keys = route_null_keys
+        # (topic, source partition, model id) -> the last source offset of a routed copy applied
+        self.routed: dict[tuple[str, int, str], int] = {}
 
     # -- the hot path ----------------------------------------------------------------
 
@@ -183,6 +209,7 @@ class Monitor:
         seeks: dict[TopicPartition, int] = {}
         label_path: dict[str, list[PredictionEvent | LabelEvent]] = {}
         duplicates = 0
+        routes: list[Route] = []
         positions, models, versions, labelled = self.positions, self.models, self._versions, self.outcomes
         overflow: Counter[tuple[str, str]] = Counter()
         retired: list[tuple[str, str]] = []
@@ -200,9 +227,17 @@ class Monitor:
                 else:
                     seeks[tp] = expected
                 continue
+            if rec.refusal is not None:
+                positions[tp] = max(rec.refusal[2], rec.offset + 1)
+                dead.append(DeadLetter(rec, rec.refusal[0], rec.refusal[1]))
+                continue
             positions[tp] = rec.offset + 1
+            if rec.headers and rec.key is not None and self._routed_before(rec):
+                duplicates += 1
+                continue
             items = decode(rec.value, rec.kind, max_bytes=self.max_message_bytes)
             inner = len(items) > 1  # a batch envelope: a refused event is dead-lettered on its own
+            routing: dict[str, list[Any]] | None = {} if rec.key is None and self.route_null_keys else None
             for position, item in enumerate(items):
                 if isinstance(item, Rejection):
                     dead.append(DeadLetter(rec, item.reason, item.message, item.index, None, item.payload))
@@ -222,6 +257,9 @@ class Monitor:
                                                position if inner else None, model_id,
                                                item.model_dump_json().encode() if inner else None))
                         continue
+                if routing is not None:
+                    routing.setdefault(model_id, []).append(item)
+                    continue
                 if isinstance(item, LabelEvent):
                     label_version = item.model_version
                     if label_version is None:
@@ -261,6 +299,12 @@ class Monitor:
                 events.append(item)
                 if model_id in labelled and isinstance(item, PredictionEvent):
                     label_path.setdefault(model_id, []).append(item)
+            if routing:
+                whole = len(routing) == 1 and len(next(iter(routing.values()))) == len(items)
+                for model_id, evs in routing.items():
+                    value = rec.value if whole and rec.value is not None else (
+                        b'{"kind":"batch","events":[' + b",".join(e.model_dump_json().encode() for e in evs) + b"]}")
+                    routes.append(Route(rec, model_id, value))
         lags, last_event, latencies, unknown_features = self._event_facts(per_model, now)
         self._remember_times(last_event, label_times)
         reports: list[WindowReport] = []
@@ -292,6 +336,7 @@ class Monitor:
             latencies=latencies,
             unknown_features=unknown_features,
             duplicates=duplicates,
+            routes=tuple(routes),
             seeks=seeks,
             last_event=last_event,
             outcomes=outcomes,
@@ -349,6 +394,20 @@ class Monitor:
             self.pending[r.request_id] = r
         return Outcome(reports=tuple(reports), requests=tuple(requests),
                        outcomes={m: b for m, b in outcomes.items() if b.reports}, partial=True)
+    def _routed_before(self, rec: SourceRecord) -> bool:
+        """Whether ``rec`` is a routed copy whose source record was applied already (and note it if not)."""
+        for name, raw in rec.headers:
+            if name == ROUTED_FROM:
+                src, _, off = raw.partition(b":")
+                try:
+                    key, offset = (rec.topic, int(src), (rec.key or b"").decode("utf-8", "replace")), int(off)
+                except ValueError:
+                    return False
+                if offset <= self.routed.get(key, -1):
+                    return True
+                self.routed[key] = offset
+                return False
+        return False
 
     def _event_facts(
         self, per_model: Mapping[str, Sequence[PredictionEvent | FeatureEvent]], now: float
@@ -404,6 +463,7 @@ class Monitor:
             "positions": [[t, p, o] for (t, p), o in sorted(self.positions.items())],
             "models": {m: mon.to_state() for m, mon in self.models.items()},
             "pending": [r.model_dump(mode="json") for r in self.pending.values()],
+            "routed": [[t, p, m, o] for (t, p, m), o in sorted(self.routed.items())],
             "outcomes": {m: o.to_state() for m, o in self.outcomes.items()},
             "newest": dict(sorted(self.newest.items())),
             "learned": {m: dict(sorted(v.items())) for m, v in sorted(self.learned.items())},
@@ -430,6 +490,7 @@ class Monitor:
         for model_id, saved_versions in saved_learned.items():
             if model_id in self.learned:
                 self.learned[model_id] = {str(v): float(t) for v, t in saved_versions.items()}
+        self.routed = {(t, int(p), str(m)): int(o) for t, p, m, o in data.get("routed", [])}
         reset = []
         for model_id, mon in self.models.items():
             saved = data["models"].get(model_id)

@@ -30,6 +30,13 @@ class DeadLetterHeaders(BaseModel):
     partition: str = Field(alias="stream-monitor.partition", pattern=r"^[0-9]+$")
     offset: str = Field(alias="stream-monitor.offset", pattern=r"^[0-9]+$")
     index: str | None = Field(None, alias="stream-monitor.index", pattern=r"^[0-9]+$")
+    next_offset: str | None = Field(None, alias="stream-monitor.next-offset", pattern=r"^[0-9]+$",
+                                    description="after a batch the consumer could not decode")
+    truncated: str | None = Field(None, alias="stream-monitor.truncated", pattern=r"^[0-9]+$",
+                                  description="original value size when the value was cut")
+    sha256: str | None = Field(None, alias="stream-monitor.sha256", pattern=r"^[0-9a-f]{64}$",
+                               description="of the whole original value, when it was cut")
+    dropped: str | None = Field(None, alias="stream-monitor.dropped", description="'key,headers' when dropped")
     schema_: str = Field("1", alias="stream-monitor.schema")
 
 

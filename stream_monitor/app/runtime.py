@@ -16,17 +16,25 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
-from stream_monitor.errors import SnapshotError
+from stream_monitor.errors import PublishError, SnapshotError
 from stream_monitor.events.models import EventKind
-from stream_monitor.monitor import Monitor, Outcome, SourceRecord
+from stream_monitor.monitor import ROUTED_FROM, Monitor, Outcome, SourceRecord
 from stream_monitor.settings import ServiceSettings
 from stream_monitor.sinks.base import Publisher
-from stream_monitor.sinks.dead_letter import DeadLetterSink
+from stream_monitor.sinks.dead_letter import MAX_EXTRA_BYTES, DeadLetterSink
 from stream_monitor.sinks.prometheus import SOURCES, MonitorMetrics
 from stream_monitor.sinks.retrain_topic import RetrainTopicSink
 from stream_monitor.windows.profile import ReferenceProfile
 
-__all__ = ["TURNS_BETWEEN_SLICES", "Runtime", "SnapshotStore", "partition_key"]
+__all__ = [
+    "TURNS_BETWEEN_SLICES",
+    "Runtime",
+    "SnapshotStore",
+    "consumer_fetch_bytes",
+    "dead_letter_value_bytes",
+    "partition_key",
+    "producer_request_bytes",
+]
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +42,22 @@ log = logging.getLogger(__name__)
 # fetch of 4 MiB then took 16 slices (~1 s of work) to arrive: the worker went idle after each
 # batch waiting for the next (one worker kept 0.90 of a core busy on envelopes; with 8, 0.95-0.99).
 TURNS_BETWEEN_SLICES = 8
+
+
+def consumer_fetch_bytes(settings: ServiceSettings) -> int:
+    """The consumer's per-partition fetch size (a record can still arrive larger: a broker
+    returns the first record of a partition whatever its size)."""
+    return max(settings.limits.max_message_bytes * 2, 4 * 1_048_576)
+
+
+def dead_letter_value_bytes(settings: ServiceSettings) -> int:
+    """The largest dead-letter value published whole; longer ones are cut (with a hash)."""
+    return consumer_fetch_bytes(settings)
+
+
+def producer_request_bytes(settings: ServiceSettings) -> int:
+    """The producer's request limit: a whole dead letter, its headers and the batch overhead."""
+    return dead_letter_value_bytes(settings) + 2 * MAX_EXTRA_BYTES + 65_536
 
 
 def partition_key(partition: int) -> bytes:
@@ -88,8 +112,12 @@ class Runtime:
         self.clock = clock
         t = settings.topics
         self.kinds: dict[str, EventKind] = {t.predictions: "prediction", t.features: "feature", t.labels: "label"}
-        self.dead_letters = DeadLetterSink(publisher, t.dead_letter)
+        self.dead_letters = DeadLetterSink(
+            publisher, t.dead_letter, dead_letter_value_bytes(settings),
+            published=metrics.dead_lettered if metrics is not None else None,
+        )
         self.retrain = RetrainTopicSink(publisher, t.retrain_requests)
+        self.routes = publisher
         self.monitors: dict[int, Monitor] = {}
         self._dirty: set[int] = set()
         self._written_at: dict[int, float] = {}
@@ -107,6 +135,7 @@ class Runtime:
             version_references=self.version_references,
             max_event_skew_seconds=self.settings.limits.max_event_skew_seconds,
             version_idle_seconds=self.settings.limits.version_idle_seconds,
+            route_null_keys=True,
         )
 
     async def monitor_for(self, partition: int) -> Monitor:
@@ -157,7 +186,11 @@ class Runtime:
                     break  # revoked while the loop turned: the new owner reads these records again
                 now = self.clock()
                 outcome = mon.observe(piece, now)
-                await self._emit(mon, outcome, now)
+                try:
+                    await self._emit(mon, outcome, now)
+                except PublishError as exc:
+                    await self._roll_back(partition, exc)
+                    break
                 self._dirty.add(partition)
                 force = bool(outcome.reports or outcome.requests)
                 self.maybe_snapshot(partition, force=force)
@@ -168,13 +201,32 @@ class Runtime:
             self.metrics.batch_seconds.observe(time.perf_counter() - started)
 
     async def _emit(self, mon: Monitor, outcome: Outcome, now: float) -> None:
-        if self.metrics is not None:
-            self.metrics.observe(outcome, now)
+        # Publish first, count after: a piece rolled back on a failed publish is counted
+        # when it is read again, once.
         await self.dead_letters.emit(outcome)
+        for route in outcome.routes:  # null-key records, to the partition of their model id
+            rec = route.record
+            await self.routes.publish(rec.topic, route.model_id.encode(), route.value,
+                                      [*(h for h in rec.headers if h[0] != ROUTED_FROM),
+                                       (ROUTED_FROM, f"{rec.partition}:{rec.offset}".encode())])
         if outcome.requests:
             await self._publish(mon, outcome.requests)
+        if self.metrics is not None:
+            self.metrics.observe(outcome, now)
         for (topic, partition), offset in outcome.seeks.items():
             await self._seek_once(topic, partition, offset, now)
+
+    async def _roll_back(self, partition: int, exc: PublishError) -> None:
+        """A dead letter or request could not be published: forget what this partition did
+        since its last snapshot and read those records again (nothing is dropped)."""
+        log.error("partition %d: %s; state rolled back to the last snapshot, records are read again", partition, exc)
+        self.monitors.pop(partition, None)
+        self._dirty.discard(partition)
+        mon = await self.monitor_for(partition)
+        now = self.clock()
+        for (topic, p), pos in mon.positions.items():
+            if p == partition and topic in self.kinds:
+                self._seeking[(topic, p)] = (pos, now)  # the watchdog seeks back
 
     async def _publish(self, mon: Monitor, requests: Sequence[Any]) -> None:
         if self.before_publish is not None:
@@ -230,6 +282,44 @@ class Runtime:
                 del self._seeking[(topic, partition)]
                 continue
             await self._seek(topic, partition, offset)
+
+    async def check_log_resets(
+        self,
+        highwater: Callable[[str, int], int | None],
+        log_start: Callable[[str, int], Awaitable[int | None]],
+    ) -> list[tuple[str, int, int, int]]:
+        """Offset regressions: source partitions whose log now ends before the position the
+        state has applied, which only a log reset or a recreated topic does (a replay after a
+        restart reads a log that still reaches the position). Policy: reprocess the new log
+        from its start; the state (windows, detectors) carries on. Returns
+        ``(topic, partition, old position, new position)`` per regression.
+        """
+        out: list[tuple[str, int, int, int]] = []
+        for partition, mon in list(self.monitors.items()):
+            for (topic, p), pos in list(mon.positions.items()):
+                if p != partition or topic not in self.kinds:
+                    continue
+                high = highwater(topic, p)
+                if high is None or high >= pos:
+                    continue
+                start = await log_start(topic, p)
+                start = 0 if start is None or start > high else start
+                if self.monitors.get(partition) is not mon:
+                    break  # revoked meanwhile
+                # Seek now, even into an empty log: the consumer's own position is past the new
+                # log's end, which a broker may answer with empty fetches instead of an out-of-range
+                # error. Seeking also clears faust's read offset, below which faust drops records.
+                await self.seek(topic, p, start)
+                mon.positions[(topic, p)] = start
+                self._seeking[(topic, p)] = (start, self.clock())  # the watchdog repeats the seek
+                self._dirty.add(partition)
+                self.maybe_snapshot(partition, force=True)
+                log.warning("offset regression on %s[%d]: the log ends at %d, before the position %d (log reset or "
+                            "topic recreated); reprocessing from offset %d", topic, p, high, pos, start)
+                if self.metrics is not None:
+                    self.metrics.offset_regressions.labels(SOURCES[self.kinds[topic]]).inc()
+                out.append((topic, p, pos, start))
+        return out
 
     async def on_assigned(self, assigned: Iterable[tuple[str, int]], earliest: Mapping[tuple[str, int], int]) -> None:
         """Put every newly assigned source partition at the position its state covers.

@@ -36,9 +36,21 @@ class Health:
     broker_error: str | None = None
     loop_blocked: Callable[[], bool] = lambda: False  # set by the worker's watchdog
     broker_unreachable_since: float | None = None
+    degraded_seconds: float = 300.0
+    notices: dict[str, float] = field(default_factory=dict)  # text -> when (monotonic)
+
+    def degrade(self, text: str) -> None:
+        """Report ``text`` as a problem for ``degraded_seconds`` (an event, not a lasting state)."""
+        self.notices[text] = time.monotonic()
 
     def problems(self) -> list[str]:
         out = []
+        now = time.monotonic()
+        for text, at in list(self.notices.items()):
+            if now - at > self.degraded_seconds:
+                del self.notices[text]
+            else:
+                out.append(f"degraded: {text}")
         if self.loop_lag_seconds > self.loop_lag_limit_seconds or self.loop_blocked():
             out.append("event loop blocked (see stream_monitor_event_loop_blocked_total)")
         idle = time.monotonic() - self.last_batch_at

@@ -24,7 +24,9 @@ from faust.types import TP
 from prometheus_client import CollectorRegistry
 
 from stream_monitor.app.liveness import LoopWatchdog
-from stream_monitor.app.runtime import Runtime, partition_key
+from stream_monitor.app.logs import RepeatFilter, install_repeat_filter
+from stream_monitor.app.records import RecordGuard, install
+from stream_monitor.app.runtime import Runtime, consumer_fetch_bytes, partition_key, producer_request_bytes
 from stream_monitor.app.web import Health, WebServer
 from stream_monitor.broker import ssl_context
 from stream_monitor.errors import PublishError
@@ -185,11 +187,16 @@ class MonitorApp:
             consumer_auto_offset_reset="earliest",
             processing_guarantee="at_least_once",
             producer_acks=-1,
-            producer_max_request_size=max(s.limits.max_message_bytes * 2, 1_048_576),
-            consumer_max_fetch_size=max(s.limits.max_message_bytes * 2, 4 * 1_048_576),
+            # The producer takes every dead letter the consumer can hand it (values
+            # above the fetch size are cut, with a hash of the whole, before publishing).
+            producer_max_request_size=producer_request_bytes(s),
+            consumer_max_fetch_size=consumer_fetch_bytes(s),
             stream_buffer_maxsize=max(w.batch_max_events * 2, 4096),
             table_cleanup_interval=3600.0,
         )
+        # Records of the source topics the Kafka client cannot decode become dead letters.
+        self.guard = RecordGuard((t.predictions, t.features, t.labels))
+        install(self.guard)
         # Before the consumer exists; faust reads the class from the transport instance.
         self.app.transport.Consumer = consumer_class(w.fetch_max_wait_ms)  # type: ignore[misc]
         self.source = self.app.topic(
@@ -223,6 +230,7 @@ class MonitorApp:
         self.watchdog = LoopWatchdog(w.loop_block_limit_seconds, lambda _: self.metrics.loop_blocked.inc())
         self.health.loop_blocked = self.watchdog.blocked_recently
         self._batches = 0
+        self.log_filter = RepeatFilter(interval_seconds=10.0)  # one summary line per kind and 10 s
         self.web = WebServer(self.registry, self.health, self.runtime.status, s.web.host, s.web.port)
         self._wire()
 
@@ -258,6 +266,13 @@ class MonitorApp:
         except Exception:  # noqa: BLE001 - unknown before the first fetch
             return None
 
+    async def _log_start(self, topic: str, partition: int) -> int | None:
+        tp = TP(topic, partition)
+        try:
+            return (await self.app.consumer.earliest_offsets(tp)).get(tp)
+        except Exception:  # noqa: BLE001 - unknown while the broker does not answer
+            return None
+
     def _record(self, event: Any) -> SourceRecord:
         msg = event.message
         headers = msg.headers
@@ -265,8 +280,9 @@ class MonitorApp:
             if isinstance(headers, Mapping):
                 headers = headers.items()
             headers = tuple((str(k), bytes(v or b"")) for k, v in headers)
+        mark = self.guard.take(msg.topic, msg.partition, msg.offset)
         return SourceRecord(self.runtime.kinds[msg.topic], msg.value, msg.topic, msg.partition, msg.offset, msg.key,
-                            headers or ())
+                            headers or (), None if mark is None else (mark.reason, mark.message, mark.next_offset))
 
     def _wire(self) -> None:
         app, runtime, w = self.app, self.runtime, self.settings.worker
@@ -287,6 +303,8 @@ class MonitorApp:
             # One seek is often undone by records already fetched (they move faust's
             # read offset past the gap again); repeat until the gap is filled.
             try:
+                for topic, partition, old, new in await runtime.check_log_resets(self._highwater, self._log_start):
+                    self.health.degrade(f"log of {topic}[{partition}] reset (position {old}): reprocessing from {new}")
                 await runtime.reseek_out_of_step(self._highwater)
             except Exception as exc:  # noqa: BLE001 - retried on the next tick
                 log.warning("re-seek failed (%s); retrying in 1 s", type(exc).__name__)
@@ -303,6 +321,7 @@ class MonitorApp:
 
         @_timer(app, 2.0)
         async def broker_probe() -> None:
+            self.log_filter.flush()
             reachable = await _any_reachable(self.settings.kafka.bootstrap_servers)
             self.metrics.broker_reachable.set(1 if reachable else 0)
             if reachable:
@@ -363,6 +382,7 @@ class MonitorApp:
             """Runs the HTTP server for the lifetime of the worker."""
 
             async def on_start(self) -> None:
+                install_repeat_filter(outer.log_filter)  # after faust set up its log handlers
                 outer.metrics.up.set(1)
                 outer.watchdog.beat()
                 outer.watchdog.start()

@@ -12,20 +12,33 @@ context travels in headers prefixed ``stream-monitor.``:
 ``stream-monitor.partition``   source partition (decimal)
 ``stream-monitor.offset``      source offset (decimal)
 ``stream-monitor.index``       position in the batch envelope (only for batches)
+``stream-monitor.next-offset``  the offset after the records this one stands for
+                               (only for a batch the consumer could not decode)
 ``stream-monitor.schema``      ``1``
+``stream-monitor.truncated``   the original value size in bytes (only when cut)
+``stream-monitor.sha256``      hex SHA-256 of the whole original value (only when cut)
+``stream-monitor.dropped``     ``key,headers`` when the record's own were dropped
 =============================  ==================================================
 
-The record's own headers are kept, before these.
+The record's own headers are kept, before these. Header keys that were not valid
+UTF-8 arrive escaped (``backslashreplace``). A dead letter never exceeds what the
+producer accepts: a value longer than ``max_value_bytes`` is cut to that length,
+and the record's own headers and key are dropped when together they exceed
+:data:`MAX_EXTRA_BYTES`.
 """
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Callable
+
 from stream_monitor.monitor import DeadLetter, Outcome
 from stream_monitor.sinks.base import Publisher
 
-__all__ = ["HEADER_PREFIX", "DeadLetterSink", "dead_letter_headers"]
+__all__ = ["HEADER_PREFIX", "MAX_EXTRA_BYTES", "DeadLetterSink", "dead_letter_headers"]
 
 HEADER_PREFIX = "stream-monitor."
+MAX_EXTRA_BYTES = 128 * 1024  # the record's own key and headers kept in a dead letter
 
 
 def dead_letter_headers(dl: DeadLetter) -> list[tuple[str, bytes]]:
@@ -41,20 +54,46 @@ def dead_letter_headers(dl: DeadLetter) -> list[tuple[str, bytes]]:
     ]
     if dl.index is not None:
         headers.append((HEADER_PREFIX + "index", str(dl.index).encode()))
+    if rec.refusal is not None and rec.refusal[2] > rec.offset + 1:
+        headers.append((HEADER_PREFIX + "next-offset", str(rec.refusal[2]).encode()))
     return headers
 
 
 class DeadLetterSink:
-    """Publishes every dead letter of an outcome and waits for the acknowledgements."""
+    """Publishes every dead letter of an outcome and waits for the acknowledgements.
 
-    def __init__(self, publisher: Publisher, topic: str) -> None:
+    ``published(dead_letter)`` is called after each acknowledgement, so a dead
+    letter is counted once it is on the topic, never before.
+    """
+
+    def __init__(
+        self,
+        publisher: Publisher,
+        topic: str,
+        max_value_bytes: int = 1_048_576,
+        published: Callable[[DeadLetter], None] | None = None,
+    ) -> None:
         self.publisher = publisher
         self.topic = topic
+        self.max_value_bytes = max_value_bytes
+        self.published = published
 
     async def emit(self, outcome: Outcome) -> None:
         for dl in outcome.dead_letters:
             value = dl.payload if dl.payload is not None else dl.record.value
-            await self.publisher.publish(self.topic, dl.record.key, value, dead_letter_headers(dl))
+            key, headers = dl.record.key, dead_letter_headers(dl)
+            own = sum(len(k) + len(v) for k, v in dl.record.headers) + len(key or b"")
+            if own > MAX_EXTRA_BYTES:
+                key = None
+                headers = [h for h in headers if h[0].startswith(HEADER_PREFIX)]
+                headers.append((HEADER_PREFIX + "dropped", b"key,headers"))
+            if value is not None and len(value) > self.max_value_bytes:
+                headers.append((HEADER_PREFIX + "truncated", str(len(value)).encode()))
+                headers.append((HEADER_PREFIX + "sha256", hashlib.sha256(value).hexdigest().encode()))
+                value = value[: self.max_value_bytes]
+            await self.publisher.publish(self.topic, key, value, headers)
+            if self.published is not None:
+                self.published(dl)
 
     async def flush(self) -> None:
         return None

@@ -23,7 +23,7 @@ from prometheus_client.registry import Collector
 
 from stream_monitor import __version__
 from stream_monitor.detectors.base import DetectorState
-from stream_monitor.monitor import Monitor, Outcome
+from stream_monitor.monitor import DeadLetter, Monitor, Outcome
 from stream_monitor.sinks.prometheus_outcomes import OutcomeMetrics
 
 __all__ = ["SOURCES", "MonitorMetrics", "observe_many"]
@@ -87,6 +87,10 @@ class MonitorMetrics:
         self.gap_seeks = Counter(
             f"{p}_gap_seeks", "Seeks back to re-read records the consumer skipped.", ["source"], registry=r
         )
+        self.offset_regressions = Counter(
+            f"{p}_offset_regressions", "Source logs found reset (ending before the applied position); "
+            "reprocessed from their start.", ["source"], registry=r
+        )
         self.processing_lag = Histogram(
             f"{p}_processing_lag_seconds", "Processing time minus event time.", ["model"], buckets=LAG_BUCKETS,
             registry=r,
@@ -143,8 +147,6 @@ class MonitorMetrics:
             self.events_consumed.labels(model, version, kind).inc(n)
         for (model, kind), n in outcome.overflow.items():
             self.version_overflow.labels(model, kind).inc(n)
-        for dl in outcome.dead_letters:
-            self.dead_letter.labels(SOURCES[dl.record.kind], dl.reason).inc()
         for model, lags in outcome.lags.items():
             observe_many(self.processing_lag.labels(model), lags)
         for (model, version), latencies in outcome.latencies.items():
@@ -167,6 +169,10 @@ class MonitorMetrics:
                 self.features_orphaned.labels(model, version, reason).inc(n)
         for model, version in outcome.retired:
             self.retire(model, version)
+
+    def dead_lettered(self, dl: DeadLetter) -> None:
+        """Count one dead letter, once the broker acknowledged it (not in :meth:`observe`)."""
+        self.dead_letter.labels(SOURCES[dl.record.kind], dl.reason).inc()
 
     def published(self, model: str, version: str, severity: str) -> None:
         self.retrain_requests.labels(model, version, severity).inc()

@@ -43,6 +43,8 @@ ReasonCode = Literal[
     "batch_too_large",
     "duplicate_key",
     "timestamp_out_of_range",
+    "undecodable_record",
+    "undecodable_batch",
 ]
 REASON_CODES: Final[tuple[str, ...]] = ReasonCode.__args__  # type: ignore[attr-defined]
 

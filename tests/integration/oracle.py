@@ -29,7 +29,8 @@ def expected_state(stack: Stack) -> tuple[dict[int, dict[str, Any]], set[str]]:
             SourceRecord("prediction", r.value, topic, r.partition, r.offset, r.key))
     states, ids = {}, set()
     for p, recs in by_partition.items():
-        mon = Monitor(settings.models, refs, max_message_bytes=settings.limits.max_message_bytes)
+        mon = Monitor(settings.models, refs, max_message_bytes=settings.limits.max_message_bytes,
+                      route_null_keys=True)  # as the worker: null-key records count where their copy lands
         out = mon.observe(recs, now=0.0)
         ids |= {q.request_id for q in out.requests}
         mon.mark_published(q.request_id for q in out.requests)

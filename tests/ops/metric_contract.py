@@ -133,6 +133,7 @@ METRICS: tuple[Metric, ...] = (
     Metric("stream_monitor_version_overflow_total", "counter", ("model", "kind")),
     Metric("stream_monitor_replayed_records_skipped_total", "counter", ()),
     Metric("stream_monitor_gap_seeks_total", "counter", ("source",), {"source": DLQ_SOURCES}),
+    Metric("stream_monitor_offset_regressions_total", "counter", ("source",), {"source": DLQ_SOURCES}),
     # Drift
     Metric("stream_monitor_drift_statistic", "gauge", _MVFD),
     Metric("stream_monitor_drift_threshold", "gauge", _MVFD),

@@ -36,6 +36,7 @@ UNITS = {
     "stream_monitor_version_overflow_total": "events",
     "stream_monitor_replayed_records_skipped_total": "records",
     "stream_monitor_gap_seeks_total": "seeks",
+    "stream_monitor_offset_regressions_total": "log resets",
     "stream_monitor_consumer_lag": "records",
     "stream_monitor_window_events": "events",
     "stream_monitor_last_window_events": "events",
@@ -114,11 +115,15 @@ def exposed_metrics() -> tuple[Row, ...]:
     events[0] = {**events[0], "features": {**events[0]["features"], "unconfigured": 1.0}}
     raws = [to_json(e) for e in events] + [b"{bad"]
     records = [SourceRecord("prediction", raw, "p", 0, i, b"k") for i, raw in enumerate(raws)]
-    metrics.observe(mon.observe(records, now=events[-1]["timestamp"] + 5), now=1.0)
+    outcome = mon.observe(records, now=events[-1]["timestamp"] + 5)
+    metrics.observe(outcome, now=1.0)
+    for dl in outcome.dead_letters:
+        metrics.dead_lettered(dl)
     # Set by the worker, not by observe(): give them one labelled sample each.
     metrics.published(spec.model_id, "v1", "critical")
     metrics.consumer_lag.labels("model-predictions", "0").set(0)
     metrics.gap_seeks.labels("predictions").inc(0)
+    metrics.offset_regressions.labels("predictions").inc(0)
     metrics.batch_seconds.observe(0.01)
 
     # Declared label names: of the client library's metric objects, and of the

@@ -28,6 +28,9 @@ def test_counts_and_state_gauges(demo_spec: ModelSpec, demo_reference: Reference
     evs = list(generate(Scenario(kind="abrupt", change_at=1000, seed=3), 3000))
     out = mon.observe(records([*evs, b"{bad"]), now=evs[-1]["timestamp"] + 5)
     metrics.observe(out, now=123.0)
+    assert _sample(reg, "stream_monitor_dead_letter_total", source="predictions", reason="invalid_json") is None
+    for dl in out.dead_letters:  # counted once the broker acknowledged the dead letter
+        metrics.dead_lettered(dl)
     mv = {"model": "fraud-detector", "version": "v1"}
     assert _sample(reg, "stream_monitor_events_consumed_total", kind="prediction", **mv) == 3000
     assert _sample(reg, "stream_monitor_dead_letter_total", source="predictions", reason="invalid_json") == 1

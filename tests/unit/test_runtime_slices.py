@@ -57,7 +57,8 @@ def _same(a: Any, b: Any) -> bool:
 def _records(settings: ServiceSettings) -> list[SourceRecord]:
     events = [to_json(e) for e in generate(Scenario(kind="abrupt", change_at=4_000, seed=5), 8_000)]
     values = [envelope(events[i:i + 500]) for i in range(0, len(events), 500)]
-    return [SourceRecord("prediction", v, settings.topics.predictions, 0, i) for i, v in enumerate(values)]
+    return [SourceRecord("prediction", v, settings.topics.predictions, 0, i, b"fraud-detector")
+            for i, v in enumerate(values)]
 
 
 def test_slices_keep_order_and_the_byte_bound() -> None:
