@@ -24,7 +24,7 @@ Everything here is a pure function of its inputs; the state lives in
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from stream_monitor.decisions.request import Reason, Severity
@@ -59,36 +59,32 @@ class Incident:
     """
 
     windows: int = 0
-    seen: dict[str, int] | None = None
-    evidence: dict[str, dict[str, Reason]] | None = None
+    seen: dict[str, int] = field(default_factory=dict)
+    evidence: dict[str, dict[str, Reason]] = field(default_factory=dict)
     open: bool = False  # a request was made since the model entered drift
     last: LastRequest | None = None
 
     def observe(self, drifting: Iterable[tuple[str, str, Reason]], memory: int) -> None:
         """Add one sufficient window's drifting readings (feature, detector, reason)."""
         self.windows += 1
-        seen = self.seen if self.seen is not None else {}
-        evidence = self.evidence if self.evidence is not None else {}
         for feature, detector, reason in drifting:
-            seen[feature] = self.windows
-            evidence.setdefault(feature, {})[detector] = reason
-        for f in [f for f, w in seen.items() if self.windows - w >= memory]:
-            del seen[f]
-            evidence.pop(f, None)
-        self.seen, self.evidence = seen, evidence
+            self.seen[feature] = self.windows
+            self.evidence.setdefault(feature, {})[detector] = reason
+        for f in [f for f, w in self.seen.items() if self.windows - w >= memory]:
+            del self.seen[f]
+            self.evidence.pop(f, None)
 
     def close(self) -> None:
         """The model left the drift state: the next request is a new breach."""
         self.open = False
-        self.seen, self.evidence = None, None
+        self.seen, self.evidence = {}, {}
 
     @property
     def features(self) -> tuple[str, ...]:
-        return tuple(self.seen or ())
+        return tuple(self.seen)
 
     def reasons(self) -> tuple[Reason, ...]:
-        ev = self.evidence or {}
-        return tuple(r for f in self.features for r in ev.get(f, {}).values())
+        return tuple(r for f in self.features for r in self.evidence.get(f, {}).values())
 
     def wanted(self, severity: Severity, *, in_cooldown: bool) -> bool:
         """Whether a request now is new evidence (or the cooldown is over), not a repeat."""
@@ -112,9 +108,8 @@ class Incident:
     def to_state(self) -> dict[str, Any]:
         return {
             "windows": self.windows,
-            "seen": dict(self.seen or {}),
-            "evidence": {f: {d: r.model_dump(mode="json") for d, r in ds.items()}
-                         for f, ds in (self.evidence or {}).items()},
+            "seen": dict(self.seen),
+            "evidence": {f: {d: r.model_dump(mode="json") for d, r in ds.items()} for f, ds in self.evidence.items()},
             "open": self.open,
             "last": self.last.to_state() if self.last is not None else None,
         }

@@ -29,7 +29,8 @@ from scipy import special
 
 from stream_monitor.windows.profile import NumericProfile, ReferenceCache, ReferenceProfile
 
-__all__ = ["EmbeddingAccumulator", "FeatureMap", "normal_scores", "score_table"]
+__all__ = ["EmbeddingAccumulator", "FeatureMap", "embedding_parameters", "normal_scores", "random_features",
+           "score_table"]
 
 
 ScoreTable = tuple[np.ndarray, np.ndarray, int]  # knots, the reference CDF at them, n
@@ -85,18 +86,17 @@ class FeatureMap:
         profiles = tuple(p for f in sample.features if isinstance(p := reference.features[f], NumericProfile))
         if len(profiles) != len(sample.features):
             return None
-        sq = np.sum(x * x, axis=1)
-        d2 = np.maximum(sq[:, None] + sq[None, :] - 2 * x @ x.T, 0.0)
-        iu = np.triu_indices(len(x), 1)
-        bandwidth = float(np.sqrt(np.median(d2[iu]))) or 1.0
-        rng = np.random.default_rng([seed, 0x4D4D44])
-        omega = rng.standard_normal((x.shape[1], n_features)) / bandwidth
+        bandwidth, omega = embedding_parameters(x, n_features=n_features, seed=seed)
         tables = tuple(score_table(p) for p in profiles)
-        partial = cls(sample.features, tables, omega, True, bandwidth, np.zeros(0), 0.0, 0.0, 0)
-        z = partial.embed(x)
+        z = random_features(x, omega)
         cov = np.cov(z, rowvar=False)
-        return cls(sample.features, tables, omega, True, bandwidth, z.mean(axis=0),
-                   float(np.trace(cov)), float(np.sum(cov * cov)), len(x))
+        mean, rows = z.mean(axis=0), len(x)
+        full = sample.embedding
+        if full is not None and (full.n_features, full.seed) == (n_features, seed) and full.rows > rows:
+            # the mean over every complete reference row: its error does not repeat a window's
+            mean, rows = np.asarray(full.mean, dtype=float), full.rows
+        return cls(sample.features, tables, omega, True, bandwidth, mean,
+                   float(np.trace(cov)), float(np.sum(cov * cov)), rows)
 
     @property
     def size(self) -> int:
@@ -104,10 +104,7 @@ class FeatureMap:
 
     def embed(self, scores: np.ndarray) -> np.ndarray:
         """Random Fourier features of rows already in normal scores: (rows, 2D)."""
-        proj = scores @ self.omega
-        scale = 1.0 / np.sqrt(self.omega.shape[1])
-        embedded: np.ndarray = np.hstack([np.cos(proj), np.sin(proj)]) * scale
-        return embedded
+        return random_features(scores, self.omega)
 
     def rows(self, rows: Sequence[Mapping[str, Any]], columns: Mapping[str, np.ndarray] | None = None) -> np.ndarray:
         """Normal scores of the complete rows among ``rows`` (feature dicts).
@@ -128,6 +125,25 @@ class FeatureMap:
         for j, table in enumerate(self.tables):
             x[:, j] = normal_scores(x[:, j], table)
         return x
+
+
+def embedding_parameters(sample: np.ndarray, *, n_features: int, seed: int) -> tuple[float, np.ndarray]:
+    """The kernel bandwidth (median pairwise distance of the sample, in normal scores)
+    and the ``(d, n_features)`` seeded frequencies of the embedding."""
+    sq = np.sum(sample * sample, axis=1)
+    d2 = np.maximum(sq[:, None] + sq[None, :] - 2 * sample @ sample.T, 0.0)
+    iu = np.triu_indices(len(sample), 1)
+    bandwidth = float(np.sqrt(np.median(d2[iu]))) or 1.0
+    rng = np.random.default_rng([seed, 0x4D4D44])
+    return bandwidth, rng.standard_normal((sample.shape[1], n_features)) / bandwidth
+
+
+def random_features(scores: np.ndarray, omega: np.ndarray) -> np.ndarray:
+    """Random Fourier features of rows in normal scores: (rows, 2 x frequencies)."""
+    proj = scores @ omega
+    scale = 1.0 / np.sqrt(omega.shape[1])
+    embedded: np.ndarray = np.hstack([np.cos(proj), np.sin(proj)]) * scale
+    return embedded
 
 
 _CACHE: ReferenceCache[FeatureMap | None] = ReferenceCache()

@@ -26,6 +26,7 @@ __all__ = [
     "CategoricalProfile",
     "NumericProfile",
     "ReferenceCache",
+    "ReferenceEmbedding",
     "ReferenceProfile",
     "ReferenceSample",
     "build_profile",
@@ -89,6 +90,24 @@ class CategoricalProfile(BaseModel):
 FeatureProfile = Annotated[NumericProfile | CategoricalProfile, Field(discriminator="kind")]
 
 
+class ReferenceEmbedding(BaseModel):
+    """The MMD's mean random feature over ``rows`` complete reference rows (the larger
+    seeded sample behind the correlation, up to :data:`CORRELATION_ROWS`), for the
+    embedding of ``n_features`` frequencies drawn with ``seed``.
+
+    The sample of a profile is small (1,000 rows): its mean feature is off by as
+    much as one window's, and that error is the same in every window, so an
+    unlucky sample made consecutive stationary windows drift. The mean over all
+    complete rows is several times closer, at the cost of ``2 x n_features`` numbers.
+    """
+
+    model_config = _FROZEN
+    n_features: int
+    seed: int
+    rows: int
+    mean: tuple[float, ...]
+
+
 class ReferenceSample(BaseModel):
     """A bounded, seeded sample of complete reference rows of the numeric
     features, in normal scores of each feature's reference CDF (4 decimals).
@@ -105,6 +124,8 @@ class ReferenceSample(BaseModel):
     rows: tuple[tuple[float, ...], ...]
     correlation: tuple[tuple[float, ...], ...] | None = None
     correlation_rows: int = 0
+    embedding: ReferenceEmbedding | None = None
+
 
 
 class ReferenceProfile(BaseModel):
@@ -300,7 +321,7 @@ def build_profile(
         prediction = _numeric_profile(np.asarray(pred_num, dtype=float), pred_missing, bins)
     return ReferenceProfile(
         model_id=spec.model_id, source=source, rows=n_rows, features=features, prediction=prediction,
-        sample=_sample(list(numeric), reservoir, wide, features),
+        sample=_sample(list(numeric), reservoir, wide, features, spec),
     )
 
 
@@ -319,6 +340,7 @@ def _sample(
     reservoir: list[list[float]],
     wide: list[list[float]],
     features: Mapping[str, NumericProfile | CategoricalProfile],
+    spec: ModelSpec,
 ) -> ReferenceSample | None:
     if not names or not reservoir:
         return None
@@ -341,5 +363,15 @@ def _sample(
         c = np.where(np.isfinite(c), c, 0.0)
         np.fill_diagonal(c, 1.0)
         correlation = tuple(tuple(round(float(v), 4) + 0.0 for v in r) for r in c)  # + 0.0: no -0.0
+    embedding = None
+    det = spec.detectors
+    if det.multivariate and len(wide) >= 20 and len(rows) >= 20:
+        from stream_monitor.windows.embedding import embedding_parameters, random_features
+
+        sample_scores = np.asarray(rows, dtype=float)
+        _, omega = embedding_parameters(sample_scores, n_features=det.mmd_features, seed=det.seed)
+        mean = random_features(scores(wide), omega).mean(axis=0)
+        embedding = ReferenceEmbedding(n_features=det.mmd_features, seed=det.seed, rows=len(wide),
+                                       mean=tuple(float(v) for v in mean))
     return ReferenceSample(features=tuple(names), rows=rows, correlation=correlation,
-                           correlation_rows=len(wide) if correlation is not None else 0)
+                           correlation_rows=len(wide) if correlation is not None else 0, embedding=embedding)
