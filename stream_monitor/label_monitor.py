@@ -47,6 +47,7 @@ from stream_monitor.decisions.policy import PolicyState
 from stream_monitor.decisions.request import ReferenceInfo, RetrainRequest, WindowInfo
 from stream_monitor.detectors.concept import build_concept, restore_concept
 from stream_monitor.detectors.fairness import FairnessValue, gap_test, outcome_fairness, representation
+from stream_monitor.detectors.psi import psi as psi_statistic
 from stream_monitor.detectors.streaming_base import StreamingBase
 from stream_monitor.events.models import LabelEvent, PredictionEvent
 from stream_monitor.labelspec import HIGHER_IS_BETTER
@@ -506,7 +507,8 @@ class OutcomeMonitor:
                         vs.differences[(other.version, name)] = mv.value - other.metrics[name].value
                         other.differences[(vs.version, name)] = other.metrics[name].value - mv.value
             elif vs.histogram is not None and other.histogram is not None:
-                psi = _psi(np.asarray(vs.histogram), np.asarray(other.histogram))
+                psi = float(psi_statistic(np.asarray(other.histogram, dtype=float),
+                                          np.asarray(vs.histogram, dtype=float)))
                 vs.differences[(other.version, "score_psi")] = psi
                 other.differences[(vs.version, "score_psi")] = psi
         live = set(self.versions)
@@ -581,11 +583,4 @@ class OutcomeMonitor:
         if self.join is not None and data.get("join") is not None:
             self.join.load_state(data["join"])
         return True
-
-
-def _psi(a: np.ndarray, b: np.ndarray) -> float:
-    """Population stability index between two histograms on the same bins."""
-    pa = (a + 0.5) / (a.sum() + 0.5 * a.size)
-    pb = (b + 0.5) / (b.sum() + 0.5 * b.size)
-    return float(((pa - pb) * np.log(pa / pb)).sum())
 
