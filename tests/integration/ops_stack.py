@@ -217,7 +217,8 @@ def _model_with_label_path() -> dict[str, Any]:
     the performance and fairness panels have data too."""
     model = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())["models"][0]
     model["reference"]["profile"] = str(ROOT / "config" / "fraud-detector.profile.json")
-    model["labels"] = {"task": "binary", "window_pairs": 100, "min_pairs": 50, "learn_first_n": 100}
+    # one prediction in ten is labelled: the reference period's first 1,000 predictions give 100 pairs
+    model["labels"] = {"task": "binary", "window_pairs": 100, "min_pairs": 50, "learn_first_n": 1000}
     model["fairness"] = {"groups": {"region": ["north", "south"]}, "min_group_size": 50}
     return model
 
@@ -266,8 +267,11 @@ def ops_stack(broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory) 
         services.append(start_prometheus(tmp, worker.port, services[0].url))
         worker.wait_ready()
         _feed(stack, worker)
-        wait_for(lambda: sample(worker.metrics(), "stream_monitor_windows_closed_total", **MV) == EVENTS // 1000,
-                 90, what="six windows closed")
+        wait_for(lambda: sample(worker.metrics(), "stream_monitor_events_consumed_total", kind="prediction", **MV)
+                 == EVENTS, 90, what="every event consumed")
+        # whole windows, and the ones the CUSUM alarms closed early (the first alarm and its corroboration)
+        wait_for(lambda: (sample(worker.metrics(), "stream_monitor_windows_closed_total", **MV) or 0)
+                 >= EVENTS // 1000, 90, what="every whole window closed")
         assert sample(worker.metrics(), "stream_monitor_model_drift_state",
                       stream_monitor_model_drift_state="drift", **MV) == 1
         requests = read_topic(broker.bootstrap, stack.topics["retrain"], quiet=1.5)

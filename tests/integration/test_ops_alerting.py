@@ -40,7 +40,7 @@ def test_drift_alert_reaches_the_webhook_through_the_routing_tree(ops_stack: Ops
         "value"][1] == "2"
     # (The first request came from a CUSUM alarm: it names what alarmed first, a changed feature.)
     assert ops.retrain_request_ids and ops.drifted_features & {"amount", "country"}
-    assert ops.drifted_features <= {"amount", "country", "__prediction__"}
+    assert ops.drifted_features <= {"amount", "country", "__prediction__", "__multivariate__"}  # no innocent input
     # Nothing else of this stack reached a receiver: the other alerts hold for minutes,
     # and WorkerNotReady/WorkerDown must not fire for a healthy worker.
     assert {a["labels"]["alertname"] for _, a in ops.webhook.alerts()} == {DRIFT_ALERT}
