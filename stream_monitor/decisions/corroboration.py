@@ -74,7 +74,7 @@ def corroborate(
     # One mark per feature and window: streams of a feature that alarm together (e.g. its k = 0.1 and
     # k = 0.5 CUSUMs on the same events) are one piece of evidence, not two.
     marks.extend((f, ALARM, position) for f, count in alarms.items() if count > 0)
-    marks.extend((f, TEST, position) for f in tests)
+    marks.extend((f, TEST, position) for f in sorted(tests))  # sorted: the snapshot is the same in every process
     del marks[:-MAX_MARKS]
     alarm_counts: dict[str, int] = {}
     tested: set[str] = set()
