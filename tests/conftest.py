@@ -41,5 +41,18 @@ def window_tests_only(spec: ModelSpec) -> ModelSpec:
     return spec.model_copy(update={"detectors": spec.detectors.model_copy(update={"sequential": seq})})
 
 
+class MemoryStore:
+    """The runtime's snapshot store in memory (partition -> blob), for tests without faust."""
+
+    def __init__(self) -> None:
+        self.blobs: dict[int, bytes] = {}
+
+    def get(self, partition: int) -> bytes | None:
+        return self.blobs.get(partition)
+
+    def put(self, partition: int, blob: bytes) -> None:
+        self.blobs[partition] = blob
+
+
 def make_monitor(spec: ModelSpec, reference: ReferenceProfile | None) -> Monitor:
     return Monitor([spec], {spec.model_id: reference}, max_message_bytes=1 << 20)

@@ -18,19 +18,9 @@ from stream_monitor.settings import ServiceSettings
 from stream_monitor.simulate import Scenario, generate, to_json
 from stream_monitor.sinks.base import Headers, MemoryPublisher
 from stream_monitor.sinks.prometheus import MonitorMetrics
+from tests.conftest import MemoryStore
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-class _Store:
-    def __init__(self) -> None:
-        self.blobs: dict[int, bytes] = {}
-
-    def get(self, partition: int) -> bytes | None:
-        return self.blobs.get(partition)
-
-    def put(self, partition: int, blob: bytes) -> None:
-        self.blobs[partition] = blob
 
 
 class _FailingPublisher(MemoryPublisher):
@@ -66,7 +56,7 @@ def test_a_failed_dead_letter_is_neither_counted_nor_dropped() -> None:
         seeks.append((t, p, o))
 
     pub = _FailingPublisher()
-    rt = Runtime(s, load_references(s), pub, None, _Store(), seek)
+    rt = Runtime(s, load_references(s), pub, None, MemoryStore(), seek)
     rt.metrics = MonitorMetrics(reg, rt.all_monitors)
     rt.dead_letters.published = rt.metrics.dead_lettered
 
@@ -99,7 +89,7 @@ def test_a_dead_letter_fits_the_producer_whatever_the_consumer_received() -> Non
     async def no_seek(t: str, p: int, o: int) -> None:
         raise AssertionError("no gap expected")
 
-    rt = Runtime(s, load_references(s), pub, None, _Store(), no_seek)
+    rt = Runtime(s, load_references(s), pub, None, MemoryStore(), no_seek)
     asyncio.run(rt.handle([SourceRecord("prediction", huge, s.topics.predictions, 0, 0, b"k", (("own", b"1"),))]))
     [dl] = pub.records
     headers = dict(dl.headers)
@@ -123,7 +113,7 @@ def test_null_key_records_are_routed_by_model_id_once() -> None:
         raise AssertionError("no gap expected")
 
     reg = CollectorRegistry()
-    rt = Runtime(s, load_references(s), pub, MonitorMetrics(reg, lambda: rt.all_monitors()), _Store(), no_seek)
+    rt = Runtime(s, load_references(s), pub, MonitorMetrics(reg, lambda: rt.all_monitors()), MemoryStore(), no_seek)
     originals = [SourceRecord("prediction", to_json(events[0]), topic, 1, 0, None, (("trace", b"a"),)),
                  SourceRecord("prediction", env, topic, 1, 1, None)]
     asyncio.run(rt.handle(originals))
@@ -157,7 +147,7 @@ def test_a_log_that_ends_before_the_position_is_reprocessed_from_its_start() -> 
 
     reg = CollectorRegistry()
     rt = Runtime(s, load_references(s), MemoryPublisher(), MonitorMetrics(reg, lambda: rt.all_monitors()),
-                 _Store(), seek)
+                 MemoryStore(), seek)
 
     async def log_start(t: str, p: int) -> int | None:
         return 0

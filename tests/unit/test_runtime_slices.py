@@ -23,19 +23,9 @@ from stream_monitor.settings import ServiceSettings
 from stream_monitor.simulate import Scenario, generate, to_json
 from stream_monitor.sinks.base import MemoryPublisher
 from stream_monitor.traffic import envelope
+from tests.conftest import MemoryStore
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-class _Store:
-    def __init__(self) -> None:
-        self.blobs: dict[int, bytes] = {}
-
-    def get(self, partition: int) -> bytes | None:
-        return self.blobs.get(partition)
-
-    def put(self, partition: int, blob: bytes) -> None:
-        self.blobs[partition] = blob
 
 
 async def _no_seek(topic: str, partition: int, offset: int) -> None:
@@ -73,7 +63,7 @@ def test_a_batch_cut_into_slices_ends_in_the_same_state_and_lets_the_loop_turn()
     def run(slice_bytes: int) -> tuple[bytes, int, list[bytes]]:
         settings = ServiceSettings.from_yaml(ROOT / "config" / "demo.yaml")
         settings.worker.slice_max_bytes = slice_bytes
-        publisher, store = MemoryPublisher(), _Store()
+        publisher, store = MemoryPublisher(), MemoryStore()
         runtime = Runtime(settings, load_references(settings), publisher, None, store, _no_seek,
                           clock=lambda: 1.9e9)
         turns = 0
