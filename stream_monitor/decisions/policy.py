@@ -53,7 +53,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from stream_monitor.decisions.corroboration import Mark, corroborate
+from stream_monitor.decisions.corroboration import ALARM, Mark, corroborate
 from stream_monitor.decisions.incident import Incident
 from stream_monitor.decisions.request import (
     Reason,
@@ -254,6 +254,10 @@ def _sequential(
     fired = False
     for r in readings:
         if r.detector == SEQUENTIAL and r.reference == decide_on and r.feature in confirmed:
+            if r.value <= r.threshold:  # its alarm came in an earlier window of the horizon: say so
+                count = sum(1 for f, kind, _ in state.marks if f == r.feature and kind == ALARM)
+                r = Reading(r.feature, r.detector, f"alarms within {horizon} events", float(count), r.threshold,
+                            r.p_value, r.drift, r.n, r.n_reference, r.effect, r.effect_floor, r.reference)
             out.append(_decided(r, True))
             fired = True
         else:

@@ -99,6 +99,16 @@ def test_a_corroborated_alarm_enters_drift_at_once(demo_spec: ModelSpec) -> None
     assert request.features == ("age",) and request.reasons[0].detector == "cusum"
 
 
+def test_an_alarm_corroborated_later_is_reported_with_its_count(demo_spec: ModelSpec) -> None:
+    state = PolicyState()
+    _decide(demo_spec, state, [_cusum("age", 1), _cusum("amount", 0)], 0, events=420)
+    report, request = _decide(demo_spec, state, [_cusum("age", 0), _cusum("amount", 1)], 1, events=30)
+    assert request is not None and set(request.features) == {"age", "amount"}
+    age = next(r for r in request.reasons if r.feature == "age")
+    # the age alarm was in the window before: the reason counts it, it does not say "0 alarms"
+    assert age.statistic == "alarms within 2000 events" and age.value == 1.0 > age.threshold
+
+
 # -- requests that evolve ----------------------------------------------------------------
 
 def _spliced(n: int, *, amount_from: int, country_from: int | None, seed: int = 11) -> list[dict[str, Any]]:
