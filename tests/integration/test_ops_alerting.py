@@ -33,7 +33,7 @@ def test_drift_alert_reaches_the_webhook_through_the_routing_tree(ops_stack: Ops
     assert labels["severity"] == "critical" and labels["team"] == "ml" and labels["service"] == "stream-monitor"
     assert labels["job"] == "stream-monitor" and labels["instance"] == f"127.0.0.1:{ops.worker.port}"
     assert alert["annotations"]["summary"] == "Model fraud-detector/v1 is in drift state"
-    assert alert["annotations"]["runbook_url"].endswith("#runbook-modeldrift")
+    assert alert["annotations"]["runbook_url"].endswith("/docs/runbooks/ModelDrift.md")
 
     # The rule read the worker's state, which a retrain request accompanied.
     assert ops.query('stream_monitor_model_drift_severity{model="fraud-detector",version="v1"}')["result"][0][

@@ -22,11 +22,18 @@ PROM_DIR = ROOT / "prometheus"
 GRAFANA_DIR = ROOT / "grafana"
 DOCKER_DIR = ROOT / "docker"
 DOCS = ROOT / "docs" / "operations.md"
-README = ROOT / "README.md"  # the runbooks ("## Runbook") and the metrics reference
+RUNBOOKS = ROOT / "docs" / "runbooks"  # one page per alert, <AlertName>.md
+METRICS_DOC = ROOT / "docs" / "metrics.md"  # generated: python -m stream_monitor.tools.docs_gen metrics
 ALERTS = PROM_DIR / "alerts.yml"
 RECORDING = PROM_DIR / "recording.yml"
 ALERTMANAGER = PROM_DIR / "alertmanager.yml"
-RUNBOOK_BASE = "https://github.com/stream-monitor/stream-monitor#runbook-"
+RUNBOOK_BASE = "https://github.com/stream-monitor/stream-monitor/blob/main/docs/runbooks/"
+
+
+def runbook_url(alert: str) -> str:
+    """Where an alert's runbook_url must point: its page under docs/runbooks/."""
+    return f"{RUNBOOK_BASE}{alert}.md"
+
 
 SKIP_ENV = "STREAM_MONITOR_SKIP_OPS_TOOLS"
 TOOL_TIMEOUT = 60

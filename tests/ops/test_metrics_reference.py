@@ -1,24 +1,25 @@
-"""Every metric the exporter exposes is in the README's reference and in the metrics contract."""
+"""Every metric the exporter exposes is in docs/metrics.md and in the metrics contract."""
 
 from __future__ import annotations
 
+from stream_monitor.tools.docs_metrics import exposed_metrics, parse_table
+
 from . import helpers as h
 from . import metric_contract as contract
-from .metrics_reference import documented, exposed_metrics
 
 _TYPES = {"gauge (stateset)": "stateset"}
 
 
 def test_every_exposed_metric_is_documented_and_in_the_contract() -> None:
     exposed = {r.name: r for r in exposed_metrics()}
-    readme = documented(h.README.read_text(encoding="utf-8"))
-    fix = "run `python -m tests.ops.metrics_reference --write` and review the README diff"
+    readme = parse_table(h.METRICS_DOC.read_text(encoding="utf-8"))
+    fix = "run `python -m stream_monitor.tools.docs_gen metrics` and review the docs/metrics.md diff"
     assert sorted(set(exposed) - set(readme)) == [], f"undocumented metrics: {fix}"
     assert sorted(set(readme) - set(exposed)) == [], f"documented but not exposed: {fix}"
     for name, row in exposed.items():
         doc = readme[name]
         assert (doc.type, set(doc.labels)) == (row.type, set(row.labels)), f"{name}: {fix}"
-        assert doc.meaning, f"{name}: no meaning in the README"
+        assert doc.meaning, f"{name}: no meaning in docs/metrics.md"
         metric = contract.METRICS_BY_NAME.get(name)
         assert metric is not None, f"{name} is not in tests/ops/metric_contract.py"
         assert metric.type == _TYPES.get(row.type, row.type), name

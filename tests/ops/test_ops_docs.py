@@ -1,4 +1,4 @@
-"""README.md "## Runbook": a runbook section for every alert, matching its runbook_url."""
+"""docs/runbooks/: one runbook page per alert, matching its runbook_url, and no stale page."""
 
 from __future__ import annotations
 
@@ -7,26 +7,38 @@ import re
 from . import helpers as h
 
 
-def _github_anchor(heading: str) -> str:
-    anchor = heading.strip().lower()
-    anchor = re.sub(r"[^\w\- ]", "", anchor)
-    return anchor.replace(" ", "-")
+def _pages() -> dict[str, str]:
+    return {p.stem: p.read_text(encoding="utf-8") for p in h.RUNBOOKS.glob("*.md") if p.stem != "README"}
 
 
-def test_runbook_section_per_alert() -> None:
-    text = h.README.read_text(encoding="utf-8")
-    headings = re.findall(r"^### (Runbook: .+?)\s*$", text, flags=re.M)
-    anchors = {_github_anchor(x) for x in headings}
+def test_runbook_page_per_alert() -> None:
+    pages = _pages()
     missing = []
     for rule in h.alert_rules():
-        anchor = rule["annotations"]["runbook_url"].split("#", 1)[1]
-        if anchor not in anchors:
-            missing.append(f"{rule['alert']}: no '### Runbook: {rule['alert']}' (#{anchor})")
+        name, url = rule["alert"], rule["annotations"]["runbook_url"]
+        page = url.removeprefix(h.RUNBOOK_BASE).removesuffix(".md")
+        if not url.startswith(h.RUNBOOK_BASE) or page != name:
+            missing.append(f"{name}: runbook_url {url} is not {h.runbook_url(name)}")
+        elif not pages.get(name, "").startswith(f"# Runbook: {name}\n"):
+            missing.append(f"{name}: docs/runbooks/{name}.md missing or not headed '# Runbook: {name}'")
     assert not missing, "\n".join(missing)
 
 
 def test_no_runbook_without_alert() -> None:
-    text = h.README.read_text(encoding="utf-8")
-    documented = set(re.findall(r"^### Runbook: (\w+)\s*$", text, flags=re.M))
     alerts = {r["alert"] for r in h.alert_rules()}
-    assert documented == alerts, f"stale runbooks: {sorted(documented - alerts)}"
+    assert set(_pages()) == alerts, f"stale runbooks: {sorted(set(_pages()) - alerts)}"
+
+
+def test_runbook_index_links_every_page() -> None:
+    index = (h.RUNBOOKS / "README.md").read_text(encoding="utf-8")
+    linked = set(re.findall(r"\]\((\w+)\.md\)", index))
+    assert linked == set(_pages())
+
+
+def test_runbook_pages_link_only_to_files_that_exist() -> None:
+    broken = []
+    for path in [*h.RUNBOOKS.glob("*.md"), h.DOCS]:
+        for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", path.read_text(encoding="utf-8")):
+            if not (path.parent / target).exists():
+                broken.append(f"{path.relative_to(h.ROOT)}: {target}")
+    assert not broken, "\n".join(broken)

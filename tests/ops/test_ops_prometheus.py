@@ -72,8 +72,8 @@ def test_alert_conventions() -> None:
             for key in ("summary", "description", "runbook_url")
             if not ann.get(key)
         )
-        if ann.get("runbook_url") != h.RUNBOOK_BASE + name.lower():
-            problems.append(f"{name}: runbook_url must be {h.RUNBOOK_BASE}{name.lower()}")
+        if ann.get("runbook_url") != h.runbook_url(name):
+            problems.append(f"{name}: runbook_url must be {h.runbook_url(name)}")
     assert not problems, "\n".join(problems)
 
 

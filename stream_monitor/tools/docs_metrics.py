@@ -1,30 +1,21 @@
-"""The README's metrics reference, generated from the code's metric definitions.
+"""The metrics reference, generated from the exporter's registry.
 
-    python -m tests.ops.metrics_reference           # print the table
-    python -m tests.ops.metrics_reference --write   # replace it in README.md
-
-A drifted stream (with a malformed record, an unknown feature and serving
-latencies) goes through a real :class:`~stream_monitor.monitor.Monitor` into a
-:class:`~stream_monitor.sinks.prometheus.MonitorMetrics` on a fresh registry, so
-that every metric, including the scrape-time ones, has samples to read the
-labels from. Type and HELP text come from the registry; the unit comes from the
-name (base units, Prometheus naming) or from UNITS below.
+A drifted stream (with a malformed record, an unknown feature and serving latencies) goes
+through a real monitor into a :class:`~stream_monitor.sinks.prometheus.MonitorMetrics` on a
+fresh registry, so that every metric, including the scrape-time ones, has samples to read
+the labels from. Type and HELP text come from the registry; the unit comes from the name
+(base units, Prometheus naming) or from ``UNITS``.
 """
 
 from __future__ import annotations
 
 import functools
 import re
-import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
-ROOT = Path(__file__).resolve().parents[2]
-README = ROOT / "README.md"
-BEGIN = "<!-- metrics-reference:begin (generated: python -m tests.ops.metrics_reference --write) -->"
-END = "<!-- metrics-reference:end -->"
+__all__ = ["UNITS", "Row", "exposed_metrics", "metrics_reference", "parse_table"]
 
 # Units that the name's suffix does not say.
 UNITS = {
@@ -69,9 +60,14 @@ UNITS = {
     "stream_monitor_group_share": "ratio (0-1)",
 }
 
+_HEAD = "| metric | type | labels | unit | meaning |\n| --- | --- | --- | --- | --- |\n"
+_ROW = re.compile(r"^\| `(\w+)` \| ([^|]+) \| ([^|]+) \| ([^|]+) \| (.*) \|$")
+
 
 @dataclass(frozen=True)
 class Row:
+    """One metric of the reference table."""
+
     name: str
     type: str
     labels: tuple[str, ...]
@@ -86,20 +82,13 @@ class Row:
 def _unit(name: str) -> str:
     if name in UNITS:
         return UNITS[name]
-    if name.endswith("_timestamp_seconds"):
-        return "Unix time, seconds"
-    if name.endswith("_seconds"):
-        return "seconds"
-    if name.endswith("_bytes"):
-        return "bytes"
-    if name.endswith(("_rate", "_ratio")):
-        return "ratio (0-1)"
-    return "1"
+    suffixes = (("_timestamp_seconds", "Unix time, seconds"), ("_seconds", "seconds"),
+                ("_bytes", "bytes"), ("_rate", "ratio (0-1)"), ("_ratio", "ratio (0-1)"))
+    return next((unit for suffix, unit in suffixes if name.endswith(suffix)), "1")
 
 
-@functools.cache
-def exposed_metrics() -> tuple[Row, ...]:
-    """Every metric an in-process MonitorMetrics exposes, with its labels."""
+def _exercised_registry() -> CollectorRegistry:
+    """A registry whose every metric has at least one labelled sample."""
     from stream_monitor.modelspec import ModelSpec
     from stream_monitor.monitor import Monitor, SourceRecord
     from stream_monitor.simulate import Scenario, demo_model_config, generate, reference_rows, to_json
@@ -125,9 +114,15 @@ def exposed_metrics() -> tuple[Row, ...]:
     metrics.gap_seeks.labels("predictions").inc(0)
     metrics.offset_regressions.labels("predictions").inc(0)
     metrics.batch_seconds.observe(0.01)
+    return registry
 
-    # Declared label names: of the client library's metric objects, and of the
-    # families the scrape-time collectors yield (also when they have no sample).
+
+@functools.cache
+def exposed_metrics() -> tuple[Row, ...]:
+    """Every metric an in-process MonitorMetrics exposes, with its labels, sorted by name."""
+    registry = _exercised_registry()
+    # Declared label names: of the client library's metric objects, and of the families
+    # the scrape-time collectors yield (also when they have no sample).
     declared: dict[str, tuple[str, ...]] = {}
     for collector, names in registry._collector_to_names.items():  # noqa: SLF001
         for name in names:
@@ -135,41 +130,40 @@ def exposed_metrics() -> tuple[Row, ...]:
     rows = []
     for family in registry.collect():
         labels = dict.fromkeys(getattr(family, "_labelnames", None) or declared.get(family.name, ()))
-        for s in family.samples:
-            labels.update(dict.fromkeys(k for k in s.labels if k != "le"))
+        for sample in family.samples:
+            labels.update(dict.fromkeys(k for k in sample.labels if k != "le"))
         name = family.name + "_total" if family.type == "counter" else family.name
         kind = "gauge (stateset)" if family.type == "stateset" else family.type
         rows.append(Row(name, kind, tuple(labels), _unit(name), family.documentation))
     return tuple(sorted(rows, key=lambda r: r.name))
 
 
-def table(rows: tuple[Row, ...]) -> str:
-    head = "| metric | type | labels | unit | meaning |\n| --- | --- | --- | --- | --- |\n"
-    return head + "\n".join(r.markdown() for r in rows) + "\n"
-
-
-def documented(readme: str) -> dict[str, Row]:
-    """The rows of the README's generated metrics table."""
-    start, end = readme.index(BEGIN), readme.index(END)
+def parse_table(markdown: str) -> dict[str, Row]:
+    """The rows of a generated metrics table, by metric name."""
     out = {}
-    for line in readme[start:end].splitlines():
-        m = re.match(r"^\| `(\w+)` \| ([^|]+) \| ([^|]+) \| ([^|]+) \| (.*) \|$", line)
+    for line in markdown.splitlines():
+        m = _ROW.match(line)
         if m:
             labels = tuple(re.findall(r"`(\w+)`", m.group(3)))
             out[m.group(1)] = Row(m.group(1), m.group(2).strip(), labels, m.group(4).strip(), m.group(5).strip())
     return out
 
 
-def main(argv: list[str]) -> int:
-    generated = table(exposed_metrics())
-    if "--write" not in argv:
-        sys.stdout.write(generated)
-        return 0
-    text = README.read_text(encoding="utf-8")
-    start, end = text.index(BEGIN) + len(BEGIN), text.index(END)
-    README.write_text(text[:start] + "\n" + generated + text[end:], encoding="utf-8")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))
+def metrics_reference() -> str:
+    """The Markdown of docs/metrics.md."""
+    rows = exposed_metrics()
+    intro = [
+        "# Metrics reference",
+        "",
+        "<!-- generated by `python -m stream_monitor.tools.docs_gen metrics`; do not edit -->",
+        "",
+        "Every metric the worker serves on `web.host:web.port` (`/metrics`, default",
+        "`127.0.0.1:9108`), read from the exporter's own registry. How to read them, the",
+        "conventions and the operations queries are in [operations.md](operations.md).",
+        "Histogram buckets: lags 10 ms to 1 day, serving latency 1 ms to 5 s, batch time",
+        "0.5 ms to 5 s. Counters also expose `_created` series.",
+        "",
+        f"{len(rows)} metrics:",
+        "",
+    ]
+    return "\n".join(intro) + "\n" + _HEAD + "\n".join(r.markdown() for r in rows) + "\n"
