@@ -1,4 +1,4 @@
-"""``make bench``: the performance suite of issue #6, written to ``benchmarks/results/performance.md``.
+"""``make bench``: the performance suite, written to ``benchmarks/results/performance.md``.
 
 One embedded broker serves every Kafka measurement; the baselines run in the
 same session as the worker they are compared with, interleaved run by run, and
@@ -280,7 +280,7 @@ def to_markdown(res: dict[str, Any], args: argparse.Namespace) -> str:
         g2 = _ratios(runs["worker_batch"], runs["ceiling_batch"])
         g3 = _ratios(runs["two_workers"], runs["one_worker"])
         lines += [
-            "## Throughput (goals 1-3)",
+            "## Throughput",
             "",
             "| measurement | median events/s | range |",
             "| --- | ---: | ---: |",
@@ -295,13 +295,13 @@ def to_markdown(res: dict[str, Any], args: argparse.Namespace) -> str:
             f"| one worker, two partitions, envelopes | {_fmt_rate(s['one_worker'])} |",
             f"| two workers, one group, two partitions, envelopes | {_fmt_rate(s['two_workers'])} |",
             "",
-            "| goal | target | median ratio | range | met |",
+            "| measure | target | median ratio | range | met |",
             "| --- | ---: | ---: | ---: | :---: |",
-            f"| 1. worker / bare faust agent, single events | >= 0.70 | {_fmt_ratio(g1)} | "
+            f"| worker / bare faust agent, single events | >= 0.70 | {_fmt_ratio(g1)} | "
             f"{'yes' if g1['median'] >= 0.7 else 'no'} |",
-            f"| 2. worker / aiokafka+orjson ceiling, envelopes | >= 0.50 | {_fmt_ratio(g2)} | "
+            f"| worker / aiokafka+orjson ceiling, envelopes | >= 0.50 | {_fmt_ratio(g2)} | "
             f"{'yes' if g2['median'] >= 0.5 else 'no'} |",
-            f"| 3. two workers / one worker | >= 1.70 | {_fmt_ratio(g3)} | "
+            f"| two workers / one worker | >= 1.70 | {_fmt_ratio(g3)} | "
             f"{'yes' if g3['median'] >= 1.7 else 'no'} |",
             "",
         ]
@@ -309,7 +309,7 @@ def to_markdown(res: dict[str, Any], args: argparse.Namespace) -> str:
             gv = _ratios(runs["validate_batch"], runs["ceiling_batch"])
             gw = _ratios(runs["worker_batch"], runs["validate_batch"])
             lines += [
-                "Goal 2 in context: the same consumer validating the envelopes with the worker's own decoder "
+                "The envelope ratio in context: the same consumer validating the envelopes with the worker's own decoder "
                 "(the event contract's pydantic models) and doing nothing else reaches "
                 f"**{gv['median']:.2f}** of the orjson ceiling ({gv['min']:.2f} - {gv['max']:.2f}): the most "
                 "any monitor that validates the contract with pydantic could reach before windows or "
@@ -325,7 +325,7 @@ def to_markdown(res: dict[str, Any], args: argparse.Namespace) -> str:
                 "The machine's own scale-out, for context (no broker, no faust): the in-process core on the "
                 "same envelopes, two processes started together against one, measured in each scale run: "
                 f"**{gm['median']:.2f}x** ({gm['min']:.2f} - {gm['max']:.2f}; one copy "
-                f"{statistics.median(runs['machine_one']):,.0f} events/s). Goal 3's ratio is "
+                f"{statistics.median(runs['machine_one']):,.0f} events/s). The two-worker ratio is "
                 f"**{eff['median']:.0%}** of it ({eff['min']:.0%} - {eff['max']:.0%}).",
                 "",
             ]
@@ -335,7 +335,7 @@ def to_markdown(res: dict[str, Any], args: argparse.Namespace) -> str:
         if lat:
             p99 = lat[min(len(lat) - 1, int(0.99 * len(lat)))]
             lines += [
-                "## Latency (goal 5)",
+                "## Latency",
                 "",
                 f"From sending a window of 1,000 drifted events (one envelope) to its retrain request on the "
                 f"topic, {len(lat)} windows after 3 of warm-up (the first window also calibrates thresholds): "
@@ -354,7 +354,7 @@ def to_markdown(res: dict[str, Any], args: argparse.Namespace) -> str:
             how += (f" (`python -m benchmarks.run --full --skip throughput scale latency peers`, "
                     f"run on {res[key]['generated']}; kept until the next such run)")
         lines += [
-            f"## Memory and state (goal 4), {how}",
+            f"## Memory and state, {how}",
             "",
             "In-process core fed envelopes of 1,000 events (one model per envelope, models taking turns); "
             "each model count in a fresh process. State: the compressed snapshot the changelog table stores "
@@ -372,7 +372,7 @@ def to_markdown(res: dict[str, Any], args: argparse.Namespace) -> str:
         peers = res["peers"]
         ours = peers["stream-monitor core"]["events_per_second"]
         lines += [
-            "## Side by side (goal 6)",
+            "## Side by side",
             "",
             "The same events, in one process each. stream-monitor: the core validating raw envelope bytes, "
             "windows and every default test (KS, PSI, chi2, MMD, calibrated thresholds) on all 25 features "

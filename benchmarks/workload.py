@@ -1,6 +1,6 @@
 """The benchmark workload: JSON prediction events of 20 numeric and 5 categorical features.
 
-Each event is about 645 bytes, like the events of issue #6. The same seed gives
+Each event is about 645 bytes. The same seed gives
 the same bytes. :func:`write_config` writes a worker configuration (with a
 reference profile built from the same distribution) for ``n_models`` models.
 """
