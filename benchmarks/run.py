@@ -17,8 +17,8 @@ each ratio is taken within a run (then its median and range are reported):
 6. the same events through river, Evidently and NannyML (a separate virtual
    environment, ``benchmarks/.peer-venv``, created on first use).
 
-Timings are never asserted anywhere; this script only reports them. See the
-README section "Performance" for how to read the table.
+Timings are never asserted anywhere; this script only reports them. See
+``benchmarks/results/README.md`` for how to read the table.
 """
 
 from __future__ import annotations
@@ -309,7 +309,7 @@ def to_markdown(res: dict[str, Any], args: argparse.Namespace) -> str:
             gv = _ratios(runs["validate_batch"], runs["ceiling_batch"])
             gw = _ratios(runs["worker_batch"], runs["validate_batch"])
             lines += [
-                "The envelope ratio in context: the same consumer validating the envelopes with the worker's own decoder "
+                "In context: the same consumer validating the envelopes with the worker's own decoder "
                 "(the event contract's pydantic models) and doing nothing else reaches "
                 f"**{gv['median']:.2f}** of the orjson ceiling ({gv['min']:.2f} - {gv['max']:.2f}): the most "
                 "any monitor that validates the contract with pydantic could reach before windows or "
