@@ -182,7 +182,7 @@ def sections(root: type[BaseModel], path: str = "") -> tuple[Section, ...]:
         rows.append((name, _type_name(field.annotation), _default(field), _constraints(field), meaning))
         for suffix, model in _models_in(field.annotation):
             nested.extend(sections(model, f"{path}.{name}{suffix}".lstrip(".")))
-    return (Section(path or "(top level)", _doc(root), tuple(rows)), *nested)
+    return (Section(path, _doc(root), tuple(rows)), *nested)
 
 
 def config_reference() -> str:
@@ -202,7 +202,7 @@ def config_reference() -> str:
         "",
     ]
     for sec in sections(ServiceSettings):
-        out += [f"## `{sec.path}`", ""]
+        out += [f"## `{sec.path}`" if sec.path else "## Top level", ""]
         if sec.doc:
             out += [sec.doc, ""]
         out += ["| key | type | default | constraints | description |", "| --- | --- | --- | --- | --- |"]
