@@ -16,6 +16,7 @@ import json
 import os
 import shlex
 import signal
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -80,8 +81,10 @@ def options_from_args(args: argparse.Namespace) -> ListenOptions:
 
 
 def cmd_retrain_listen(args: argparse.Namespace) -> int:
+    from aiokafka.errors import KafkaError
+
     from stream_monitor.broker import check_broker, create_topics
-    from stream_monitor.errors import ConfigError
+    from stream_monitor.errors import BrokerConnectError, ConfigError
     from stream_monitor.retrain.handlers import ExecHandler
     from stream_monitor.retrain.listener import RetrainListener
 
@@ -103,6 +106,13 @@ def cmd_retrain_listen(args: argparse.Namespace) -> int:
             loop.add_signal_handler(sig, listener.stop)
         await listener.run()
 
-    asyncio.run(main())
-    print(json.dumps({"retrain_listen": listener.stats.as_dict()}), file=sys.stderr, flush=True)
+    try:
+        asyncio.run(main())
+    except KafkaError as exc:  # nothing is lost: what was not committed comes again at the next start
+        raise BrokerConnectError(f"retrain-listen stopped on a Kafka error ({type(exc).__name__}); restart it: "
+                                 "requests after the last committed offset are delivered again") from None
+    except sqlite3.Error as exc:
+        raise ConfigError(f"{options.store_path}: the dedup store cannot be used ({exc})") from None
+    finally:
+        print(json.dumps({"retrain_listen": listener.stats.as_dict()}), file=sys.stderr, flush=True)
     return 0
