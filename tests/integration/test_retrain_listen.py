@@ -22,6 +22,7 @@ from stream_monitor.broker import EmbeddedBroker, create_topics
 from stream_monitor.decisions.request import RetrainRequest
 from stream_monitor.retrain import RetrainRequests
 from stream_monitor.retrain.store import DedupStore
+from tests.conftest import ROOT
 from tests.unit.test_retrain_store_plan import req
 
 from .kafka_helpers import produce, read_topic, wait_for
@@ -114,6 +115,7 @@ def listener(broker: EmbeddedBroker, tmp_path: Path):  # type: ignore[no-untyped
     yield lst
     if lst.process is not None and lst.process.poll() is None:
         lst.kill()
+    (lst.control / "block").unlink(missing_ok=True)  # a handler that outlived its listener ends
 
 
 def test_handled_once_failures_retried_then_dead_lettered_poison_dead_lettered(listener: Listener) -> None:
@@ -209,3 +211,34 @@ def test_the_iterator_acknowledges_a_request_when_the_loop_asks_for_the_next(lis
                 break
     assert seen == ["a", "b", "b", "c"]
     assert requests.stats.handled == 1  # b; c was left unacknowledged by the break
+
+
+def test_the_documented_python_job_retrains_each_request(listener: Listener) -> None:
+    doc = (ROOT / "docs" / "retrain-consumer.md").read_text()
+    job = doc.split("```python\n", 1)[1].split("```", 1)[0]
+    assert len(job.strip().splitlines()) <= 12
+    for old, new in [('"127.0.0.1:9092"', repr(listener.bootstrap)),
+                     ('group_id="fraud-retrainer"', f'group_id="{listener.topic}-doc", topic="{listener.topic}"'),
+                     ('"retrain-dedup.sqlite"', repr(str(listener.tmp / "doc.sqlite")))]:
+        assert old in job
+        job = job.replace(old, new)
+    pkg = listener.tmp / "lib" / "my_project"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text(
+        "import json\n"
+        "def retrain_model(model_id, version, features):\n"
+        f"    with open({str(listener.runs)!r}, 'a') as fh:\n"
+        "        fh.write('done ' + json.dumps([model_id, version, list(features)]) + '\\n')\n")
+    (listener.tmp / "job.py").write_text(job)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(listener.tmp / "lib"), os.environ.get("PYTHONPATH", "")])}
+    listener.send(req("a"), req("b", model="other").model_copy(update={"features": ("amount",)}))
+    with (listener.tmp / "job.log").open("wb") as log:
+        proc = subprocess.Popen([sys.executable, str(listener.tmp / "job.py")], stdout=log,  # noqa: S603
+                                stderr=subprocess.STDOUT, env=env)
+    try:
+        wait_for(lambda: len(listener.lines("done")) == 2, 90, 0.2, what="the documented job")
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    assert [json.loads(line.split(" ", 1)[1]) for line in listener.runs.read_text().splitlines()] == [
+        ["m", "v1", []], ["other", "v1", ["amount"]]]
