@@ -15,6 +15,7 @@ and its request is not resolved: it is handled again after the restart.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import os
 import signal
@@ -24,14 +25,18 @@ from stream_monitor.retrain.handlers import Delivery, Handler, HandlerFailed
 from stream_monitor.retrain.options import ListenOptions, ListenStats
 from stream_monitor.retrain.plan import Handle, Incoming, Poison, Skip, Step, Superseded
 from stream_monitor.retrain.store import DedupStore
-from stream_monitor.sinks.dead_letter import HEADER_PREFIX
+from stream_monitor.sinks.dead_letter import HEADER_PREFIX, MAX_EXTRA_BYTES
 
-__all__ = ["Engine", "StopListening", "dead_letter_headers"]
+__all__ = ["MAX_DEAD_LETTER_VALUE_BYTES", "Engine", "StopListening", "dead_letter_headers"]
 
 log = logging.getLogger("stream_monitor.retrain")
 
 Publish = Callable[[str, bytes | None, bytes | None, list[tuple[str, bytes]]], Awaitable[None]]
 Commit = Callable[[Incoming], Awaitable[None]]
+
+# The producer's default request limit is 1 MiB; a longer value is cut (with its size and
+# SHA-256 in headers, as the worker's dead letters) so the dead letter always fits.
+MAX_DEAD_LETTER_VALUE_BYTES = 768 * 1024
 
 
 class StopListening(Exception):  # noqa: N818 - a request to stop, not an error
@@ -91,7 +96,17 @@ class Engine:
     async def _dead_letter(self, record: Incoming, reason: str, message: str, request_id: str | None,
                            attempts: int = 0) -> None:
         headers = dead_letter_headers(record, reason, message, request_id, attempts)
-        await self.publish(self.options.dead_letter_topic, record.key, record.value, headers)
+        key, value = record.key, record.value
+        # A dead letter the producer refuses would stop the listener at every start: cut it.
+        if sum(len(k) + len(v) for k, v in record.headers) + len(key or b"") > MAX_EXTRA_BYTES:
+            key = None
+            headers = [h for h in headers if h[0].startswith(HEADER_PREFIX)]
+            headers.append((HEADER_PREFIX + "dropped", b"key,headers"))
+        if value is not None and len(value) > MAX_DEAD_LETTER_VALUE_BYTES:
+            headers.append((HEADER_PREFIX + "truncated", str(len(value)).encode()))
+            headers.append((HEADER_PREFIX + "sha256", hashlib.sha256(value).hexdigest().encode()))
+            value = value[:MAX_DEAD_LETTER_VALUE_BYTES]
+        await self.publish(self.options.dead_letter_topic, key, value, headers)
         self.stats.dead_lettered[reason] += 1
         log.warning("record %s[%d]@%d dead-lettered: %s (%s)", record.topic, record.partition, record.offset,
                     reason, message)

@@ -180,6 +180,21 @@ def test_kill_9_mid_handler_runs_the_request_again_and_never_loses_it(listener: 
     assert listener.stop()["handled"] == 2
 
 
+def test_sigterm_mid_handler_stops_the_command_exits_0_and_hands_the_request_over(listener: Listener) -> None:
+    (listener.control / "block").touch()
+    listener.start("--shutdown-grace-seconds", "1")
+    listener.send(req("a"))
+    wait_for(lambda: listener.lines("start"), 60, 0.2, what="handler started")
+    stats = listener.stop()
+    assert (stats["handled"], stats["failed_attempts"]) == (0, 0)
+    assert _gone(int(listener.lines("start")[0][2]))
+    (listener.control / "block").unlink()
+    listener.start()
+    listener.wait_done("a")
+    assert [p[0] for p in listener.lines("start")] == ["a", "a"] and listener.done() == ["a"]
+    assert listener.stop()["handled"] == 1
+
+
 def test_a_lost_commit_after_success_does_not_run_the_request_twice(listener: Listener) -> None:
     listener.start("--fault-kill-before-commit")
     listener.send(req("a"))

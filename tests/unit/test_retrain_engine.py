@@ -187,3 +187,19 @@ def test_exec_handler_failures(tmp_path: Path) -> None:
         asyncio.run(ExecHandler([str(tmp_path / "no-such-command")])(_delivery()))
     with pytest.raises(ValueError, match="empty"):
         ExecHandler([])
+
+
+def test_an_oversized_poison_record_is_cut_to_fit_the_dead_letter_topic(tmp_path: Path) -> None:
+    import hashlib
+
+    from stream_monitor.retrain.engine import MAX_DEAD_LETTER_VALUE_BYTES
+
+    rig = Rig(tmp_path, ok)
+    big = b"x" * (MAX_DEAD_LETTER_VALUE_BYTES + 10)
+    assert rig.run([Incoming("t", 0, 0, b"k" * 200_000, big, (("h", b"v"),))])
+    _, (_, value, headers) = rig.events[0]  # type: ignore[misc]
+    assert value == big[:MAX_DEAD_LETTER_VALUE_BYTES]
+    assert headers["stream-monitor.truncated"] == str(len(big)).encode()
+    assert headers["stream-monitor.sha256"] == hashlib.sha256(big).hexdigest().encode()
+    assert headers["stream-monitor.dropped"] == b"key,headers" and "h" not in headers
+    assert rig.events[1] == ("commit", 0)
