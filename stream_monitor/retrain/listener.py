@@ -2,7 +2,8 @@
 
 It subscribes to the retrain topic with auto-commit off, fetches what is
 available (and, with ``coalesce_seconds``, what arrives shortly after, so an
-update can supersede its predecessor before that is handled), plans the batch
+update can supersede its predecessor before that is handled; at most
+:data:`MAX_BATCH_RECORDS` records), plans the batch
 and lets the :class:`~stream_monitor.retrain.engine.Engine` carry it out,
 committing each record's offset after it is resolved. Kafka security
 (TLS, SASL) is the worker's: the same ``kafka.security`` settings.
@@ -21,9 +22,11 @@ from stream_monitor.retrain.options import ListenOptions, ListenStats
 from stream_monitor.retrain.plan import Incoming, plan
 from stream_monitor.retrain.store import DedupStore
 
-__all__ = ["RetrainListener"]
+__all__ = ["MAX_BATCH_RECORDS", "RetrainListener"]
 
 log = logging.getLogger("stream_monitor.retrain")
+
+MAX_BATCH_RECORDS = 10_000  # bounds the memory of one batch when the topic has a backlog
 
 
 class RetrainListener:
@@ -99,14 +102,18 @@ class RetrainListener:
     async def _fetch(self, consumer: Any, stopping: asyncio.Event) -> list[Incoming]:
         got: dict[tuple[str, int], list[Incoming]] = {}
         deadline: float | None = None
+        count = 0
         loop = asyncio.get_running_loop()
         while not stopping.is_set():
-            batch = await consumer.getmany(timeout_ms=200)
+            batch = await consumer.getmany(timeout_ms=200, max_records=MAX_BATCH_RECORDS - count)
             for tp, records in batch.items():
                 got.setdefault((tp.topic, tp.partition), []).extend(
                     Incoming(tp.topic, tp.partition, r.offset, r.key, r.value, tuple(r.headers or ()))
                     for r in records
                 )
+                count += len(records)
+            if count >= MAX_BATCH_RECORDS:  # a backlog: plan this much, then fetch on
+                break
             if got and deadline is None:
                 deadline = loop.time() + self.options.coalesce_seconds
             if deadline is not None and loop.time() >= deadline:

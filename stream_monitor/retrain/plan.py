@@ -28,6 +28,7 @@ from stream_monitor.decisions.request import RetrainRequest
 __all__ = ["Handle", "Incoming", "Poison", "Skip", "Step", "Superseded", "decode", "plan"]
 
 MAX_ID_CHARS = 256
+MAX_FIELD_CHARS = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +78,14 @@ def _bad_id(value: str) -> bool:
     return not value or len(value) > MAX_ID_CHARS or not value.isprintable()
 
 
+def _field(loc: tuple[int | str, ...]) -> str:
+    """A field path for messages: unknown keys come from the input, so cut and escape them."""
+    name = ".".join(str(p) for p in loc) or "(root)"
+    if len(name) > MAX_FIELD_CHARS:
+        name = name[:MAX_FIELD_CHARS] + "..."
+    return name if name.isprintable() else name.encode("unicode_escape").decode("ascii")
+
+
 def decode(record: Incoming) -> RetrainRequest | Poison:
     """The request in ``record``, or why it is poison."""
     if not record.value:
@@ -87,7 +96,7 @@ def decode(record: Incoming) -> RetrainRequest | Poison:
         errors = exc.errors(include_url=False, include_input=False)
         if any(e["type"] == "json_invalid" for e in errors):
             return Poison(record, "invalid_json", "the value is not JSON")
-        fields = sorted({".".join(str(p) for p in e["loc"]) or "(root)" for e in errors})
+        fields = sorted({_field(e["loc"]) for e in errors})
         return Poison(record, "schema_violation", "invalid fields: " + ", ".join(fields[:10]))
     # These travel to the handler as environment variables: printable and short.
     bad = [f for f in ("request_id", "model_id", "model_version") if _bad_id(getattr(request, f))]

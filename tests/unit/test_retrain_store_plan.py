@@ -100,3 +100,11 @@ def test_superseding_a_request_handled_earlier_is_a_normal_request() -> None:
 def test_supersedes_of_another_model_does_not_collapse() -> None:
     steps = plan(recs(req("a"), req("b", "a", model="other"), req("c", "a", version="v2")), lambda _: False)
     assert kinds(steps) == [("handle", "a"), ("handle", "b"), ("handle", "c")]
+
+
+def test_unknown_keys_in_messages_are_cut_and_escaped() -> None:
+    data = json.loads(req("a").model_dump_json())
+    data["evil\nkey" + "k" * 500] = 1
+    (step,) = plan(recs(json.dumps(data).encode()), lambda _: False)
+    assert isinstance(step, Poison) and step.reason == "schema_violation"
+    assert "\n" not in step.message and "\\n" in step.message and len(step.message) < 120
