@@ -11,8 +11,9 @@ A request is acknowledged (recorded in the dedup store, then its offset
 committed) when the loop asks for the next one. Leaving the loop -- an
 exception, ``break`` -- leaves the current request unacknowledged: the next run
 gets it again. Superseding, dedup and dead-lettering of poison records are the
-listener's (:mod:`stream_monitor.retrain.engine`); retries are the loop's own
-business, since an exception ends the loop.
+listener's (:mod:`stream_monitor.retrain.engine`); the dead-letter topic is
+created when missing. Retries are the loop's own business, since an exception
+ends the loop.
 
 The listener runs in a background thread with its own event loop, so the
 consumer keeps its group membership (heartbeats) while the loop body runs.
@@ -30,6 +31,7 @@ from dataclasses import replace
 from types import TracebackType
 from typing import Any
 
+from stream_monitor.broker import create_topics
 from stream_monitor.decisions.request import RetrainRequest
 from stream_monitor.retrain.engine import StopListening
 from stream_monitor.retrain.handlers import Delivery
@@ -74,6 +76,9 @@ class RetrainRequests:
         loop = asyncio.new_event_loop()
         self._loop = loop
         try:
+            o = self.options
+            # Here, not in the caller's thread: a notebook's thread runs an event loop already.
+            create_topics(o.bootstrap_servers, [o.dead_letter_topic], 1, security=o.security)
             loop.run_until_complete(self._listener.run())
         except BaseException as exc:  # noqa: BLE001 - handed to the iterating thread
             self._error = exc
