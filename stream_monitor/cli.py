@@ -2,7 +2,7 @@
 
 Commands: ``run`` (the worker), ``broker`` (the embedded broker),
 ``validate-config``, ``reference build``, ``simulate``, ``backtest``,
-``schemas`` and ``demo``. Each tool that talks to Kafka takes
+``schemas``, ``demo`` and ``retrain-listen``. Each tool that talks to Kafka takes
 ``--bootstrap-servers``.
 """
 
@@ -282,6 +282,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--change-at", type=int, default=6_000)
     demo.add_argument("--workdir", default=".demo")
     demo.set_defaults(func=cmd_demo)
+
+    from stream_monitor.retrain.command import add_parser as add_retrain_listen
+
+    add_retrain_listen(sub)
     return p
 
 
