@@ -20,12 +20,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stream_monitor.decisions.calibration import Calibrator
-from stream_monitor.decisions.policy import PolicyState, Reading, WindowReport, decide
+from stream_monitor.decisions.policy import WindowReport, decide
 from stream_monitor.decisions.request import ReferenceInfo, RetrainRequest, WindowInfo
+from stream_monitor.decisions.state import PolicyState
 from stream_monitor.detectors.base import DetectorState
 from stream_monitor.detectors.cusum import CusumBank
 from stream_monitor.detectors.cusum_signals import CusumLayout
 from stream_monitor.detectors.evaluate import evaluate_window
+from stream_monitor.detectors.reading import Reading
 from stream_monitor.detectors.segments import segment_quantile, segment_readings
 from stream_monitor.detectors.sequential import event_increments, sequential_layout, sequential_readings
 from stream_monitor.detectors.streaming import StreamingBase, build_streaming, restore_streaming

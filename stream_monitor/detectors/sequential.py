@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from stream_monitor.decisions.policy import Reading
 from stream_monitor.detectors.cusum import CusumBank
 from stream_monitor.detectors.cusum_signals import CusumLayout
+from stream_monitor.detectors.reading import Reading
 from stream_monitor.events.models import FeatureEvent, PredictionEvent
 from stream_monitor.modelspec import ModelSpec
 from stream_monitor.windows.profile import (
