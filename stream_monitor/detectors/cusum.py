@@ -318,4 +318,5 @@ class CusumBank:
 def _heads(thresholds: np.ndarray, head_start: float) -> np.ndarray:
     """Restart points: ``head_start`` of each threshold, in fixed point (below it, so a
     restart never counts as an alarm by itself)."""
-    return np.minimum((thresholds * head_start).astype(np.int64), np.maximum(thresholds - 1, 0))
+    heads: np.ndarray = np.minimum((thresholds * head_start).astype(np.int64), np.maximum(thresholds - 1, 0))
+    return heads
