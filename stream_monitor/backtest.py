@@ -28,7 +28,6 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
-from stream_monitor.decisions.outcome_policy import OutcomeReport
 from stream_monitor.decisions.policy import WindowReport
 from stream_monitor.events.models import EventKind
 from stream_monitor.monitor import Monitor, Outcome, SourceRecord
@@ -84,7 +83,7 @@ def report_to_json(r: WindowReport, *, partial: bool = False) -> dict[str, Any]:
     }
 
 
-def label_report_to_json(r: OutcomeReport, *, partial: bool = False) -> dict[str, Any]:
+def label_report_to_json(r: WindowReport, *, partial: bool = False) -> dict[str, Any]:
     return {
         "type": "label_window",
         "partial": partial,
@@ -94,13 +93,13 @@ def label_report_to_json(r: OutcomeReport, *, partial: bool = False) -> dict[str
         "window": r.window.model_dump(),
         "state": r.state.value,
         "streak": r.streak,
-        "breached": r.breached,
+        "breached": r.model_drift,
         "insufficient": r.insufficient,
         "cause": r.cause,
         "request_id": r.request_id,
         "readings": [
-            {"kind": x.kind, "metric": x.metric, "subject": x.subject, "value": x.value, "reference": x.reference,
-             "threshold": x.threshold, "n": x.n, "breach": x.breach, "attribute": x.attribute, "se": x.se}
+            {"kind": x.kind, "metric": x.statistic, "subject": x.feature, "value": x.value, "reference": x.baseline,
+             "threshold": x.threshold, "n": x.n, "breach": x.drift, "attribute": x.attribute, "se": x.se}
             for x in r.readings
         ],
     }

@@ -6,7 +6,7 @@ and the version's prediction window (fairness, representation, the label-free
 estimate, the score histogram); labels join them by ``event_id``. Joined pairs
 feed the version's pair window (performance, label-based fairness gaps, the
 estimate on the same events) and the concept-drift detectors on the error
-stream. Closed windows are judged (:mod:`stream_monitor.decisions.outcome_policy`)
+stream. Closed windows are judged (:func:`stream_monitor.decisions.policy.decide_outcomes`)
 and may yield retrain requests.
 
 *Inputs moved or the relation moved?* A pair window whose realized accuracy
@@ -42,12 +42,13 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from stream_monitor.decisions.outcome_policy import OutcomeReading, OutcomeReport, decide_outcomes
-from stream_monitor.decisions.policy import PolicyState
+from stream_monitor.decisions.policy import WindowReport, decide_outcomes
 from stream_monitor.decisions.request import ReferenceInfo, RetrainRequest, WindowInfo
+from stream_monitor.decisions.state import PolicyState
 from stream_monitor.detectors.concept import build_concept, restore_concept
 from stream_monitor.detectors.fairness import FairnessValue, gap_test, outcome_fairness, representation
 from stream_monitor.detectors.psi import psi as psi_statistic
+from stream_monitor.detectors.reading import Reading, label_reading
 from stream_monitor.detectors.streaming_base import StreamingBase
 from stream_monitor.events.models import LabelEvent, PredictionEvent
 from stream_monitor.labelspec import HIGHER_IS_BETTER
@@ -88,10 +89,11 @@ class VersionOutcomes:
     ref_admitted: int = 0
     ref_last_ts: float | None = None
     ref_joined: int = 0
+    incarnation: str = ""  # the event time that started this life of the version (request ids)
     fair_streaks: dict[str, int] = field(default_factory=dict)  # "source:attribute:metric" -> windows rejected
     # in memory only: what the last closed windows said (exported at scrape time)
-    last_pairs: OutcomeReport | None = None
-    last_preds: OutcomeReport | None = None
+    last_pairs: WindowReport | None = None
+    last_preds: WindowReport | None = None
     metrics: dict[str, MetricValue] = field(default_factory=dict)
     drops: dict[str, float] = field(default_factory=dict)  # reference minus window, signed so that > 0 is worse
     estimates: dict[str, tuple[float, float, float]] = field(default_factory=dict)  # metric -> (value, lo, hi)
@@ -108,7 +110,7 @@ class VersionOutcomes:
 class OutcomeBatch:
     """What one call of :meth:`OutcomeMonitor.observe` produced."""
 
-    reports: tuple[OutcomeReport, ...] = ()
+    reports: tuple[WindowReport, ...] = ()
     requests: tuple[RetrainRequest, ...] = ()
     delays: Mapping[str, tuple[float, ...]] = field(default_factory=dict)  # version -> label delays (seconds)
     expired: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (version, reason)
@@ -178,7 +180,7 @@ class OutcomeMonitor:
         return PairWindow.empty(index, self.task, self.declared, bins=self.bins,
                                 max_classes=lab.max_classes if lab else 20)
 
-    def _version(self, version: str, retired: list[str]) -> VersionOutcomes:
+    def _version(self, version: str, retired: list[str], ts: float) -> VersionOutcomes:
         vs = self.versions.pop(version, None)
         if vs is None:
             while len(self.versions) >= self.spec.max_versions:
@@ -186,6 +188,7 @@ class OutcomeMonitor:
                 self.retire(oldest)
                 retired.append(oldest)
             vs = self._new_version(version)
+            vs.incarnation = repr(float(ts))
         self.versions[version] = vs
         return vs
 
@@ -218,7 +221,7 @@ class OutcomeMonitor:
     # -- the hot path --------------------------------------------------------------------
 
     def observe(self, events: Sequence[OutcomeEvent]) -> OutcomeBatch:
-        reports: list[OutcomeReport] = []
+        reports: list[WindowReport] = []
         requests: list[RetrainRequest] = []
         delays: dict[str, list[float]] = {}
         retired: list[str] = []
@@ -229,7 +232,7 @@ class OutcomeMonitor:
                         self._pair(pair, delays, reports, requests)
                     self._settle_references()
                 continue
-            vs = self._version(e.model_version, retired)
+            vs = self._version(e.model_version, retired, e.timestamp)
             score, predicted, positive = self._read(e)
             groups = self._groups(e)
             self._prediction(vs, e.timestamp, groups, positive, score, predicted, reports, requests)
@@ -255,7 +258,7 @@ class OutcomeMonitor:
         """Close every open window that holds events (the end of a finite input, e.g. a
         backtest): the same judgement as a full window, on fewer events (a window below
         its minimum is reported insufficient). Pending predictions stay pending."""
-        reports: list[OutcomeReport] = []
+        reports: list[WindowReport] = []
         requests: list[RetrainRequest] = []
         for vs in list(self.versions.values()):
             if vs.share_learning is None and vs.preds.n > 0:
@@ -297,7 +300,7 @@ class OutcomeMonitor:
             vs.ref_admitted = vs.ref_joined = 0
 
     def _prediction(self, vs: VersionOutcomes, ts: float, groups: list[str], positive: bool, score: float | None,
-                    predicted: Any, reports: list[OutcomeReport], requests: list[RetrainRequest]) -> None:
+                    predicted: Any, reports: list[WindowReport], requests: list[RetrainRequest]) -> None:
         vs.predictions += 1
         if vs.share_learning is not None:
             for counts, g in zip(vs.share_learning.values(), groups, strict=True):
@@ -315,7 +318,7 @@ class OutcomeMonitor:
         if w.n >= self.pred_window_events:
             self._close_predictions(vs, reports, requests)
 
-    def _pair(self, pair: Pair, delays: dict[str, list[float]], reports: list[OutcomeReport],
+    def _pair(self, pair: Pair, delays: dict[str, list[float]], reports: list[WindowReport],
               requests: list[RetrainRequest]) -> None:
         vs = self.versions.get(pair.version)
         if vs is None:  # retired meanwhile
@@ -361,12 +364,12 @@ class OutcomeMonitor:
 
     # -- closing windows -----------------------------------------------------------------
 
-    def _close_pairs(self, vs: VersionOutcomes, reports: list[OutcomeReport], requests: list[RetrainRequest]) -> None:
+    def _close_pairs(self, vs: VersionOutcomes, reports: list[WindowReport], requests: list[RetrainRequest]) -> None:
         lab = self.labels
         assert lab is not None
         w = vs.pairs
         metrics = w.performance.metrics()
-        readings: list[OutcomeReading] = []
+        readings: list[Reading] = []
         drops: dict[str, float] = {}
         ref = vs.reference or {}
         judged = [m for m in (lab.metrics or list(ref)) if m in ref and m in metrics]
@@ -381,19 +384,19 @@ class OutcomeMonitor:
             drops[name] = drop
             margin = max(z * math.hypot(cur.se, r.se), lab.min_drop.get(name, 0.0))
             crossed = r.value - margin if higher else r.value + margin
-            readings.append(OutcomeReading("performance", name, name, cur.value, r.value, crossed, cur.n,
+            readings.append(label_reading("performance", name, name, cur.value, r.value, crossed, cur.n,
                                            drop > margin, se=cur.se))
         if est is not None:
             value, se = est
             low = value - z * se
             realized = metrics["accuracy"].value
             fired = realized < low and w.n >= lab.min_pairs
-            readings.append(OutcomeReading("estimate", "accuracy", "realized_vs_estimated", realized, value, low,
+            readings.append(label_reading("estimate", "accuracy", "realized_vs_estimated", realized, value, low,
                                            w.n, fired, se=se))
         for name, det in vs.concept.items():
             fired_n = det.detections - vs.marks.get(name, 0)
             vs.marks[name] = det.detections
-            readings.append(OutcomeReading("concept", name, "error_rate", float(fired_n), None, 0.5, w.n, fired_n > 0))
+            readings.append(label_reading("concept", name, "error_rate", float(fired_n), None, 0.5, w.n, fired_n > 0))
         fair = self.fairness
         if fair is not None and self.task != "regression":
             for attr, counts in w.groups.items():
@@ -403,13 +406,14 @@ class OutcomeMonitor:
                     if v is not None:
                         readings.append(self._gap_reading(vs, "pairs", attr, metric, v, limit))
         inputs = self.input_drift(vs.version)
-        breach = any(r.breach for r in readings if r.kind in ("performance", "estimate", "concept"))
+        breach = any(r.drift for r in readings if r.kind in ("performance", "estimate", "concept"))
         # Breaches while the inputs are stable: the relation between inputs and labels moved.
         cause = None if not breach else "covariate" if inputs else "concept"
         info = WindowInfo(index=w.index, start=w.start, end=w.end, events=w.n)
         report, request = decide_outcomes(
             readings, self.spec, vs.pair_policy, model_version=vs.version, source="pairs", window=info,
             minimum=lab.min_pairs, reference=self._perf_reference(vs), params_hash=self.params_hash, cause=cause,
+            incarnation=vs.incarnation,
         )
         vs.last_pairs = report
         vs.metrics = metrics
@@ -420,11 +424,11 @@ class OutcomeMonitor:
             requests.append(request)
         vs.pairs = self._empty_pairs(w.index + 1)
 
-    def _close_predictions(self, vs: VersionOutcomes, reports: list[OutcomeReport],
+    def _close_predictions(self, vs: VersionOutcomes, reports: list[WindowReport],
                            requests: list[RetrainRequest]) -> None:
         w = vs.preds
         fair, lab = self.fairness, self.labels
-        readings: list[OutcomeReading] = []
+        readings: list[Reading] = []
         shares: dict[str, dict[str, float]] = {}
         if fair is not None:
             for attr, counts in w.groups.items():
@@ -435,7 +439,7 @@ class OutcomeMonitor:
                     for g, ratio in rep.ratios.items():
                         expected = vs.shares[attr][g] * rep.n
                         moved = (ratio < lo or ratio > hi) and rep.p_value <= fair.alpha and expected >= 5
-                        readings.append(OutcomeReading("representation", "share_ratio", f"{attr}={g}", ratio,
+                        readings.append(label_reading("representation", "share_ratio", f"{attr}={g}", ratio,
                                                        vs.shares[attr][g], lo if ratio < 1 else hi, counts.n[
                                                            counts.index(g)], moved, attribute=attr))
                 if self.task == "regression":
@@ -460,14 +464,14 @@ class OutcomeMonitor:
             if ref is not None and lab is not None:
                 z1 = float(stats.norm.ppf(1 - lab.alpha))
                 margin = max(z1 * math.hypot(se, ref.se), lab.min_drop.get(name, 0.0))
-                readings.append(OutcomeReading("estimate", f"estimated_{name}", f"estimated_{name}", value,
+                readings.append(label_reading("estimate", f"estimated_{name}", f"estimated_{name}", value,
                                                ref.value, ref.value - margin, w.estimate.n,
                                                ref.value - value > margin, se=se))
         info = WindowInfo(index=w.index, start=w.start, end=w.end, events=w.n)
         report, request = decide_outcomes(
             readings, self.spec, vs.pred_policy, model_version=vs.version, source="predictions", window=info,
             minimum=self.spec.detectors.min_samples, reference=self._share_reference(vs),
-            params_hash=self.params_hash,
+            params_hash=self.params_hash, incarnation=vs.incarnation,
         )
         vs.last_preds = report
         vs.estimates = estimates
@@ -480,7 +484,7 @@ class OutcomeMonitor:
         vs.preds = PredictionWindow.empty(w.index + 1, self.declared, bins=self.bins)
 
     def _gap_reading(self, vs: VersionOutcomes, source: str, attr: str, metric: str, v: FairnessValue,
-                     tolerance: float, *, ratio: bool = False) -> OutcomeReading:
+                     tolerance: float, *, ratio: bool = False) -> Reading:
         """A group gap tested against its tolerance at ``alpha / alpha_windows``; it breaches
         after ``retrain.consecutive_windows`` rejections in a row (windows where the gap
         could not be computed leave the streak as it was)."""
@@ -490,7 +494,7 @@ class OutcomeMonitor:
         key = f"{source}:{attr}:{metric}"
         streak = vs.fair_streaks.get(key, 0) + 1 if test.rejected else 0
         vs.fair_streaks[key] = streak
-        return OutcomeReading("fairness", metric, f"{attr}={v.groups[1]}", v.value, None, tolerance, v.n,
+        return label_reading("fairness", metric, f"{attr}={v.groups[1]}", v.value, None, tolerance, v.n,
                               streak >= self.spec.retrain.consecutive_windows, attribute=attr, se=test.se)
 
     def _compare(self, vs: VersionOutcomes, source: str) -> None:
@@ -554,6 +558,7 @@ class OutcomeMonitor:
                 "counts": [s.predictions, s.labelled],
                 "reference_period": [s.ref_admitted, s.ref_last_ts, s.ref_joined],
                 "fair_streaks": dict(s.fair_streaks),
+                "incarnation": s.incarnation,
             }
         return {"params": self.params_hash, "versions": versions,
                 "join": self.join.to_state() if self.join is not None else None}
@@ -579,6 +584,7 @@ class OutcomeMonitor:
             period = d.get("reference_period") or [0, None, 0]
             s.ref_admitted, s.ref_last_ts, s.ref_joined = int(period[0]), period[1], int(period[2])
             s.fair_streaks = {k: int(x) for k, x in (d.get("fair_streaks") or {}).items()}
+            s.incarnation = str(d.get("incarnation") or "")
             self.versions[v] = s
         if self.join is not None and data.get("join") is not None:
             self.join.load_state(data["join"])

@@ -20,12 +20,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stream_monitor.decisions.calibration import Calibrator
-from stream_monitor.decisions.policy import PolicyState, Reading, WindowReport, decide
+from stream_monitor.decisions.policy import WindowReport, decide
 from stream_monitor.decisions.request import ReferenceInfo, RetrainRequest, WindowInfo
+from stream_monitor.decisions.state import PolicyState
 from stream_monitor.detectors.base import DetectorState
 from stream_monitor.detectors.cusum import CusumBank
 from stream_monitor.detectors.cusum_signals import CusumLayout
 from stream_monitor.detectors.evaluate import evaluate_window
+from stream_monitor.detectors.reading import Reading
 from stream_monitor.detectors.segments import segment_quantile, segment_readings
 from stream_monitor.detectors.sequential import event_increments, sequential_layout, sequential_readings
 from stream_monitor.detectors.streaming import StreamingBase, build_streaming, restore_streaming
@@ -77,7 +79,8 @@ class VersionState:
         self.stream_marks = dict.fromkeys(self.streams, 0)
         self.segments = SegmentWindows.empty(spec.segments, self.layout, index) if spec.segments else None
         self.cusum_layout = sequential_layout(spec, reference)
-        self.cusum = CusumBank.empty(self.cusum_layout) if self.cusum_layout is not None else None
+        head = det.sequential.head_start
+        self.cusum = CusumBank.empty(self.cusum_layout, head) if self.cusum_layout is not None else None
 
     def reference_info(self, rolling: ReferenceProfile | None = None) -> ReferenceInfo:
         ref = rolling if rolling is not None else self.reference
@@ -397,7 +400,8 @@ class ModelMonitor:
                                        if k in s.streams})
                 s.healthy = [Window.from_state(h, s.layout) for h in d.get("healthy") or []]
                 if s.cusum_layout is not None and d.get("cusum") is not None:
-                    s.cusum = CusumBank.from_state(d["cusum"], s.cusum_layout) or s.cusum
+                    head = self.spec.detectors.sequential.head_start
+                    s.cusum = CusumBank.from_state(d["cusum"], s.cusum_layout, head) or s.cusum
                 # Snapshots from before segments (or with other segments) start them fresh.
                 if s.segments is not None and not s.segments.load_state(d.get("segments")):
                     s.segments.reset(s.window.index)

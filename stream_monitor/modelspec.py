@@ -166,6 +166,9 @@ class SequentialSpec(BaseModel):
     ``residuals`` adds, for up to ``max_pairs`` pairs correlated by 0.3 or more,
     each feature's residual given the other (a shift of one feature that its
     correlated partner does not follow shows sooner there, at the smallest ``k``).
+    ``head_start`` is where a stream restarts after an alarm, as a share of its
+    threshold (a persisting shift alarms again in about half the events, which
+    corroborates the first alarm sooner; see :mod:`stream_monitor.detectors.cusum`).
     """
 
     model_config = _STRICT
@@ -177,6 +180,9 @@ class SequentialSpec(BaseModel):
     residuals: bool = True
     max_pairs: Annotated[int, Field(ge=0, le=100)] = 10
     confirm_events: Annotated[int, Field(ge=0, le=10_000_000)] = 2000
+    # Where an alarmed stream restarts, as a share of its threshold: a persisting shift
+    # alarms again in about half the events (0: restart from zero).
+    head_start: Annotated[float, Field(ge=0, lt=1)] = 0.5
 
 
 _MULTIVARIATE_DEFAULT: tuple[Literal["mmd"], ...] = ("mmd",)

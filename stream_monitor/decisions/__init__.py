@@ -1,8 +1,10 @@
 """(5) Decisions: readings -> drift decisions and retrain requests."""
 
-from stream_monitor.decisions.policy import PolicyState, Quality, Reading, WindowReport, decide
+from stream_monitor.decisions.policy import WindowReport, decide, decide_outcomes, severity
 from stream_monitor.decisions.request import Reason, ReferenceInfo, RetrainRequest, WindowInfo, request_id
+from stream_monitor.decisions.state import PolicyState
 from stream_monitor.decisions.thresholds import reject
+from stream_monitor.detectors.reading import Quality, Reading
 
 __all__ = [
     "PolicyState",
@@ -14,6 +16,8 @@ __all__ = [
     "WindowInfo",
     "WindowReport",
     "decide",
+    "decide_outcomes",
     "reject",
     "request_id",
+    "severity",
 ]

@@ -1,6 +1,11 @@
 """From window readings to decisions: drift per feature, per model, and retrain requests.
 
-The policy, per model version:
+One policy for both paths: drift windows (:func:`decide`) and label-path
+windows (:func:`decide_outcomes`: performance, concept drift, representation,
+fairness) produce the same :class:`~stream_monitor.detectors.reading.Reading`
+and go through the same persistence, incident, cooldown and severity rules
+(``_Step``); what differs is how a window's readings are judged. The drift
+policy, per model version:
 
 1. A window with fewer than ``detectors.min_samples`` prediction events is
    *insufficient*: no test may fire and the streak is left as it was.
@@ -48,13 +53,10 @@ of the persisted snapshot.
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from stream_monitor.decisions.corroboration import ALARM, Mark, corroborate
-from stream_monitor.decisions.incident import Incident
+from stream_monitor.decisions.corroboration import ALARM, corroborate
 from stream_monitor.decisions.request import (
     Reason,
     ReferenceInfo,
@@ -63,53 +65,25 @@ from stream_monitor.decisions.request import (
     WindowInfo,
     request_id,
 )
+from stream_monitor.decisions.state import PolicyState
 from stream_monitor.decisions.thresholds import reject
 from stream_monitor.detectors.base import DetectorState
+from stream_monitor.detectors.reading import LABEL_KINDS, Quality, Reading
 from stream_monitor.modelspec import ModelSpec
 from stream_monitor.windows.profile import PREDICTION
 from stream_monitor.windows.segments import base_feature, is_segment
 
-__all__ = ["DATA_QUALITY", "PolicyState", "Quality", "Reading", "WindowReport", "decide"]
+__all__ = ["DATA_QUALITY", "WindowReport", "decide", "decide_outcomes", "severity"]
 
 
 DATA_QUALITY = frozenset({"missing_rate"})
 SEQUENTIAL = "cusum"
-
-
-@dataclass(frozen=True, slots=True)
-class Reading:
-    """One test on one feature in one window. ``threshold`` is the corrected
-    alpha for p-value tests and the statistic's threshold for distance tests."""
-
-    feature: str
-    detector: str
-    statistic: str
-    value: float
-    threshold: float
-    p_value: float | None
-    drift: bool
-    n: int
-    n_reference: int
-    effect: float | None = None  # p-value tests: the effect size (e.g. KS D, Cohen's w)
-    effect_floor: float | None = None  # ... which must reach this for the test to fire
-    reference: str = "static"  # what it compared against: "static" (or learned) or "rolling"
-
-
-@dataclass(frozen=True, slots=True)
-class Quality:
-    """Data-quality rates of one feature in one window (shares of values seen)."""
-
-    feature: str
-    observed: int
-    missing_rate: float
-    mismatched_rate: float
-    out_of_range_rate: float | None  # numeric features
-    unseen_rate: float | None  # categorical features
+CRITICAL_KINDS = frozenset({"performance", "fairness"})  # label-path kinds that make a request critical
 
 
 @dataclass(frozen=True, slots=True)
 class WindowReport:
-    """Everything decided when one window closed."""
+    """Everything decided when one window closed, on the drift or the label path."""
 
     model_id: str
     model_version: str
@@ -124,93 +98,16 @@ class WindowReport:
     severity: Severity | None
     request_id: str | None
     reference: ReferenceInfo
-
-
-@dataclass(slots=True)
-class PolicyState:
-    """The persisted part of the policy of one model version.
-
-    ``position`` counts the events of every window decided; ``marks`` hold the
-    sequential evidence within the corroboration horizon; ``incident`` the
-    features drifting now and the last request.
-    """
-
-    streak: int = 0
-    cooldown_until: float | None = None
-    state: DetectorState = DetectorState.OK
-    history: list[bool] = dataclasses.field(default_factory=list)  # recent windows, oldest first
-    position: int = 0
-    marks: list[Mark] = dataclasses.field(default_factory=list)
-    incident: Incident = dataclasses.field(default_factory=Incident)
-
-    def to_state(self) -> dict[str, Any]:
-        return {
-            "streak": self.streak,
-            "cooldown_until": self.cooldown_until,
-            "state": self.state.value,
-            "history": list(self.history),
-            "position": self.position,
-            "marks": [list(m) for m in self.marks],
-            "incident": self.incident.to_state(),
-        }
-
-    @classmethod
-    def from_state(cls, data: Mapping[str, Any]) -> PolicyState:
-        # Snapshots from before k-of-n have no history: the streak is its tail.
-        history = data.get("history")
-        if history is None:
-            history = [True] * int(data["streak"])
-        marks: list[Mark] = [(str(f), str(k), int(p)) for f, k, p in data.get("marks") or []]
-        return cls(int(data["streak"]), data["cooldown_until"], DetectorState(data["state"]),
-                   [bool(x) for x in history], int(data.get("position") or 0), marks,
-                   Incident.from_state(data.get("incident")))
-
-    def record(
-        self, drifted: bool, k: int, n: int, exit_below: int, *, immediate: bool = False, evidence: bool = False
-    ) -> None:
-        """Add one sufficient window's outcome and move the state (k of n, hysteresis);
-        ``immediate`` (a corroborated sequential alarm) enters drift without waiting for k;
-        ``evidence`` (an alarm not yet corroborated) makes a quiet window a warning."""
-        self.streak = self.streak + 1 if drifted else 0
-        self.history = [*self.history, drifted][-n:]
-        count = sum(self.history)
-        if self.state is DetectorState.DRIFT and count >= exit_below:
-            return
-        if count >= k or (immediate and drifted):
-            self.state = DetectorState.DRIFT
-        else:
-            self.state = DetectorState.WARNING if (drifted or evidence) else DetectorState.OK
-        if self.state is not DetectorState.DRIFT:
-            self.incident.close()
-
-    def request(
-        self,
-        *,
-        enabled: bool,
-        drifted: bool,
-        severity: Severity,
-        end: float,
-        cooldown_seconds: float,
-        make: Callable[[str | None, tuple[str, ...], tuple[Reason, ...]], RetrainRequest],
-    ) -> RetrainRequest | None:
-        """The request this window makes, if any (the incident's rules); ``make`` builds
-        it from the id it supersedes, the features and the reasons."""
-        if not (enabled and drifted and self.state is DetectorState.DRIFT):
-            return None
-        in_cooldown = self.cooldown_until is not None and end < self.cooldown_until
-        if not self.incident.wanted(severity, in_cooldown=in_cooldown):
-            return None
-        request = make(self.incident.supersedes, self.incident.features, self.incident.reasons())
-        self.incident.made(request.request_id, severity)
-        self.cooldown_until = end + cooldown_seconds
-        return request
+    source: str = "events"  # the drift path; the label path: "pairs" (joined) or "predictions"
+    cause: str | None = None  # pairs: "concept" (the relation moved) or "covariate" (the inputs moved)
 
 
 def _decided(r: Reading, drift: bool, threshold: float | None = None) -> Reading:
     """``r`` with its decision (and corrected threshold): ``dataclasses.replace`` without
     its per-field introspection (~3 us a call; a window close makes ~100)."""
     return Reading(r.feature, r.detector, r.statistic, r.value, r.threshold if threshold is None else threshold,
-                   r.p_value, drift, r.n, r.n_reference, r.effect, r.effect_floor, r.reference)
+                   r.p_value, drift, r.n, r.n_reference, r.effect, r.effect_floor, r.reference, r.baseline, r.se,
+                   r.attribute)
 
 
 def _finalise(readings: Sequence[Reading], spec: ModelSpec, insufficient: bool) -> list[Reading]:
@@ -265,9 +162,17 @@ def _sequential(
     return out, fired
 
 
-def _severity(features: Sequence[str], n_features: int) -> Severity:
-    bases = {base_feature(f) for f in features}
-    critical = PREDICTION in bases or 2 * len(bases - {PREDICTION}) >= n_features
+def severity(reasons: Iterable[Reason], n_features: int) -> Severity:
+    """Critical when the prediction drifts, at least half of the input features drift,
+    or a performance or fairness reading breaches; warning otherwise."""
+    inputs: set[str] = set()
+    for r in reasons:
+        kind = r.detector.split(":", 1)[0]
+        if kind in CRITICAL_KINDS:
+            return "critical"
+        if kind not in LABEL_KINDS:
+            inputs.add(base_feature(r.feature or ""))
+    critical = PREDICTION in inputs or (bool(inputs) and 2 * len(inputs - {PREDICTION}) >= n_features)
     return "critical" if critical else "warning"
 
 
@@ -284,7 +189,7 @@ def decide(
     decide_on: str = "static",
     incarnation: str = "",
 ) -> tuple[WindowReport, RetrainRequest | None]:
-    """Decide one closed window; ``state`` is updated in place.
+    """Decide one closed drift window; ``state`` is updated in place.
 
     Readings against different references (``Reading.reference``) are corrected
     separately; only those against ``decide_on`` make the decision, the others
@@ -306,55 +211,116 @@ def decide(
     counted = [r for r in readings
                if r.drift and r.reference == decide_on and (counts or r.detector not in DATA_QUALITY)
                and (segments or not is_segment(r.feature))]
-    drifted = tuple(dict.fromkeys(r.feature for r in counted))
     # A feature drifting overall and in a segment is one drifted feature.
-    bases = tuple(dict.fromkeys(base_feature(f) for f in drifted))
-    model_drift = len(bases) >= spec.retrain.min_drifted_features
-    rt = spec.retrain
-    if not insufficient:
-        state.record(model_drift, rt.consecutive_windows, rt.history, rt.exit_below, immediate=corroborated,
-                     evidence=alarm)
-        if state.state is DetectorState.DRIFT:
-            state.incident.observe(((r.feature, r.detector, _reason(r, window)) for r in counted), rt.history)
-    n_features = len(spec.features)
-    severity: Severity | None = _severity(bases, n_features) if model_drift else None
-    end = window.end if window.end is not None else 0.0
+    bases = tuple(dict.fromkeys(base_feature(r.feature) for r in counted))
+    step = _Step(spec, state, model_version, window, reference, params_hash, incarnation)
+    return step.conclude(readings, counted, quality, insufficient=insufficient,
+                         drifted=len(bases) >= spec.retrain.min_drifted_features,
+                         immediate=corroborated, evidence=alarm)
 
-    def make(supersedes: str | None, features: tuple[str, ...], reasons: tuple[Reason, ...]) -> RetrainRequest:
-        return RetrainRequest(
-            request_id=request_id(spec.model_id, model_version, params_hash, window.index, incarnation),
+
+def decide_outcomes(
+    readings: Sequence[Reading],
+    spec: ModelSpec,
+    state: PolicyState,
+    *,
+    model_version: str,
+    source: str,
+    window: WindowInfo,
+    minimum: int,
+    reference: ReferenceInfo,
+    params_hash: str,
+    cause: str | None = None,
+    incarnation: str = "",
+) -> tuple[WindowReport, RetrainRequest | None]:
+    """Decide one closed label-path window (``source``: ``pairs`` or ``predictions``).
+
+    Its readings come judged (each kind's own error control: a one-sided
+    Bonferroni bound for performance, ``alpha / alpha_windows`` and a streak
+    for fairness gaps); a window *breaches* when any of them does and has at
+    least ``minimum`` events, and then goes through the same persistence,
+    incident, cooldown and severity rules as a drift window. Request ids are
+    distinct from the drift path's (the source is part of their scope).
+    """
+    insufficient = window.events < minimum
+    judged = [_decided(r, False) for r in readings] if insufficient else list(readings)
+    counted = [r for r in judged if r.drift]
+    step = _Step(spec, state, model_version, window, reference, f"{params_hash}:{source}", incarnation)
+    return step.conclude(judged, counted, (), insufficient=insufficient, drifted=bool(counted), source=source,
+                         cause=cause)
+
+
+@dataclass(frozen=True, slots=True)
+class _Step:
+    """One window's decision once its readings are judged: persistence, incident,
+    cooldown, severity and the request; the same for every path."""
+
+    spec: ModelSpec
+    state: PolicyState
+    model_version: str
+    window: WindowInfo
+    reference: ReferenceInfo
+    scope: str  # what request ids are unique within, besides model, version and window
+    incarnation: str
+
+    def conclude(
+        self,
+        readings: Sequence[Reading],
+        counted: Sequence[Reading],
+        quality: Sequence[Quality],
+        *,
+        insufficient: bool,
+        drifted: bool,
+        immediate: bool = False,
+        evidence: bool = False,
+        source: str = "events",
+        cause: str | None = None,
+    ) -> tuple[WindowReport, RetrainRequest | None]:
+        spec, state, window = self.spec, self.state, self.window
+        rt = spec.retrain
+        n_features = len(spec.features)
+        request = None
+        if not insufficient:
+            state.record(drifted, rt.consecutive_windows, rt.history, rt.exit_below, immediate=immediate,
+                         evidence=evidence)
+            if state.state is DetectorState.DRIFT:
+                state.incident.observe(((r.feature, r.detector, _reason(r, window)) for r in counted), rt.history)
+            request = state.request(enabled=rt.enabled, drifted=drifted,
+                                    severity=severity(state.incident.reasons(), n_features),
+                                    end=window.end if window.end is not None else 0.0,
+                                    cooldown_seconds=rt.cooldown_seconds, make=self._make)
+        return WindowReport(
             model_id=spec.model_id,
-            model_version=model_version,
-            created_at=end,
-            severity=_severity(features, n_features),
-            consecutive_windows=state.streak,
+            model_version=self.model_version,
+            window=window,
+            readings=tuple(readings),
+            quality=tuple(quality),
+            drifted=tuple(dict.fromkeys(r.feature for r in counted)),
+            model_drift=drifted,
+            insufficient=insufficient,
+            state=state.state,
+            streak=state.streak,
+            severity=severity((_reason(r, window) for r in counted), n_features) if drifted else None,
+            request_id=request.request_id if request else None,
+            reference=self.reference,
+            source=source,
+            cause=cause,
+        ), request
+
+    def _make(self, supersedes: str | None, features: tuple[str, ...], reasons: tuple[Reason, ...]) -> RetrainRequest:
+        spec, window = self.spec, self.window
+        return RetrainRequest(
+            request_id=request_id(spec.model_id, self.model_version, self.scope, window.index, self.incarnation),
+            model_id=spec.model_id,
+            model_version=self.model_version,
+            created_at=window.end if window.end is not None else 0.0,
+            severity=severity(reasons, len(spec.features)),
+            consecutive_windows=self.state.streak,
             reasons=reasons,
-            reference=reference,
+            reference=self.reference,
             features=features,
             supersedes=supersedes,
         )
-
-    request = None
-    if not insufficient:
-        request = state.request(enabled=rt.enabled, drifted=model_drift,
-                                severity=_severity(state.incident.features, n_features), end=end,
-                                cooldown_seconds=rt.cooldown_seconds, make=make)
-    report = WindowReport(
-        model_id=spec.model_id,
-        model_version=model_version,
-        window=window,
-        readings=tuple(readings),
-        quality=tuple(quality),
-        drifted=drifted,
-        model_drift=model_drift,
-        insufficient=insufficient,
-        state=state.state,
-        streak=state.streak,
-        severity=severity,
-        request_id=request.request_id if request else None,
-        reference=reference,
-    )
-    return report, request
 
 
 def _reason(r: Reading, window: WindowInfo) -> Reason:

@@ -7,9 +7,9 @@ not yet decided) and per-feature data-quality rates.
 from __future__ import annotations
 
 from stream_monitor.decisions.calibration import Calibrator
-from stream_monitor.decisions.policy import Quality, Reading
 from stream_monitor.detectors.base import TestInput
 from stream_monitor.detectors.mmd import mmd_test
+from stream_monitor.detectors.reading import Quality, Reading
 from stream_monitor.detectors.registry import get_test
 from stream_monitor.modelspec import ModelSpec
 from stream_monitor.windows.accumulators import CategoricalAccumulator, NumericAccumulator

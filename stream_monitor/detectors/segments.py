@@ -20,8 +20,8 @@ from __future__ import annotations
 import dataclasses
 
 from stream_monitor.decisions.calibration import Calibrator
-from stream_monitor.decisions.policy import Reading
 from stream_monitor.detectors.evaluate import distance_quantile, distance_tests, evaluate_window
+from stream_monitor.detectors.reading import Reading
 from stream_monitor.modelspec import ModelSpec
 from stream_monitor.windows.profile import ReferenceProfile
 from stream_monitor.windows.segments import SegmentWindows, segment_name

@@ -140,9 +140,9 @@ class _OutcomeCollector(Collector):
                     for rep in (vs.last_preds, vs.last_pairs):
                         for rd in rep.readings if rep is not None else ():
                             if rd.kind == "fairness" and rd.attribute is not None:
-                                fl = [*mv, rd.attribute, rd.metric]
+                                fl = [*mv, rd.attribute, rd.statistic]
                                 fm.add_metric(fl, rd.value)
-                                fb.add_metric(fl, 1.0 if rd.breach else 0.0)
+                                fb.add_metric(fl, 1.0 if rd.drift else 0.0)
                                 fn.add_metric(fl, rd.n)
                     for attr, groups in vs.group_shares.items():
                         for group, x in groups.items():

@@ -12,8 +12,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from stream_monitor.decisions import PolicyState, Reading, decide
 from stream_monitor.decisions.corroboration import MAX_MARKS, corroborate
-from stream_monitor.decisions.policy import PolicyState, Reading, decide
 from stream_monitor.decisions.request import ReferenceInfo, WindowInfo
 from stream_monitor.model_monitor import ModelMonitor
 from stream_monitor.modelspec import ModelSpec

@@ -18,7 +18,7 @@ import pytest
 from pydantic import ValidationError
 from scipy import optimize
 
-from stream_monitor.detectors.cusum import SCALE, CusumBank, cusum_threshold, wald_theta, wald_thetas
+from stream_monitor.detectors.cusum import SCALE, CusumBank, _heads, cusum_threshold, wald_theta, wald_thetas
 from stream_monitor.detectors.cusum_signals import CusumLayout
 from stream_monitor.model_monitor import ModelMonitor
 from stream_monitor.modelspec import ModelSpec, SequentialSpec
@@ -34,27 +34,36 @@ def _normal_profile(rng: np.random.Generator, bins: int = 50) -> NumericProfile:
                           maximum=float(ref[-1]), mean=0.0, std=1.0)
 
 
-def _loop(increments: np.ndarray, h: np.ndarray, sums: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The textbook recursion, one event at a time: the oracle for the closed form."""
+def _loop(increments: np.ndarray, h: np.ndarray, sums: np.ndarray, heads: np.ndarray | None = None
+          ) -> tuple[np.ndarray, np.ndarray]:
+    """The textbook recursion, one event at a time (an alarmed stream restarts at its head
+    start): the oracle for the closed form."""
+    heads = np.zeros_like(h) if heads is None else heads
     s = sums.astype(np.int64).copy()
     alarms = np.zeros_like(s)
     for row in increments:
         s = np.maximum(s + row, 0)
         fired = s >= h
         alarms += fired
-        s[fired] = 0
+        s[fired] = heads[fired]
     return s, alarms
 
 
-def test_closed_form_scan_equals_the_recursion_however_the_stream_is_cut() -> None:
+def _bank(h: np.ndarray, head_start: float) -> tuple[CusumBank, np.ndarray]:
+    heads = _heads(h, head_start)
+    return CusumBank(*(np.zeros(len(h), dtype=np.int64) for _ in range(3)), h, heads), heads
+
+
+@pytest.mark.parametrize("head_start", [0.0, 0.5])
+def test_closed_form_scan_equals_the_recursion_however_the_stream_is_cut(head_start: float) -> None:
     rng = np.random.default_rng(11)
     n, m = 3000, 7
     inc = rng.integers(-3 * SCALE, 2 * SCALE, size=(n, m)).astype(np.int64)
     h = rng.integers(5 * SCALE, 40 * SCALE, size=m).astype(np.int64)
-    want_sums, want_alarms = _loop(inc, h, np.zeros(m, dtype=np.int64))
+    want_sums, want_alarms = _loop(inc, h, np.zeros(m, dtype=np.int64), _heads(h, head_start))
     assert want_alarms.sum() > 10  # the comparison covers restarts
     for cuts in ([n], [1] * 50 + [n - 50], list(rng.integers(1, 700, size=20))):
-        bank = CusumBank(*(np.zeros(m, dtype=np.int64) for _ in range(3)), h)
+        bank, _ = _bank(h, head_start)
         i = 0
         for c in cuts:
             if i >= n:
@@ -66,7 +75,8 @@ def test_closed_form_scan_equals_the_recursion_however_the_stream_is_cut() -> No
         assert np.array_equal(bank.sums, want_sums) and np.array_equal(bank.alarms, want_alarms)
 
 
-def test_counting_under_a_strong_drift_equals_the_recursion() -> None:
+@pytest.mark.parametrize("head_start", [0.0, 0.5])
+def test_counting_under_a_strong_drift_equals_the_recursion(head_start: float) -> None:
     """While the model drifts, alarms are only counted: with a strong shift most streams
     alarm many times per block of the scan, and each count and sum must still be the
     textbook recursion's, however the stream is cut."""
@@ -75,10 +85,10 @@ def test_counting_under_a_strong_drift_equals_the_recursion() -> None:
     inc = rng.integers(-2 * SCALE, 4 * SCALE, size=(n, m)).astype(np.int64)  # mean +0.5 unit per event
     inc[:, 0] = -SCALE  # one stream never alarms
     h = rng.integers(3 * SCALE, 30 * SCALE, size=m).astype(np.int64)
-    want_sums, want_alarms = _loop(inc, h, np.zeros(m, dtype=np.int64))
+    want_sums, want_alarms = _loop(inc, h, np.zeros(m, dtype=np.int64), _heads(h, head_start))
     assert want_alarms[0] == 0 and (want_alarms[1:] > 40).all()  # many alarms per block and stream
     for cuts in ([n], list(rng.integers(1, 900, size=12))):
-        bank = CusumBank(*(np.zeros(m, dtype=np.int64) for _ in range(3)), h)
+        bank, _ = _bank(h, head_start)
         i = 0
         for c in cuts:
             bank.scan(inc[i:i + c], stop_on_alarm=False)
@@ -88,12 +98,13 @@ def test_counting_under_a_strong_drift_equals_the_recursion() -> None:
         assert np.array_equal(bank.window_alarms, want_alarms)
 
 
-def test_stop_on_alarm_returns_the_alarm_row_and_resumes_exactly() -> None:
+@pytest.mark.parametrize("head_start", [0.0, 0.5])
+def test_stop_on_alarm_returns_the_alarm_row_and_resumes_exactly(head_start: float) -> None:
     rng = np.random.default_rng(12)
     inc = rng.integers(-2 * SCALE, 2 * SCALE, size=(2000, 3)).astype(np.int64)
     h = np.array([8 * SCALE, 12 * SCALE, 20 * SCALE], dtype=np.int64)
-    want_sums, want_alarms = _loop(inc, h, np.zeros(3, dtype=np.int64))
-    bank = CusumBank(*(np.zeros(3, dtype=np.int64) for _ in range(3)), h)
+    bank, heads = _bank(h, head_start)
+    want_sums, want_alarms = _loop(inc, h, np.zeros(3, dtype=np.int64), heads)
     i, stops = 0, []
     while i < len(inc):
         r = bank.scan(inc[i:], stop_on_alarm=True)
@@ -109,7 +120,7 @@ def test_stop_on_alarm_returns_the_alarm_row_and_resumes_exactly() -> None:
         s = np.maximum(s + row, 0)
         if (s >= h).any():
             alarm_rows.append(t)
-        s[s >= h] = 0
+        s[s >= h] = heads[s >= h]
     assert stops == alarm_rows
 
 
@@ -498,3 +509,34 @@ def test_residual_scale_covers_a_true_correlation_four_standard_errors_lower() -
             rb = np.searchsorted(zb.edges, g2, side="right")
             variances.append(float(np.var((za.z[ra] - q.beta * zb.z[rb]) / q.scale)))
         assert variances[0] <= 1.01 and variances[1] < variances[0], variances
+
+
+def test_head_start_realarms_a_persisting_shift_sooner_and_rarely_without_one() -> None:
+    """Gaussian increments ``x - k`` with k = 0.5 and h for 1e-6 alarms per event
+    (theta = 2k = 1, h ~ 13.8). Under a shift of 1 sd (drift 0.5 per event) a stream
+    alarms every ~h / 0.5 = 28 events when it restarts from 0, and every ~14 after the
+    first when it restarts at h / 2: over 400 events the bank must count at least 1.6x
+    the alarms (~1.9x expected) on 500 streams. Without a shift, a restart at h / 2
+    reaches h before returning to 0 with chance at most exp(-theta h / 2) ~ 1e-3, and
+    3,000 further events add at most 3e-3: of 4,000 streams restarted at their head,
+    at most 1% may alarm (expected <= 0.4%)."""
+    k = 0.5
+    h_value = math.log(1e6) / (2 * k)
+    rng = np.random.default_rng(31)
+    m = 500
+    h = np.full(m, int(h_value * SCALE), dtype=np.int64)
+    shifted = ((rng.normal(1.0, 1.0, size=(400, m)) - k) * SCALE).astype(np.int64)
+    counts = {}
+    for head_start in (0.0, 0.5):
+        bank, _ = _bank(h, head_start)
+        bank.scan(shifted, stop_on_alarm=False)
+        counts[head_start] = int(bank.alarms.sum())
+    assert counts[0.0] >= 10 * m  # ~14 per stream
+    assert counts[0.5] >= 1.6 * counts[0.0], counts
+    n_streams = 4000
+    h_null = np.full(n_streams, int(h_value * SCALE), dtype=np.int64)
+    bank, heads = _bank(h_null, 0.5)
+    bank.sums = heads.copy()
+    null = ((rng.normal(0.0, 1.0, size=(3000, n_streams)) - k) * SCALE).astype(np.int64)
+    bank.scan(null, stop_on_alarm=False)
+    assert (bank.alarms > 0).sum() <= 0.01 * n_streams, int((bank.alarms > 0).sum())

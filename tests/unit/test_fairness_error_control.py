@@ -87,7 +87,7 @@ def test_a_gap_breaches_only_after_consecutive_rejections() -> None:
     vs = om._new_version("v1")
     big = FairnessValue(0.4, 150, ("north", "south"), counts=(280, 350, 60, 150))
     small = FairnessValue(0.02, 150, ("north", "south"), counts=(250, 350, 104, 150))
-    got = [om._gap_reading(vs, "pairs", "region", "tpr_gap", v, 0.1).breach for v in (big, small, big, big, big)]
+    got = [om._gap_reading(vs, "pairs", "region", "tpr_gap", v, 0.1).drift for v in (big, small, big, big, big)]
     assert got == [False, False, False, True, True]
     assert gap_test(big, 0.1, 0.001).rejected and not gap_test(small, 0.1, 0.001).rejected
 
@@ -102,5 +102,5 @@ def test_stationary_streams_have_no_fairness_breach() -> None:
         mon, outs, *_ = _scenario("stationary", seed=seed, n=20_000)
         fair = [x for r in _label_reports(outs) for x in r.readings if x.kind == "fairness"]
         assert len(fair) >= 40
-        assert not any(x.breach for x in fair)
+        assert not any(x.drift for x in fair)
         assert all(s == 0 for s in mon.outcomes["credit-scorer"].versions["v1"].fair_streaks.values())

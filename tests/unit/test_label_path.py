@@ -135,7 +135,7 @@ def test_delayed_shuffled_duplicated_missing_labels_join_exactly() -> None:
     s = np.clip([e["score"] for e, _ in first], 1e-15, 1 - 1e-15)
     tp = int((pred & y).sum())
     window0 = next(r for r in _label_reports(outs) if r.source == "pairs" and r.window.index == 0)
-    acc = next(r for r in window0.readings if r.metric == "accuracy" and r.kind == "performance")
+    acc = next(r for r in window0.readings if r.statistic == "accuracy" and r.kind == "performance")
     assert acc.value == pytest.approx((pred == y).mean()) and acc.n == 1000
     direct = PerformanceAccumulator.empty("binary")
     for (e, t) in first:
@@ -239,16 +239,16 @@ def test_concept_drift_is_seen_only_through_the_labels() -> None:
     mon, outs, *_ = _scenario("concept")
     reasons = _reasons(outs)
     assert any(d.startswith("performance:") for d, _ in reasons)
-    assert any(x.kind == "performance" and x.metric == "accuracy" and x.breach
+    assert any(x.kind == "performance" and x.statistic == "accuracy" and x.drift
                for r in _label_reports(outs) for x in r.readings)
     # inputs, scores and predictions did not move: the drift path stays quiet ...
     assert all(not x.detector.startswith(("ks", "psi", "chi2", "mmd")) for r in _requests(outs) for x in r.reasons)
     assert all(not rep.model_drift for o in outs for rep in o.reports)
     # ... the realized accuracy falls below the label-free estimate from the same scores: the relation moved
-    pairs = [r for r in _label_reports(outs) if r.source == "pairs" and r.breached]
+    pairs = [r for r in _label_reports(outs) if r.source == "pairs" and r.model_drift]
     assert pairs and all(r.cause == "concept" for r in pairs)
-    assert any(x.kind == "estimate" and x.breach for r in pairs for x in r.readings)
-    assert any(x.kind == "concept" and x.breach for r in pairs for x in r.readings)  # ADWIN/DDM on the errors
+    assert any(x.kind == "estimate" and x.drift for r in pairs for x in r.readings)
+    assert any(x.kind == "concept" and x.drift for r in pairs for x in r.readings)  # ADWIN/DDM on the errors
     first = min(r.window.start for r in pairs if r.window.start is not None)
     assert first >= LabelScenario().start_time + 6000 / 10 - 600  # no breach before the change (minus label delay)
 
@@ -288,7 +288,7 @@ def test_label_free_estimate_brackets_the_realized_accuracy() -> None:
     mon, outs, *_ = _scenario("stationary", seed=5, n=20_000)
     checks = [x for r in _label_reports(outs) if r.source == "pairs" for x in r.readings if x.kind == "estimate"]
     assert len(checks) >= 10
-    inside = [abs(x.value - x.reference) <= 1.96 * x.se for x in checks]
+    inside = [abs(x.value - x.baseline) <= 1.96 * x.se for x in checks]
     assert sum(inside) / len(inside) >= 0.8  # 95% bounds, a handful of windows
     est = mon.outcomes[MODEL].versions["v1"].estimates["accuracy"]
     assert est[1] < 0.733 < est[2]
@@ -398,3 +398,26 @@ def test_models_without_a_label_path_keep_the_old_behaviour(demo_spec: ModelSpec
     assert "outcomes" in mon.to_state() and mon.to_state()["outcomes"] == {}
     with pytest.raises(ValueError, match="no labels or fairness"):
         OutcomeMonitor(demo_spec)
+
+
+def test_label_path_request_ids_never_repeat_when_a_retired_version_returns() -> None:
+    """The label path's request ids carry the version's incarnation, like the drift path's: the same
+    breach of v1, retired in between (max_versions) and seen again later, makes new ids."""
+    from stream_monitor.events import PredictionEvent
+
+    spec = _spec()
+    om = OutcomeMonitor(spec)
+
+    def life(start: float) -> list[Any]:
+        evs = [p for p, _ in generate_labelled(LabelScenario(kind="representation", change_at=4000, seed=5), 10_000)]
+        return [PredictionEvent.model_validate({**e, "timestamp": start + i}) for i, e in enumerate(evs)]
+
+    first = om.observe(life(1_000.0)).requests
+    assert first, "the representation shift makes a request"
+    one = life(20_000.0)[0]
+    for v in (f"v{i}" for i in range(2, 2 + spec.max_versions)):  # v1 is retired
+        om.observe([one.model_copy(update={"model_version": v})])
+    assert "v1" not in om.versions
+    again = om.observe(life(50_000.0)).requests  # the same breach, later
+    assert again and not {r.request_id for r in first} & {r.request_id for r in again}
+    assert [r.reasons[0].detector for r in again] == [r.reasons[0].detector for r in first]

@@ -92,8 +92,8 @@ def _run(rate: float, hours: float, *, change: float | None, seed: int, spec: Mo
         batch.sort(key=lambda x: (x[0], x[1]))
         b = om.observe([e for _, _, e in batch])
         out.requests.extend(b.requests)
-        out.accuracy.extend((r.window.end, x.value, x.breach) for r in b.reports if r.source == "pairs"
-                            for x in r.readings if x.kind == "performance" and x.metric == "accuracy")
+        out.accuracy.extend((r.window.end, x.value, x.drift) for r in b.reports if r.source == "pairs"
+                            for x in r.readings if x.kind == "performance" and x.statistic == "accuracy")
         out.expired += sum(b.expired.values())
         out.sampled += sum(b.sampled.values())
         out.joined += sum(len(d) for d in b.delays.values())

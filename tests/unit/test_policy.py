@@ -105,12 +105,12 @@ def test_decided_reading_equals_dataclasses_replace() -> None:
     it must carry every field, including any added later."""
     import dataclasses
 
-    from stream_monitor.decisions.policy import Reading, _decided
+    from stream_monitor.decisions.policy import _decided
 
     values: dict[str, object] = {
         "feature": "f", "detector": "ks", "statistic": "d", "value": 0.25, "threshold": 0.5, "p_value": 0.01,
         "drift": False, "n": 900, "n_reference": 20_000, "effect": 0.12, "effect_floor": 0.05,
-        "reference": "rolling",
+        "reference": "rolling", "baseline": 0.9, "se": 0.01, "attribute": "region",
     }
     assert set(values) == {f.name for f in dataclasses.fields(Reading)}
     r = Reading(**values)  # type: ignore[arg-type]
