@@ -14,7 +14,6 @@ PENDING = {
     "docs/configuration-env.md",
     "docs/sidecar.md",
     "docs/python-api.md",
-    "docs/retrain-consumer.md",
     "docs/kubernetes",
 }
 
