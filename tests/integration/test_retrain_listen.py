@@ -228,9 +228,10 @@ def test_the_iterator_acknowledges_a_request_when_the_loop_asks_for_the_next(lis
     assert requests.stats.handled == 1  # b; c was left unacknowledged by the break
 
 
-def test_the_documented_python_job_retrains_each_request(listener: Listener) -> None:
-    doc = (ROOT / "docs" / "retrain-consumer.md").read_text()
-    job = doc.split("```python\n", 1)[1].split("```", 1)[0]
+@pytest.mark.parametrize("page", ["docs/retrain-consumer.md", "README.md"])
+def test_the_documented_python_job_retrains_each_request(listener: Listener, page: str) -> None:
+    doc = (ROOT / page).read_text()
+    job = next(b.split("```", 1)[0] for b in doc.split("```python\n")[1:] if "RetrainRequests" in b)
     assert len(job.strip().splitlines()) <= 12
     for old, new in [('"127.0.0.1:9092"', repr(listener.bootstrap)),
                      ('group_id="fraud-retrainer"', f'group_id="{listener.topic}-doc", topic="{listener.topic}"'),
