@@ -54,8 +54,8 @@ def test_the_same_data_does_not_drift() -> None:
 def test_types_are_inferred_by_the_documented_rule(drifted: Comparison) -> None:
     assert dict(drifted.feature_types) == {"amount": "numeric", "age": "numeric", "country": "categorical",
                                           "tier": "categorical", "flag": "boolean"}
-    rows = [{"n": i % (MAX_CATEGORICAL_INTEGERS + 1), "x": 0.5, "code": float(i % 3), "bad name": 1, "empty": None, "score": 0.1}
-            for i in range(50)]
+    rows = [{"n": i % (MAX_CATEGORICAL_INTEGERS + 1), "x": 0.5, "code": float(i % 3), "bad name": 1,
+             "empty": None, "score": 0.1} for i in range(50)]
     inferred = infer_features(to_rows(rows))
     assert inferred.features == (("n", "numeric"), ("x", "numeric"), ("code", "categorical"))
     assert dict(inferred.skipped) == {"bad name": "not a valid feature name", "empty": "no value in the reference"}
@@ -89,7 +89,8 @@ def test_a_config_mapping_overrides_the_defaults() -> None:
 def test_result_serialises(drifted: Comparison, tmp_path: Path) -> None:
     data = json.loads(drifted.to_json())
     assert data["drifted_features"] == list(drifted.drifted_features)
-    assert data["windows"][0]["type"] == "window" and data["requests"][0]["request_id"] == drifted.requests[0].request_id
+    assert data["windows"][0]["type"] == "window"
+    assert data["requests"][0]["request_id"] == drifted.requests[0].request_id
     amount = next(d for d in data["distributions"] if d["feature"] == "amount")
     assert sum(amount["current"]) == 4000 and len(amount["bins"]) == len(amount["reference"])
     page = drifted.to_html(tmp_path / "report.html")
@@ -99,7 +100,8 @@ def test_result_serialises(drifted: Comparison, tmp_path: Path) -> None:
 def test_the_core_imports_without_pandas_and_pyarrow() -> None:
     code = ("import sys; sys.modules['pandas'] = None; sys.modules['pyarrow'] = None\n"
             "import stream_monitor\n"
-            "r = stream_monitor.compare([{'x': float(i % 97)} for i in range(500)], [{'x': float(i % 89)} for i in range(500)])\n"
+            "r = stream_monitor.compare([{'x': float(i % 97)} for i in range(500)],\n"
+            "                           [{'x': float(i % 89)} for i in range(500)])\n"
             "print(type(r).__name__)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=False)
     assert out.returncode == 0, out.stderr[-2000:]
