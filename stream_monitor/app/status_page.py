@@ -23,6 +23,7 @@ from stream_monitor.report.page import badge as _badge
 from stream_monitor.report.page import iso as _iso
 from stream_monitor.report.page import name as _name
 from stream_monitor.report.page import num as _num
+from stream_monitor.report.page import plotted
 from stream_monitor.report.svg import Point, bars, line
 
 __all__ = ["render_status"]
@@ -103,6 +104,16 @@ def _requests(requests: Iterable[dict[str, Any]]) -> str:
             f"<th>features</th><th>event time (UTC)</th><th>published (UTC)</th></tr>{rows}</table>")
 
 
+def _series_chart(s: Mapping[str, Any]) -> str:
+    """One detector on one feature over its recent windows (p-value tests as -log10 p vs -log10 alpha)."""
+    points, threshold, unit = [], None, "statistic"
+    for p in s["points"]:
+        value, threshold, unit = plotted(float(p["value"]), float(p["threshold"]), p.get("p_value"))
+        points.append(Point(value, f"w{int(p['window'])}", bool(p["drift"]), f"({_iso(p.get('end'))})"))
+    return line(f"{s['feature']} / {s['detector']} ({unit})", points, threshold,
+                series=f"{s['feature']}/{s['detector']}")
+
+
 def _plots(models: Iterable[Mapping[str, Any]]) -> str:
     """Per model version: distributions (reference vs current window) and statistics per window."""
     out = []
@@ -113,14 +124,7 @@ def _plots(models: Iterable[Mapping[str, Any]]) -> str:
             continue
         hist = "".join(bars(d["feature"], d["bins"], d["reference"], d["current"], feature=d["feature"])
                        for d in dists)
-        lines = "".join(
-            line(f"{s['feature']} / {s['detector']}",
-                 [Point(float(p["value"]), f"window {p['window']} {_iso(p.get('end'))}", bool(p["drift"]))
-                  for p in s["points"]],
-                 float(s["points"][-1]["threshold"]) if s["points"] else None,
-                 series=f"{s['feature']}/{s['detector']}")
-            for s in series
-        )
+        lines = "".join(_series_chart(s) for s in series)
         out.append(
             f"<section class='plots' data-model='{_name(m['model'])}' data-version='{_name(m['version'])}'>"
             f"<h3>{_name(m['model'])} / {_name(m['version'])}</h3>"

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from stream_monitor.decisions.policy import Reading, WindowReport
 from stream_monitor.decisions.request import RetrainRequest
-from stream_monitor.report.page import CSS, badge, iso, name, num
+from stream_monitor.report.page import CSS, badge, iso, name, num, plotted
 from stream_monitor.report.svg import Point, bars, line
 
 if TYPE_CHECKING:
@@ -48,15 +48,18 @@ def requests_table(requests: Sequence[RetrainRequest]) -> str:
 
 
 def statistic_charts(windows: Sequence[WindowReport]) -> str:
-    """One chart per (feature, detector): its statistic in each window, with the last threshold."""
-    series: dict[tuple[str, str], list[tuple[Point, float]]] = {}
+    """One chart per (feature, detector): its statistic (p-value tests: ``-log10 p``) in each
+    window, with the last threshold."""
+    series: dict[tuple[str, str], list[tuple[Point, float, str]]] = {}
     for w in windows:
-        label = f"window {w.window.index} ({iso(w.window.end)})"
         for r in w.readings:
             if r.reference != "static":
                 continue
-            series.setdefault((r.feature, r.detector), []).append((Point(r.value, label, r.drift), r.threshold))
-    charts = [line(f"{feature} / {detector}", [p for p, _ in pts], pts[-1][1], series=f"{feature}/{detector}")
+            value, threshold, unit = plotted(r.value, r.threshold, r.p_value)
+            point = Point(value, f"w{w.window.index}", r.drift, f"({iso(w.window.end)})")
+            series.setdefault((r.feature, r.detector), []).append((point, threshold, unit))
+    charts = [line(f"{feature} / {detector} ({pts[-1][2]})", [p for p, _, _ in pts], pts[-1][1],
+                   series=f"{feature}/{detector}")
               for (feature, detector), pts in series.items()]
     return f"<div class='charts'>{''.join(charts)}</div>" if charts else "<p class='muted'>no window closed</p>"
 

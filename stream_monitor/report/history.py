@@ -33,6 +33,7 @@ class SeriesPoint:
     value: float
     threshold: float
     drift: bool
+    p_value: float | None = None
 
 
 class StatusHistory:
@@ -60,7 +61,7 @@ class StatusHistory:
                     while len(self._series) >= self.max_series:
                         self._series.popitem(last=False)
                 self._series[key] = points
-                points.append(SeriesPoint(rep.window.index, rep.window.end, r.value, r.threshold, r.drift))
+                points.append(SeriesPoint(rep.window.index, rep.window.end, r.value, r.threshold, r.drift, r.p_value))
         for v in views:
             if v.distributions:
                 key2 = (v.model, v.version)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from stream_monitor.report.svg import CHART_CSS
 
-__all__ = ["CSS", "badge", "iso", "name", "num"]
+__all__ = ["CSS", "badge", "iso", "name", "num", "plotted"]
 
 CSS = """
 body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#1d1d1f;background:#fafafa}
@@ -57,3 +57,15 @@ def iso(ts: object) -> str:
 def badge(state: str) -> str:
     cls = state if state in {"ok", "warning", "drift", "critical", "learning"} else ""
     return f"<span class='badge {cls}'>{html.escape(state)}</span>"
+
+
+def plotted(value: float, threshold: float, p_value: float | None) -> tuple[float, float, str]:
+    """What a chart of one test plots: (value, threshold, unit).
+
+    Distance tests: the statistic against its threshold. p-value tests decide on
+    the p-value against the corrected alpha, so they plot ``-log10 p`` against
+    ``-log10 alpha`` (above the line: significant).
+    """
+    if p_value is None:
+        return value, threshold, "statistic"
+    return -math.log10(max(p_value, 1e-300)), -math.log10(max(threshold, 1e-300)), "-log10 p"

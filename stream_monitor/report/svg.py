@@ -20,8 +20,9 @@ __all__ = ["CHART_CSS", "Point", "bars", "line"]
 CHART_CSS = (
     ".chart{background:#fff;box-shadow:0 1px 2px #0002;margin:4px 8px 4px 0}.chart .ct{font-size:12px;font-weight:600}"
     ".bar.ref{fill:#a4a9b0}.bar.cur{fill:#2f6fde}.axis{stroke:#999}.tick,.legend{font-size:10px;fill:#555}"
-    ".legend.cur{fill:#2f6fde}.threshold{stroke:#c0392b;stroke-dasharray:4 3}.series{fill:none;stroke:#2f6fde}"
-    ".point{fill:#2f6fde}.point.fired{fill:#c0392b}.charts{display:flex;flex-wrap:wrap}"
+    ".legend.cur{fill:#2f6fde}line.threshold{stroke:#c0392b;stroke-dasharray:4 3}"
+    "polyline.series{fill:none;stroke:#2f6fde}circle.point{fill:#2f6fde}circle.point.fired{fill:#c0392b}"
+    ".charts{display:flex;flex-wrap:wrap}"
 )
 
 _W, _H = 360, 170
@@ -30,11 +31,12 @@ _LEFT, _RIGHT, _TOP, _BOTTOM = 44, 8, 22, 34
 
 @dataclass(frozen=True, slots=True)
 class Point:
-    """One value of a series over time (``label`` names it on hover, e.g. the window)."""
+    """One value of a series over time: ``label`` (e.g. the window) on the axis, ``detail`` on hover."""
 
     value: float
     label: str
     fired: bool = False
+    detail: str = ""
 
 
 def _f(x: float) -> str:
@@ -111,7 +113,7 @@ def line(title: str, points: Sequence[Point], threshold: float | None, *, series
     for x, p in zip(xs, points, strict=True):
         parts.append(f"<circle class='point{' fired' if p.fired else ''}' data-value='{p.value:.6g}' "
                      f"data-finite='{str(math.isfinite(p.value)).lower()}' cx='{_f(x)}' cy='{_f(y(p.value))}' r='3'>"
-                     f"<title>{html.escape(p.label)}: {_num(p.value)}</title></circle>")
+                     f"<title>{html.escape(p.label)} {html.escape(p.detail)}: {_num(p.value)}</title></circle>")
     if points:
         parts.append(f"<text class='tick' x='{_LEFT}' y='{_H - _BOTTOM + 12}'>{html.escape(points[0].label)}</text>"
                      f"<text class='tick' x='{_W - _RIGHT}' y='{_H - _BOTTOM + 12}' text-anchor='end'>"

@@ -11,6 +11,7 @@ from stream_monitor.app.status_page import render_status
 from stream_monitor.monitor import Monitor, SourceRecord
 from stream_monitor.reference_io import load_references
 from stream_monitor.report.history import StatusHistory, status_payload
+from stream_monitor.report.page import plotted
 from stream_monitor.report.status_view import version_views
 from stream_monitor.settings import ServiceSettings
 from stream_monitor.simulate import Scenario, generate, to_json
@@ -71,9 +72,10 @@ def test_page_plots_distributions_and_statistics(stream: Stream) -> None:
     last = mon.models["fraud-detector"].versions["v1"].last_report
     assert last is not None
     ks = next(r for r in last.readings if (r.feature, r.detector) == ("amount", "ks"))
-    assert points[-1] == pytest.approx(ks.value, rel=1e-5)
+    value, limit, unit = plotted(ks.value, ks.threshold, ks.p_value)
+    assert unit == "-log10 p" and points[-1] == pytest.approx(value, rel=1e-5)
     threshold = next(x for x in amount.iter(f"{SVG}line") if x.get("class") == "threshold")
-    assert float(threshold.get("data-value")) == pytest.approx(ks.threshold, rel=1e-5)
+    assert float(threshold.get("data-value")) == pytest.approx(limit, rel=1e-5)
     fired = [c for c in amount.iter(f"{SVG}circle") if "fired" in c.get("class", "")]
     assert fired  # the drifted windows are marked
     assert "<script" not in page and "http://" not in page.replace("http://www.w3.org/2000/svg", "")
