@@ -25,10 +25,10 @@ from typing import Final
 import numpy as np
 
 from stream_monitor.api.result import Comparison, Distribution, Rejected
-from stream_monitor.api.tables import Row, TableLike, infer_features, to_rows
+from stream_monitor.api.tables import Cell, Columns, Row, TableLike, infer_features, iter_rows, length, to_columns
 from stream_monitor.modelspec import ModelSpec
 from stream_monitor.monitor import Monitor as CoreMonitor
-from stream_monitor.monitor import SourceRecord
+from stream_monitor.monitor import Outcome, SourceRecord
 from stream_monitor.windows.accumulators import CategoricalAccumulator, NumericAccumulator, binning_for
 from stream_monitor.windows.profile import NumericProfile, ReferenceProfile, build_profile, categorical_key
 
@@ -37,6 +37,7 @@ __all__ = ["EPOCH", "compare", "comparison_spec", "row_event"]
 EPOCH: Final = 1_767_225_600.0  # 2026-01-01T00:00:00Z: event time of row 0 when rows carry none
 _MAX_BYTES: Final = 64 * 1024 * 1024
 _MAX_WINDOW: Final = 10_000_000
+_CHUNK: Final = 5_000  # rows encoded and observed at once
 
 
 def _merge(base: Mapping[str, object], over: Mapping[str, object]) -> dict[str, object]:
@@ -51,7 +52,7 @@ def _merge(base: Mapping[str, object], over: Mapping[str, object]) -> dict[str, 
 
 
 def comparison_spec(
-    reference: Sequence[Row], current_rows: int, config: ModelSpec | Mapping[str, object] | None = None,
+    reference: Mapping[str, Sequence[Cell]], current_rows: int, config: ModelSpec | Mapping[str, object] | None = None,
 ) -> tuple[ModelSpec, tuple[tuple[str, str], ...]]:
     """The model spec of a comparison and the columns skipped (with reasons)."""
     if isinstance(config, ModelSpec):
@@ -91,21 +92,34 @@ def row_event(row: Row, index: int, spec: ModelSpec) -> dict[str, object]:
     return event
 
 
-def _distribution(name: str, profile: ReferenceProfile, rows: Sequence[Row]) -> Distribution:
+def _distribution(name: str, profile: ReferenceProfile, values: Sequence[Cell]) -> Distribution:
     prof = profile.features[name]
     binning = binning_for(prof)
-    values = [r.get(name) for r in rows]
     if isinstance(prof, NumericProfile):
-        nums = [float(v) for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
+        nums = np.fromiter((v for v in values if type(v) is float or type(v) is int), dtype=float)
         acc = NumericAccumulator.empty(binning)
-        acc.update(np.asarray(nums, dtype=float), binning, missing=len(values) - len(nums))
+        acc.update(nums, binning, missing=len(values) - nums.size)
         return Distribution(name, "numeric", prof.edges, (), tuple(prof.counts), tuple(int(c) for c in acc.counts),
-                            prof.missing, len(values) - len(nums))
+                            prof.missing, len(values) - nums.size)
     keys = [k for k in (categorical_key(v) for v in values) if k is not None]
     cat = CategoricalAccumulator.empty(binning)
     cat.update(keys, binning, missing=len(values) - len(keys))
     return Distribution(name, "categorical", (), prof.categories, prof.bin_counts(),
                         tuple(int(c) for c in cat.counts), prof.missing, len(values) - len(keys))
+
+
+def _observe(core: CoreMonitor, spec: ModelSpec, current: Columns) -> list[Outcome]:
+    """Feed the current rows as prediction events, ``_CHUNK`` at a time (batching never
+    changes a decision; it bounds the encoded and decoded events held at once)."""
+    rows, n = iter_rows(current), length(current)
+    outcomes = []
+    for lo in range(0, n, _CHUNK):
+        records = [SourceRecord("prediction", json.dumps(row_event(next(rows), i, spec), default=str).encode(),
+                                "current", 0, i) for i in range(lo, min(lo + _CHUNK, n))]
+        # ``now`` only bounds event-time skew, which a comparison leaves unbounded.
+        outcomes.append(core.observe(records, now=0.0))
+    outcomes.append(core.finish())
+    return outcomes
 
 
 def compare(
@@ -136,23 +150,21 @@ def compare(
     >>> compare(ref, cur).drifted_features
     ('x',)
     """
-    ref_rows, cur_rows = to_rows(reference), to_rows(current)
-    spec, skipped = comparison_spec(ref_rows, len(cur_rows), config)
-    profile = build_profile(spec, ref_rows, source="reference")
+    ref, cur = to_columns(reference), to_columns(current)
+    spec, skipped = comparison_spec(ref, length(cur), config)
+    profile = build_profile(spec, iter_rows(ref), source="reference")
     core = CoreMonitor([spec], {spec.model_id: profile}, max_message_bytes=_MAX_BYTES)
-    records = [SourceRecord("prediction", json.dumps(row_event(r, i, spec), default=str).encode(), "current", 0, i)
-               for i, r in enumerate(cur_rows)]
-    # ``now`` only bounds event-time skew, which a comparison leaves unbounded.
-    outcomes = [core.observe(records, now=0.0), core.finish()]
+    outcomes = _observe(core, spec, cur)
     rejected = tuple(Rejected(d.record.offset, d.reason, d.message) for o in outcomes for d in o.dead_letters)
+    missing: list[Cell] = [None] * length(cur)
     return Comparison(
         model_id=spec.model_id,
         feature_types=tuple((f.name, f.type) for f in spec.features),
         windows=tuple(r for o in outcomes for r in o.reports),
         requests=tuple(r for o in outcomes for r in o.requests),
-        distributions=tuple(_distribution(f.name, profile, cur_rows) for f in spec.features),
+        distributions=tuple(_distribution(f.name, profile, cur.get(f.name, missing)) for f in spec.features),
         skipped=skipped,
         rejected=rejected,
-        reference_rows=len(ref_rows),
-        current_rows=len(cur_rows),
+        reference_rows=length(ref),
+        current_rows=length(cur),
     )

@@ -30,24 +30,29 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final, Literal, Protocol, TypeAlias, runtime_checkable
+from typing import Any, Final, Literal, Protocol, TypeAlias, runtime_checkable
 
 __all__ = [
     "MAX_CATEGORICAL_INTEGERS",
     "RESERVED",
     "Cell",
+    "Columns",
     "Inferred",
     "Row",
     "TableLike",
     "cell",
     "infer_features",
+    "iter_rows",
+    "length",
+    "to_columns",
     "to_rows",
 ]
 
 Cell: TypeAlias = float | int | bool | str | None
 Row: TypeAlias = dict[str, Cell]
+Columns: TypeAlias = dict[str, list[Cell]]
 MAX_CATEGORICAL_INTEGERS: Final = 10
 RESERVED: Final = frozenset({"prediction", "score", "timestamp", "event_id", "model_id", "model_version", "kind"})
 _NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_.:-]{0,63}")
@@ -84,22 +89,50 @@ def cell(value: object) -> Cell:
     return None if text in ("NaT", "nan", "<NA>") else text
 
 
-def to_rows(table: TableLike) -> list[Row]:
-    """The rows of a pandas DataFrame, an Arrow table (or record batch) or an iterable of mappings."""
-    if isinstance(table, _Arrow):
-        raw: Iterable[Mapping[str, object]] = table.to_pylist()
-    elif isinstance(table, _Pandas) and hasattr(table, "columns"):
-        raw = table.to_dict(orient="records")
-    elif isinstance(table, str | bytes):
+_INF: Final = (math.inf, -math.inf)
+
+
+def _clean(values: list[object]) -> list[Cell]:
+    if all(type(v) is float for v in values):  # the common numeric column: one cheap pass
+        return [None if (v != v or v in _INF) else v for v in values]  # type: ignore[misc]
+    return [cell(v) for v in values]
+
+
+def to_columns(table: TableLike) -> Columns:
+    """The columns of a pandas DataFrame, an Arrow table (or record batch) or an iterable of
+    mappings, as lists of cells of equal length (a row without a column: missing)."""
+    if isinstance(table, _Arrow) and hasattr(table, "to_pydict"):
+        return {str(k): _clean(list(v)) for k, v in table.to_pydict().items()}
+    if isinstance(table, _Pandas) and hasattr(table, "columns"):
+        frame: Any = table
+        if len(set(frame.columns)) != len(frame.columns):
+            raise ValueError("the DataFrame has duplicate column names")
+        return {str(c): _clean(frame[c].tolist()) for c in frame.columns}
+    if isinstance(table, str | bytes):
         raise TypeError("expected a DataFrame, an Arrow table or a list of dicts, not a string")
-    else:
-        raw = table  # type: ignore[assignment]
-    rows: list[Row] = []
-    for i, r in enumerate(raw):
+    rows = list(table)  # type: ignore[arg-type]
+    names: dict[str, None] = {}
+    for i, r in enumerate(rows):
         if not isinstance(r, Mapping):
             raise TypeError(f"row {i} is a {type(r).__name__}, not a mapping")
-        rows.append({str(k): cell(v) for k, v in r.items()})
-    return rows
+        names.update(dict.fromkeys(str(k) for k in r))
+    return {n: [cell(r.get(n)) for r in rows] for n in names}
+
+
+def length(columns: Columns) -> int:
+    return len(next(iter(columns.values()))) if columns else 0
+
+
+def iter_rows(columns: Columns) -> Iterator[Row]:
+    """The rows of ``columns``, one dict at a time."""
+    names = list(columns)
+    for values in zip(*columns.values(), strict=True):
+        yield dict(zip(names, values, strict=True))
+
+
+def to_rows(table: TableLike) -> list[Row]:
+    """The rows of a pandas DataFrame, an Arrow table (or record batch) or an iterable of mappings."""
+    return list(iter_rows(to_columns(table)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,11 +157,8 @@ def _kind(values: Sequence[Cell]) -> Literal["numeric", "categorical", "boolean"
     return "categorical"
 
 
-def infer_features(rows: Sequence[Row]) -> Inferred:
-    """Feature types of the columns of ``rows`` (the rule is in the module docstring)."""
-    columns: dict[str, None] = {}
-    for r in rows:
-        columns.update(dict.fromkeys(r))
+def infer_features(columns: Mapping[str, Sequence[Cell]]) -> Inferred:
+    """Feature types of ``columns`` (the rule is in the module docstring)."""
     features: list[tuple[str, Literal["numeric", "categorical", "boolean"]]] = []
     skipped: list[tuple[str, str]] = []
     for name in columns:
@@ -137,7 +167,7 @@ def infer_features(rows: Sequence[Row]) -> Inferred:
         if _NAME.fullmatch(name) is None:
             skipped.append((name, "not a valid feature name"))
             continue
-        kind = _kind([r.get(name) for r in rows])
+        kind = _kind(columns[name])
         if kind is None:
             skipped.append((name, "no value in the reference"))
         else:

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 import stream_monitor
-from stream_monitor.api import Comparison, infer_features, to_rows
-from stream_monitor.api.tables import MAX_CATEGORICAL_INTEGERS
+from stream_monitor.api import Comparison, infer_features
+from stream_monitor.api.tables import MAX_CATEGORICAL_INTEGERS, to_columns
 from tests.conftest import ROOT
 
 pd = pytest.importorskip("pandas")
@@ -56,7 +56,7 @@ def test_types_are_inferred_by_the_documented_rule(drifted: Comparison) -> None:
                                           "tier": "categorical", "flag": "boolean"}
     rows = [{"n": i % (MAX_CATEGORICAL_INTEGERS + 1), "x": 0.5, "code": float(i % 3), "bad name": 1,
              "empty": None, "score": 0.1} for i in range(50)]
-    inferred = infer_features(to_rows(rows))
+    inferred = infer_features(to_columns(rows))
     assert inferred.features == (("n", "numeric"), ("x", "numeric"), ("code", "categorical"))
     assert dict(inferred.skipped) == {"bad name": "not a valid feature name", "empty": "no value in the reference"}
 
