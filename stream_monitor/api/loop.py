@@ -11,8 +11,8 @@ Events are given in their wire format: dicts (``kind`` defaults to
 ``prediction``), the pydantic event models, or JSON (``bytes``/``str``). A
 pandas DataFrame or Arrow table is read row by row as flat events: the event
 fields (``event_id``, ``model_id``, ``model_version``, ``timestamp``,
-``prediction``, ``score``, ``kind``) are taken from their columns and every other
-column is a feature. Events the monitor refuses come back in
+``prediction``, ``score``, ``scores``, ``attributes``, ``latency_ms``, ``label``,
+``kind``) are taken from their columns and every other column is a feature. Events the monitor refuses come back in
 :attr:`Update.rejected` with the reason.
 """
 
@@ -27,7 +27,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from stream_monitor.api.result import Rejected
-from stream_monitor.api.tables import RESERVED, TableLike, cell, to_rows
+from stream_monitor.api.tables import RESERVED, TableLike, cell
 from stream_monitor.decisions.outcome_policy import OutcomeReport
 from stream_monitor.decisions.policy import WindowReport
 from stream_monitor.decisions.request import RetrainRequest
@@ -56,13 +56,34 @@ class Update:
         return tuple(r.request_id for r in self.requests)
 
 
+EVENT_FIELDS = RESERVED | {"attributes", "latency_ms", "scores", "label"}
+
+
+def _absent(v: object) -> bool:
+    return v is None or (isinstance(v, float) and v != v)  # NaN: a missing cell of a DataFrame
+
+
 def _flat(row: Mapping[str, object]) -> dict[str, object]:
     """A flat table row as an event: event fields from their columns, the rest as features."""
-    event = {k: v for k, v in row.items() if k in RESERVED and v is not None}
-    features = {k: cell(v) for k, v in row.items() if k not in RESERVED}
+    event: dict[str, object] = {str(k): cell(v) if not isinstance(v, Mapping) else dict(v) for k, v in row.items()
+             if k in EVENT_FIELDS and not _absent(v)}
+    features = {str(k): cell(v) for k, v in row.items() if k not in EVENT_FIELDS}
     if features and event.get("kind", "prediction") != "label":
         event["features"] = features
     return event
+
+
+def _table_rows(batch: object) -> list[Mapping[str, object]] | None:
+    """The raw rows of a DataFrame or Arrow table (None for anything else)."""
+    to_pylist = getattr(batch, "to_pylist", None)
+    if callable(to_pylist):
+        rows: list[Mapping[str, object]] = to_pylist()
+        return rows
+    to_dict = getattr(batch, "to_dict", None)
+    if callable(to_dict) and hasattr(batch, "columns"):
+        records: list[Mapping[str, object]] = to_dict(orient="records")
+        return records
+    return None
 
 
 def _encode(event: EventLike) -> bytes:
@@ -115,10 +136,8 @@ class Monitor:
         self._offset = 0
 
     def _records(self, batch: TableLike | Iterable[EventLike]) -> list[SourceRecord]:
-        if hasattr(batch, "to_pylist") or hasattr(batch, "columns"):
-            events: Iterable[EventLike] = [_flat(r) for r in to_rows(batch)]  # type: ignore[arg-type]
-        else:
-            events = batch  # type: ignore[assignment]
+        rows = _table_rows(batch)
+        events: Iterable[EventLike] = [_flat(r) for r in rows] if rows is not None else batch  # type: ignore[assignment]
         records = []
         for event in events:
             records.append(SourceRecord("prediction", _encode(event), "events", 0, self._offset))

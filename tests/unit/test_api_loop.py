@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 import stream_monitor
 from stream_monitor.api import Monitor, Update
 from stream_monitor.backtest import report_to_json
 from stream_monitor.cli import main
+from stream_monitor.simulate import Scenario, generate
 from tests.conftest import ROOT
 
 CONFIG = ROOT / "config" / "demo.yaml"
@@ -77,3 +80,16 @@ def test_stream_monitor_exports_the_api_lazily() -> None:
     import stream_monitor.monitor as core
 
     assert core.Monitor is not Monitor  # the record-level core keeps its name and module
+
+
+def test_a_dataframe_of_flat_events_decides_like_the_dicts() -> None:
+    pd = pytest.importorskip("pandas")
+    events = list(generate(Scenario(kind="abrupt", change_at=1500, seed=4), 3500))
+    flat = pd.DataFrame([{k: v for k, v in e.items() if k != "features"} | e["features"] for e in events])
+    by_dicts, by_frame = Monitor(CONFIG, now=2e9), Monitor(CONFIG, now=2e9)
+    a = [by_dicts.update(events[i:i + 700]) for i in range(0, len(events), 700)] + [by_dicts.finish()]
+    b = [by_frame.update(flat.iloc[i:i + 1000]) for i in range(0, len(flat), 1000)] + [by_frame.finish()]
+    windows = [report_to_json(w) for u in a for w in u.windows]
+    assert windows == [report_to_json(w) for u in b for w in u.windows]
+    assert [r for u in a for r in u.request_ids] == [r for u in b for r in u.request_ids] != []
+    assert not [r for u in b for r in u.rejected]
