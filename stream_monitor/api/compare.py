@@ -147,8 +147,11 @@ def compare(
     >>> rnd = random.Random(0)
     >>> ref = [{"x": rnd.gauss(0, 1), "c": rnd.choice("ab")} for _ in range(2000)]
     >>> cur = [{"x": rnd.gauss(1, 1), "c": rnd.choice("ab")} for _ in range(2000)]
-    >>> compare(ref, cur).drifted_features
-    ('x',)
+    >>> result = compare(ref, cur)
+    >>> result.drifted_features  # the multivariate test runs over every numeric feature
+    ('x', '__multivariate__')
+    >>> result.state.value, len(result.requests)
+    ('drift', 1)
     """
     ref, cur = to_columns(reference), to_columns(current)
     spec, skipped = comparison_spec(ref, length(cur), config)

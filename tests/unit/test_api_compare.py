@@ -106,3 +106,11 @@ def test_the_core_imports_without_pandas_and_pyarrow() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=False)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "Comparison"
+
+
+def test_the_docstring_example_runs() -> None:
+    import doctest
+
+    import stream_monitor.api.compare as module
+
+    assert doctest.testmod(module).failed == 0
