@@ -114,23 +114,28 @@ def _evidently(ref: Any, cur: Any) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _half(which: str, rows: int) -> dict[str, Any]:
+def _half(which: str, rows: int, repeat: int) -> dict[str, Any]:
     run = _stream_monitor if which == "stream-monitor" else _evidently
     ref, cur = frames(rows)
     small_ref, small_cur = frames(2000)
     run(small_ref, small_cur)  # imports and first-call caches, not timed
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    t0 = time.perf_counter()
-    verdicts = run(ref, cur)
-    seconds = time.perf_counter() - t0
+    walls, cpus, verdicts = [], [], {}
+    for _ in range(repeat):
+        t0, c0 = time.perf_counter(), time.process_time()
+        verdicts = run(ref, cur)
+        walls.append(time.perf_counter() - t0)
+        cpus.append(time.process_time() - c0)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {"fingerprint": _fingerprint(ref, cur), "seconds": seconds, "peak_rss_mb": peak / 1024,
-            "rss_before_mb": before / 1024, "verdicts": verdicts}
+    return {"fingerprint": _fingerprint(ref, cur), "seconds": float(np.median(walls)), "walls": walls,
+            "cpu_seconds": float(np.median(cpus)), "peak_rss_mb": peak / 1024, "rss_before_mb": before / 1024,
+            "verdicts": verdicts}
 
 
-def _run_half(python: str, which: str, rows: int) -> dict[str, Any]:
+def _run_half(python: str, which: str, rows: int, repeat: int) -> dict[str, Any]:
     proc = subprocess.run([python, "-m", "benchmarks.compare_evidently", "--half", which,  # noqa: S603
-                           "--rows", str(rows)], capture_output=True, text=True, cwd=HERE.parent, check=False)
+                           "--rows", str(rows), "--repeat", str(repeat)],
+                          capture_output=True, text=True, cwd=HERE.parent, check=False)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
     if proc.returncode != 0 or not lines:
         raise SystemExit(f"{which} half failed:\n{proc.stderr[-3000:]}")
@@ -138,7 +143,7 @@ def _run_half(python: str, which: str, rows: int) -> dict[str, Any]:
     return result
 
 
-def to_markdown(rows: int, sm: dict[str, Any], ev: dict[str, Any], command: str) -> str:
+def to_markdown(rows: int, sm: dict[str, Any], ev: dict[str, Any], command: str, repeat: int) -> str:
     def yes(v: dict[str, Any] | None) -> str:
         return "&ndash;" if v is None else ("**drift**" if v["drift"] else "no drift")
 
@@ -149,7 +154,8 @@ def to_markdown(rows: int, sm: dict[str, Any], ev: dict[str, Any], command: str)
         f"2 cores shared with other work. Command: `{command}`.", "",
         f"{rows:,} reference rows against {rows:,} current rows, 4 numeric and 3 categorical features "
         f"(`benchmarks/compare_evidently.py`, fixed seeds; both sides hashed the same frames: "
-        f"`{sm['fingerprint']}`). Each side in a fresh process, after a 2,000-row warm-up run; "
+        f"`{sm['fingerprint']}`). Each side in a fresh process, after a 2,000-row warm-up run, "
+        f"{repeat} timed runs (median); "
         "stream-monitor with no configuration (types inferred, default detectors and policy), "
         "Evidently 0.7 with `DataDriftPreset()` defaults.", "",
         "| feature | what changed | stream-monitor | tests (* fired) | Evidently | test (value, threshold) |",
@@ -159,12 +165,18 @@ def to_markdown(rows: int, sm: dict[str, Any], ev: dict[str, Any], command: str)
         s, e = sm["verdicts"].get(feature), ev["verdicts"].get(feature)
         lines.append(f"| {feature} | {change} | {yes(s)} | {', '.join(s['tests']) if s else ''} | {yes(e)} | "
                      f"{', '.join(e['tests']) if e else ''} |")
+    def drift(side: dict[str, Any], f: str) -> bool | None:
+        v = side["verdicts"].get(f)
+        return None if v is None else bool(v["drift"])
+
+    differ = [f for f in CHANGES if drift(sm, f) != drift(ev, f)]
     mv = sm["verdicts"].get("__multivariate__")
     if mv:
         lines.append(f"| all numeric (multivariate) | | {yes(mv)} | {', '.join(mv['tests'])} | &ndash; | |")
     lines += [
         "", "| | stream-monitor `compare()` | Evidently DataDriftPreset |", "|---|---|---|",
-        f"| time (one run) | {sm['seconds']:.1f} s | {ev['seconds']:.1f} s |",
+        f"| wall time (median of {repeat}) | {sm['seconds']:.1f} s | {ev['seconds']:.1f} s |",
+        f"| CPU time of the process (median) | {sm['cpu_seconds']:.1f} s | {ev['cpu_seconds']:.1f} s |",
         f"| peak resident memory of the process | {sm['peak_rss_mb']:.0f} MB | {ev['peak_rss_mb']:.0f} MB |",
         f"| of which before the run (interpreter, imports, frames) | {sm['rss_before_mb']:.0f} MB | "
         f"{ev['rss_before_mb']:.0f} MB |", "",
@@ -173,6 +185,12 @@ def to_markdown(rows: int, sm: dict[str, Any], ev: dict[str, Any], command: str)
         "fire only when the effect size reaches its floor (KS D 0.05, Cohen's w 0.1), and distance "
         "thresholds are calibrated on the reference; Evidently's defaults at this size are the normed "
         "Wasserstein distance (numeric) and the Jensen-Shannon distance (categorical), both at 0.1.", "",
+        "Verdicts differ on: " + (", ".join(
+            f"{f} (stream-monitor {yes(sm['verdicts'].get(f))}, Evidently {yes(ev['verdicts'].get(f))})"
+            for f in differ) or "none") + ".", "",
+        "Wall times on this shared machine vary with the other work running on it; CPU time is steadier. "
+        f"Every timed run, wall seconds: stream-monitor {', '.join(f'{x:.1f}' for x in sm['walls'])}; "
+        f"Evidently {', '.join(f'{x:.1f}' for x in ev['walls'])}.", "",
     ]
     return "\n".join(lines)
 
@@ -181,22 +199,24 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--half", choices=["stream-monitor", "evidently"])
+    parser.add_argument("--repeat", type=int, default=3, help="timed runs per side (the median is reported)")
     parser.add_argument("--output", type=Path, default=OUT)
     args = parser.parse_args(argv)
     if args.half:
-        print(json.dumps(_half(args.half, args.rows)))
+        print(json.dumps(_half(args.half, args.rows, args.repeat)))
         return 0
     from benchmarks.run import _peer_python
 
     peer = _peer_python()
     if peer is None:
         raise SystemExit("the peer virtual environment (evidently) could not be created")
-    sm = _run_half(sys.executable, "stream-monitor", args.rows)
-    ev = _run_half(peer, "evidently", args.rows)
+    sm = _run_half(sys.executable, "stream-monitor", args.rows, args.repeat)
+    ev = _run_half(peer, "evidently", args.rows, args.repeat)
     if sm["fingerprint"] != ev["fingerprint"]:
         raise SystemExit(f"the two environments built different frames: {sm['fingerprint']} != {ev['fingerprint']}")
     command = "python -m benchmarks.compare_evidently" + (f" --rows {args.rows}" if args.rows != 100_000 else "")
-    args.output.write_text(to_markdown(args.rows, sm, ev, command), encoding="utf-8")
+    command += f" --repeat {args.repeat}" if args.repeat != 3 else ""
+    args.output.write_text(to_markdown(args.rows, sm, ev, command, args.repeat), encoding="utf-8")
     print(args.output.read_text(encoding="utf-8"))
     return 0
 
