@@ -64,7 +64,7 @@ def _distributions(reference: ReferenceProfile | None, window: Window | None) ->
     out = []
     for feature, acc in window.accumulators.items():
         prof = reference.features.get(feature)
-        counts = tuple(int(c) for c in acc.counts)
+        counts = tuple(acc.counts.tolist())
         if isinstance(prof, NumericProfile) and isinstance(acc, NumericAccumulator):
             out.append(Distribution(feature, "numeric", prof.edges, (), prof.counts, counts, prof.missing,
                                     acc.missing))
