@@ -12,7 +12,7 @@ import html
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from stream_monitor.decisions.policy import Reading, WindowReport
+from stream_monitor.decisions.policy import WindowReport
 from stream_monitor.decisions.request import RetrainRequest
 from stream_monitor.report.page import CSS, badge, iso, name, num, plotted
 from stream_monitor.report.svg import Point, bars, line
@@ -23,14 +23,15 @@ if TYPE_CHECKING:
 __all__ = ["readings_table", "render_comparison", "requests_table", "statistic_charts"]
 
 
-def readings_table(readings: Sequence[Reading]) -> str:
+def readings_table(windows: Sequence[WindowReport]) -> str:
     rows = "".join(
-        f"<tr class='{'fired' if r.drift else ''}'><td>{name(r.feature)}</td><td>{name(r.detector)}</td>"
+        f"<tr class='{'fired' if r.drift else ''}'><td class='num'>{w.window.index}</td>"
+        f"<td>{name(r.feature)}</td><td>{name(r.detector)}</td>"
         f"<td class='num'>{num(r.value)}</td><td class='num'>{num(r.threshold)}</td><td class='num'>"
         f"{num(r.p_value)}</td><td class='num'>{r.n}</td><td>{badge('drift' if r.drift else 'ok')}</td></tr>"
-        for r in readings
+        for w in windows for r in w.readings
     )
-    return ("<table class='readings'><tr><th>feature</th><th>detector</th><th>statistic</th><th>threshold</th>"
+    return ("<table class='readings'><tr><th>window</th><th>feature</th><th>detector</th><th>statistic</th><th>threshold</th>"
             f"<th>p-value</th><th>n</th><th>decision</th></tr>{rows}</table>")
 
 
@@ -80,7 +81,7 @@ current {c.current_rows} rows &middot; drifted: <span class='drifted'>{drifted}<
 {f"<ul class='problems'>{notes}</ul>" if notes else ""}
 <h2>Distributions: reference vs current</h2><div class='charts' id='distributions'>{hist}</div>
 <h2>Statistics per window</h2><div id='statistics'>{statistic_charts(c.windows)}</div>
-<h2>Readings</h2>{readings_table(c.readings)}
+<h2>Readings</h2>{readings_table(c.windows)}
 <h2>Retrain requests</h2>{requests_table(c.requests)}
 <footer>stream-monitor report: the detectors and decision policy of the stream, on one batch.</footer>
 </body></html>"""
