@@ -31,8 +31,8 @@ def readings_table(windows: Sequence[WindowReport]) -> str:
         f"{num(r.p_value)}</td><td class='num'>{r.n}</td><td>{badge('drift' if r.drift else 'ok')}</td></tr>"
         for w in windows for r in w.readings
     )
-    return ("<table class='readings'><tr><th>window</th><th>feature</th><th>detector</th><th>statistic</th><th>threshold</th>"
-            f"<th>p-value</th><th>n</th><th>decision</th></tr>{rows}</table>")
+    return ("<table class='readings'><tr><th>window</th><th>feature</th><th>detector</th><th>statistic</th>"
+            f"<th>threshold</th><th>p-value</th><th>n</th><th>decision</th></tr>{rows}</table>")
 
 
 def requests_table(requests: Sequence[RetrainRequest]) -> str:
