@@ -115,3 +115,29 @@ def test_the_docstring_example_runs() -> None:
     module = importlib.import_module("stream_monitor.api.compare")  # the attribute is the function
     result = doctest.testmod(module)
     assert result.attempted >= 4 and result.failed == 0
+
+
+def test_compare_decides_as_the_stream_on_the_same_events() -> None:
+    """The rows of a comparison are the events the stream would see: the loop Monitor, fed the
+    simulator's own events with the same spec and reference, reports the same window and request."""
+    from stream_monitor.api import Monitor
+    from stream_monitor.api.compare import comparison_spec
+    from stream_monitor.backtest import report_to_json
+    from stream_monitor.settings import ServiceSettings
+    from stream_monitor.simulate import Scenario, generate, reference_rows
+    from stream_monitor.windows.profile import build_profile
+
+    ref = pd.DataFrame(list(reference_rows(3000)))
+    events = list(generate(Scenario(kind="abrupt", change_at=0, seed=9), 2000))
+    cur = pd.DataFrame([{**e["features"], "score": e["score"], "prediction": e["prediction"],
+                         "timestamp": e["timestamp"], "event_id": e["event_id"],
+                         "model_version": e["model_version"]} for e in events])
+    config = {"model_id": events[0]["model_id"]}
+    result = stream_monitor.compare(ref, cur, config)
+    spec, _ = comparison_spec(to_columns(ref), len(cur), config)
+    profile = build_profile(spec, ref.to_dict("records"), source="reference")
+    loop = Monitor(ServiceSettings(models=[spec]), {spec.model_id: profile}, now=2e9)
+    got, done = loop.update(events), loop.finish()  # the simulator's events, as a producer sends them
+    assert [report_to_json(w) for w in (*got.windows, *done.windows)] == [report_to_json(w) for w in result.windows]
+    assert [r.request_id for r in result.requests] == list(got.request_ids + done.request_ids) != []
+    assert {"amount", "country", "__prediction__"} <= set(result.drifted_features)
