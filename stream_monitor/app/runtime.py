@@ -19,6 +19,8 @@ from typing import Any, Protocol
 from stream_monitor.errors import PublishError, SnapshotError
 from stream_monitor.events.models import EventKind
 from stream_monitor.monitor import ROUTED_FROM, Monitor, Outcome, SourceRecord
+from stream_monitor.report.history import StatusHistory, status_payload
+from stream_monitor.report.status_view import version_views
 from stream_monitor.settings import ServiceSettings
 from stream_monitor.sinks.base import Publisher
 from stream_monitor.sinks.dead_letter import MAX_EXTRA_BYTES, DeadLetterSink
@@ -124,6 +126,7 @@ class Runtime:
         self._sizes: dict[int, int] = {}
         self._seeking: dict[tuple[str, int], tuple[int, float]] = {}
         self.recent_requests: deque[dict[str, Any]] = deque(maxlen=20)
+        self.history = StatusHistory()  # the status page's plots (bounded)
 
     # -- monitors per partition --------------------------------------------------------
 
@@ -213,6 +216,8 @@ class Runtime:
             await self._publish(mon, outcome.requests)
         if self.metrics is not None:
             self.metrics.observe(outcome, now)
+        if outcome.consumed:
+            self.history.record(outcome.reports, version_views([mon], sorted({m for m, _, _ in outcome.consumed})))
         for (topic, partition), offset in outcome.seeks.items():
             await self._seek_once(topic, partition, offset, now)
 
@@ -244,6 +249,9 @@ class Runtime:
                     "model_version": r.model_version,
                     "severity": r.severity,
                     "features": sorted({x.feature or "" for x in r.reasons}),
+                    "created_at": r.created_at,  # event time of the window that made it
+                    "published_at": self.clock(),
+                    "supersedes": r.supersedes,
                 }
             )
             log.warning(
@@ -369,36 +377,5 @@ class Runtime:
             self.maybe_snapshot(partition, force=True)
 
     def status(self) -> dict[str, Any]:
-        """A JSON-able view for /status: states, last windows, recent requests."""
-        models: list[dict[str, Any]] = []
-        features: list[dict[str, Any]] = []
-        for mon in self.monitors.values():
-            for model_id, mm in mon.models.items():
-                for version, vs in mm.versions.items():
-                    rep = vs.last_report
-                    models.append(
-                        {
-                            "model": model_id,
-                            "version": version,
-                            "state": vs.policy.state.value,
-                            "streak": vs.policy.streak,
-                            "window_events": vs.window.n if vs.window is not None else 0,
-                            "last_window_events": rep.window.events if rep else None,
-                            "drifted": list(rep.drifted) if rep else [],
-                            "learning": vs.learning is not None,
-                        }
-                    )
-                    features.extend(
-                        {
-                            "model": model_id,
-                            "version": version,
-                            "feature": rd.feature,
-                            "detector": rd.detector,
-                            "value": rd.value,
-                            "threshold": rd.threshold,
-                            "p_value": rd.p_value,
-                            "drift": rd.drift,
-                        }
-                        for rd in (rep.readings if rep else ())
-                    )
-        return {"models": models, "features": features, "requests": list(self.recent_requests)}
+        """A JSON-able view for /status: states, last windows, plots' data, recent requests."""
+        return status_payload(version_views(self.monitors.values()), self.history, self.recent_requests)

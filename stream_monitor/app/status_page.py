@@ -2,60 +2,31 @@
 
 One self-contained page (inline CSS, no script, no external resource): the
 worker's readiness and health problems, every model version's drift state, the
-most recent retrain requests, and the per-feature drift of each version's last
-closed window. Every value from the status view or from configuration is
-HTML-escaped; model ids and versions are also cut to 64 printable characters.
+most recent retrain requests with their times, the per-feature drift of each
+version's last closed window, and plots drawn as inline SVG
+(:mod:`stream_monitor.report.svg`): reference vs current distribution of every
+feature, and each detector's statistic per window against its threshold. Every
+value from the status view or from configuration is HTML-escaped; model ids and
+versions are also cut to 64 printable characters.
 Numbers are shown with four significant digits.
 """
 
 from __future__ import annotations
 
 import html
-import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from itertools import groupby
 from typing import Any
 
+from stream_monitor.report.page import CSS as _CSS
+from stream_monitor.report.page import badge as _badge
+from stream_monitor.report.page import iso as _iso
+from stream_monitor.report.page import name as _name
+from stream_monitor.report.page import num as _num
+from stream_monitor.report.page import plotted
+from stream_monitor.report.svg import Point, bars, line
+
 __all__ = ["render_status"]
-
-_CSS = """
-body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#1d1d1f;background:#fafafa}
-h1{font-size:22px;margin:0 0 4px}h2{font-size:16px;margin:24px 0 8px}h3{font-size:14px;margin:16px 0 6px}
-table{border-collapse:collapse;background:#fff;box-shadow:0 1px 2px #0002}
-td,th{border:1px solid #ddd;padding:4px 10px;text-align:left}th{background:#f0f0f3;font-weight:600}
-td.num{text-align:right;font-variant-numeric:tabular-nums}
-.badge{display:inline-block;padding:1px 8px;border-radius:10px;font-weight:600;font-size:12px}
-.ok{background:#d3f5d3;color:#135d13}.warning{background:#ffe9b3;color:#7a5200}
-.drift,.critical{background:#ffd0d0;color:#8a1010}.learning{background:#dde8ff;color:#1b3d8a}
-tr.fired td,tr[data-state=drift] td{background:#fff3f3}.muted{color:#777}code{font-size:12px}
-ul.problems{color:#8a1010;margin:4px 0}footer{margin-top:24px;font-size:12px;color:#777}
-"""
-
-
-def _num(value: Any) -> str:
-    if value is None:
-        return "&ndash;"
-    if isinstance(value, float) and not math.isfinite(value):
-        return html.escape(str(value))
-    try:
-        return f"{float(value):.4g}"
-    except (TypeError, ValueError):
-        return html.escape(str(value))
-
-
-def _name(value: Any) -> str:
-    """A model id or version: escaped, and at most 64 characters with control
-    characters dropped. The monitor admits only well-formed versions; this keeps the
-    page safe for whatever a snapshot from an older release holds."""
-    text = "".join(ch for ch in str(value) if ch.isprintable())
-    if len(text) > 64:
-        text = text[:63] + "\u2026"
-    return html.escape(text)
-
-
-def _badge(state: str) -> str:
-    cls = state if state in {"ok", "warning", "drift", "critical", "learning"} else ""
-    return f"<span class='badge {cls}'>{html.escape(state)}</span>"
 
 
 def _worker(ready: bool | None, problems: Sequence[str]) -> str:
@@ -69,24 +40,33 @@ def _worker(ready: bool | None, problems: Sequence[str]) -> str:
     )
 
 
+def _recent(m: Mapping[str, Any]) -> str:
+    """How many of the policy's last n windows drifted (the k of n behind the state)."""
+    if "drifting_windows" not in m:
+        return str(int(m.get("streak", 0)))
+    return f"{int(m['drifting_windows'])} of {int(m.get('of_windows') or 0)}"
+
+
 def _models(models: Iterable[dict[str, Any]]) -> str:
     esc = html.escape
     rows = []
     for m in models:
         state = _badge(m["state"]) + (" " + _badge("learning") if m.get("learning") else "")
+        if m.get("clearing"):
+            state += " <span class='muted'>clearing</span>"
         drifted = ", ".join(m.get("drifted") or []) or "<span class='muted'>none</span>"
         if m.get("drifted"):
             drifted = esc(drifted)
         rows.append(
             f"<tr class='model' data-state='{esc(m['state'])}'><td>{_name(m['model'])}</td>"
             f"<td>{_name(m['version'])}</td>"
-            f"<td class='state'>{state}</td><td class='num'>{m.get('streak', 0)}</td>"
+            f"<td class='state'>{state}</td><td class='num recent'>{_recent(m)}</td>"
             f"<td class='num'>{_num(m.get('window_events'))}</td>"
             f"<td class='num'>{_num(m.get('last_window_events'))}</td>"
             f"<td class='drifted'>{drifted}</td></tr>"
         )
     body = "".join(rows) or "<tr><td colspan='7' class='muted'>no events yet</td></tr>"
-    return ("<table id='models'><tr><th>model</th><th>version</th><th>state</th><th>streak</th>"
+    return ("<table id='models'><tr><th>model</th><th>version</th><th>state</th><th>drifting windows</th>"
             f"<th>open window</th><th>last window</th><th>drifted features</th></tr>{body}</table>")
 
 
@@ -114,13 +94,45 @@ def _requests(requests: Iterable[dict[str, Any]]) -> str:
     rows = "".join(
         f"<tr><td><code>{esc(r['request_id'])}</code></td><td>{_name(r['model_id'])}</td>"
         f"<td>{_name(r['model_version'])}</td><td>{_badge(r['severity'])}</td>"
-        f"<td>{esc(', '.join(r.get('features', [])))}</td></tr>"
+        f"<td>{esc(', '.join(r.get('features', [])))}</td><td>{_iso(r.get('created_at'))}</td>"
+        f"<td>{_iso(r.get('published_at'))}</td></tr>"
         for r in requests
     )
     if not rows:
         return "<p class='muted'>none since the worker started</p>"
     return ("<table id='requests'><tr><th>request id</th><th>model</th><th>version</th><th>severity</th>"
-            f"<th>features</th></tr>{rows}</table>")
+            f"<th>features</th><th>event time (UTC)</th><th>published (UTC)</th></tr>{rows}</table>")
+
+
+def _series_chart(s: Mapping[str, Any]) -> str:
+    """One detector on one feature over its recent windows (p-value tests as -log10 p vs -log10 alpha)."""
+    points, threshold, unit = [], None, "statistic"
+    for p in s["points"]:
+        value, threshold, unit = plotted(float(p["value"]), float(p["threshold"]), p.get("p_value"))
+        points.append(Point(value, f"w{int(p['window'])}", bool(p["drift"]), f"({_iso(p.get('end'))})"))
+    return line(f"{s['feature']} / {s['detector']} ({unit})", points, threshold,
+                series=f"{s['feature']}/{s['detector']}")
+
+
+def _plots(models: Iterable[Mapping[str, Any]]) -> str:
+    """Per model version: distributions (reference vs current window) and statistics per window."""
+    out = []
+    for m in models:
+        dists = m.get("distributions") or []
+        series = m.get("series") or []
+        if not dists and not series:
+            continue
+        hist = "".join(bars(d["feature"], d["bins"], d["reference"], d["current"], feature=d["feature"])
+                       for d in dists)
+        lines = "".join(_series_chart(s) for s in series)
+        out.append(
+            f"<section class='plots' data-model='{_name(m['model'])}' data-version='{_name(m['version'])}'>"
+            f"<h3>{_name(m['model'])} / {_name(m['version'])}</h3>"
+            f"<p class='muted'>Reference vs current window ({int(m.get('distribution_events') or 0)} events)</p>"
+            f"<div class='charts distributions'>{hist}</div>"
+            f"<p class='muted'>Statistic per closed window; dashed: threshold; red points fired</p>"
+            f"<div class='charts statistics'>{lines}</div></section>")
+    return "".join(out) or "<p class='muted'>nothing to plot yet</p>"
 
 
 def render_status(status: dict[str, Any], *, ready: bool | None = None, problems: Sequence[str] = ()) -> str:
@@ -140,6 +152,7 @@ def render_status(status: dict[str, Any], *, ready: bool | None = None, problems
 <h2>Models</h2>{_models(status.get("models", []))}
 <h2>Recent retrain requests</h2>{_requests(status.get("requests", []))}
 <h2>Per-feature drift (last closed window)</h2>{_features(list(status.get("features", [])))}
+<h2>Plots</h2>{_plots(status.get("models", []))}
 <footer>Refreshes every 15 s. Machine-readable: <a href="status.json">status.json</a>,
 <a href="metrics">metrics</a>, <a href="healthz">healthz</a>.</footer>
 </body></html>"""

@@ -1,16 +1,21 @@
 """The worker's /status page in headless Chromium (Debian package), after drift.
 
-The DOM that Chromium built must show the model in state drift, the features
-that drifted and the retrain request the worker published; the screenshot is
-kept in the test's tmp dir and copied to tests/artifacts/status-page.png.
+The DOM that Chromium built must show the model in state drift (with the k of n
+drifting windows behind it), the features that drifted, the retrain request the
+worker published with its times, and the SVG plots: reference vs current bars of
+every feature and each detector's statistic per window against its threshold.
+The screenshots are kept in the test's tmp dir and copied to tests/artifacts/
+(status-page.png: the first screen; status-page-full.png: the whole page).
 """
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import struct
 import subprocess
+import urllib.request
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -34,12 +39,12 @@ def _chromium() -> str:
     pytest.fail("chromium not on PATH: run `make ops-tools` (apt-get install chromium)", pytrace=False)
 
 
-def _run_chromium(tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def _run_chromium(tmp: Path, *args: str, height: int = HEIGHT) -> subprocess.CompletedProcess[str]:
     profile = tmp / "chromium-profile"
     profile.mkdir(exist_ok=True)
     cmd = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
            "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
-           f"--user-data-dir={profile}", f"--window-size={WIDTH},{HEIGHT}", "--virtual-time-budget=5000", *args]
+           f"--user-data-dir={profile}", f"--window-size={WIDTH},{height}", "--virtual-time-budget=5000", *args]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False, cwd=tmp)  # noqa: S603
 
 
@@ -78,6 +83,56 @@ class _Tables(HTMLParser):
             self._cell.append(data)
 
 
+class _Plots(HTMLParser):
+    """The SVG charts of one model version's plot section: chart attributes and their elements."""
+
+    def __init__(self, model: str, version: str) -> None:
+        super().__init__()
+        self.want = (model, version)
+        self.inside = False
+        self.charts: list[dict[str, str | None]] = []
+        self.items: list[tuple[int, dict[str, str | None]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag == "section":
+            self.inside = (a.get("data-model"), a.get("data-version")) == self.want
+        elif self.inside and tag == "svg":
+            self.charts.append(a)
+        elif self.inside and self.charts and tag in ("rect", "circle", "line"):
+            self.items.append((len(self.charts) - 1, a))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "section":
+            self.inside = False
+
+    def chart(self, cls: str, name: str) -> int:
+        key = "data-feature" if cls == "hist" else "data-series"
+        return next(i for i, c in enumerate(self.charts) if cls in (c.get("class") or "") and c.get(key) == name)
+
+    def of(self, chart: int, cls: str) -> list[dict[str, str | None]]:
+        return [a for i, a in self.items if i == chart and cls in (a.get("class") or "").split()]
+
+
+def _check_plots(dom: str, status: dict) -> None:  # type: ignore[type-arg]
+    model = next(m for m in status["models"] if (m["model"], m["version"]) == ("fraud-detector", "v1"))
+    plots = _Plots("fraud-detector", "v1")
+    plots.feed(dom)
+    hists = {c.get("data-feature") for c in plots.charts if "hist" in (c.get("class") or "")}
+    assert hists == {d["feature"] for d in model["distributions"]} and "amount" in hists
+    amount = plots.chart("hist", "amount")
+    ref = [float(a["data-share"] or 0) for a in plots.of(amount, "ref")]
+    cur = [float(a["data-share"] or 0) for a in plots.of(amount, "cur")]
+    assert len(ref) == len(cur) > 2 and abs(sum(ref) - 1) < 1e-3 and abs(sum(cur) - 1) < 1e-3
+    ks = plots.chart("series", "amount/ks")
+    points = plots.of(ks, "point")
+    series = next(s for s in model["series"] if (s["feature"], s["detector"]) == ("amount", "ks"))
+    assert len(points) == len(series["points"]) >= 4  # one per closed window
+    assert any("fired" in (p["class"] or "") for p in points)  # the drifted windows
+    assert not all("fired" in (p["class"] or "") for p in points)  # the stationary ones
+    assert len(plots.of(ks, "threshold")) == 1
+
+
 def test_status_page_in_headless_chromium(ops_stack: OpsStack, tmp_path: Path) -> None:
     url = ops_stack.worker.url + "/status"
     dom = _run_chromium(tmp_path, "--dump-dom", url)
@@ -87,7 +142,9 @@ def test_status_page_in_headless_chromium(ops_stack: OpsStack, tmp_path: Path) -
 
     models = {(r[0], r[1]): r for r in parser.tables["models"][1:]}
     row = models[("fraud-detector", "v1")]
-    assert row[2] == "drift"
+    assert row[2].split()[0] == "drift"
+    k, n = (int(x) for x in re.fullmatch(r"(\d+) of (\d+)", row[3]).groups())  # type: ignore[union-attr]
+    assert 1 <= k <= n
     # the model row lists the last window's drifting features: both changed inputs, no unchanged one
     shown = set(row[6].split(", "))
     assert {"amount", "country"} <= shown and not shown & {"age", "account_age_days", "merchant_category"}
@@ -100,6 +157,9 @@ def test_status_page_in_headless_chromium(ops_stack: OpsStack, tmp_path: Path) -
     assert [r[0] for r in requests] == ops_stack.retrain_request_ids[::-1]
     assert requests[0][1:3] == ["fraud-detector", "v1"]
     assert re.search(r"Worker:\s*<span[^>]*>ready</span>", dom.stdout)
+    assert all(re.fullmatch(r"20\d\d-\d\d-\d\d \d\d:\d\d:\d\dZ", r[6]) for r in requests)  # published at
+    with urllib.request.urlopen(ops_stack.worker.url + "/status.json", timeout=10) as resp:  # noqa: S310
+        _check_plots(dom.stdout, json.load(resp))
 
     shot = tmp_path / "status-page.png"
     result = _run_chromium(tmp_path, f"--screenshot={shot}", url)
@@ -109,3 +169,7 @@ def test_status_page_in_headless_chromium(ops_stack: OpsStack, tmp_path: Path) -
     assert struct.unpack(">II", header[16:24]) == (WIDTH, HEIGHT)
     ARTIFACT.parent.mkdir(exist_ok=True)
     shutil.copyfile(shot, ARTIFACT)
+    full = tmp_path / "status-page-full.png"
+    result = _run_chromium(tmp_path, f"--screenshot={full}", url, height=3600)
+    assert result.returncode == 0 and full.is_file(), result.stderr[-2000:]
+    shutil.copyfile(full, ARTIFACT.with_name("status-page-full.png"))
