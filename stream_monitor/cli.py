@@ -2,7 +2,7 @@
 
 Commands: ``run`` (the worker), ``broker`` (the embedded broker),
 ``validate-config``, ``reference build``, ``simulate``, ``backtest``,
-``schemas`` and ``demo``. Each tool that talks to Kafka takes
+``schemas``, ``demo`` and ``sidecar``. Each tool that talks to Kafka takes
 ``--bootstrap-servers``.
 """
 
@@ -218,6 +218,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(events=args.events, change_at=args.change_at, workdir=Path(args.workdir))
 
 
+def cmd_sidecar(args: argparse.Namespace) -> int:
+    from stream_monitor.sidecar.command import run
+
+    return run(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="stream-monitor", description=__doc__.splitlines()[0])
     p.add_argument("--version", action="version", version=__version__)
@@ -282,6 +288,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--change-at", type=int, default=6_000)
     demo.add_argument("--workdir", default=".demo")
     demo.set_defaults(func=cmd_demo)
+
+    from stream_monitor.sidecar.command import add_arguments
+
+    side = sub.add_parser("sidecar", help="HTTP sidecar: events and KServe inference-logger CloudEvents to Kafka")
+    add_arguments(side)
+    side.set_defaults(func=cmd_sidecar)
     return p
 
 
