@@ -27,6 +27,7 @@ MAX_PROBLEMS: Final = 20
 _MODELS: Final[tuple[type[BaseModel], ...]] = (PredictionEvent, FeatureEvent, LabelEvent)
 _KINDS: Final = frozenset({"prediction", "feature", "label"})
 _SAFE_LOC: Final = frozenset(name for model in _MODELS for name in model.model_fields) | {"events"}
+_MAPPINGS: Final = frozenset({"features", "attributes", "scores"})
 
 
 def _kind(value: Any) -> str | None:
@@ -108,7 +109,7 @@ def _problems(exc: ValidationError, is_list: bool) -> list[Problem]:
             index, loc = int(loc[2]), loc[3:]
         if loc and loc[0] in _KINDS | {"batch"}:
             loc = loc[1:]  # the discriminator's tag
-        field = ".".join(str(p) if isinstance(p, int) or p in _SAFE_LOC else "*" for p in loc[:3]) or "$"
+        field = _field(loc)
         if e["type"].startswith("union_tag_"):
             field = ".".join(x for x in (field if field != "$" else "", "kind") if x)
         key = (index, field)
@@ -117,6 +118,15 @@ def _problems(exc: ValidationError, is_list: bool) -> list[Problem]:
         if len(out) >= MAX_PROBLEMS:
             break
     return [Problem(i, f, r) for (i, f), r in out.items()]
+
+
+def _field(loc: list[int | str]) -> str:
+    """A contract field name, with ``.*`` for a key of a mapping field (a feature name is not shown);
+    the union members pydantic adds to the path are not fields and are left out."""
+    if not loc:
+        return "$"
+    head = str(loc[0]) if loc[0] in _SAFE_LOC else "*"
+    return head + ".*" if loc[0] in _MAPPINGS and len(loc) > 1 else head
 
 
 def encode_events(events: Sequence[BaseModel]) -> list[tuple[str, bytes]]:
