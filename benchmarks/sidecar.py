@@ -171,10 +171,12 @@ async def _schedule(url: str, requests: Sequence[bytes], rate: float, n: int,
     return trips, late
 
 
-def latency(url: str, raw: Sequence[bytes], rate: float, n: int) -> dict[str, list[float]]:
+def latency(url: str, pid: int, raw: Sequence[bytes], rate: float, n: int) -> dict[str, list[float]]:
+    cpu0 = _cpu_seconds(pid)
     post, late = asyncio.run(_schedule(url, [_request("POST", "/v1/events", r) for r in raw], rate, n))
+    cpu = (_cpu_seconds(pid) - cpu0) / n * 1e6  # the sidecar's CPU time per request (us), sending included
     floor, _ = asyncio.run(_schedule(url, [_request("GET", "/healthz")], rate, n))
-    return {"post": post, "healthz": floor, "late": late}
+    return {"post": post, "healthz": floor, "late": late, "cpu_us": [cpu]}
 
 
 def _pct(values: Sequence[float], q: float) -> float:
@@ -194,11 +196,11 @@ def trial(events: int, batch: int, rate: float, requests: int) -> dict[str, floa
                              [envelope(raw[i:i + batch]) for i in range(0, len(raw), batch)], len(raw))
         proc, url = start_sidecar(broker.bootstrap, topic, events, core=1 if (os.cpu_count() or 1) > 1 else None)
         wall, per_cpu, retries = sidecar_batch(url, proc.pid, raw, batch)
-        lat = latency(url, raw[:1000], rate, requests)
+        lat = latency(url, proc.pid, raw[:1000], rate, requests)
         return {"bare": bare, "wall": wall, "per_cpu": per_cpu, "retries": retries,
                 "p50": _pct(lat["post"], 0.5), "p99": _pct(lat["post"], 0.99), "max": max(lat["post"]),
                 "floor_p50": _pct(lat["healthz"], 0.5), "floor_p99": _pct(lat["healthz"], 0.99),
-                "late_p99": _pct(lat["late"], 0.99)}
+                "late_p99": _pct(lat["late"], 0.99), "cpu_us": lat["cpu_us"][0]}
     finally:
         if proc is not None:
             proc.terminate()
@@ -242,7 +244,8 @@ def report(results: list[dict[str, float]], args: argparse.Namespace, command: s
         _row("POST /v1/events max", col("max"), " ms"),
         _row("GET /healthz p50 (HTTP floor)", col("floor_p50"), " ms"),
         _row("GET /healthz p99 (HTTP floor)", col("floor_p99"), " ms"),
-        _row("lateness of the client's sends against the schedule, p99", col("late_p99"), " ms"), "",
+        _row("lateness of the client's sends against the schedule, p99", col("late_p99"), " ms"),
+        _row("sidecar CPU time per single-event request (forwarding included)", col("cpu_us"), " us"), "",
         f"Targets: >= 20,000 events/s on one core in batch mode: **{'met' if per_cpu >= 20_000 else 'not met'}** "
         f"(median {per_cpu:,.0f} events per CPU-second); p99 caller latency < 2 ms at "
         f"{args.rate:,.0f} requests/s: **{'met' if p99 < 2.0 else 'not met'}** (median p99 {p99:.2f} ms, "
@@ -250,6 +253,11 @@ def report(results: list[dict[str, float]], args: argparse.Namespace, command: s
         "The wall-clock rate depends on what else the machine runs (the load generator and the broker share "
         "it); the CPU-time rate is the sidecar's own cost per event: validation against the event contract, "
         "re-encoding, buffering and the producer.", "",
+        f"The latency target is not demonstrable on a machine this loaded: the round trip of `GET /healthz`, "
+        f"which does no work, already has a p99 of {statistics.median(col('floor_p99')):.2f} ms, and the "
+        "client itself falls behind its schedule (lateness above). The sidecar's CPU time per single-event "
+        f"request, {statistics.median(col('cpu_us')):.0f} us, is what a request costs it on its core; the "
+        "rest of the round trip is waiting for a CPU.", "",
     ]
     return "\n".join(lines)
 
