@@ -20,7 +20,7 @@ from stream_monitor.sidecar.cloudevents import CloudEvent, CloudEventError, pars
 from stream_monitor.sidecar.contract import Problem, validate_predictions
 from stream_monitor.sidecar.mapping import SidecarMapping, rows_to_events
 from stream_monitor.sidecar.pairing import Pairer
-from stream_monitor.sidecar.tensors import Table, parse_payload
+from stream_monitor.sidecar.tensors import parse_payload
 
 __all__ = ["STRUCTURED", "STRUCTURED_BATCH", "Intake", "KServeIntake", "describe"]
 
@@ -54,7 +54,7 @@ class KServeIntake:
         Holds one side of each inference until the other arrives.
     """
 
-    def __init__(self, mapping: SidecarMapping, pairer: Pairer[tuple[CloudEvent, Table]]) -> None:
+    def __init__(self, mapping: SidecarMapping, pairer: Pairer[CloudEvent]) -> None:
         self.mapping = mapping
         self.pairer = pairer
 
@@ -83,10 +83,15 @@ class KServeIntake:
         if model is None:
             raise CloudEventError("unknown_service", "inferenceservicename", "no mapping for this InferenceService")
         table = parse_payload(event.data, event.side)
-        pair = self.pairer.offer(event.pair_key, event.side, (event, table), len(event.data), now)
-        if pair is None:
+        # The waiting side is held as its raw bytes (what the pairer's byte budget counts) and parsed
+        # again when its counterpart comes: parsed rows take several times the memory of the bytes.
+        other = self.pairer.offer(event.pair_key, event.side, event, len(event.data), now)
+        if other is None:
             return
-        (request, inputs), (response, outputs) = pair
+        request, response = other
+        first = response if event.side == "request" else request
+        held = parse_payload(first.data, first.side)
+        inputs, outputs = (table, held) if event.side == "request" else (held, table)
         rows = rows_to_events(model, request, response, inputs, outputs, wall)
         events, problems = validate_predictions(rows)
         if problems:

@@ -43,7 +43,6 @@ from stream_monitor.sidecar.kserve import Intake, KServeIntake, describe
 from stream_monitor.sidecar.mapping import SidecarMapping
 from stream_monitor.sidecar.metrics import SidecarCounters, register_metrics
 from stream_monitor.sidecar.pairing import Pairer
-from stream_monitor.sidecar.tensors import Table
 
 __all__ = ["Sidecar", "SidecarOptions", "serve"]
 
@@ -92,7 +91,7 @@ class Sidecar:
             options.bootstrap_servers, dict(options.topics), max_events=options.max_buffer_events,
             max_bytes=options.max_buffer_bytes, batch_size=options.batch_size,
             linger_seconds=options.linger_seconds, max_message_bytes=options.max_message_bytes)
-        pairer: Pairer[tuple[CloudEvent, Table]] = Pairer(options.pair_timeout_seconds, options.max_pending_pairs,
+        pairer: Pairer[CloudEvent] = Pairer(options.pair_timeout_seconds, options.max_pending_pairs,
                                                           options.max_pending_bytes)
         self.kserve = KServeIntake(mapping, pairer)
         self.counters = SidecarCounters()
@@ -219,6 +218,9 @@ async def serve(sidecar: Sidecar, ready: Callable[[int], None] | None = None) ->
     sockets = getattr(site._server, "sockets", None) or ()
     port = sockets[0].getsockname()[1] if sockets else sidecar.options.port
     log.info("sidecar listening on %s:%d", sidecar.options.host, port)
+    if sidecar.options.token is None and sidecar.options.host not in ("127.0.0.1", "::1", "localhost"):
+        log.warning("sidecar listens on %s without a token: anyone who reaches it can post events "
+                    "(use --token-file)", sidecar.options.host)
     if ready is not None:
         ready(port)
     try:
