@@ -19,8 +19,10 @@ True
 ('req', 'resp')
 >>> p.offer("id-2", "request", "req", 3, now=2.0) is None
 True
->>> p.expire(now=8.0); p.counts()["expired_request"]
+>>> p.expire(now=8.0)
 1
+>>> p.counts()["expired_request"], p.pending
+(1, 0)
 """
 
 from __future__ import annotations

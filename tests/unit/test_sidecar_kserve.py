@@ -8,11 +8,13 @@ The payloads are KServe's documented examples: the V1 sklearn-iris request and r
 
 from __future__ import annotations
 
+import doctest
 import json
 from typing import Any
 
 import pytest
 
+from stream_monitor.sidecar import pairing
 from stream_monitor.sidecar.cloudevents import (
     REQUEST_TYPE,
     RESPONSE_TYPE,
@@ -242,3 +244,8 @@ def test_mapping_rejects_ambiguous_columns() -> None:
     with pytest.raises(ValueError, match="not both"):
         SidecarMapping.model_validate({"kserve": [{"inference_service": "s", "model_id": "m", "model_version": "v",
                                                    "features": {"a": {"key": "a", "column": 0}}}]})
+
+
+def test_pairing_docstring_example() -> None:
+    result = doctest.testmod(pairing)
+    assert result.attempted >= 5 and result.failed == 0
