@@ -71,8 +71,9 @@ class CloudEvent:
 
     @property
     def pair_key(self) -> str:
-        """Request and response of one inference share it."""
-        return f"{self.namespace}/{self.inference_service}/{self.id}"
+        """Request and response of one inference share it (a transformer's and a predictor's
+        logger may both log one inference under the same id: the component tells them apart)."""
+        return f"{self.namespace}/{self.inference_service}/{self.component}/{self.id}"
 
 
 def _text(attrs: Mapping[str, Any], name: str, *, required: bool) -> str:

@@ -249,3 +249,12 @@ def test_mapping_rejects_ambiguous_columns() -> None:
 def test_pairing_docstring_example() -> None:
     result = doctest.testmod(pairing)
     assert result.attempted >= 5 and result.failed == 0
+
+
+def test_same_id_from_two_components_does_not_pair() -> None:
+    k = intake()
+    post(k, "same", "request", V1_REQUEST)
+    transformer = {**kserve_headers("same", "response"), "Ce-Component": "transformer"}
+    out = k.handle("application/json", transformer, json.dumps(V1_RESPONSE).encode(), 0.0, 0.0)
+    assert out.events == [] and k.pairer.pending == 2
+    assert len(post(k, "same", "response", V1_RESPONSE).events) == 2
