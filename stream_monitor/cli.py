@@ -2,7 +2,7 @@
 
 Commands: ``run`` (the worker), ``broker`` (the embedded broker),
 ``validate-config``, ``reference build``, ``simulate``, ``backtest``,
-``schemas``, ``demo`` and ``retrain-listen``. Each tool that talks to Kafka takes
+``schemas``, ``demo``, ``retrain-listen`` and ``sidecar``. Each tool that talks to Kafka takes
 ``--bootstrap-servers``.
 """
 
@@ -218,6 +218,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(events=args.events, change_at=args.change_at, workdir=Path(args.workdir))
 
 
+def cmd_sidecar(args: argparse.Namespace) -> int:
+    from stream_monitor.sidecar.command import run
+
+    return run(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="stream-monitor", description=__doc__.splitlines()[0])
     p.add_argument("--version", action="version", version=__version__)
@@ -284,8 +290,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=cmd_demo)
 
     from stream_monitor.retrain.command import add_parser as add_retrain_listen
+    from stream_monitor.sidecar.command import add_arguments
 
     add_retrain_listen(sub)
+
+    side = sub.add_parser("sidecar", help="HTTP sidecar: events and KServe inference-logger CloudEvents to Kafka")
+    add_arguments(side)
+    side.set_defaults(func=cmd_sidecar)
     return p
 
 
