@@ -28,7 +28,6 @@ from pydantic import BaseModel
 
 from stream_monitor.api.result import Rejected
 from stream_monitor.api.tables import RESERVED, TableLike, cell
-from stream_monitor.decisions.outcome_policy import OutcomeReport
 from stream_monitor.decisions.policy import WindowReport
 from stream_monitor.decisions.request import RetrainRequest
 from stream_monitor.monitor import Monitor as CoreMonitor
@@ -46,7 +45,7 @@ class Update:
     """What one :meth:`Monitor.update` (or :meth:`Monitor.finish`) decided."""
 
     windows: tuple[WindowReport, ...]
-    label_windows: tuple[OutcomeReport, ...]
+    label_windows: tuple[WindowReport, ...]
     requests: tuple[RetrainRequest, ...]
     rejected: tuple[Rejected, ...]
     partial: bool = False  # from finish(): the windows closed before they were full

@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Literal
 
 from stream_monitor.backtest import report_to_json
-from stream_monitor.decisions.policy import Reading, WindowReport
+from stream_monitor.decisions.policy import WindowReport
 from stream_monitor.decisions.request import RetrainRequest
 from stream_monitor.detectors.base import DetectorState
+from stream_monitor.detectors.reading import Reading
 
 __all__ = ["Comparison", "Distribution", "Rejected"]
 

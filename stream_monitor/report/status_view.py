@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from stream_monitor.api.result import Distribution
-from stream_monitor.decisions.policy import Reading
+from stream_monitor.detectors.reading import Reading
 from stream_monitor.monitor import Monitor
 from stream_monitor.windows.accumulators import CategoricalAccumulator, NumericAccumulator
 from stream_monitor.windows.profile import NumericProfile, ReferenceProfile

@@ -95,7 +95,7 @@ def test_state_is_never_drift_with_nothing_drifting(stream: Stream) -> None:
 
 
 def test_history_is_bounded() -> None:
-    from stream_monitor.decisions.policy import Reading, WindowReport
+    from stream_monitor.decisions import Reading, WindowReport
     from stream_monitor.decisions.request import ReferenceInfo, WindowInfo
     from stream_monitor.detectors.base import DetectorState
 
