@@ -66,6 +66,16 @@ class OutcomeMetrics:
             if batch.duplicates:
                 self.duplicates.labels(model).inc(batch.duplicates)
 
+    def initialise(self, model: str, version: str) -> None:
+        """The counters of a labelled model version at 0 (before their first increment)."""
+        self.delay.labels(model, version)
+        self.joined.labels(model, version)
+        self.sampled.labels(model, version)
+        for reason in _REASONS:
+            self.expired.labels(model, version, reason)
+            self.orphaned.labels(model, reason)
+        self.duplicates.labels(model)
+
     def retire(self, model: str, version: str) -> None:
         for metric, labels in ((self.delay, (model, version)), (self.joined, (model, version)),
                                (self.sampled, (model, version)),

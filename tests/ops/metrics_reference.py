@@ -42,6 +42,8 @@ UNITS = {
     "stream_monitor_last_window_events": "events",
     "stream_monitor_model_drift_severity": "0 ok, 1 warning, 2 drift",
     "stream_monitor_feature_drift": "0 or 1",
+    "stream_monitor_retrain_request_info": "always 1 (present while the incident is open)",
+    "stream_monitor_retrain_request_feature": "always 1 (present while the incident is open)",
     "stream_monitor_drift_statistic": "the detector's statistic",
     "stream_monitor_drift_threshold": "as the statistic (p-value tests: the corrected alpha)",
     "stream_monitor_drift_p_value": "probability",
