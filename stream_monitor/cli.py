@@ -178,9 +178,12 @@ def cmd_simulate(args: argparse.Namespace) -> int:
                           "changed_features": list(scenario.changed_features())}))
         return 0
     from stream_monitor.broker import check_broker
+    from stream_monitor.simulate import stamped_from
     from stream_monitor.traffic import produce
 
     check_broker(args.bootstrap_servers)
+    scenario = stamped_from(scenario, time.time(), args.rate)  # live traffic: stamped now, at its rate
+    events = (to_json(e) for e in generate(scenario, args.events))
     n = produce(args.bootstrap_servers, args.topic, events, key=scenario.model_id.encode(),
                 rate=args.rate, batch=args.batch)
     print(f"produced {n} events to {args.topic}")
