@@ -275,8 +275,8 @@ class _StateCollector(Collector):
         state = StateSetMetricFamily(f"{p}_model_drift_state", "Drift state of the model version.", labels=mv)
         return state, (
             GaugeMetricFamily(f"{p}_drift_statistic", "Drift statistic of the last closed window.", labels=feat),
-            GaugeMetricFamily(f"{p}_drift_threshold", "Threshold the statistic (or p-value) was compared to.",
-                              labels=feat),
+            GaugeMetricFamily(f"{p}_drift_threshold", "Decision threshold: distance tests compare the statistic "
+                              "to it; p-value tests compare the p-value to it (the corrected alpha).", labels=feat),
             GaugeMetricFamily(f"{p}_drift_p_value", "p-value of the last closed window (p-value tests).", labels=feat),
             GaugeMetricFamily(f"{p}_feature_drift", "1 if the test fired on the last closed window.", labels=feat),
             GaugeMetricFamily(f"{p}_model_drift_severity", "0 ok, 1 warning, 2 drift.", labels=mv),

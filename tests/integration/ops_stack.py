@@ -31,7 +31,7 @@ import yaml
 
 from stream_monitor.broker import EmbeddedBroker, free_port, wait_for_port
 from stream_monitor.client import MonitorClient
-from stream_monitor.simulate import Scenario, generate
+from stream_monitor.simulate import Scenario, generate, stamped_from
 from tests.conftest import ROOT
 
 from .conftest import Stack, Worker
@@ -222,7 +222,10 @@ def _feed(stack: Stack, worker: Worker) -> None:
     client = MonitorClient(stack.broker.bootstrap, "fraud-detector", "v1", batch_size=250, max_queue=EVENTS * 3,
                            predictions_topic=t["predictions"], features_topic=t["features"],
                            labels_topic=t["labels"])
-    for i, e in enumerate(generate(Scenario(kind="abrupt", change_at=CHANGE_AT, seed=21), EVENTS)):
+    # stamped with the current time, as live traffic is: the processing-lag panels and
+    # ProcessingLagHigh then see the worker's lag, not the age of a fixed date
+    scenario = stamped_from(Scenario(kind="abrupt", change_at=CHANGE_AT, seed=21), time.time() - 30, 100.0)
+    for i, e in enumerate(generate(scenario, EVENTS)):
         if i == CHANGE_AT:
             assert client.flush(60), client.stats
             wait_for(lambda: sample(worker.metrics(), "stream_monitor_windows_closed_total", **MV)
