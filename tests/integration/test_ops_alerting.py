@@ -47,6 +47,7 @@ def test_drift_decision_pages_within_a_minute_with_its_features(ops_stack: OpsSt
     got = wait_for(lambda: _page(ops, newest["request_id"]), PAGE_WITHIN_SECONDS + 30, interval=0.5,
                    what=f"the page of request {newest['request_id']} (prometheus log: {ops.prometheus.log})")
     at, path, body = got
+    print(f"request {newest['request_id']} ({newest['severity']}) -> page at {path}: {at - published_at:.1f} s")
     assert at - published_at < PAGE_WITHIN_SECONDS, f"paged {at - published_at:.1f}s after the request"
     severity = newest["severity"]
     assert path == RECEIVERS[severity]
