@@ -110,6 +110,9 @@ class _OutcomeCollector(Collector):
                               labels=mvm),
             GaugeMetricFamily(f"{p}_performance_drop", "Reference minus window performance (positive: worse).",
                               labels=mvm),
+            GaugeMetricFamily(f"{p}_performance_breach",
+                              "1 if the last closed window's metric is worse than its reference by more than "
+                              "the configured tolerance.", labels=mvm),
             GaugeMetricFamily(f"{p}_performance_estimate",
                               "Label-free performance estimate of the last prediction window, with 95% bounds.",
                               labels=[*mvm, "bound"]),
@@ -127,7 +130,7 @@ class _OutcomeCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         families = self._families()
-        keep, ttl, pending, perf, ref, drop, est, cov, fm, fb, fn, share, diff = families
+        keep, ttl, pending, perf, ref, drop, breach, est, cov, fm, fb, fn, share, diff = families
         for mon in self.monitors():
             for model, om in mon.outcomes.items():
                 if om.join is not None:
@@ -149,6 +152,8 @@ class _OutcomeCollector(Collector):
                             est.add_metric([*mv, name, bound], x)
                     for rep in (vs.last_preds, vs.last_pairs):
                         for rd in rep.readings if rep is not None else ():
+                            if rd.kind == "performance" and rep is vs.last_pairs:
+                                breach.add_metric([*mv, rd.metric], 1.0 if rd.breach else 0.0)
                             if rd.kind == "fairness" and rd.attribute is not None:
                                 fl = [*mv, rd.attribute, rd.metric]
                                 fm.add_metric(fl, rd.value)

@@ -200,6 +200,12 @@ METRICS: tuple[Metric, ...] = (
         ("model", "version", "metric"),
         {"metric": PERFORMANCE_METRICS},
     ),
+    Metric(
+        "stream_monitor_performance_breach",
+        "gauge",
+        ("model", "version", "metric"),
+        {"metric": PERFORMANCE_METRICS},
+    ),
     Metric("stream_monitor_label_coverage_ratio", "gauge", _MV),
     # Fairness
     Metric(

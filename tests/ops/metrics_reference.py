@@ -63,6 +63,7 @@ UNITS = {
     "stream_monitor_performance_metric": "as the metric (accuracy: ratio, mae: target unit, ...)",
     "stream_monitor_performance_reference": "as the metric",
     "stream_monitor_performance_drop": "as the metric",
+    "stream_monitor_performance_breach": "0 or 1",
     "stream_monitor_performance_estimate": "as the metric",
     "stream_monitor_version_difference": "as the metric",
     "stream_monitor_fairness_metric": "difference or ratio, per the metric",

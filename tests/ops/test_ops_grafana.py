@@ -100,7 +100,7 @@ def _metrics_used(name: str) -> set[str]:
             {
                 "stream_monitor_model_drift_severity",
                 "stream_monitor_feature_drift",
-                "stream_monitor_performance_drop",
+                "stream_monitor_performance_breach",
                 "stream_monitor_fairness_breach",
             },
         ),
