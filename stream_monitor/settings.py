@@ -2,12 +2,18 @@
 
 Environment variables use the prefix ``STREAM_MONITOR_`` and ``__`` for nesting,
 for example ``STREAM_MONITOR_KAFKA__BOOTSTRAP_SERVERS=broker:9092``. They win
-over the YAML file. Only ``app/worker.py`` and the CLI build settings; the rest
-of the code receives them as arguments.
+over the YAML file, setting by setting: a number in the path is a list index
+(``STREAM_MONITOR_MODELS__0__WINDOW__EVENTS=500`` changes the first model's
+window and keeps the rest of the model; the index one past the end appends),
+and a JSON array or object replaces the whole value
+(``STREAM_MONITOR_MODELS__0__DETECTORS__NUMERIC='["ks", "mmd"]'``). Only
+``app/worker.py`` and the CLI build settings; the rest of the code receives
+them as arguments. docs/configuration-env.md lists every setting.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
@@ -179,8 +185,10 @@ class ServiceSettings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # The environment overrides the YAML file, which arrives as init kwargs.
-        return (env_settings, init_settings)
+        # The environment overrides the YAML file (which arrives as init kwargs), merged
+        # value by value, list items included: pydantic-settings' own merge would replace
+        # a YAML list with the environment's {"0": ...} mapping and fail validation.
+        return (_EnvOverYaml(settings_cls, init_settings, env_settings),)
 
     @classmethod
     def from_yaml(cls, path: Path | str) -> ServiceSettings:
@@ -222,6 +230,67 @@ class ServiceSettings(BaseSettings):
             models.append(m.model_copy(update={"reference": ref.model_copy(update=updates),
                                                "version_references": versions}))
         return self.model_copy(update={"models": models})
+
+
+class _EnvOverYaml(PydanticBaseSettingsSource):
+    """The YAML values with the environment's merged in (see the module docstring)."""
+
+    def __init__(self, settings_cls: type[BaseSettings], yaml_source: PydanticBaseSettingsSource,
+                 env_source: PydanticBaseSettingsSource) -> None:
+        super().__init__(settings_cls)
+        self.yaml_source = yaml_source
+        self.env_source = env_source
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:  # pragma: no cover - unused
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        merged = merge_override(self.yaml_source(), self.env_source())
+        return merged if isinstance(merged, dict) else {}
+
+
+def merge_override(base: Any, override: Any, where: str = "") -> Any:
+    """``override`` (from the environment: nested mappings of strings) applied to ``base``.
+
+    >>> merge_override({"a": [{"x": 1, "y": 2}]}, {"a": {"0": {"x": "5"}}})
+    {'a': [{'x': '5', 'y': 2}]}
+    >>> merge_override({"a": ["ks"]}, {"a": {"1": "psi"}})
+    {'a': ['ks', 'psi']}
+    >>> merge_override({"a": ["ks"]}, {"a": '["mmd"]'})
+    {'a': ['mmd']}
+    """
+    if isinstance(override, str) and isinstance(base, (list, dict)) and override.lstrip()[:1] in ("[", "{"):
+        try:
+            return json.loads(override)
+        except ValueError:
+            raise ConfigError(f"environment {where or '(root)'}: not valid JSON") from None
+    if isinstance(override, dict) and base is None and override \
+            and sorted(override) == [str(i) for i in range(len(override))]:
+        base = []  # items 0..n-1 of a list the file leaves out
+    if isinstance(override, dict) and isinstance(base, list):
+        items = list(base)
+        for key, value in sorted(override.items(), key=lambda kv: _index(kv[0], where)):
+            i = _index(key, where)
+            if i > len(items):
+                raise ConfigError(f"environment {where}.{key}: list index past the end ({len(items)} items)")
+            path = f"{where}.{key}" if where else key
+            if i == len(items):
+                items.append(merge_override({}, value, path) if isinstance(value, dict) else value)
+            else:
+                items[i] = merge_override(items[i], value, path)
+        return items
+    if isinstance(override, dict):
+        out = dict(base) if isinstance(base, dict) else {}
+        for key, value in override.items():
+            out[key] = merge_override(out.get(key), value, f"{where}.{key}" if where else key)
+        return out
+    return override
+
+
+def _index(key: str, where: str) -> int:
+    if not key.isdigit():
+        raise ConfigError(f"environment {where}.{key}: a list takes a number (index), not {key!r}")
+    return int(key)
 
 
 def format_errors(exc: ValidationError, source: Path | str) -> str:

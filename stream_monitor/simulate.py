@@ -8,6 +8,7 @@ Same seed, same stream, event for event.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ __all__ = [
     "demo_model_config",
     "generate",
     "reference_rows",
+    "stamped_from",
     "to_json",
 ]
 
@@ -67,6 +69,13 @@ class Scenario:
             "new_category": ("merchant_category",),
             "correlation": (),
         }[self.kind]
+
+
+def stamped_from(scenario: Scenario, now: float, rate: float) -> Scenario:
+    """``scenario`` with event times that start at ``now`` and advance at ``rate`` events per
+    second (the rate it is produced at; 0, as fast as possible, keeps its own spacing): a
+    live stream, whose processing lag is the consumer's, not the age of a fixed date."""
+    return dataclasses.replace(scenario, start_time=now, events_per_second=rate or scenario.events_per_second)
 
 
 def _draw(rng: np.random.Generator, n: int, shift: np.ndarray, kind: str) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """The worker's HTTP endpoints (aiohttp, on the faust event loop).
 
-``/metrics`` (Prometheus text format; ``?name[]=`` restricts it to those series),
+``/metrics`` (OpenMetrics or the Prometheus text format, as the Accept header asks;
+``?name[]=`` restricts it to those series),
 ``/healthz`` (liveness: 503 while the event loop or the consumer is stalled),
 ``/readyz`` (partitions assigned and state recovered), ``/status`` (HTML, see
 :mod:`stream_monitor.app.status_page`) and ``/status.json``. Binds 127.0.0.1 by
@@ -16,7 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import choose_encoder
 
 from stream_monitor.app.status_page import render_status
 
@@ -105,9 +107,12 @@ class WebServer:
     async def _metrics(self, request: web.Request) -> web.Response:
         # ``?name[]=a&name[]=b`` exposes only those series, as prometheus_client's own
         # handlers do (a Prometheus scrape job can pass it in ``params``).
+        # The format is negotiated from the Accept header (prometheus_client's choose_encoder):
+        # OpenMetrics for a Prometheus that asks for it, the text format 0.0.4 otherwise.
         names = request.query.getall("name[]", [])
-        body = generate_latest(self.registry.restricted_registry(names) if names else self.registry)
-        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+        encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
+        body = encoder(self.registry.restricted_registry(names) if names else self.registry)
+        return web.Response(body=body, headers={"Content-Type": content_type})
 
     async def _healthz(self, request: web.Request) -> web.Response:
         problems = self.health.problems()

@@ -25,13 +25,18 @@ from stream_monitor import __version__
 from stream_monitor.detectors.base import DetectorState
 from stream_monitor.monitor import DeadLetter, Monitor, Outcome
 from stream_monitor.sinks.prometheus_outcomes import OutcomeMetrics
+from stream_monitor.sinks.prometheus_requests import RequestCollector
+from stream_monitor.validation.decode import REASON_CODES
 
 __all__ = ["SOURCES", "MonitorMetrics", "observe_many"]
 
 SOURCES: Final = {"prediction": "predictions", "feature": "features", "label": "labels"}
 _KINDS: Final = ("prediction", "feature", "label")
 _SEVERITY: Final = {DetectorState.OK: 0, DetectorState.WARNING: 1, DetectorState.DRIFT: 2}
-LAG_BUCKETS: Final = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 21600, 86400)
+# Up to 7 days: a replayed or backfilled topic is processed days after its events' time.
+LAG_BUCKETS: Final = (
+    0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 21600, 86400, 3 * 86400, 7 * 86400,
+)
 LATENCY_BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 BATCH_BUCKETS: Final = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5)
 
@@ -139,10 +144,41 @@ class MonitorMetrics:
         )
         self._evaluated_at: dict[tuple[str, str], float] = {}
         registry.register(_StateCollector(p, monitors, self._evaluated_at))
+        registry.register(RequestCollector(p, monitors))
+        self._initialised: set[tuple[str, str]] = set()
+        self._monitors = monitors
+        for source in SOURCES.values():  # closed label sets: every series exists from the start, at 0
+            self.gap_seeks.labels(source)
+            self.offset_regressions.labels(source)
+            for reason in REASON_CODES:
+                self.dead_letter.labels(source, reason)
         self.outcomes = OutcomeMetrics(registry, monitors, prefix=p)  # the label path
+
+    def initialise(self, model: str, version: str) -> None:
+        """Create the counters of a model version at 0, so that rates and increases
+        have a series before the first increment (called on first sight of it)."""
+        if (model, version) in self._initialised:
+            return
+        monitored = [mon for mon in self._monitors() if version in getattr(mon.models.get(model), "versions", ())]
+        if not monitored:  # "other"/"unknown": counted where they occur, not multiplied out
+            return
+        self._initialised.add((model, version))
+        for kind in _KINDS:
+            self.events_consumed.labels(model, version, kind)
+        for severity in ("warning", "critical"):
+            self.retrain_requests.labels(model, version, severity)
+        self.windows_closed.labels(model, version)
+        self.unknown_features.labels(model)
+        for reason in ("ttl", "capacity"):
+            self.features_expired.labels(model, version, reason)
+            self.features_orphaned.labels(model, version, reason)
+        if any(model in mon.outcomes for mon in monitored):
+            self.outcomes.initialise(model, version)
 
     def observe(self, outcome: Outcome, now: float) -> None:
         """Count what one batch did (called once per batch, not per event)."""
+        for model, version in {*outcome.last_event, *((m, v) for m, v, _ in outcome.consumed)}:
+            self.initialise(model, version)
         for (model, version, kind), n in outcome.consumed.items():
             self.events_consumed.labels(model, version, kind).inc(n)
         for (model, kind), n in outcome.overflow.items():
@@ -189,6 +225,7 @@ class MonitorMetrics:
             _remove(self.features_expired, model, version, reason)
             _remove(self.features_orphaned, model, version, reason)
         self._evaluated_at.pop((model, version), None)
+        self._initialised.discard((model, version))
         self.outcomes.retire(model, version)
 
 
@@ -238,8 +275,8 @@ class _StateCollector(Collector):
         state = StateSetMetricFamily(f"{p}_model_drift_state", "Drift state of the model version.", labels=mv)
         return state, (
             GaugeMetricFamily(f"{p}_drift_statistic", "Drift statistic of the last closed window.", labels=feat),
-            GaugeMetricFamily(f"{p}_drift_threshold", "Threshold the statistic (or p-value) was compared to.",
-                              labels=feat),
+            GaugeMetricFamily(f"{p}_drift_threshold", "Decision threshold: distance tests compare the statistic "
+                              "to it; p-value tests compare the p-value to it (the corrected alpha).", labels=feat),
             GaugeMetricFamily(f"{p}_drift_p_value", "p-value of the last closed window (p-value tests).", labels=feat),
             GaugeMetricFamily(f"{p}_feature_drift", "1 if the test fired on the last closed window.", labels=feat),
             GaugeMetricFamily(f"{p}_model_drift_severity", "0 ok, 1 warning, 2 drift.", labels=mv),
@@ -247,10 +284,10 @@ class _StateCollector(Collector):
             GaugeMetricFamily(f"{p}_last_window_events", "Prediction events in the last closed window.", labels=mv),
             GaugeMetricFamily(f"{p}_last_evaluation_timestamp_seconds", "Unix time the last window was evaluated.",
                               labels=mv),
-            GaugeMetricFamily(f"{p}_missing_rate", "Share of missing values in the last window.", labels=q),
-            GaugeMetricFamily(f"{p}_out_of_range_rate", "Share of numeric values outside the reference range.",
+            GaugeMetricFamily(f"{p}_missing_ratio", "Share of missing values in the last window.", labels=q),
+            GaugeMetricFamily(f"{p}_out_of_range_ratio", "Share of numeric values outside the reference range.",
                               labels=q),
-            GaugeMetricFamily(f"{p}_unseen_category_rate", "Share of categories not in the reference.", labels=q),
+            GaugeMetricFamily(f"{p}_unseen_category_ratio", "Share of categories not in the reference.", labels=q),
         )
 
     def collect(self) -> Iterator[Metric]:

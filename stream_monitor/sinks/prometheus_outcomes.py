@@ -66,6 +66,16 @@ class OutcomeMetrics:
             if batch.duplicates:
                 self.duplicates.labels(model).inc(batch.duplicates)
 
+    def initialise(self, model: str, version: str) -> None:
+        """The counters of a labelled model version at 0 (before their first increment)."""
+        self.delay.labels(model, version)
+        self.joined.labels(model, version)
+        self.sampled.labels(model, version)
+        for reason in _REASONS:
+            self.expired.labels(model, version, reason)
+            self.orphaned.labels(model, reason)
+        self.duplicates.labels(model)
+
     def retire(self, model: str, version: str) -> None:
         for metric, labels in ((self.delay, (model, version)), (self.joined, (model, version)),
                                (self.sampled, (model, version)),
@@ -100,6 +110,9 @@ class _OutcomeCollector(Collector):
                               labels=mvm),
             GaugeMetricFamily(f"{p}_performance_drop", "Reference minus window performance (positive: worse).",
                               labels=mvm),
+            GaugeMetricFamily(f"{p}_performance_breach",
+                              "1 if the last closed window's metric is worse than its reference by more than "
+                              "the configured tolerance.", labels=mvm),
             GaugeMetricFamily(f"{p}_performance_estimate",
                               "Label-free performance estimate of the last prediction window, with 95% bounds.",
                               labels=[*mvm, "bound"]),
@@ -117,7 +130,7 @@ class _OutcomeCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         families = self._families()
-        keep, ttl, pending, perf, ref, drop, est, cov, fm, fb, fn, share, diff = families
+        keep, ttl, pending, perf, ref, drop, breach, est, cov, fm, fb, fn, share, diff = families
         for mon in self.monitors():
             for model, om in mon.outcomes.items():
                 if om.join is not None:
@@ -139,6 +152,8 @@ class _OutcomeCollector(Collector):
                             est.add_metric([*mv, name, bound], x)
                     for rep in (vs.last_preds, vs.last_pairs):
                         for rd in rep.readings if rep is not None else ():
+                            if rd.kind == "performance" and rep is vs.last_pairs:
+                                breach.add_metric([*mv, rd.metric], 1.0 if rd.breach else 0.0)
                             if rd.kind == "fairness" and rd.attribute is not None:
                                 fl = [*mv, rd.attribute, rd.statistic]
                                 fm.add_metric(fl, rd.value)

@@ -18,6 +18,7 @@ class Rec:
     key: bytes | None
     value: bytes | None
     headers: dict[str, bytes]
+    timestamp_ms: int = -1  # the record's timestamp (CreateTime: when the producer sent it)
 
 
 async def _produce(bootstrap: str, topic: str, values: Iterable[bytes | None], key: bytes | None,
@@ -67,7 +68,7 @@ async def _read(bootstrap: str, topic: str, quiet: float, timeout: float) -> lis
             for tp, records in batch.items():
                 for r in records:
                     out.append(Rec(tp.partition, r.offset, r.key, r.value,
-                                   {k: v for k, v in (r.headers or ())}))
+                                   {k: v for k, v in (r.headers or ())}, r.timestamp))
                     last = time.monotonic()
     finally:
         await consumer.stop()

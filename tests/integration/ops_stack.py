@@ -31,7 +31,7 @@ import yaml
 
 from stream_monitor.broker import EmbeddedBroker, free_port, wait_for_port
 from stream_monitor.client import MonitorClient
-from stream_monitor.simulate import Scenario, generate
+from stream_monitor.simulate import Scenario, generate, stamped_from
 from tests.conftest import ROOT
 
 from .conftest import Stack, Worker
@@ -40,8 +40,9 @@ from .kafka_helpers import produce, read_topic, sample, wait_for
 MV = {"model": "fraud-detector", "version": "v1"}
 EVENTS = 6000
 CHANGE_AT = 3000  # windows 1-3 stationary, 4-6 drifted: drift state after window 5
-DRIFT_ALERT = "ModelDrift"
-DRIFT_ALERT_FOR = "2s"  # the test copy of alerts.yml shortens only this rule's `for:`
+DRIFT_ALERTS = {"critical": "ModelDrift", "warning": "ModelDriftWarning"}
+REPO_PROMETHEUS: dict[str, Any] = yaml.safe_load((ROOT / "prometheus" / "prometheus.yml").read_text())
+SCRAPE_SECONDS = int(REPO_PROMETHEUS["global"]["scrape_interval"].rstrip("s"))
 UNKNOWN_FEATURE = "session_length"  # not configured: counted by unknown_features_total
 
 
@@ -58,6 +59,7 @@ class Webhook:
 
     def __init__(self) -> None:
         self.posts: list[tuple[str, dict[str, Any]]] = []
+        self.received_at: list[float] = []  # time.time() of each POST
         self._lock = threading.Lock()
         outer = self
 
@@ -66,6 +68,7 @@ class Webhook:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 with outer._lock:
                     outer.posts.append((self.path, json.loads(body or b"{}")))
+                    outer.received_at.append(time.time())
                 self.send_response(200)
                 self.end_headers()
 
@@ -81,6 +84,11 @@ class Webhook:
         """(receiver path, alert) for every alert in every notification so far."""
         with self._lock:
             return [(path, a) for path, body in self.posts for a in body.get("alerts", [])]
+
+    def notifications(self) -> list[tuple[float, str, dict[str, Any]]]:
+        """(arrival time, receiver path, body) of every notification so far."""
+        with self._lock:
+            return [(t, path, body) for t, (path, body) in zip(self.received_at, self.posts, strict=True)]
 
     def stop(self) -> None:
         self.server.shutdown()
@@ -117,34 +125,13 @@ def _start(name: str, args: list[str], port: int, tmp: Path) -> Service:
 
 
 def alertmanager_config(webhook_url: str) -> dict[str, Any]:
-    """The repository's routing tree with fast timers and every receiver pointed at the test webhook."""
+    """The repository's alertmanager.yml unchanged (routing tree, timers, inhibition), every
+    receiver pointed at the test webhook."""
     cfg: dict[str, Any] = yaml.safe_load((ROOT / "prometheus" / "alertmanager.yml").read_text())
-
-    def fast(route: dict[str, Any]) -> None:
-        for key, value in (("group_wait", "1s"), ("group_interval", "1s")):
-            if key in route or route is cfg["route"]:
-                route[key] = value
-        for child in route.get("routes", []):
-            fast(child)
-
-    fast(cfg["route"])
     for receiver in cfg["receivers"]:
         for hook in receiver.get("webhook_configs", []):
             hook["url"] = f"{webhook_url}/{receiver['name']}"
     return cfg
-
-
-def alert_rules_for_test() -> dict[str, Any]:
-    """alerts.yml unchanged except the drift alert's `for:` (5m would not fit a test)."""
-    rules: dict[str, Any] = yaml.safe_load((ROOT / "prometheus" / "alerts.yml").read_text())
-    found = 0
-    for group in rules["groups"]:
-        for rule in group["rules"]:
-            if rule.get("alert") == DRIFT_ALERT:
-                rule["for"] = DRIFT_ALERT_FOR
-                found += 1
-    assert found == 1, f"alerts.yml should define {DRIFT_ALERT} once"
-    return rules
 
 
 def start_alertmanager(tmp: Path, webhook_url: str) -> Service:
@@ -158,16 +145,17 @@ def start_alertmanager(tmp: Path, webhook_url: str) -> Service:
 
 
 def start_prometheus(tmp: Path, worker_port: int, alertmanager_url: str) -> Service:
+    """prometheus/prometheus.yml with its intervals and rule files unchanged; only the addresses
+    (worker, Alertmanager) are this stack's, and Prometheus' self-scrape job is left out."""
     port = free_port()
-    (tmp / "alerts.yml").write_text(yaml.safe_dump(alert_rules_for_test(), sort_keys=False))
-    shutil.copy(ROOT / "prometheus" / "recording.yml", tmp / "recording.yml")
+    for name in ("alerts.yml", "recording.yml"):
+        shutil.copy(ROOT / "prometheus" / name, tmp / name)
+    job = next(j for j in REPO_PROMETHEUS["scrape_configs"] if j["job_name"] == "stream-monitor")
     config = {
-        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "global": REPO_PROMETHEUS["global"],
         "rule_files": [str(tmp / "recording.yml"), str(tmp / "alerts.yml")],
         "alerting": {"alertmanagers": [{"static_configs": [{"targets": [alertmanager_url.split("//", 1)[1]]}]}]},
-        # The job name is the one WorkerDown and the dashboards select on.
-        "scrape_configs": [{"job_name": "stream-monitor", "scrape_interval": "1s", "scrape_timeout": "1s",
-                            "static_configs": [{"targets": [f"127.0.0.1:{worker_port}"]}]}],
+        "scrape_configs": [{**job, "static_configs": [{"targets": [f"127.0.0.1:{worker_port}"]}]}],
     }
     cfg = tmp / "prometheus.yml"
     cfg.write_text(yaml.safe_dump(config))
@@ -207,6 +195,7 @@ class OpsStack:
     webhook: Webhook
     retrain_request_ids: list[str] = field(default_factory=list)
     drifted_features: set[str] = field(default_factory=set)
+    requests: list[tuple[float, dict[str, Any]]] = field(default_factory=list)  # (published at, request)
 
     def query(self, expr: str, range_seconds: float = 0) -> dict[str, Any]:
         return prom_query(self.prometheus.url, expr, range_seconds)
@@ -233,12 +222,15 @@ def _feed(stack: Stack, worker: Worker) -> None:
     client = MonitorClient(stack.broker.bootstrap, "fraud-detector", "v1", batch_size=250, max_queue=EVENTS * 3,
                            predictions_topic=t["predictions"], features_topic=t["features"],
                            labels_topic=t["labels"])
-    for i, e in enumerate(generate(Scenario(kind="abrupt", change_at=CHANGE_AT, seed=21), EVENTS)):
+    # stamped with the current time, as live traffic is: the processing-lag panels and
+    # ProcessingLagHigh then see the worker's lag, not the age of a fixed date
+    scenario = stamped_from(Scenario(kind="abrupt", change_at=CHANGE_AT, seed=21), time.time() - 30, 100.0)
+    for i, e in enumerate(generate(scenario, EVENTS)):
         if i == CHANGE_AT:
             assert client.flush(60), client.stats
             wait_for(lambda: sample(worker.metrics(), "stream_monitor_windows_closed_total", **MV)
                      == CHANGE_AT // 1000, 60, what="the stationary windows closed")
-            time.sleep(3.0)  # three scrapes of the stationary state
+            time.sleep(2 * SCRAPE_SECONDS + 1)  # two scrapes of the stationary state
         features = e["features"] if not 100 <= i < 150 else {**e["features"], UNKNOWN_FEATURE: 12.0}
         client.log_prediction(e["prediction"], features=features, score=e["score"], event_id=e["event_id"],
                               timestamp=e["timestamp"], latency_ms=e["latency_ms"], attributes=e["attributes"])
@@ -279,6 +271,7 @@ def ops_stack(broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory) 
         for r in requests:
             req = json.loads(r.value or b"{}")
             ops.retrain_request_ids.append(req["request_id"])
+            ops.requests.append((r.timestamp_ms / 1000, req))
             # drift-path reasons only; label-path detectors are named like "performance:accuracy"
             ops.drifted_features |= {x["feature"] for x in req["reasons"] if ":" not in x["detector"]}
         yield ops

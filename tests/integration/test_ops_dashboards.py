@@ -77,6 +77,12 @@ def test_every_panel_query_returns_data(ops_stack: OpsStack) -> None:
             elif has_data and key in NO_DATA_YET:
                 stale.append(f"{path.name} {title!r} {ref} returns data now: remove it from NO_DATA_YET")
     assert count > 50
+    # live traffic is processed within seconds of its event time: at least 95% of the events
+    # within ProcessingLagHigh's 300 s (over all events, not a rate window), and no such alert
+    within = ops_stack.query('sum(stream_monitor_processing_lag_seconds_bucket{le=~"300(\\\\.0)?"})'
+                             ' / sum(stream_monitor_processing_lag_seconds_count)')["result"]
+    assert within and float(within[0]["value"][1]) >= 0.95, within
+    assert not ops_stack.query('ALERTS{alertname="ProcessingLagHigh"}')["result"]
     assert not empty, "panels without data:\n" + "\n".join(empty)
     assert not stale, "\n".join(stale)
     assert set(NO_DATA_YET) <= seen, f"NO_DATA_YET names panels that do not exist: {set(NO_DATA_YET) - seen}"

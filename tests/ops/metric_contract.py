@@ -146,15 +146,28 @@ METRICS: tuple[Metric, ...] = (
         {"stream_monitor_model_drift_state": DRIFT_STATES},
     ),
     Metric("stream_monitor_model_drift_severity", "gauge", _MV),
+    # The drift decision: the open incident's newest published retrain request
+    Metric(
+        "stream_monitor_retrain_request_info",
+        "gauge",
+        ("model", "version", "request_id", "severity", "features"),
+        {"severity": RETRAIN_SEVERITIES},
+    ),
+    Metric(
+        "stream_monitor_retrain_request_feature",
+        "gauge",
+        ("model", "version", "request_id", "severity", "feature"),
+        {"severity": RETRAIN_SEVERITIES},
+    ),
     # Windows and freshness
     Metric("stream_monitor_window_events", "gauge", _MV),
     Metric("stream_monitor_last_window_events", "gauge", _MV),
     Metric("stream_monitor_last_evaluation_timestamp_seconds", "gauge", _MV),
     Metric("stream_monitor_last_event_timestamp_seconds", "gauge", _MV),
     # Data quality
-    Metric("stream_monitor_missing_rate", "gauge", _MVF),
-    Metric("stream_monitor_out_of_range_rate", "gauge", _MVF),
-    Metric("stream_monitor_unseen_category_rate", "gauge", _MVF),
+    Metric("stream_monitor_missing_ratio", "gauge", _MVF),
+    Metric("stream_monitor_out_of_range_ratio", "gauge", _MVF),
+    Metric("stream_monitor_unseen_category_ratio", "gauge", _MVF),
     # Latencies
     Metric("stream_monitor_processing_lag_seconds", "histogram", ("model",)),
     Metric("stream_monitor_serving_latency_seconds", "histogram", _MV),
@@ -183,6 +196,12 @@ METRICS: tuple[Metric, ...] = (
     ),
     Metric(
         "stream_monitor_performance_drop",
+        "gauge",
+        ("model", "version", "metric"),
+        {"metric": PERFORMANCE_METRICS},
+    ),
+    Metric(
+        "stream_monitor_performance_breach",
         "gauge",
         ("model", "version", "metric"),
         {"metric": PERFORMANCE_METRICS},

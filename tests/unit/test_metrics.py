@@ -28,7 +28,8 @@ def test_counts_and_state_gauges(demo_spec: ModelSpec, demo_reference: Reference
     evs = list(generate(Scenario(kind="abrupt", change_at=1000, seed=3), 3000))
     out = mon.observe(records([*evs, b"{bad"]), now=evs[-1]["timestamp"] + 5)
     metrics.observe(out, now=123.0)
-    assert _sample(reg, "stream_monitor_dead_letter_total", source="predictions", reason="invalid_json") is None
+    # present at 0 from the start (closed label set), counted only once acknowledged
+    assert _sample(reg, "stream_monitor_dead_letter_total", source="predictions", reason="invalid_json") == 0
     for dl in out.dead_letters:  # counted once the broker acknowledged the dead letter
         metrics.dead_lettered(dl)
     mv = {"model": "fraud-detector", "version": "v1"}
@@ -137,10 +138,43 @@ def test_metrics_endpoint_restricts_to_named_series(demo_spec: ModelSpec, demo_r
     full, consumed, state = asyncio.run(scrape())
     assert "stream_monitor_feature_drift{" in full and "stream_monitor_dead_letter_total" in full
     series = [line.split("{")[0] for line in consumed.splitlines() if not line.startswith("#")]
-    assert series == ["stream_monitor_events_consumed_total"]
+    assert set(series) == {"stream_monitor_events_consumed_total"}  # prediction, and feature/label at 0
     assert 'kind="prediction",model="fraud-detector",version="v1"} 3000.0' in consumed
     assert [line.split("{")[0] for line in state.splitlines() if not line.startswith("#")] == [
         "stream_monitor_model_drift_severity"]
-    # The state and label-path collectors read the monitors: both in the full scrape,
-    # the state one for the severity, neither for the consumed counts.
-    assert len(reads) == 3
+    # The state, label-path and decision collectors read the monitors: all three in the
+    # full scrape, the state one for the severity, none for the consumed counts.
+    assert len(reads) == 4
+
+
+def test_metrics_endpoint_negotiates_openmetrics() -> None:
+    import asyncio
+    import urllib.request
+
+    from stream_monitor.app.web import Health, WebServer
+    from stream_monitor.broker import free_port
+
+    reg = CollectorRegistry()
+    MonitorMetrics(reg, list)
+    port = free_port()
+    server = WebServer(reg, Health(), lambda: {}, "127.0.0.1", port)
+
+    def get(accept: str) -> tuple[str, str]:
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/metrics", headers={"Accept": accept})  # noqa: S310
+        with urllib.request.urlopen(req, timeout=5) as r:  # noqa: S310
+            return r.headers["Content-Type"], r.read().decode()
+
+    async def scrape() -> list[tuple[str, str]]:
+        await server.start()
+        try:
+            loop = asyncio.get_running_loop()
+            om = "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5"
+            return [await loop.run_in_executor(None, get, a) for a in (om, "text/plain", "")]
+        finally:
+            await server.stop()
+
+    (om_type, om_body), (text_type, text_body), (default_type, _) = asyncio.run(scrape())
+    assert om_type.startswith("application/openmetrics-text") and om_body.endswith("# EOF\n")
+    assert "stream_monitor_worker_up 0.0" in om_body
+    assert text_type.startswith("text/plain") and "# EOF" not in text_body
+    assert default_type.startswith("text/plain")

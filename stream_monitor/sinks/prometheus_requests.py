@@ -1,0 +1,100 @@
+"""The drift decision as Prometheus series: what the last published retrain request said.
+
+While a model version's drift incident is open (its policy is in the drift
+state and a request of the incident was acknowledged by the broker), the
+collector exports, read at scrape time from the monitors' state:
+
+``<prefix>_retrain_request_info{model, version, request_id, severity, features}``
+    1 for the newest published request of the incident; ``severity`` and
+    ``features`` (comma-separated, in the request's order) are exactly what the
+    request on the retrain topic says.
+``<prefix>_retrain_request_feature{model, version, request_id, severity, feature}``
+    1 for each feature that request names: one alert per feature, grouped by
+    Alertmanager into the same notification as the request's alert.
+
+The series come from the persisted policy state (:class:`Incident`), not from
+a counter set when publishing: a restarted worker exports the same request
+again instead of a "recovery", and a request decided but not yet acknowledged
+(``Monitor.pending``) is not exported. Cardinality is bounded: one request per
+live model version, and feature names are kept only when their base name is a
+configured feature (or the prediction / multivariate pseudo-features); any
+other name is dropped from the labels, never copied from input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from typing import Final
+
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from stream_monitor.decisions.incident import LastRequest
+from stream_monitor.detectors.base import DetectorState
+from stream_monitor.monitor import Monitor
+from stream_monitor.windows.profile import MULTIVARIATE, PREDICTION
+from stream_monitor.windows.segments import base_feature
+
+__all__ = ["RequestCollector", "labelled_features"]
+
+_PSEUDO: Final = frozenset({PREDICTION, MULTIVARIATE})
+
+
+def labelled_features(features: Iterable[str], configured: frozenset[str]) -> tuple[str, ...]:
+    """The features of a request that may become label values, in their order.
+
+    >>> labelled_features(["amount", "bogus", "__prediction__"], frozenset({"amount"}))
+    ('amount', '__prediction__')
+    """
+    allowed = configured | _PSEUDO
+    out: list[str] = []
+    for f in features:
+        if base_feature(f) in allowed and f not in out:
+            out.append(f)
+    return tuple(out)
+
+
+class RequestCollector(Collector):
+    """Exports the open drift incident's last published request of every live model version."""
+
+    def __init__(self, prefix: str, monitors: Callable[[], Iterable[Monitor]]) -> None:
+        self.p = prefix
+        self.monitors = monitors
+
+    def describe(self) -> Iterable[Metric]:
+        return self._families()
+
+    def _families(self) -> tuple[GaugeMetricFamily, GaugeMetricFamily]:
+        p = self.p
+        return (
+            GaugeMetricFamily(
+                f"{p}_retrain_request_info",
+                "1 while the drift incident of the model version is open: its newest published retrain request.",
+                labels=["model", "version", "request_id", "severity", "features"],
+            ),
+            GaugeMetricFamily(
+                f"{p}_retrain_request_feature",
+                "1 for each feature named by the open incident's newest published retrain request.",
+                labels=["model", "version", "request_id", "severity", "feature"],
+            ),
+        )
+
+    def collect(self) -> Iterator[Metric]:
+        info, feature = self._families()
+        for mon in self.monitors():
+            for model_id, mm in mon.models.items():
+                configured = frozenset(f.name for f in mm.spec.features)
+                for version, vs in mm.versions.items():
+                    last = _open_request(vs.policy.state, vs.policy.incident.open, vs.policy.incident.last)
+                    if last is None or last.request_id in mon.pending:
+                        continue
+                    names = labelled_features(last.features, configured)
+                    info.add_metric([model_id, version, last.request_id, last.severity, ",".join(names)], 1.0)
+                    for name in names:
+                        feature.add_metric([model_id, version, last.request_id, last.severity, name], 1.0)
+        yield info
+        yield feature
+
+
+def _open_request(state: DetectorState, is_open: bool, last: LastRequest | None) -> LastRequest | None:
+    return last if (state is DetectorState.DRIFT and is_open) else None

@@ -1,0 +1,91 @@
+"""A stopped worker is not a recovery: no drift "resolved" notification while it is down.
+
+Its own stack (the shared one serves the dashboard and status page tests, which need a
+live worker): real worker, Prometheus and Alertmanager with the repository's
+prometheus.yml, rules and alertmanager.yml unchanged, a webhook receiver. After the
+drift page, the worker is killed (SIGKILL): Prometheus' scrape fails (up == 0) and the
+worker's series go stale. Without the hold in the drift rules, the drift alerts would end
+at the next evaluation and Alertmanager would send "resolved" within scrape (15 s) +
+evaluation (15 s) + the drift route's group_interval (30 s). The worker is then started
+again on the same state: its restored incident exports the same request, and still nothing
+resolves.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from typing import Any
+
+import pytest
+
+from stream_monitor.simulate import Scenario, generate, to_json
+
+from .conftest import Stack
+from .kafka_helpers import produce, wait_for
+from .ops_stack import (
+    DRIFT_ALERTS,
+    SCRAPE_SECONDS,
+    Service,
+    Webhook,
+    prom_query,
+    start_alertmanager,
+    start_prometheus,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+DRIFT = {*DRIFT_ALERTS.values(), "FeatureDrift"}
+# scrape + evaluation + group_interval of the drift route, and a margin
+RESOLVE_WOULD_ARRIVE_WITHIN = 2 * SCRAPE_SECONDS + 30 + 30
+
+
+def _drift(webhook: Webhook, status: str) -> list[dict[str, Any]]:
+    return [a for _, a in webhook.alerts() if a["labels"].get("alertname") in DRIFT and a["status"] == status]
+
+
+def test_worker_down_does_not_resolve_the_drift_page(stack: Stack) -> None:
+    tmp = stack.tmp
+    webhook = Webhook()
+    services: list[Service] = []
+    worker = stack.worker()
+    try:
+        services.append(start_alertmanager(tmp, webhook.url))
+        worker.start(wait=False)
+        services.append(start_prometheus(tmp, worker.port, services[0].url))
+        worker.wait_ready()
+        now = time.time()
+        scenario = Scenario(kind="abrupt", change_at=3000, seed=5, start_time=now - 60, events_per_second=100)
+        produce(stack.broker.bootstrap, stack.topics["predictions"],
+                [to_json(e) for e in generate(scenario, 6000)])
+        firing = wait_for(lambda: _drift(webhook, "firing"), 150, interval=1.0, what="the drift page")
+        request_id = firing[0]["labels"]["request_id"]
+
+        assert worker.process is not None
+        os.kill(worker.process.pid, signal.SIGKILL)
+        worker.process.wait(10)
+        down_at = time.monotonic()
+        prom = services[1].url
+        wait_for(lambda: prom_query(prom, 'up{job="stream-monitor"} == 0')["result"], 60, what="the failed scrape")
+        while time.monotonic() - down_at < RESOLVE_WOULD_ARRIVE_WITHIN:
+            assert not _drift(webhook, "resolved"), "a drift alert resolved while the worker was down"
+            time.sleep(1.0)
+        held = prom_query(prom, f'ALERTS{{alertstate="firing", request_id="{request_id}"}}')["result"]
+        assert {r["metric"]["alertname"] for r in held} & set(DRIFT_ALERTS.values()), held
+
+        worker.start()  # the same state directory: the incident and its request are restored
+        wait_for(lambda: prom_query(prom, f'stream_monitor_retrain_request_info{{request_id="{request_id}"}}'
+                                          ' and on (job, instance) up == 1')["result"],
+                 90, what="the restored request exported again")
+        back_at = time.monotonic()
+        while time.monotonic() - back_at < 2 * SCRAPE_SECONDS + 30:
+            assert not _drift(webhook, "resolved"), "a drift alert resolved after the worker came back"
+            time.sleep(1.0)
+        pages = {a["labels"]["request_id"] for a in _drift(webhook, "firing")
+                 if a["labels"]["alertname"] in DRIFT_ALERTS.values()}
+        assert request_id in pages
+    finally:
+        for service in reversed(services):
+            service.stop()
+        webhook.stop()
