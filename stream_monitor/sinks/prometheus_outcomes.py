@@ -153,7 +153,7 @@ class _OutcomeCollector(Collector):
                     for rep in (vs.last_preds, vs.last_pairs):
                         for rd in rep.readings if rep is not None else ():
                             if rd.kind == "performance" and rep is vs.last_pairs:
-                                breach.add_metric([*mv, rd.metric], 1.0 if rd.breach else 0.0)
+                                breach.add_metric([*mv, rd.statistic], 1.0 if rd.drift else 0.0)
                             if rd.kind == "fairness" and rd.attribute is not None:
                                 fl = [*mv, rd.attribute, rd.statistic]
                                 fm.add_metric(fl, rd.value)

@@ -19,10 +19,17 @@ again instead of a "recovery", and a request decided but not yet acknowledged
 live model version, and feature names are kept only when their base name is a
 configured feature (or the prediction / multivariate pseudo-features); any
 other name is dropped from the labels, never copied from input.
+
+The label path's incidents (performance, concept drift, representation,
+fairness: the same policy on the joined pairs and on the predictions) are
+exported the same way, with the subjects their requests name: a metric name
+(``accuracy``, ``error_rate``, ...) or ``attribute=group`` with a configured
+attribute and one of its declared groups (or ``other``).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import Final
 
@@ -30,14 +37,18 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from stream_monitor.decisions.incident import LastRequest
+from stream_monitor.decisions.state import PolicyState
 from stream_monitor.detectors.base import DetectorState
+from stream_monitor.label_monitor import OutcomeMonitor
+from stream_monitor.labelspec import OTHER_GROUP
 from stream_monitor.monitor import Monitor
 from stream_monitor.windows.profile import MULTIVARIATE, PREDICTION
 from stream_monitor.windows.segments import base_feature
 
-__all__ = ["RequestCollector", "labelled_features"]
+__all__ = ["RequestCollector", "label_subjects", "labelled_features"]
 
 _PSEUDO: Final = frozenset({PREDICTION, MULTIVARIATE})
+_METRIC: Final = re.compile(r"[a-z][a-z0-9_]{0,63}")  # the label path's closed-set metric names
 
 
 def labelled_features(features: Iterable[str], configured: frozenset[str]) -> tuple[str, ...]:
@@ -85,15 +96,38 @@ class RequestCollector(Collector):
             for model_id, mm in mon.models.items():
                 configured = frozenset(f.name for f in mm.spec.features)
                 for version, vs in mm.versions.items():
-                    last = _open_request(vs.policy.state, vs.policy.incident.open, vs.policy.incident.last)
-                    if last is None or last.request_id in mon.pending:
-                        continue
-                    names = labelled_features(last.features, configured)
-                    info.add_metric([model_id, version, last.request_id, last.severity, ",".join(names)], 1.0)
-                    for name in names:
-                        feature.add_metric([model_id, version, last.request_id, last.severity, name], 1.0)
+                    self._add(info, feature, mon, model_id, version, vs.policy,
+                              lambda fs, c=configured: labelled_features(fs, c))  # type: ignore[misc]
+            for model_id, om in mon.outcomes.items():
+                for version, ovs in om.versions.items():
+                    for policy in (ovs.pair_policy, ovs.pred_policy):
+                        self._add(info, feature, mon, model_id, version, policy,
+                                  lambda fs, o=om: label_subjects(fs, o))  # type: ignore[misc]
         yield info
         yield feature
+
+    @staticmethod
+    def _add(info: GaugeMetricFamily, feature: GaugeMetricFamily, mon: Monitor, model_id: str, version: str,
+             policy: PolicyState, allowed: Callable[[Iterable[str]], tuple[str, ...]]) -> None:
+        last = _open_request(policy.state, policy.incident.open, policy.incident.last)
+        if last is None or last.request_id in mon.pending:
+            return
+        names = allowed(last.features)
+        info.add_metric([model_id, version, last.request_id, last.severity, ",".join(names)], 1.0)
+        for name in names:
+            feature.add_metric([model_id, version, last.request_id, last.severity, name], 1.0)
+
+
+def label_subjects(subjects: Iterable[str], om: OutcomeMonitor) -> tuple[str, ...]:
+    """The subjects of a label-path request that may become label values: metric names, and
+    ``attribute=group`` of a configured attribute and a declared group (or ``other``)."""
+    out: list[str] = []
+    for s in subjects:
+        attr, sep, group = s.partition("=")
+        ok = (group in om.declared.get(attr, ()) or group == OTHER_GROUP) if sep else bool(_METRIC.fullmatch(s))
+        if ok and s not in out:
+            out.append(s)
+    return tuple(out)
 
 
 def _open_request(state: DetectorState, is_open: bool, last: LastRequest | None) -> LastRequest | None:

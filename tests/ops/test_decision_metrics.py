@@ -97,3 +97,33 @@ def test_processing_lag_buckets_reach_seven_days(
     les = {s.labels["le"] for m in reg.collect() for s in m.samples
            if s.name == "stream_monitor_processing_lag_seconds_bucket"}
     assert str(float(7 * 86400)) in les
+
+
+def test_label_path_requests_are_exported_the_same_way() -> None:
+    """One policy for both paths: a representation shift decided on the predictions (no labels
+    needed) makes a label-path request, exported like a drift request once published, with
+    its subjects (``attribute=group`` of a declared group) as the features; an undeclared
+    group name never becomes a label value."""
+    from stream_monitor.monitor import SourceRecord
+    from stream_monitor.simulate_labels import LabelScenario, generate_labelled, labelled_model_config, to_json
+
+    spec = ModelSpec.model_validate(labelled_model_config())
+    mon = Monitor([spec], {spec.model_id: None}, max_message_bytes=1 << 20)
+    reg = CollectorRegistry()
+    MonitorMetrics(reg, lambda: [mon])
+    evs = [p for p, _ in generate_labelled(LabelScenario(kind="representation", change_at=4000, seed=5), 10_000)]
+    recs = [SourceRecord("prediction", to_json(e), "model-predictions", 0, i, spec.model_id.encode())  # type: ignore[arg-type]
+            for i, e in enumerate(evs)]
+    out = [mon.observe(recs[i:i + 1000], now=0.0) for i in range(0, len(recs), 1000)]
+    requests = [r for o in out for r in o.requests]
+    assert requests and all(r.reasons[0].detector.startswith("representation") for r in requests)
+    assert _samples(reg, INFO) == []
+    mon.mark_published(list(mon.pending))
+    [info] = _samples(reg, INFO)
+    assert info["request_id"] == requests[-1].request_id and info["severity"] == requests[-1].severity
+    assert "region=south" in info["features"].split(",")
+    pred = mon.outcomes[spec.model_id].versions["v1"].pred_policy
+    assert pred.incident.last is not None
+    pred.incident.last = LastRequest(pred.incident.last.request_id, ("region=south", "region=<script>", "x y"),
+                                     "warning")
+    assert _samples(reg, INFO)[0]["features"] == "region=south"
