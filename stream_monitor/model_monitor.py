@@ -86,13 +86,14 @@ class VersionState:
         }
         self.stream_marks = dict.fromkeys(self.streams, 0)
         self.segments = SegmentWindows.empty(spec.segments, self.layout, index) if spec.segments else None
-        self.cusum_layout = sequential_layout(spec, reference)
         if spec.seasonality is not None and reference.seasonal is not None:
             self.phase = PhaseReference.cached(reference)
             self.phases = np.zeros(reference.seasonal.buckets, dtype=np.int64)
             self.calibrator = PhaseCalibrator(reference, resamples=det.calibration_resamples, seed=det.seed)
             self.seasonal_cusum = SeasonalCusum.cached(spec, reference)
             self.cusum_layout = self.seasonal_cusum.layout if self.seasonal_cusum is not None else None
+        else:
+            self.cusum_layout = sequential_layout(spec, reference)
         self.cusum = CusumBank.empty(self.cusum_layout) if self.cusum_layout is not None else None
 
     def reference_info(self, rolling: ReferenceProfile | None = None) -> ReferenceInfo:

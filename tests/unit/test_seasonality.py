@@ -190,3 +190,21 @@ def test_restore_gives_identical_results() -> None:
     for key in ("phases", "cusum", "policy"):
         assert [v[key] for v in second.to_state()["versions"].values()] == \
             [v[key] for v in whole.to_state()["versions"].values()], key
+
+
+def test_reference_files_with_iso_times_are_profiled_and_poor_ones_refused(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from datetime import UTC, datetime
+
+    from stream_monitor.errors import ReferenceError_
+    from stream_monitor.reference_io import build_from_file
+
+    rows = list(rows_between(T0, T0 + DAY, seed=5, rate=0.2))
+    path = tmp_path / "reference.jsonl"
+    path.write_text("".join(json.dumps({**r, "timestamp": datetime.fromtimestamp(r["timestamp"], UTC).isoformat()})
+                            + "\n" for r in rows))
+    profile = build_from_file(_spec(), path)
+    assert profile.seasonal is not None and sum(profile.seasonal.rows) == len(rows)
+    short = tmp_path / "short.jsonl"
+    short.write_text("".join(json.dumps(r) + "\n" for r in rows[: len(rows) // 3]))
+    with pytest.raises(ReferenceError_, match="whole periods"):
+        build_from_file(_spec(), short)
