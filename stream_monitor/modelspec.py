@@ -395,6 +395,9 @@ class ModelSpec(BaseModel):
             if self.reference.rolling_windows is not None:
                 raise ValueError("seasonality and reference.rolling_windows exclude each other "
                                  "(a rolling reference has no phase)")
+            if self.detectors.streaming:
+                raise ValueError("seasonality and detectors.streaming exclude each other (the streaming "
+                                 "detectors see the raw score, not its phase; the sequential CUSUMs are phase-matched)")
         return self
 
     def params_hash(self) -> str:

@@ -80,6 +80,7 @@ def test_config_parses_durations_and_defaults_to_off() -> None:
     {"seasonality": {"period": "1d", "buckets": 1}},
     {"seasonality": SEASONAL, "reference": {"learn_first_n": 1000}},
     {"seasonality": SEASONAL, "reference": {"path": "r.jsonl", "rolling_windows": 3}},
+    {"seasonality": SEASONAL, "detectors": {"streaming": [{"kind": "adwin"}]}},
 ])
 def test_config_refuses_what_cannot_work(bad: dict) -> None:
     with pytest.raises(ValidationError):
@@ -208,3 +209,13 @@ def test_reference_files_with_iso_times_are_profiled_and_poor_ones_refused(tmp_p
     short.write_text("".join(json.dumps(r) + "\n" for r in rows[: len(rows) // 3]))
     with pytest.raises(ReferenceError_, match="whole periods"):
         build_from_file(_spec(), short)
+
+
+@pytest.mark.parametrize("module", ["stream_monitor.windows.seasonal", "stream_monitor.detectors.seasonal",
+                                    "stream_monitor.tools.seasonal_streams"])
+def test_doctests(module: str) -> None:
+    import doctest
+    import importlib
+
+    failed, tried = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
+    assert tried > 0 and failed == 0
