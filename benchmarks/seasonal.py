@@ -9,8 +9,11 @@ windows of 1,000 events) with its own seeds, and runs the pure core in process
 * ``stationary``: the stream follows the reference's cycle; every request is false;
 * ``stationary_off``: the same, with seasonality off (the cycle is taken for drift);
 * ``shift_6h`` / ``amplitude_x2``: from the start of the stream's second day the
-  cycle is shifted by 6 hours / its amplitude doubled; reported is the delay from
-  the change to the first request, in events and in hours of event time.
+  cycle is shifted by 6 hours / its amplitude doubled;
+* ``shift_1h`` / ``amplitude_x1.25``: the same, subtler: one hour, a quarter more.
+
+For the changes, reported is the delay from the change to the first request, in
+events and in hours of event time.
 
 Run ``python -m benchmarks.seasonal`` (``--seeds``, ``--processes``); it prints a
 markdown table and writes it with the date, machine and command to
@@ -38,7 +41,8 @@ __all__ = ["main", "run_job"]
 
 RESULTS = Path(__file__).parent / "results" / "seasonal.md"
 T0 = 1_767_225_600.0
-SCENARIOS = ("stationary", "stationary_off", "shift_6h", "amplitude_x2")
+CHANGES = {"shift_6h": (6.0, 1.0), "amplitude_x2": (0.0, 2.0), "shift_1h": (1.0, 1.0), "amplitude_x1.25": (0.0, 1.25)}
+SCENARIOS = ("stationary", "stationary_off", *CHANGES)
 
 
 def run_job(job: tuple[str, int, float, float, float]) -> dict[str, Any]:
@@ -51,10 +55,9 @@ def run_job(job: tuple[str, int, float, float, float]) -> dict[str, Any]:
                         source=f"reference {seed}")
     start = T0 + ref_days * DAY
     change = None
-    if scenario == "shift_6h":
-        change = CycleChange(at=start + DAY, shift_hours=6)
-    elif scenario == "amplitude_x2":
-        change = CycleChange(at=start + DAY, amplitude=2.0)
+    if scenario in CHANGES:
+        shift, amplitude = CHANGES[scenario]
+        change = CycleChange(at=start + DAY, shift_hours=shift, amplitude=amplitude)
     events = [PredictionEvent.model_validate(e)
               for e in prediction_events(start, start + days * DAY, seed=seed, rate=rate, change=change)]
     mon = ModelMonitor(spec, ref)
