@@ -15,8 +15,9 @@ not the whole reference). Numeric moments (mean, standard deviation,
 kurtosis) are mixed exactly from each bucket's central moments.
 
 Calibrated distance thresholds (:class:`PhaseCalibrator`) are canonical: the
-null of a window of ``n`` against a reference of ``n_eff`` rows (on the
-calibration grid) with the whole reference's bin shares. They are therefore a
+null of a window of ``n`` against a reference of ``n_eff`` rows (rounded down
+to a grid of quarter powers of two: fewer rows, a wider null, a higher
+threshold) with the whole reference's bin shares. They are therefore a
 pure function of the reference, ``n`` and ``n_eff``, whatever windows came
 before, so a restored worker computes the same thresholds.
 
@@ -28,13 +29,14 @@ between phases, which makes the test a little conservative).
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from stream_monitor.decisions.calibration import Calibrator, grid_size
+from stream_monitor.decisions.calibration import Calibrator
 from stream_monitor.detectors.base import WindowTest
 from stream_monitor.windows.embedding import FeatureMap
 from stream_monitor.windows.profile import (
@@ -47,7 +49,7 @@ from stream_monitor.windows.profile import (
 from stream_monitor.windows.seasonal import BucketCounts, SeasonalProfile
 from stream_monitor.windows.window import reference_counts
 
-__all__ = ["PhaseCalibrator", "PhaseReference", "mix_moments"]
+__all__ = ["PhaseCalibrator", "PhaseReference", "mix_moments", "reference_grid"]
 
 Profile = NumericProfile | CategoricalProfile
 
@@ -67,6 +69,21 @@ def mix_moments(w: np.ndarray, moments: np.ndarray) -> tuple[float, float, float
     c4 = float(w @ (moments[:, 3] + 4 * d * moments[:, 2] + 6 * d * d * moments[:, 1] + d**4))
     kurt = c4 / (c2 * c2) - 3.0 if c2 > 0 else 0.0
     return mu, float(np.sqrt(max(c2, 0.0))), round(kurt, 6)
+
+
+def reference_grid(n: int) -> int:
+    """``n`` rounded down to ``floor(2 ** (k / 4))``: the reference sizes thresholds are calibrated at.
+
+    Each size costs a calibration per feature and test (about 20 ms) the first
+    time it is met; a window's ``n_eff`` varies with its phases, so the grid is
+    coarse (19% steps) and rounding down is conservative.
+
+    >>> [reference_grid(n) for n in (1, 100, 3_000, 7_300)]
+    [1, 90, 2896, 6888]
+    """
+    if n <= 1:
+        return 1
+    return int(2 ** (math.floor(4 * math.log2(n) + 1e-9) / 4))
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,7 +205,7 @@ class PhaseCalibrator(Calibrator):
         whole = self.reference.prediction if feature == PREDICTION else self.reference.features.get(feature)
         if whole is None:
             return super().threshold(feature, test, reference, profile, n, quantile)
-        size = grid_size(max(int(reference.sum()), 1))
+        size = reference_grid(int(reference.sum()))
         base = reference_counts(whole).astype(float)
         canonical = np.rint(base / max(base.sum(), 1.0) * size).astype(np.int64)
         cal = self._by_size.get(size)

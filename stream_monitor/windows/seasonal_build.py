@@ -35,11 +35,13 @@ from stream_monitor.windows.profile import (
 )
 from stream_monitor.windows.seasonal import BucketCounts, SeasonalProfile, phase_bucket
 
-__all__ = ["BUCKET_EMBEDDING_ROWS", "SeasonalBuilder", "event_time"]
+__all__ = ["BUCKET_EMBEDDING_ROWS", "EMBEDDING_ROWS", "SeasonalBuilder", "event_time"]
 
 # Complete rows per bucket behind its mean embedding: its error repeats in every window
-# of that phase, so it is kept well above a window's size.
+# of that phase, so it is kept well above a window's size; at most EMBEDDING_ROWS over all
+# buckets (float64 arrays: 120,000 rows of 20 features are ~19 MB while building).
 BUCKET_EMBEDDING_ROWS = 5_000
+EMBEDDING_ROWS = 120_000
 
 
 def event_time(value: Any) -> float | None:
@@ -78,7 +80,8 @@ class SeasonalBuilder:
         self.pred_cats = [Counter[str]() for _ in range(b)]
         self.pred_missing = np.zeros(b, dtype=np.int64)
         self.rows = np.zeros(b, dtype=np.int64)
-        self.complete: list[list[list[float]]] = [[] for _ in range(b)]
+        self.cap = max(min(BUCKET_EMBEDDING_ROWS, EMBEDDING_ROWS // b), 1)
+        self.complete = [np.empty((self.cap, len(self.numeric))) for _ in range(b)]
         self.seen = np.zeros(b, dtype=np.int64)
         self.rng = np.random.default_rng([spec.reference.sample_seed, 0x534541])
         self.first, self.last = math.inf, -math.inf
@@ -109,13 +112,10 @@ class SeasonalBuilder:
                 self.values[name][b].append(x)
         if parsed and all(x is not None for x in parsed):
             self.seen[b] += 1
-            keep = self.complete[b]
-            if len(keep) < BUCKET_EMBEDDING_ROWS:
-                keep.append(parsed)  # type: ignore[arg-type]
-            else:  # reservoir sampling, as the whole profile's sample
-                j = int(self.rng.integers(int(self.seen[b])))
-                if j < BUCKET_EMBEDDING_ROWS:
-                    keep[j] = parsed  # type: ignore[assignment]
+            seen = int(self.seen[b])
+            j = seen - 1 if seen <= self.cap else int(self.rng.integers(seen))  # reservoir sampling
+            if j < self.cap:
+                self.complete[b][j] = parsed
         for name in self.categorical:
             key = categorical_key(row.get(name))
             if key is None:
@@ -189,12 +189,12 @@ class SeasonalBuilder:
         if fmap is None or list(fmap.features) != self.numeric:
             return None, None
         means, counts = [], []
-        for rows in self.complete:
-            x = np.asarray(rows, dtype=float).reshape(len(rows), len(self.numeric))
+        for rows, seen in zip(self.complete, self.seen, strict=True):
+            x = rows[:min(int(seen), self.cap)]
             cols = {name: x[:, j] for j, name in enumerate(self.numeric)}
-            z = fmap.embed(fmap.rows([{}] * len(rows), cols)) if len(rows) else np.zeros((0, fmap.size))
-            means.append(tuple(float(v) for v in (z.mean(axis=0) if len(rows) else np.zeros(fmap.size))))
-            counts.append(len(rows))
+            z = fmap.embed(fmap.rows([{}] * len(x), cols)) if len(x) else np.zeros((0, fmap.size))
+            means.append(tuple(float(v) for v in (z.mean(axis=0) if len(x) else np.zeros(fmap.size))))
+            counts.append(len(x))
         return tuple(means), tuple(counts)
 
 
