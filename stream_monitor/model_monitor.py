@@ -9,7 +9,10 @@ rolling reference (the last N healthy windows) is kept beside the static one.
 With ``segments`` each version also keeps one window per configured segment
 (:mod:`stream_monitor.windows.segments`); with ``feature_join`` feature events
 join their prediction by ``event_id`` before reaching the windows
-(:mod:`stream_monitor.windows.feature_join`). Pure: no clock, no I/O.
+(:mod:`stream_monitor.windows.feature_join`). With ``seasonality`` each window
+counts its events per phase bucket, and every detector compares it with the
+reference mixed to that phase composition (:mod:`stream_monitor.detectors.seasonal`,
+:mod:`stream_monitor.detectors.seasonal_cusum`). Pure: no clock, no I/O.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 from stream_monitor.decisions.calibration import Calibrator
 from stream_monitor.decisions.policy import WindowReport, decide
@@ -28,6 +33,8 @@ from stream_monitor.detectors.cusum import CusumBank
 from stream_monitor.detectors.cusum_signals import CusumLayout
 from stream_monitor.detectors.evaluate import evaluate_window
 from stream_monitor.detectors.reading import Reading
+from stream_monitor.detectors.seasonal import PhaseCalibrator, PhaseReference
+from stream_monitor.detectors.seasonal_cusum import SeasonalCusum
 from stream_monitor.detectors.segments import segment_quantile, segment_readings
 from stream_monitor.detectors.sequential import event_increments, sequential_layout, sequential_readings
 from stream_monitor.detectors.streaming import StreamingBase, build_streaming, restore_streaming
@@ -64,6 +71,9 @@ class VersionState:
     cusum_layout: CusumLayout | None = None  # in memory only: a pure function of the reference
     cusum: CusumBank | None = None  # the sequential detectors' state, when enabled
     incarnation: str = ""  # the event time that started this life of the version (request ids)
+    phase: PhaseReference | None = None  # in memory only: the reference per phase bucket (seasonality)
+    seasonal_cusum: SeasonalCusum | None = None  # in memory only: the CUSUM tables per phase bucket
+    phases: np.ndarray | None = None  # events of the open window per phase bucket (seasonality)
 
     def start(self, spec: ModelSpec, reference: ReferenceProfile, index: int = 0) -> None:
         det = spec.detectors
@@ -78,7 +88,14 @@ class VersionState:
         }
         self.stream_marks = dict.fromkeys(self.streams, 0)
         self.segments = SegmentWindows.empty(spec.segments, self.layout, index) if spec.segments else None
-        self.cusum_layout = sequential_layout(spec, reference)
+        if spec.seasonality is not None and reference.seasonal is not None:
+            self.phase = PhaseReference.cached(reference)
+            self.phases = np.zeros(reference.seasonal.buckets, dtype=np.int64)
+            self.calibrator = PhaseCalibrator(reference, resamples=det.calibration_resamples, seed=det.seed)
+            self.seasonal_cusum = SeasonalCusum.cached(spec, reference)
+            self.cusum_layout = self.seasonal_cusum.layout if self.seasonal_cusum is not None else None
+        else:
+            self.cusum_layout = sequential_layout(spec, reference)
         head = det.sequential.head_start
         self.cusum = CusumBank.empty(self.cusum_layout, head) if self.cusum_layout is not None else None
 
@@ -91,6 +108,19 @@ class VersionState:
             fingerprint=ref.fingerprint(),
             rows=ref.rows,
         )
+
+
+def _check_seasonal(spec: ModelSpec, reference: ReferenceProfile | None) -> None:
+    """Refuse (at start-up) a reference that cannot serve the configured seasonality."""
+    season, got = spec.seasonality, reference.seasonal if reference is not None else None
+    if season is None or reference is None:
+        return
+    if got is None:
+        raise ValueError(f"model {spec.model_id!r} configures seasonality but its reference {reference.source!r} "
+                         "has no per-phase profile (build it with seasonality configured)")
+    if (got.period_seconds, got.buckets, got.offset_seconds) != (season.period, season.buckets, season.offset):
+        raise ValueError(f"model {spec.model_id!r}: the reference was profiled with another seasonality "
+                         f"(period {got.period_seconds:g} s, {got.buckets} buckets); build it again")
 
 
 def _stream_name(kind: str, i: int, all_specs: Sequence[Any]) -> str:
@@ -127,6 +157,8 @@ class ModelMonitor:
     ) -> None:
         if reference is None and spec.reference.learn_first_n is None:
             raise ValueError(f"model {spec.model_id!r} has no reference and does not learn one")
+        for ref in (reference, *(version_references or {}).values()):
+            _check_seasonal(spec, ref)
         self.spec = spec
         self.reference = reference
         self.version_references = dict(version_references or {})
@@ -262,8 +294,13 @@ class ModelMonitor:
         counted = [isinstance(e, PredictionEvent) for e in events]
         raw = feature_columns(events, state.layout.names)  # read once for the windows and the CUSUMs
         columns = float_arrays(raw, [n for n, _ in state.layout.numeric]) if raw is not None else None
-        increments = (event_increments(state.cusum_layout, events, self.spec.prediction.type, columns)
-                      if state.cusum is not None and state.cusum_layout is not None else None)
+        phases = state.phase.season.weights_of(np.asarray(ts)) if state.phase is not None else None
+        increments: np.ndarray | None
+        if state.seasonal_cusum is not None and phases is not None and state.cusum is not None:
+            increments = state.seasonal_cusum.increments(events, phases, self.spec.prediction.type, columns)
+        else:
+            increments = (event_increments(state.cusum_layout, events, self.spec.prediction.type, columns)
+                          if state.cusum is not None and state.cusum_layout is not None else None)
         i = 0
         while i < len(events):
             w = state.window
@@ -278,6 +315,8 @@ class ModelMonitor:
                   None if columns is None else {n: c[i:end] for n, c in columns.items()})
             if state.segments is not None:
                 state.segments.add(events[i:end], groups[i:end])
+            if phases is not None and state.phases is not None and state.phase is not None:
+                state.phases += state.phase.season.composition(*(x[i:end] for x in phases))
             if state.streams:
                 self._stream(state, events[i:end])
             i = end
@@ -313,15 +352,18 @@ class ModelMonitor:
         w = state.window
         ref_spec = self.spec.reference
         segs = state.segments
+        reference, embedding = state.reference, state.layout.embedding
+        if state.phase is not None and state.phases is not None and state.phases.sum() > 0:
+            shares = state.phases / state.phases.sum()  # the window's phase composition
+            reference, embedding = state.phase.mix(shares), state.phase.embedding(embedding, shares)
         # Segment tests share the window's false-alarm budget (distance quantile and p-value correction).
-        quantile = segment_quantile(w, segs, state.reference, self.spec) if segs is not None else None
-        readings, quality = evaluate_window(w, state.reference, self.spec, state.calibrator, state.layout.embedding,
-                                            quantile=quantile)
+        quantile = segment_quantile(w, segs, reference, self.spec) if segs is not None else None
+        readings, quality = evaluate_window(w, reference, self.spec, state.calibrator, embedding, quantile=quantile)
         readings.extend(self._stream_readings(state, w))
         if state.cusum is not None and state.cusum_layout is not None:
-            readings.extend(sequential_readings(state.cusum_layout, state.cusum, w.n, state.reference.rows))
+            readings.extend(sequential_readings(state.cusum_layout, state.cusum, w.n, reference.rows))
         if segs is not None and quantile is not None:
-            readings.extend(segment_readings(segs, state.reference, self.spec, state.calibrator, quantile))
+            readings.extend(segment_readings(segs, reference, self.spec, state.calibrator, quantile))
         rolling = None
         if ref_spec.rolling_windows is not None and len(state.healthy) >= ref_spec.rolling_windows:
             rolling = rolling_profile(state.reference, state.healthy)
@@ -351,6 +393,8 @@ class ModelMonitor:
             state.cusum.open_window()
         if segs is not None:
             segs.reset(w.index + 1)
+        if state.phases is not None:
+            state.phases = np.zeros_like(state.phases)
         return report, request
 
     # -- persistence -----------------------------------------------------------------
@@ -372,6 +416,8 @@ class ModelMonitor:
                 versions[v]["cusum"] = s.cusum.to_state()
             if s.segments is not None:  # only when configured: other snapshots stay as they were
                 versions[v]["segments"] = s.segments.to_state()
+            if s.phases is not None:  # only with seasonality, likewise
+                versions[v]["phases"] = s.phases.tolist()
         out: dict[str, Any] = {"params": self.params_hash, "versions": versions}
         if self.join is not None:
             out["feature_join"] = self.join.to_state()
@@ -405,6 +451,9 @@ class ModelMonitor:
                 # Snapshots from before segments (or with other segments) start them fresh.
                 if s.segments is not None and not s.segments.load_state(d.get("segments")):
                     s.segments.reset(s.window.index)
+                saved_phases = d.get("phases")
+                if s.phases is not None and isinstance(saved_phases, list) and len(saved_phases) == s.phases.size:
+                    s.phases = np.asarray(saved_phases, dtype=np.int64)
             else:
                 s.learning = list(d["learning"] or [])
             s.policy = PolicyState.from_state(d["policy"])

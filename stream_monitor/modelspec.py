@@ -8,10 +8,11 @@ names, versions and sensitive attribute names are all declared here.
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
-from typing import Annotated, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from stream_monitor.labelspec import OTHER_GROUP, FairnessSpec, GroupName, LabelsSpec
 
@@ -24,6 +25,7 @@ __all__ = [
     "PredictionSpec",
     "ReferenceSpec",
     "RetrainPolicySpec",
+    "SeasonalitySpec",
     "SequentialSpec",
     "StreamingSpec",
     "VersionReferenceSpec",
@@ -285,6 +287,46 @@ class RetrainPolicySpec(BaseModel):
         return self.of_windows if self.of_windows is not None else self.consecutive_windows
 
 
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+class SeasonalitySpec(BaseModel):
+    """Compare each window with the reference at the same phase of a cycle (see docs/seasonality.md).
+
+    ``period`` is the cycle (``1d``, ``7d``, ``12h``, ``90m`` or seconds); it is
+    cut into ``buckets`` equal phase buckets, counted from the Unix epoch plus
+    ``offset`` (e.g. ``-5h`` to align days with a time zone). The reference rows
+    carry their event time in ``timestamp_column`` (Unix seconds or ISO 8601)
+    and must cover at least ``min_cycles`` whole cycles with at least
+    ``min_bucket_rows`` rows in every bucket, else the reference is refused.
+    """
+
+    model_config = _STRICT
+    period: float
+    buckets: Annotated[int, Field(ge=2, le=168)] = 24
+    offset: float = 0.0
+    timestamp_column: Annotated[str, Field(min_length=1, max_length=64)] = "timestamp"
+    min_cycles: Annotated[float, Field(ge=1, le=1000)] = 1.0
+    min_bucket_rows: Annotated[int, Field(ge=10, le=1_000_000)] = 200
+
+    @field_validator("period", "offset", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        """``"1d"``, ``"12h"``, ``"-5h"``, ``"90m"``, ``"3600s"`` or a number of seconds."""
+        if isinstance(value, str):
+            m = re.fullmatch(r"\s*(-?\d+(?:\.\d+)?)\s*([smhdw]?)\s*", value)
+            if m is None:
+                raise ValueError(f"not a duration: {value[:20]!r} (use e.g. 1d, 12h, 90m or seconds)")
+            return float(m.group(1)) * _UNITS[m.group(2) or "s"]
+        return value
+
+    @model_validator(mode="after")
+    def _sane(self) -> Self:
+        if not 60 <= self.period <= 366 * 86400:
+            raise ValueError("seasonality period must be between 1 minute and 366 days")
+        return self
+
+
 class FeatureJoinSpec(BaseModel):
     """Join feature events to their prediction by ``event_id`` (and version).
 
@@ -329,6 +371,13 @@ class ModelSpec(BaseModel):
         dict[LabelName, Annotated[list[GroupName], Field(min_length=1, max_length=20)]], Field(max_length=8)
     ] = Field(default_factory=dict)
     feature_join: FeatureJoinSpec | None = None
+    # Phase-matched reference (stream_monitor.windows.seasonal); ``none`` (the default): off.
+    seasonality: SeasonalitySpec | None = None
+
+    @field_validator("seasonality", mode="before")
+    @classmethod
+    def _none(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and value.strip().lower() in ("none", "off", "") else value
 
     @model_validator(mode="after")
     def _unique_names(self) -> Self:
@@ -345,6 +394,16 @@ class ModelSpec(BaseModel):
         for attr, gs in self.segments.items():
             if OTHER_GROUP in gs or len(set(gs)) != len(gs):
                 raise ValueError(f"segments of {attr!r} must be distinct and not {OTHER_GROUP!r}")
+        if self.seasonality is not None:
+            if self.reference.learn_first_n is not None:
+                raise ValueError("seasonality needs a reference file or profile with event times, "
+                                 "not learn_first_n (the first events do not cover whole cycles)")
+            if self.reference.rolling_windows is not None:
+                raise ValueError("seasonality and reference.rolling_windows exclude each other "
+                                 "(a rolling reference has no phase)")
+            if self.detectors.streaming:
+                raise ValueError("seasonality and detectors.streaming exclude each other (the streaming "
+                                 "detectors see the raw score, not its phase; the sequential CUSUMs are phase-matched)")
         return self
 
     def params_hash(self) -> str:
@@ -353,5 +412,12 @@ class ModelSpec(BaseModel):
         # adding it to a model does not reset the drift state. Segment windows carry
         # their own hash (stream_monitor.windows.segments) and the feature join only
         # routes events, so neither resets the model's windows either.
-        blob = self.model_dump_json(exclude={"retrain", "labels", "fairness", "segments", "feature_join"}).encode()
+        # Seasonality is left out when off, so that models without it keep their hash; the
+        # CUSUMs' head start only says where a stream restarts after an alarm (their sums stay
+        # valid), so changing it keeps the state too.
+        skip: dict[str, Any] = dict.fromkeys(("retrain", "labels", "fairness", "segments", "feature_join"), True)
+        skip["detectors"] = {"sequential": {"head_start"}}
+        if self.seasonality is None:
+            skip["seasonality"] = True
+        blob = self.model_dump_json(exclude=skip).encode()
         return hashlib.sha256(blob).hexdigest()[:16]

@@ -78,6 +78,9 @@ def load_references(settings: ServiceSettings) -> dict[str, ReferenceProfile | N
                 if profile.features[f.name].kind != expected:
                     raise ReferenceError_(f"{ref.profile}: feature {f.name!r} is profiled as "
                                           f"{profile.features[f.name].kind}, configured {f.type}")
+            if spec.seasonality is not None and profile.seasonal is None:
+                raise ReferenceError_(f"{ref.profile}: seasonality is configured but the profile has no "
+                                      "per-phase reference; build it again with seasonality configured")
             out[spec.model_id] = profile
         elif ref.path is not None:
             out[spec.model_id] = build_from_file(spec, ref.path)

@@ -16,9 +16,10 @@ from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 from stream_monitor.modelspec import ModelSpec
+from stream_monitor.windows.seasonal import SeasonalProfile
 
 __all__ = [
     "MULTIVARIATE",
@@ -29,6 +30,7 @@ __all__ = [
     "ReferenceEmbedding",
     "ReferenceProfile",
     "ReferenceSample",
+    "as_float",
     "build_profile",
     "categorical_key",
     "prediction_kind",
@@ -139,6 +141,15 @@ class ReferenceProfile(BaseModel):
     features: dict[str, FeatureProfile]
     prediction: FeatureProfile | None = None
     sample: ReferenceSample | None = None  # profiles built before it have none
+    seasonal: SeasonalProfile | None = None  # the reference per phase bucket, with ``seasonality`` only
+
+    @model_serializer(mode="wrap")
+    def _without_empty_seasonal(self, handler: SerializerFunctionWrapHandler) -> Any:
+        """Profiles without seasonality serialise (and hash) exactly as before it existed."""
+        data = handler(self)
+        if self.seasonal is None and isinstance(data, dict):
+            data.pop("seasonal", None)
+        return data
 
     def fingerprint(self) -> str:
         """A short content hash; decisions name the reference they used by it."""
@@ -232,6 +243,11 @@ def _categorical_profile(values: Counter[str], missing: int, max_categories: int
     )
 
 
+def as_float(value: Any) -> float | None:
+    """A finite float from a reference cell, or ``None`` (missing, non-numeric, bool, inf, nan)."""
+    return _as_float(value)
+
+
 def _as_float(value: Any) -> float | None:
     if value is None or value == "" or isinstance(value, bool):
         return None
@@ -253,8 +269,26 @@ def build_profile(
 
     Numeric cells that do not parse as finite numbers count as missing. The
     prediction profile comes from the first column of ``prediction_column``
-    present in the rows, if any.
+    present in the rows, if any. With ``spec.seasonality`` the profile also
+    holds the reference per phase bucket (:mod:`stream_monitor.windows.seasonal_build`;
+    every row needs its event time, and the rows must cover whole cycles).
     """
+    if spec.seasonality is not None:
+        from stream_monitor.windows.seasonal_build import SeasonalBuilder  # it builds on this module
+
+        builder = SeasonalBuilder(spec, prediction_column)
+        whole = _build_profile(spec, builder.watch(rows), source=source, prediction_column=prediction_column)
+        return whole.model_copy(update={"seasonal": builder.finish(whole)})
+    return _build_profile(spec, rows, source=source, prediction_column=prediction_column)
+
+
+def _build_profile(
+    spec: ModelSpec,
+    rows: Iterable[Mapping[str, Any]],
+    *,
+    source: str,
+    prediction_column: Sequence[str],
+) -> ReferenceProfile:
     numeric = {f.name: [] for f in spec.features if f.type == "numeric"}  # type: dict[str, list[float]]
     categorical = {f.name: Counter() for f in spec.features if f.type != "numeric"}  # type: dict[str, Counter[str]]
     missing = Counter()  # type: Counter[str]
