@@ -6,7 +6,6 @@
      +-- ConfigError                  bad YAML or settings; fatal at start-up
      +-- ReferenceError_              a reference file or profile cannot be built or read
      +-- SnapshotError                a persisted snapshot cannot be decoded; state restarts
-     +-- InputError                   one record is bad; it goes to the dead-letter topic
      +-- BrokerConnectError           the broker cannot be used as configured (unreachable,
      |                                TLS/SASL mismatch); fatal at start-up
      +-- TransientError               (retriable = True) broker or network hiccup
@@ -22,7 +21,6 @@ from __future__ import annotations
 __all__ = [
     "BrokerConnectError",
     "ConfigError",
-    "InputError",
     "MonitorError",
     "PublishError",
     "ReferenceError_",
@@ -52,15 +50,6 @@ class ReferenceError_(MonitorError):  # noqa: N801 - avoid shadowing builtin Ref
 
 class SnapshotError(MonitorError):
     """A persisted snapshot cannot be decoded; the affected state starts fresh."""
-
-
-class InputError(MonitorError):
-    """One input record is invalid. Carries a reason code, never the raw value."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(f"{reason}: {message}")
-        self.reason = reason
-        self.message = message
 
 
 class TransientError(MonitorError):

@@ -3,7 +3,6 @@
 from stream_monitor.detectors.base import (
     DetectorState,
     StatResult,
-    StreamingDetector,
     StreamReading,
     TestInput,
     WindowTest,
@@ -17,7 +16,6 @@ __all__ = [
     "DetectorState",
     "StatResult",
     "StreamReading",
-    "StreamingDetector",
     "TestInput",
     "WindowTest",
     "build_streaming",

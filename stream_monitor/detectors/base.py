@@ -15,7 +15,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 import numpy as np
 
@@ -24,7 +24,6 @@ __all__ = [
     "DetectorState",
     "StatResult",
     "StreamReading",
-    "StreamingDetector",
     "TestInput",
     "TestKind",
     "WindowTest",
@@ -115,18 +114,3 @@ class StreamReading:
     detections: int
     updates: int
     estimate: float
-
-
-class StreamingDetector(Protocol):
-    """A per-event change detector (river style)."""
-
-    name: str
-
-    def update(self, value: float) -> None: ...
-
-    @property
-    def state(self) -> DetectorState: ...
-
-    def reading(self) -> StreamReading: ...
-
-    def to_state(self) -> dict[str, Any]: ...

@@ -28,8 +28,6 @@ class Publisher(Protocol):
 class Sink(Protocol):
     async def emit(self, outcome: Outcome) -> None: ...
 
-    async def flush(self) -> None: ...
-
 
 @dataclass(frozen=True, slots=True)
 class Published:

@@ -94,6 +94,3 @@ class DeadLetterSink:
             await self.publisher.publish(self.topic, key, value, headers)
             if self.published is not None:
                 self.published(dl)
-
-    async def flush(self) -> None:
-        return None

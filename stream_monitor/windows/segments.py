@@ -99,9 +99,6 @@ class SegmentWindows:
         blob = json.dumps({a: list(gs) for a, gs in segments.items()}, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
-    def groups_of(self, event: PredictionEvent) -> Groups:
-        return segment_groups(event.attributes, self.segments)
-
     def add(self, events: Sequence[PredictionEvent | FeatureEvent], groups: Sequence[Groups | None]) -> None:
         """Add events of the open window; ``groups[i]`` is event i's groups (``None``: no segment)."""
         for a_idx, attr in enumerate(self.segments):
