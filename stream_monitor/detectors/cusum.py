@@ -16,7 +16,8 @@ CUSUMs
     deviations: ``k`` is half the shift it is tuned to; a small and a large one
     cover slow and sudden change). A stream alarms when ``S`` reaches its
     threshold ``h`` and then restarts from a head start ``h0`` (``head_start``
-    times ``h``; 0.5 by default): if the shift persists it alarms again in
+    times ``h``; 0.5 by default; residual streams restart from 0, see
+    :func:`head_starts`): if the shift persists it alarms again in
     about half the events the first alarm took, which is how an alarm is
     corroborated by its own stream (Lucas and Crosier's fast initial
     response, applied at each restart).
@@ -62,7 +63,7 @@ from scipy import optimize
 if TYPE_CHECKING:
     from stream_monitor.detectors.cusum_signals import CusumLayout
 
-__all__ = ["SCALE", "CusumBank", "Stream", "cusum_threshold", "wald_theta", "wald_thetas"]
+__all__ = ["SCALE", "CusumBank", "Stream", "cusum_threshold", "head_starts", "wald_theta", "wald_thetas"]
 
 SCALE = 1 << 20  # fixed point: one unit of the signal is 2**20
 # Rows of increments per closed-form step of :meth:`CusumBank.scan`. Its temporaries
@@ -246,7 +247,7 @@ class CusumBank:
     def empty(cls, layout: CusumLayout, head_start: float = 0.5) -> CusumBank:
         z = len(layout.streams)
         return cls(np.zeros(z, dtype=np.int64), np.zeros(z, dtype=np.int64), np.zeros(z, dtype=np.int64),
-                   layout.thresholds, _heads(layout.thresholds, head_start))
+                   layout.thresholds, _heads(layout, head_start))
 
     def open_window(self) -> None:
         self.window_alarms[:] = 0
@@ -312,11 +313,21 @@ class CusumBank:
                                        for k in ("sums", "alarms", "window_alarms"))
         if any(a.shape != (len(layout.streams),) for a in (sums, alarms, window_alarms)):
             return None
-        return cls(sums, alarms, window_alarms, layout.thresholds, _heads(layout.thresholds, head_start))
+        return cls(sums, alarms, window_alarms, layout.thresholds, _heads(layout, head_start))
 
 
-def _heads(thresholds: np.ndarray, head_start: float) -> np.ndarray:
+def _heads(layout: CusumLayout, head_start: float) -> np.ndarray:
     """Restart points: ``head_start`` of each threshold, in fixed point (below it, so a
-    restart never counts as an alarm by itself)."""
+    restart never counts as an alarm by itself). Residual streams (``a given b``) restart
+    from 0: their alarms are blamed on the side with clearly more evidence, and a quick
+    second alarm of the same residual would decide on a near tie (``__multivariate__``)
+    before the side's own streams have spoken."""
+    return head_starts(layout.thresholds, head_start, np.array([s.partner is not None for s in layout.streams]))
+
+
+def head_starts(thresholds: np.ndarray, head_start: float, residual: np.ndarray | None = None) -> np.ndarray:
+    """``head_start`` of each threshold in fixed point, 0 where ``residual``."""
     heads: np.ndarray = np.minimum((thresholds * head_start).astype(np.int64), np.maximum(thresholds - 1, 0))
+    if residual is not None and residual.size:
+        heads[residual] = 0
     return heads

@@ -99,8 +99,7 @@ def sequential_readings(layout: CusumLayout, bank: CusumBank, n: int, n_referenc
     side with clearly more evidence, and on the pair (``__multivariate__``)
     when neither has: a shift of ``a`` alone must not name ``b``. A side's
     evidence is its residual streams' alarms in the window plus how far the
-    nearest of them is towards its threshold now (a fraction below 1; for a
-    stream that alarmed in the window, from its restart point), so one
+    nearest of them is towards its threshold now (a fraction below 1), so one
     alarm of ``b given a`` just before ``a given b`` would have alarmed too is
     a near tie, not a verdict; "clearly" is :data:`CLEAR_EVIDENCE` times more.
     """
@@ -111,10 +110,7 @@ def sequential_readings(layout: CusumLayout, bank: CusumBank, n: int, n_referenc
         if s.partner is not None:
             side = (s.feature, s.partner)
             by_side[side] = by_side.get(side, 0.0) + int(window[i])
-            h, since = int(layout.thresholds[i]), 0
-            if window[i]:  # it restarted at its head start: progress since then
-                since = int(bank.heads[i])
-            progress[side] = max(progress.get(side, 0.0), max(int(bank.sums[i]) - since, 0) / (h - since))
+            progress[side] = max(progress.get(side, 0.0), int(bank.sums[i]) / int(layout.thresholds[i]))
     for side, p in progress.items():
         by_side[side] += p
     fired: dict[str, list[str]] = {}

@@ -18,7 +18,7 @@ import pytest
 from pydantic import ValidationError
 from scipy import optimize
 
-from stream_monitor.detectors.cusum import SCALE, CusumBank, _heads, cusum_threshold, wald_theta, wald_thetas
+from stream_monitor.detectors.cusum import SCALE, CusumBank, cusum_threshold, head_starts, wald_theta, wald_thetas
 from stream_monitor.detectors.cusum_signals import CusumLayout
 from stream_monitor.model_monitor import ModelMonitor
 from stream_monitor.modelspec import ModelSpec, SequentialSpec
@@ -50,7 +50,7 @@ def _loop(increments: np.ndarray, h: np.ndarray, sums: np.ndarray, heads: np.nda
 
 
 def _bank(h: np.ndarray, head_start: float) -> tuple[CusumBank, np.ndarray]:
-    heads = _heads(h, head_start)
+    heads = head_starts(h, head_start)
     return CusumBank(*(np.zeros(len(h), dtype=np.int64) for _ in range(3)), h, heads), heads
 
 
@@ -60,7 +60,7 @@ def test_closed_form_scan_equals_the_recursion_however_the_stream_is_cut(head_st
     n, m = 3000, 7
     inc = rng.integers(-3 * SCALE, 2 * SCALE, size=(n, m)).astype(np.int64)
     h = rng.integers(5 * SCALE, 40 * SCALE, size=m).astype(np.int64)
-    want_sums, want_alarms = _loop(inc, h, np.zeros(m, dtype=np.int64), _heads(h, head_start))
+    want_sums, want_alarms = _loop(inc, h, np.zeros(m, dtype=np.int64), head_starts(h, head_start))
     assert want_alarms.sum() > 10  # the comparison covers restarts
     for cuts in ([n], [1] * 50 + [n - 50], list(rng.integers(1, 700, size=20))):
         bank, _ = _bank(h, head_start)
@@ -85,7 +85,7 @@ def test_counting_under_a_strong_drift_equals_the_recursion(head_start: float) -
     inc = rng.integers(-2 * SCALE, 4 * SCALE, size=(n, m)).astype(np.int64)  # mean +0.5 unit per event
     inc[:, 0] = -SCALE  # one stream never alarms
     h = rng.integers(3 * SCALE, 30 * SCALE, size=m).astype(np.int64)
-    want_sums, want_alarms = _loop(inc, h, np.zeros(m, dtype=np.int64), _heads(h, head_start))
+    want_sums, want_alarms = _loop(inc, h, np.zeros(m, dtype=np.int64), head_starts(h, head_start))
     assert want_alarms[0] == 0 and (want_alarms[1:] > 40).all()  # many alarms per block and stream
     for cuts in ([n], list(rng.integers(1, 900, size=12))):
         bank, _ = _bank(h, head_start)
@@ -540,3 +540,16 @@ def test_head_start_realarms_a_persisting_shift_sooner_and_rarely_without_one() 
     null = ((rng.normal(0.0, 1.0, size=(3000, n_streams)) - k) * SCALE).astype(np.int64)
     bank.scan(null, stop_on_alarm=False)
     assert (bank.alarms > 0).sum() <= 0.01 * n_streams, int((bank.alarms > 0).sum())
+
+
+def test_residual_streams_restart_from_zero() -> None:
+    """A residual stream (``a given b``) restarts from 0 after an alarm: its quick second alarm
+    would otherwise decide on a near tie (``__multivariate__``) before ``a``'s own streams speak."""
+    h = np.array([10 * SCALE, 10 * SCALE, 1], dtype=np.int64)
+    assert head_starts(h, 0.5, np.array([False, True, False])).tolist() == [5 * SCALE, 0, 0]
+    rng = np.random.default_rng(16)
+    layout = _pair_layout(rng, 0.6)
+    bank = CusumBank.empty(layout, 0.5)
+    partnered = np.array([s.partner is not None for s in layout.streams])
+    assert partnered.any() and (~partnered).any()
+    assert (bank.heads[partnered] == 0).all() and (bank.heads[~partnered] == layout.thresholds[~partnered] // 2).all()
