@@ -96,6 +96,11 @@ class MonitorClient:
         ``security_protocol``, ``ssl_context``, ``sasl_mechanism``, ...; ``compression_type``).
     producer_factory
         Builds the producer; for tests. Called in the sender's thread and event loop.
+    columnar
+        Send each batch as a columnar envelope (the default: about half the bytes and
+        a fraction of the worker's decoding cost); ``False`` sends row envelopes. Events
+        that cannot share a columnar envelope (per-class ``scores``, several versions
+        in one batch) travel as rows either way.
 
     Notes
     -----
@@ -124,6 +129,7 @@ class MonitorClient:
         delivery_timeout_seconds: float = 30.0,
         producer_config: Mapping[str, Any] | None = None,
         producer_factory: Callable[[], Any] | None = None,
+        columnar: bool = True,
     ) -> None:
         for name, value in (("model_id", model_id), ("model_version", model_version)):
             if not isinstance(value, str) or not 0 < len(value) <= _MAX_ID:
@@ -144,6 +150,7 @@ class MonitorClient:
         self.max_queue_bytes = max_queue_bytes
         self.max_message_bytes = max_message_bytes
         self.block_seconds = block_timeout_seconds if block else 0.0
+        self.columnar = columnar
         settings: dict[str, Any] = {
             "acks": "all",
             "enable_idempotence": False,  # not offered by every Kafka-protocol broker
@@ -359,7 +366,8 @@ class MonitorClient:
             self._warn("buffer_full", "monitor client buffer full: events dropped (see stats)")
             return
         try:
-            raw = _ENCODE[kind](_VALIDATE[kind](event), exclude_unset=True)
+            model = _VALIDATE[kind](event)
+            raw = _ENCODE[kind](model, exclude_unset=True)
         except ValidationError as exc:
             self._refuse("invalid", _describe(exc))
             return
@@ -371,7 +379,7 @@ class MonitorClient:
             return
         if self._pid != os.getpid() and not self._closed:
             self._start()
-        reason = self._buffer.put(kind, raw, self.block_seconds)
+        reason = self._buffer.put(kind, raw, self.block_seconds, model if self.columnar else None)
         if reason is None:
             if self._buffer.queued == self.batch_size and self._sender is not None:
                 self._sender.wake()
@@ -388,7 +396,7 @@ class MonitorClient:
                 self._buffer = Buffer(self.max_queue, self.max_queue_bytes)
             self._sender = Sender(self._buffer, self.topics, self.model_id.encode(), self._factory,
                                   batch_size=self.batch_size, max_message_bytes=self.max_message_bytes,
-                                  linger_seconds=self.linger_seconds)
+                                  linger_seconds=self.linger_seconds, columnar=self.columnar)
             self._sender.start()
             self._pid = os.getpid()
 

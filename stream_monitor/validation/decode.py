@@ -19,6 +19,7 @@ from typing import Annotated, Any, Final, Literal
 import numpy as np
 from pydantic import Discriminator, Field, Tag, TypeAdapter, ValidationError, create_model
 
+from stream_monitor.events.columns import COLUMNS_PREFIX, ColumnarEnvelope
 from stream_monitor.events.models import (
     MAX_BATCH_EVENTS,
     BatchEnvelope,
@@ -28,6 +29,7 @@ from stream_monitor.events.models import (
     LabelEvent,
     PredictionEvent,
 )
+from stream_monitor.validation.columnar import LooseColumnarEnvelope, RowRefusal, decode_columns
 
 __all__ = ["REASON_CODES", "ReasonCode", "Rejection", "decode"]
 
@@ -60,7 +62,7 @@ _BRANCHES: Final[frozenset[str]] = frozenset(
 # Names that may appear in a rejection message; any other path element (a
 # user-supplied dict key, say) is replaced by "*".
 _SAFE_LOC: Final[frozenset[str]] = frozenset(
-    {name for m in (*_MODELS.values(), BatchEnvelope) for name in m.model_fields}
+    {name for m in (*_MODELS.values(), BatchEnvelope, ColumnarEnvelope) for name in m.model_fields}
     | _BRANCHES
 )
 
@@ -75,7 +77,7 @@ class Rejection:
     payload: bytes | None = None  # the inner event re-encoded, for batch envelopes
 
 
-_TAGS: Final[frozenset[str]] = frozenset({*_MODELS, "batch"})
+_TAGS: Final[frozenset[str]] = frozenset({*_MODELS, "batch", "columns"})
 
 
 def _tag_of(kind: str) -> Any:
@@ -95,7 +97,8 @@ def _tagged(kind: str, batch: Any) -> TypeAdapter[Any]:
             Annotated[PredictionEvent, Tag("prediction")]
             | Annotated[FeatureEvent, Tag("feature")]
             | Annotated[LabelEvent, Tag("label")]
-            | Annotated[batch, Tag("batch")],
+            | Annotated[batch, Tag("batch")]
+            | Annotated[LooseColumnarEnvelope, Tag("columns")],  # read again by decode_columns
             Discriminator(_tag_of(kind)),
         ]
     )
@@ -198,7 +201,7 @@ def decode(raw: bytes | None, kind: EventKind, *, max_bytes: int) -> list[Event 
         pydantic's parser keeps the last value, the contract allows one.
     """
     out, envelope = _decode(raw, kind, max_bytes)
-    if not raw:
+    if not raw or envelope is None:  # nothing to check, or a columnar envelope (checked already)
         return out
     if len(out) == 1 and not envelope:  # the common case, kept short: one event or one rejection
         first = out[0]
@@ -331,13 +334,15 @@ def _refuse_duplicates(raw: bytes, items: list[Event | Rejection], envelope: boo
     return [Rejection("duplicate_key", f"duplicate key in {_safe_loc(loc)}")]
 
 
-def _decode(raw: bytes | None, kind: EventKind, max_bytes: int) -> tuple[list[Event | Rejection], bool]:
+def _decode(raw: bytes | None, kind: EventKind, max_bytes: int) -> tuple[list[Event | Rejection], bool | None]:
     """What :func:`decode` returns before the duplicate-key check, and whether
-    ``raw`` was a batch envelope."""
+    ``raw`` was a batch envelope (``None``: a columnar envelope, checked already)."""
     if not raw:
         return [Rejection("empty_payload", "record has no value")], False
     if len(raw) > max_bytes:
         return [Rejection("too_large", f"record of {len(raw)} bytes exceeds {max_bytes}")], False
+    if raw.startswith(COLUMNS_PREFIX):
+        return _columns(raw, kind), None
     if raw.startswith(_ENVELOPE_PREFIX):  # fastest path: an all-valid envelope of the topic's own kind
         try:
             envelope = _HOMOGENEOUS[kind].validate_json(raw)
@@ -357,6 +362,8 @@ def _decode(raw: bytes | None, kind: EventKind, max_bytes: int) -> tuple[list[Ev
     except ValidationError:
         pass  # redo it the slow way, which classifies the errors (per event for a batch)
     else:
+        if parsed.kind == "columns":
+            return _columns(raw, kind), None
         if parsed.kind != "batch":
             return [parsed], False
         if parsed.events:
@@ -368,6 +375,8 @@ def _decode(raw: bytes | None, kind: EventKind, max_bytes: int) -> tuple[list[Ev
                for e in exc.errors(include_input=False)):
             return [Rejection("batch_too_large", "batch envelope holds too many events")], True
         return [_classify(exc, tagged=True)], False
+    if parsed.kind == "columns":
+        return _columns(raw, kind), None
     if not isinstance(parsed, BatchEnvelope):
         return [parsed], False
     if not parsed.events:  # nothing to process is still something to account for
@@ -389,3 +398,34 @@ def _decode_inner(items: list[Any], many: TypeAdapter[Any], one: TypeAdapter[Any
             payload = json.dumps(item, separators=(",", ":")).encode()
             out.append(dataclasses.replace(rejection, payload=payload))
     return out
+
+
+def _columns(raw: bytes, kind: EventKind) -> list[Event | Rejection]:
+    """A columnar envelope: its events, each bad row refused alone (or the whole envelope)."""
+    def whole(exc: ValidationError) -> RowRefusal:
+        if any(e["type"] == "too_long" and e["loc"][:1] == ("event_id",)
+               for e in exc.errors(include_input=False)):
+            return RowRefusal("batch_too_large", "batch envelope holds too many events")
+        r = _classify(exc)
+        return RowRefusal(r.reason, r.message)  # type: ignore[arg-type]
+
+    try:
+        parsed = raw if raw.startswith(COLUMNS_PREFIX) else _OBJECT.validate_json(raw)
+    except ValidationError as exc:
+        return [_classify(exc)]
+    items, keys = decode_columns(parsed, kind, whole)
+    out: list[Event | Rejection] = [
+        Rejection(i.reason, i.message, i.index, i.payload) if isinstance(i, RowRefusal) else i for i in items]
+    if keys and not _no_duplicates(raw, keys) and _repeated_at(_exact(raw)) is not None:
+        return [Rejection("duplicate_key", "duplicate key in columnar envelope")]
+    return out
+
+
+_OBJECT: Final = TypeAdapter(dict[str, Any])
+
+
+def _exact(raw: bytes) -> Any:
+    try:
+        return json.loads(raw, object_pairs_hook=_pairs)
+    except (ValueError, RecursionError):
+        return None

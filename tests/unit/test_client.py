@@ -68,7 +68,8 @@ class FakeProducer:
         n = 0
         for _, _, value in list(self.sent):
             doc = json.loads(value)
-            n += len(doc["events"]) if doc.get("kind") == "batch" else 1
+            kind = doc.get("kind")
+            n += len(doc["events"]) if kind == "batch" else len(doc["event_id"]) if kind == "columns" else 1
         return n
 
     def events(self, topic: str, kind: str = "prediction") -> list[Any]:
@@ -87,9 +88,10 @@ def _wait(cond: Any, timeout: float = 10.0) -> None:
         time.sleep(0.01)
 
 
-def test_events_travel_in_batch_envelopes_keyed_by_model() -> None:
+@pytest.mark.parametrize("columnar", [True, False])
+def test_events_travel_in_batch_envelopes_keyed_by_model(columnar: bool) -> None:
     producer = FakeProducer()
-    client = _client(producer, batch_size=10, linger_seconds=0.01)
+    client = _client(producer, batch_size=10, linger_seconds=0.01, columnar=columnar)
     ids = [client.log_prediction(1, features={"amount": float(i), "country": "DE"}, score=0.7,
                                  timestamp=1.7e9 + i, latency_ms=3.0) for i in range(25)]
     client.log_features(ids[0], {"age": 31.0})
@@ -99,7 +101,7 @@ def test_events_travel_in_batch_envelopes_keyed_by_model() -> None:
     preds = producer.events("model-predictions")
     assert [e.event_id for e in preds] == ids
     assert preds[3].features == {"amount": 3.0, "country": "DE"} and preds[3].latency_ms == 3.0
-    assert all(json.loads(v)["kind"] == "batch" for _, _, v in producer.sent)
+    assert all(json.loads(v)["kind"] == ("columns" if columnar else "batch") for _, _, v in producer.sent)
     assert {k for _, k, _ in producer.sent} == {b"fraud-detector"}
     assert len([t for t, _, _ in producer.sent if t == "model-predictions"]) >= 3  # batch_size 10
     assert producer.events("model-features", "feature")[0].features == {"age": 31.0}
