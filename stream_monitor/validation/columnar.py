@@ -114,14 +114,38 @@ def _with_bad_rows(
     except ValidationError:
         return [classify(exc)], 0
     kept = [i for i in range(_length(loose)) if i not in bad]
+    refused = {i: RowRefusal(reason, message, i, _row_payload(loose, i))  # type: ignore[arg-type]
+               for i, (reason, message) in bad.items()}
+    keys = len(loose) + sum(len(v) for k in _NAMED_COLUMNS if isinstance(v := loose.get(k), dict))
+    if not kept:  # every row refused: nothing left to validate but the envelope's shape
+        problem = _shape(loose, kind)
+        if problem:
+            return [RowRefusal("schema_violation", problem)], 0
+        return [refused[i] for i in sorted(refused)], keys
     try:
         env = _VALIDATE.validate_python(_take(loose, kept))
     except ValidationError as again:
         return [classify(again)], 0
-    refused = {i: RowRefusal(reason, message, i, _row_payload(loose, i))  # type: ignore[arg-type]
-               for i, (reason, message) in bad.items()}
-    keys = len(loose) + sum(len(v) for k in _NAMED_COLUMNS if isinstance(v := loose.get(k), dict))
     return _rows(env, kind, refused, kept), keys
+
+
+def _shape(loose: Mapping[str, Any], kind: EventKind) -> str | None:
+    """What refuses an envelope whose every row was refused: a missing column, lengths that differ."""
+    event_kind = loose.get("event_kind") or kind
+    n = _length(loose)
+    for name in _REQUIRED.get(event_kind, ()):
+        if loose.get(name) is None:
+            return f"columnar envelope lacks {name}"
+    for name in _ROW_COLUMNS:
+        col = loose.get(name)
+        if col is not None and (not isinstance(col, list) or len(col) != n):
+            return f"column {name} has another length than event_id"
+    for name in _NAMED_COLUMNS:
+        cols = loose.get(name)
+        if cols is not None and (not isinstance(cols, dict)
+                                 or any(not isinstance(v, list) or len(v) != n for v in cols.values())):
+            return f"a column of {name}.* has another length than event_id"
+    return None
 
 
 def _length(loose: Mapping[str, Any]) -> int:
