@@ -299,32 +299,35 @@ def _predictions(
     env: ColumnarEnvelope, features: list[dict[str, Any]] | None, bad: Mapping[int, str]
 ) -> list[Event | None]:
     n = len(env.event_id)
-    ts, preds = env.timestamp or [], env.prediction or []
     none: list[Any] = [None] * n
-    scores, lats = env.score or none, env.latency_ms or none
-    attributes = _named_rows(env.attributes, n)
-    base = {"kind", "event_id", "model_id", "model_version", "timestamp", "prediction"}
-    if features is not None:
-        base.add("features")
+    attributes = _named_rows(env.attributes, n) or none
+    base = frozenset({"kind", "event_id", "model_id", "model_version", "timestamp", "prediction"}
+                     | ({"features"} if features is not None else set()))
+    # One fields-set per combination of optional values, shared by the events that have it:
+    # a frozen event never changes it, and a copy copies it.
+    shared: dict[tuple[bool, bool, bool], set[str]] = {}
+    model_id, version, new = env.model_id, env.model_version, PredictionEvent.__new__
     out: list[Event | None] = []
-    for i in range(n):
+    for i, (event_id, ts, feats, pred, score, lat, attrs) in enumerate(zip(
+            env.event_id, env.timestamp or none, features or none, env.prediction or none, env.score or none,
+            env.latency_ms or none, attributes, strict=True)):
         if i in bad:
             out.append(None)
             continue
-        score, lat = scores[i], lats[i]
-        attrs = attributes[i] if attributes is not None else None
-        fields = set(base)
-        if score is not None:
-            fields.add("score")
-        if lat is not None:
-            fields.add("latency_ms")
-        if attrs is not None:
-            fields.add("attributes")
-        out.append(_make(PredictionEvent, {
-            "kind": "prediction", "event_id": env.event_id[i], "model_id": env.model_id,
-            "model_version": env.model_version, "timestamp": ts[i],
-            "features": features[i] if features is not None else None, "prediction": preds[i], "score": score,
-            "scores": None, "attributes": attrs, "latency_ms": lat}, fields))
+        key = (score is not None, lat is not None, attrs is not None)
+        fields = shared.get(key)
+        if fields is None:
+            fields = shared[key] = set(base) | {name for name, on in zip(
+                ("score", "latency_ms", "attributes"), key, strict=True) if on}
+        obj = new(PredictionEvent)
+        _SET(obj, "__dict__", {
+            "kind": "prediction", "event_id": event_id, "model_id": model_id, "model_version": version,
+            "timestamp": ts, "features": feats, "prediction": pred, "score": score, "scores": None,
+            "attributes": attrs, "latency_ms": lat})
+        _SET(obj, "__pydantic_fields_set__", fields)
+        _SET(obj, "__pydantic_extra__", None)
+        _SET(obj, "__pydantic_private__", None)
+        out.append(obj)
     return out
 
 
