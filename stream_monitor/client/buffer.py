@@ -20,7 +20,7 @@ import time
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal
+from typing import Final, Literal
 
 __all__ = ["DROP_REASONS", "ENVELOPE_FRAMING", "Buffer", "ClientStats", "DropReason", "Envelope"]
 
@@ -85,7 +85,6 @@ class Envelope:
     size: int
     count: int = 0
     settled: bool = False
-    models: list[Any] = field(default_factory=list)  # the validated events, when the client kept them
 
     def __post_init__(self) -> None:
         self.count = self.count or len(self.events)
@@ -107,7 +106,7 @@ class Buffer:
         self.max_bytes = max_bytes
         self.cond = threading.Condition()
         self.closed = False
-        self._queue: deque[tuple[str, bytes, Any]] = deque()
+        self._queue: deque[tuple[str, bytes]] = deque()
         self._in_flight: set[Envelope] = set()
         self._held_events = 0
         self._held_bytes = 0
@@ -117,9 +116,9 @@ class Buffer:
 
     # ------------------------------------------------------------ callers' side
 
-    def put(self, kind: str, raw: bytes, block_seconds: float = 0.0, model: Any = None) -> DropReason | None:
-        """Queue one encoded event (and its validated ``model``, for columnar envelopes), waiting
-        up to ``block_seconds`` for room; return why it was dropped, or None once it is queued."""
+    def put(self, kind: str, raw: bytes, block_seconds: float = 0.0) -> DropReason | None:
+        """Queue one encoded event, waiting up to ``block_seconds`` for room; return
+        why it was dropped, or None once it is queued."""
         size = len(raw)
         with self.cond:
             self._sent += 1
@@ -136,7 +135,7 @@ class Buffer:
             if not self._fits(size):
                 self._dropped["buffer_full"] += 1
                 return "buffer_full"
-            self._queue.append((kind, raw, model))
+            self._queue.append((kind, raw))
             self._held_events += 1
             self._held_bytes += size
             return None
@@ -172,24 +171,22 @@ class Buffer:
             n = min(len(self._queue), max_events)
             if not n:
                 return []
-            by_kind: dict[str, list[tuple[bytes, Any]]] = {}
+            by_kind: dict[str, list[bytes]] = {}
             for _ in range(n):
-                kind, raw, model = self._queue.popleft()
-                by_kind.setdefault(kind, []).append((raw, model))
+                kind, raw = self._queue.popleft()
+                by_kind.setdefault(kind, []).append(raw)
             out: list[Envelope] = []
-            for kind, items in by_kind.items():
+            for kind, raws in by_kind.items():
                 chunk: list[bytes] = []
-                models: list[Any] = []
                 size = 0
-                for raw, model in items:
+                for raw in raws:
                     full = ENVELOPE_FRAMING + size + len(chunk) + len(raw) > max_message_bytes
                     if chunk and (full or len(chunk) >= batch_size):
-                        out.append(Envelope(kind, chunk, size, models=models))
-                        chunk, models, size = [], [], 0
+                        out.append(Envelope(kind, chunk, size))
+                        chunk, size = [], 0
                     chunk.append(raw)
-                    models.append(model)
                     size += len(raw)
-                out.append(Envelope(kind, chunk, size, models=models))
+                out.append(Envelope(kind, chunk, size))
             self._in_flight.update(out)
             return out
 
@@ -231,7 +228,7 @@ class Buffer:
     def abandon(self) -> int:
         """Count everything still held as dropped (``closed``); return how many events."""
         with self.cond:
-            leftovers = [Envelope(kind, [raw], len(raw)) for kind, raw, _ in self._queue]
+            leftovers = [Envelope(kind, [raw], len(raw)) for kind, raw in self._queue]
             self._in_flight.update(leftovers)
             self._queue.clear()
             leftovers += list(self._in_flight)

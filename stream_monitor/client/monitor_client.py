@@ -366,8 +366,7 @@ class MonitorClient:
             self._warn("buffer_full", "monitor client buffer full: events dropped (see stats)")
             return
         try:
-            model = _VALIDATE[kind](event)
-            raw = _ENCODE[kind](model, exclude_unset=True)
+            raw = _ENCODE[kind](_VALIDATE[kind](event), exclude_unset=True)
         except ValidationError as exc:
             self._refuse("invalid", _describe(exc))
             return
@@ -379,7 +378,7 @@ class MonitorClient:
             return
         if self._pid != os.getpid() and not self._closed:
             self._start()
-        reason = self._buffer.put(kind, raw, self.block_seconds, model if self.columnar else None)
+        reason = self._buffer.put(kind, raw, self.block_seconds)
         if reason is None:
             if self._buffer.queued == self.batch_size and self._sender is not None:
                 self._sender.wake()

@@ -26,6 +26,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
+from pydantic_core import from_json
+
 from stream_monitor.client.buffer import Buffer, DropReason, Envelope
 from stream_monitor.events.columns import encode_columns, encode_rows
 
@@ -258,7 +260,7 @@ class Sender:
 
     async def _send(self, producer: Any, env: Envelope) -> None:
         value = self._encode(env)
-        env.events, env.models = [], []  # the producer holds the bytes now; the envelope keeps its counts
+        env.events = []  # the producer holds the bytes now; the envelope keeps its counts
         try:
             future = await producer.send(self.topics[env.kind], value, key=self.key)
         except Exception as exc:  # noqa: BLE001 - counted, never raised
@@ -268,10 +270,12 @@ class Sender:
 
     def _encode(self, env: Envelope) -> bytes:
         """The record value of ``env``: columnar when asked and possible, else a row envelope."""
-        if self.columnar and env.models and None not in env.models:
+        if self.columnar:
+            # The queue holds encoded bytes only (its byte budget is the client's memory bound);
+            # the envelope's events are read back here, in Rust, to be written as columns.
             try:
-                value = encode_columns(env.models)
-            except (TypeError, ValueError) as exc:  # noqa: PERF203 - never expected: the events are validated
+                value = encode_columns([from_json(raw) for raw in env.events])
+            except (TypeError, ValueError) as exc:  # never expected: the client encoded these events
                 self._warn("encode", f"monitor client sends rows ({type(exc).__name__} in columnar encoding)")
                 value = None
             if value is not None and len(value) <= self.max_message_bytes:

@@ -19,8 +19,8 @@ envelope. This module holds the model and the one encoder of the wire format
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Annotated, Final, Literal
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Any, Final, Literal
 
 import pydantic_core
 from pydantic import BaseModel, Field, StrictFloat
@@ -85,7 +85,7 @@ def encode_rows(raw_events: Sequence[bytes]) -> bytes:
     return ROWS_PREFIX + b",".join(raw_events) + b"]}"
 
 
-def _named_columns(rows: Sequence[dict[str, FeatureValue] | None]) -> dict[str, list[FeatureValue]] | None:
+def _named_columns(rows: Sequence[Any]) -> dict[str, list[Any]] | None:
     """Each name's value per row (``None`` where a row lacks it); ``None`` if no row has any."""
     if all(r is None for r in rows):
         return None
@@ -96,43 +96,46 @@ def _named_columns(rows: Sequence[dict[str, FeatureValue] | None]) -> dict[str, 
     return {name: [r.get(name) if r else None for r in rows] for name in names}
 
 
-def encode_columns(events: Sequence[WireEvent]) -> bytes | None:
+def encode_columns(events: Sequence[WireEvent | Mapping[str, Any]]) -> bytes | None:
     """One columnar envelope of ``events``, or ``None`` when they cannot share one
     (mixed kinds, models or versions, per-class ``scores``): send them as rows then.
 
-    Events must be validated models (the client's); their values are written as
-    they are, so decoding the envelope gives the same events back (missing
-    features as absent keys).
+    Events are validated models, or the row-format objects of validated events
+    (the sidecar client reads back what it encoded); values are written as they
+    are, so decoding the envelope gives the same events back (missing features
+    as absent keys).
     """
     if not events:
         return None
-    first = events[0]
-    kind, model_id, version = first.kind, first.model_id, first.model_version
-    if any(e.kind != kind or e.model_id != model_id or e.model_version != version for e in events):
+    rows: list[Mapping[str, Any]] = [e if isinstance(e, Mapping) else e.__dict__ for e in events]
+    first = rows[0]
+    kind, model_id, version = first.get("kind"), first.get("model_id"), first.get("model_version")
+    if kind not in ("prediction", "feature", "label") or any(
+            r.get("kind") != kind or r.get("model_id") != model_id or r.get("model_version") != version
+            for r in rows):
         return None
-    out: dict[str, object] = {"kind": "columns", "event_kind": kind, "model_id": model_id}
+    out: dict[str, Any] = {"kind": "columns", "event_kind": kind, "model_id": model_id}
     if version is not None:
         out["model_version"] = version
-    out["event_id"] = [e.event_id for e in events]
-    out["timestamp"] = [e.timestamp for e in events]
+    out["event_id"] = [r.get("event_id") for r in rows]
+    out["timestamp"] = [r.get("timestamp") for r in rows]
     if kind == "label":
-        out["label"] = [e.label for e in events]  # type: ignore[union-attr]
+        out["label"] = [r.get("label") for r in rows]
         return pydantic_core.to_json(out)
+    features = _named_columns([r.get("features") for r in rows])
     if kind == "feature":
-        out["features"] = _named_columns([e.features for e in events])  # type: ignore[union-attr]
+        out["features"] = features
         return pydantic_core.to_json(out)
-    preds: Sequence[PredictionEvent] = events  # type: ignore[assignment]
-    if any(e.scores is not None for e in preds):
+    if any(r.get("scores") is not None for r in rows):
         return None
-    features = _named_columns([e.features for e in preds])
     if features is not None:
         out["features"] = features
-    out["prediction"] = [e.prediction for e in preds]
+    out["prediction"] = [r.get("prediction") for r in rows]
     for name in ("score", "latency_ms"):
-        col = [getattr(e, name) for e in preds]
+        col = [r.get(name) for r in rows]
         if any(v is not None for v in col):
             out[name] = col
-    attributes = _named_columns([e.attributes for e in preds])
+    attributes = _named_columns([r.get("attributes") for r in rows])
     if attributes is not None:
         out["attributes"] = attributes
     return pydantic_core.to_json(out)
