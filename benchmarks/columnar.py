@@ -191,8 +191,9 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     events = args.events or (50_000 if args.quick else 200_000)
     runs = args.runs or (1 if args.quick else 3)
-    _log(f"in-process: {min(events, 20_000):,} events")
-    local = in_process(min(events, 20_000))
+    local_events = 10_000 if args.quick else 20_000
+    _log(f"in-process: {local_events:,} events")
+    local = in_process(local_events)
     broker = None if args.no_broker else over_broker(events, runs)
     command = "python -m benchmarks.columnar " + " ".join(argv if argv is not None else sys.argv[1:])
     text = to_markdown(local, broker, command.strip())
