@@ -19,7 +19,7 @@ from typing import Annotated, Any, Final, Literal
 import numpy as np
 from pydantic import Discriminator, Field, Tag, TypeAdapter, ValidationError, create_model
 
-from stream_monitor.events.columns import COLUMNS_PREFIX, ColumnarEnvelope
+from stream_monitor.events.columns import COLUMNS_PREFIX
 from stream_monitor.events.models import (
     MAX_BATCH_EVENTS,
     BatchEnvelope,
@@ -62,7 +62,7 @@ _BRANCHES: Final[frozenset[str]] = frozenset(
 # Names that may appear in a rejection message; any other path element (a
 # user-supplied dict key, say) is replaced by "*".
 _SAFE_LOC: Final[frozenset[str]] = frozenset(
-    {name for m in (*_MODELS.values(), BatchEnvelope, ColumnarEnvelope) for name in m.model_fields}
+    {name for m in (*_MODELS.values(), BatchEnvelope) for name in m.model_fields}
     | _BRANCHES
 )
 
