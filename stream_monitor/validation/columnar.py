@@ -245,18 +245,25 @@ def _range_check(env: ColumnarEnvelope, kind: EventKind) -> dict[int, str]:
     return bad
 
 
-def _named_rows(cols: Mapping[str, list[Any]] | None, n: int) -> list[dict[str, Any]] | None:
-    """Per row, the named values it carries (``null`` entries left out), from the columns."""
+def _named_rows(cols: Mapping[str, list[Any]] | None, n: int, empty: bool = False) -> list[Any] | None:
+    """Per row, the named values it carries (``null`` entries left out), from the columns.
+
+    A row with nothing but ``null`` is ``None`` (the event carries no such mapping, as
+    when a client logs a prediction without features), or ``{}`` with ``empty``."""
     if cols is None:
         return None
     names = list(cols)
-    rows = [dict(zip(names, values, strict=True)) for values in zip(*cols.values(), strict=True)] if names else [
-        {} for _ in range(n)]
+    rows: list[Any] = [dict(zip(names, values, strict=True)) for values in zip(*cols.values(), strict=True)] \
+        if names else [{} for _ in range(n)]
+    holes = False
     for name, col in cols.items():
         if None in col:
+            holes = True
             for i, v in enumerate(col):
                 if v is None:
                     del rows[i][name]
+    if (holes or not names) and not empty:
+        rows = [r or None for r in rows]
     return rows
 
 
@@ -279,7 +286,7 @@ def _build(env: ColumnarEnvelope, kind: EventKind, bad: Mapping[int, str]) -> li
     n = len(env.event_id)
     ts = env.timestamp or []
     model_id, version = env.model_id, env.model_version
-    features = _named_rows(env.features, n)
+    features = _named_rows(env.features, n, empty=kind == "feature")
     if kind == "label":
         labels = env.label or []
         base = {"kind", "event_id", "model_id", "timestamp", "label"} | ({"model_version"} if version else set())
