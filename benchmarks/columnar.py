@@ -45,7 +45,7 @@ def envelopes(total: int) -> tuple[list[bytes], list[bytes]]:
     """The same ``total`` workload events as row envelopes and as columnar envelopes of 1,000."""
     from benchmarks.workload import encoded_events
     from stream_monitor.events import PredictionEvent
-    from stream_monitor.events.columns import encode_columns, encode_rows
+    from stream_monitor.events.envelope import encode_columns, encode_rows
 
     rows, columns = [], []
     for lo in range(0, total, SIZE):

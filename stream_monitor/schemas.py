@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from stream_monitor.decisions.request import RetrainRequest
-from stream_monitor.events.columns import ColumnarEnvelope
+from stream_monitor.events.envelope import ColumnarEnvelope
 from stream_monitor.events.models import BatchEnvelope, FeatureEvent, LabelEvent, PredictionEvent
 from stream_monitor.validation.decode import ReasonCode
 

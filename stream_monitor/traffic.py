@@ -10,7 +10,7 @@ import time
 from collections.abc import Iterable, Iterator
 from itertools import islice
 
-from stream_monitor.events.columns import encode_rows
+from stream_monitor.events.envelope import encode_rows
 
 __all__ = ["envelope", "produce"]
 

@@ -29,7 +29,7 @@ from typing import Any, Final
 from pydantic_core import from_json
 
 from stream_monitor.client.buffer import Buffer, DropReason, Envelope
-from stream_monitor.events.columns import encode_columns, encode_rows
+from stream_monitor.events.envelope import encode_columns, encode_rows
 
 __all__ = ["ClientClosed", "Sender", "drop_reason", "kafka_producer"]
 

@@ -13,7 +13,7 @@ from typing import Any, Final
 
 from pydantic import BaseModel
 
-from stream_monitor.events.columns import ColumnarEnvelope
+from stream_monitor.events.envelope import ColumnarEnvelope
 from stream_monitor.events.models import EventKind, FeatureEvent, LabelEvent, PredictionEvent
 
 __all__ = ["build_events"]

@@ -20,7 +20,7 @@ from typing import Annotated, Any, Final, Literal
 import numpy as np
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
-from stream_monitor.events.columns import ColumnarEnvelope
+from stream_monitor.events.envelope import ColumnarEnvelope
 from stream_monitor.events.models import (
     _CONFIG,
     _MAX_EPOCH_SECONDS,

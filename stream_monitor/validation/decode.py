@@ -17,7 +17,7 @@ from typing import Annotated, Any, Final, Literal
 
 from pydantic import Discriminator, Field, Tag, TypeAdapter, ValidationError, create_model
 
-from stream_monitor.events.columns import COLUMNS_PREFIX
+from stream_monitor.events.envelope import COLUMNS_PREFIX
 from stream_monitor.events.models import (
     MAX_BATCH_EVENTS,
     BatchEnvelope,

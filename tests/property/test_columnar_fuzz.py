@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from stream_monitor.events import PredictionEvent
-from stream_monitor.events.columns import encode_columns
+from stream_monitor.events.envelope import encode_columns
 from stream_monitor.modelspec import ModelSpec
 from stream_monitor.monitor import Monitor
 from stream_monitor.reference_io import build_profile

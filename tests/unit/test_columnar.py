@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from stream_monitor.events import PredictionEvent
-from stream_monitor.events.columns import encode_columns, encode_rows
+from stream_monitor.events.envelope import encode_columns, encode_rows
 from stream_monitor.events.models import MAX_BATCH_EVENTS, FeatureEvent, LabelEvent
 from stream_monitor.modelspec import ModelSpec
 from stream_monitor.monitor import Monitor, Outcome

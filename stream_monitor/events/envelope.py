@@ -1,4 +1,4 @@
-"""The columnar batch envelope: many events of one model in one record, as columns.
+"""The batch envelopes' wire format: the row envelope and the columnar envelope.
 
 A row envelope (:class:`~stream_monitor.events.models.BatchEnvelope`) repeats every
 key in every event; a columnar envelope writes each key once and its values as
