@@ -6,8 +6,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 LINT_STAMP := $(VENV)/.lint-installed
+BENCH_STAMP := $(VENV)/.bench-installed
 
-.PHONY: demo test test-slow test-all bench schemas lint ops-tools clean
+.PHONY: demo test test-slow test-all bench bench-quick schemas lint ops-tools clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -48,8 +49,22 @@ lint: $(LINT_STAMP)
 	$(VENV)/bin/mypy stream_monitor
 	$(VENV)/bin/hadolint docker/Dockerfile
 
-bench: $(STAMP)
+# Every benchmark dependency is in the `bench` extra (pyproject.toml).
+$(BENCH_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e '.[test,bench]'
+	touch $(BENCH_STAMP)
+
+# The full suite (results in benchmarks/results/; timings are reported, never asserted).
+bench: $(BENCH_STAMP)
 	$(PY) -m benchmarks.run
+	$(PY) -m benchmarks.columnar
+
+# A reduced run (under 3 minutes) to compare before and after a performance change;
+# it writes to $(VENV)/bench-quick/, leaving the committed results alone.
+bench-quick: $(BENCH_STAMP)
+	$(PY) -m benchmarks.run --runs 1 --single-events 20000 --batch-events 50000 \
+	  --skip scale latency memory peers --output $(VENV)/bench-quick/performance.md
+	$(PY) -m benchmarks.columnar --quick --output $(VENV)/bench-quick/columnar.md
 
 schemas: $(STAMP)
 	$(PY) -m stream_monitor schemas --output schemas

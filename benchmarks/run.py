@@ -273,12 +273,13 @@ def to_markdown(res: dict[str, Any], args: argparse.Namespace) -> str:
         f"events per second between 10% and 90% of each run; {args.runs} runs; ratios are taken within a run.",
         "",
     ]
-    if "throughput" in res and "scale" in res:
-        runs = {**res["throughput"]["runs"], **res["scale"]["runs"]}
+    if "throughput" in res:  # the scale rows when that part ran too (make bench-quick skips it)
+        runs = {**res["throughput"]["runs"], **res.get("scale", {}).get("runs", {})}
         s = {k: _summary(v) for k, v in runs.items()}
         g1 = _ratios(runs["worker_single"], runs["bare_faust"])
         g2 = _ratios(runs["worker_batch"], runs["ceiling_batch"])
-        g3 = _ratios(runs["two_workers"], runs["one_worker"])
+        scaled = bool(runs.get("one_worker"))
+        g3 = _ratios(runs["two_workers"], runs["one_worker"]) if scaled else _summary([])
         lines += [
             "## Throughput",
             "",
@@ -292,8 +293,9 @@ def to_markdown(res: dict[str, Any], args: argparse.Namespace) -> str:
             *([f"| bare aiokafka getmany + the worker's pydantic decoder only, envelopes of 1,000 | "
                f"{_fmt_rate(s['validate_batch'])} |"] if runs.get("validate_batch") else []),
             f"| **stream-monitor worker, envelopes of 1,000** | {_fmt_rate(s['worker_batch'])} |",
-            f"| one worker, two partitions, envelopes | {_fmt_rate(s['one_worker'])} |",
-            f"| two workers, one group, two partitions, envelopes | {_fmt_rate(s['two_workers'])} |",
+            *([f"| one worker, two partitions, envelopes | {_fmt_rate(s['one_worker'])} |",
+               f"| two workers, one group, two partitions, envelopes | {_fmt_rate(s['two_workers'])} |"]
+              if scaled else []),
             "",
             "| measure | target | median ratio | range | met |",
             "| --- | ---: | ---: | ---: | :---: |",
@@ -301,8 +303,8 @@ def to_markdown(res: dict[str, Any], args: argparse.Namespace) -> str:
             f"{'yes' if g1['median'] >= 0.7 else 'no'} |",
             f"| worker / aiokafka+orjson ceiling, envelopes | >= 0.50 | {_fmt_ratio(g2)} | "
             f"{'yes' if g2['median'] >= 0.5 else 'no'} |",
-            f"| two workers / one worker | >= 1.70 | {_fmt_ratio(g3)} | "
-            f"{'yes' if g3['median'] >= 1.7 else 'no'} |",
+            *([f"| two workers / one worker | >= 1.70 | {_fmt_ratio(g3)} | "
+               f"{'yes' if g3['median'] >= 1.7 else 'no'} |"] if scaled else []),
             "",
         ]
         if runs.get("validate_batch") and len(runs["validate_batch"]) == len(runs["ceiling_batch"]):
@@ -317,7 +319,7 @@ def to_markdown(res: dict[str, Any], args: argparse.Namespace) -> str:
                 f"({gw['min']:.2f} - {gw['max']:.2f}).",
                 "",
             ]
-        if runs.get("machine_one") and len(runs["machine_one"]) == len(runs["one_worker"]):
+        if scaled and runs.get("machine_one") and len(runs["machine_one"]) == len(runs["one_worker"]):
             gm = _ratios(runs["machine_two"], runs["machine_one"])
             eff = _summary([(w2 / w1) / (m2 / m1) for w2, w1, m2, m1 in zip(
                 runs["two_workers"], runs["one_worker"], runs["machine_two"], runs["machine_one"], strict=True)])
@@ -329,7 +331,7 @@ def to_markdown(res: dict[str, Any], args: argparse.Namespace) -> str:
                 f"**{eff['median']:.0%}** of it ({eff['min']:.0%} - {eff['max']:.0%}).",
                 "",
             ]
-        lines += _cpu_table(res["scale"].get("cpu"))
+        lines += _cpu_table(res.get("scale", {}).get("cpu"))
     if "latency" in res:
         lat = sorted(res["latency"])
         if lat:

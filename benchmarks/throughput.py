@@ -153,7 +153,10 @@ async def _ceiling(bootstrap: str, topic: str, total: int, batched: bool, valida
                         n += len(decode(r.value, "prediction", max_bytes=max_bytes))
                         continue
                     value = orjson.loads(r.value)
-                    n += len(value["events"]) if batched else 1
+                    if batched:  # a row envelope, or a columnar one (one id per event)
+                        n += len(value["events"]) if "events" in value else len(value["event_id"])
+                    else:
+                        n += 1
             samples.append((time.monotonic(), n))
         return _rate(samples, total)
     finally:

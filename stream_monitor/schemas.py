@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from stream_monitor.decisions.request import RetrainRequest
+from stream_monitor.events.envelope import ColumnarEnvelope
 from stream_monitor.events.models import BatchEnvelope, FeatureEvent, LabelEvent, PredictionEvent
 from stream_monitor.validation.decode import ReasonCode
 
@@ -46,6 +47,7 @@ def all_schemas() -> dict[str, dict[str, Any]]:
         "feature-event": FeatureEvent,
         "label-event": LabelEvent,
         "batch-envelope": BatchEnvelope,
+        "columnar-envelope": ColumnarEnvelope,
         "retrain-request": RetrainRequest,
         "dead-letter-headers": DeadLetterHeaders,
     }

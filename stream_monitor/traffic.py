@@ -10,12 +10,14 @@ import time
 from collections.abc import Iterable, Iterator
 from itertools import islice
 
+from stream_monitor.events.envelope import encode_rows
+
 __all__ = ["envelope", "produce"]
 
 
 def envelope(raw_events: Iterable[bytes]) -> bytes:
     """Wrap already-encoded events in a batch envelope without re-encoding them."""
-    return b'{"kind":"batch","events":[' + b",".join(raw_events) + b"]}"
+    return encode_rows(list(raw_events))
 
 
 def _chunks(items: Iterable[bytes], size: int) -> Iterator[list[bytes]]:

@@ -26,8 +26,10 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
+from pydantic_core import from_json
+
 from stream_monitor.client.buffer import Buffer, DropReason, Envelope
-from stream_monitor.traffic import envelope as pack
+from stream_monitor.events.envelope import encode_columns, encode_rows
 
 __all__ = ["ClientClosed", "Sender", "drop_reason", "kafka_producer"]
 
@@ -117,6 +119,9 @@ class Sender:
         Events and bytes per envelope at most.
     linger_seconds
         How long to wait for a full envelope before sending a partial one.
+    columnar
+        Send columnar envelopes (row envelopes when the events cannot share one,
+        or when the columnar one would exceed ``max_message_bytes``).
     """
 
     def __init__(
@@ -129,8 +134,10 @@ class Sender:
         batch_size: int,
         max_message_bytes: int,
         linger_seconds: float,
+        columnar: bool = True,
     ) -> None:
         self.buffer = buffer
+        self.columnar = columnar
         self.topics = dict(topics)
         self.key = key
         self.factory = factory
@@ -252,7 +259,7 @@ class Sender:
         return producer
 
     async def _send(self, producer: Any, env: Envelope) -> None:
-        value = pack(env.events)
+        value = self._encode(env)
         env.events = []  # the producer holds the bytes now; the envelope keeps its counts
         try:
             future = await producer.send(self.topics[env.kind], value, key=self.key)
@@ -260,6 +267,20 @@ class Sender:
             self._failed(env, exc)
             return
         future.add_done_callback(functools.partial(self._done, env))
+
+    def _encode(self, env: Envelope) -> bytes:
+        """The record value of ``env``: columnar when asked and possible, else a row envelope."""
+        if self.columnar:
+            # The queue holds encoded bytes only (its byte budget is the client's memory bound);
+            # the envelope's events are read back here, in Rust, to be written as columns.
+            try:
+                value = encode_columns([from_json(raw) for raw in env.events])
+            except (TypeError, ValueError) as exc:  # never expected: the client encoded these events
+                self._warn("encode", f"monitor client sends rows ({type(exc).__name__} in columnar encoding)")
+                value = None
+            if value is not None and len(value) <= self.max_message_bytes:
+                return value
+        return encode_rows(env.events)
 
     def _done(self, env: Envelope, future: asyncio.Future[Any]) -> None:
         if future.cancelled():

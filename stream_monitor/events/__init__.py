@@ -1,5 +1,6 @@
 """(1) Inbound contracts."""
 
+from stream_monitor.events.envelope import ColumnarEnvelope, encode_columns, encode_rows
 from stream_monitor.events.models import (
     BatchEnvelope,
     Event,
@@ -12,10 +13,13 @@ from stream_monitor.events.models import (
 
 __all__ = [
     "BatchEnvelope",
+    "ColumnarEnvelope",
     "Event",
     "EventKind",
     "FeatureEvent",
     "FeatureValue",
     "LabelEvent",
     "PredictionEvent",
+    "encode_columns",
+    "encode_rows",
 ]

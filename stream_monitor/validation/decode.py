@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Annotated, Any, Final, Literal
 
-import numpy as np
 from pydantic import Discriminator, Field, Tag, TypeAdapter, ValidationError, create_model
 
+from stream_monitor.events.envelope import COLUMNS_PREFIX
 from stream_monitor.events.models import (
     MAX_BATCH_EVENTS,
     BatchEnvelope,
@@ -28,6 +27,8 @@ from stream_monitor.events.models import (
     LabelEvent,
     PredictionEvent,
 )
+from stream_monitor.validation.columnar import LooseColumnarEnvelope, RowRefusal, decode_columns
+from stream_monitor.validation.duplicates import is_repeated, no_duplicates, parse_marking_repeats, repeated_at
 
 __all__ = ["REASON_CODES", "ReasonCode", "Rejection", "decode"]
 
@@ -75,7 +76,7 @@ class Rejection:
     payload: bytes | None = None  # the inner event re-encoded, for batch envelopes
 
 
-_TAGS: Final[frozenset[str]] = frozenset({*_MODELS, "batch"})
+_TAGS: Final[frozenset[str]] = frozenset({*_MODELS, "batch", "columns"})
 
 
 def _tag_of(kind: str) -> Any:
@@ -95,7 +96,8 @@ def _tagged(kind: str, batch: Any) -> TypeAdapter[Any]:
             Annotated[PredictionEvent, Tag("prediction")]
             | Annotated[FeatureEvent, Tag("feature")]
             | Annotated[LabelEvent, Tag("label")]
-            | Annotated[batch, Tag("batch")],
+            | Annotated[batch, Tag("batch")]
+            | Annotated[LooseColumnarEnvelope, Tag("columns")],  # read again by decode_columns
             Discriminator(_tag_of(kind)),
         ]
     )
@@ -198,7 +200,7 @@ def decode(raw: bytes | None, kind: EventKind, *, max_bytes: int) -> list[Event 
         pydantic's parser keeps the last value, the contract allows one.
     """
     out, envelope = _decode(raw, kind, max_bytes)
-    if not raw:
+    if not raw or envelope is None:  # nothing to check, or a columnar envelope (checked already)
         return out
     if len(out) == 1 and not envelope:  # the common case, kept short: one event or one rejection
         first = out[0]
@@ -213,7 +215,7 @@ def decode(raw: bytes | None, kind: EventKind, *, max_bytes: int) -> list[Event 
                     return out
                 return _refuse_duplicates(raw, out, envelope)
             keys += _keys(item)
-    if _no_duplicates(raw, keys):
+    if no_duplicates(raw, keys):
         return out
     return _refuse_duplicates(raw, out, envelope)
 
@@ -229,115 +231,37 @@ def _keys(event: Event) -> int:
     return n
 
 
-# A quote followed by white space: a key written ``"k" :`` escapes the ``":`` count below.
-_QUOTE_SPACE: Final = re.compile(rb'"[ \t\r\n]')
-
-
-def _no_duplicates(raw: bytes, keys: int) -> bool:
-    """A cheap proof that no object in ``raw`` repeats a key (False: no proof, check it).
-
-    Every key is followed by one structural ``:``, so ``raw`` holds at least as
-    many colons as keys were written, and the validated events hold at most that
-    many keys: exactly that many when none was dropped as a duplicate (or ignored
-    as unknown). Equal counts prove there is no duplicate. A colon inside a string
-    breaks the equality: when no string holds a quote (no backslash), the colons of
-    ``"timestamp":"...`` strings are taken off (they are string content), and
-    failing that a count of ``":`` is used, valid when no key is followed by white
-    space. Decode per event of 25 features without and with the check (min of 8
-    alternating runs, 2-core machine under load ~5): single event 9.01 and 9.05 us,
-    envelope of 100 8.56 and 9.08 us, RFC 3339 timestamp 9.27 and 11.14 us (of
-    which ~1 us is the timestamp pattern). The exact check, when no count proves
-    anything, costs about as much as decoding.
-    """
-    colons = _count_colons(raw)
-    if colons == keys:
-        return True
-    if b"\\" in raw:
-        return False
-    # Colons inside RFC 3339 timestamps, the usual reason for a surplus: each
-    # '"timestamp":"' opens a string (no string holds a quote without a backslash),
-    # so the text up to the next quote is that string's content.
-    at = raw.find(_ISO_KEY)
-    while at >= 0:
-        start = at + len(_ISO_KEY)
-        end = raw.find(b'"', start)
-        if end < 0:
-            return False
-        colons -= raw.count(b":", start, end)
-        if colons == keys:
-            return True
-        at = raw.find(_ISO_KEY, end)
-    return _QUOTE_SPACE.search(raw) is None and raw.count(b'":') == keys
-
-
-_ISO_KEY: Final = b'"timestamp":"'
-
-
-def _count_colons(raw: bytes) -> int:
-    # bytes.count walks byte by byte; numpy's vectorised compare is ~6x faster on a
-    # 70 kB envelope and slower below ~10 kB (its call overhead).
-    if len(raw) < 16_384:
-        return raw.count(b":")
-    return int(np.count_nonzero(np.frombuffer(raw, np.uint8) == _COLON))
-
-
-_COLON: Final = ord(":")
-
-
-class _Repeated(dict[str, Any]):
-    """A JSON object that repeated a key (the last value kept, as pydantic does)."""
-
-
-def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    d = dict(pairs)
-    return _Repeated(d) if len(d) != len(pairs) else d
-
-
-def _repeated_at(value: Any, loc: tuple[int | str, ...] = ()) -> tuple[int | str, ...] | None:
-    """Where the first object with a repeated key sits, or None."""
-    if isinstance(value, dict):
-        if isinstance(value, _Repeated):
-            return loc
-        for k, v in value.items():
-            if isinstance(v, dict | list) and (found := _repeated_at(v, (*loc, k))) is not None:
-                return found
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            if isinstance(v, dict | list) and (found := _repeated_at(v, (*loc, i))) is not None:
-                return found
-    return None
-
-
 def _refuse_duplicates(raw: bytes, items: list[Event | Rejection], envelope: bool) -> list[Event | Rejection]:
     """The exact check (the slow path): parse again noting repeated keys, and refuse
     the record, or in a batch envelope each event, that has one."""
-    try:
-        parsed = json.loads(raw, object_pairs_hook=_pairs)
-    except (ValueError, RecursionError):  # pydantic read it; nothing more to learn
+    parsed = parse_marking_repeats(raw)
+    if parsed is None:  # pydantic read it; nothing more to learn
         return items
-    if envelope and isinstance(parsed, dict) and not isinstance(parsed, _Repeated):
+    if envelope and isinstance(parsed, dict) and not is_repeated(parsed):
         inner = parsed.get("events")
         if isinstance(inner, list) and len(inner) == len(items):
             out = list(items)
             for i, event in enumerate(inner):
-                loc = _repeated_at(event)
+                loc = repeated_at(event)
                 if loc is not None:
                     payload = json.dumps(event, separators=(",", ":")).encode()
                     out[i] = Rejection("duplicate_key", f"duplicate key in {_safe_loc(loc)}", i, payload)
             return out
-    loc = _repeated_at(parsed)
+    loc = repeated_at(parsed)
     if loc is None:
         return items
     return [Rejection("duplicate_key", f"duplicate key in {_safe_loc(loc)}")]
 
 
-def _decode(raw: bytes | None, kind: EventKind, max_bytes: int) -> tuple[list[Event | Rejection], bool]:
+def _decode(raw: bytes | None, kind: EventKind, max_bytes: int) -> tuple[list[Event | Rejection], bool | None]:
     """What :func:`decode` returns before the duplicate-key check, and whether
-    ``raw`` was a batch envelope."""
+    ``raw`` was a batch envelope (``None``: a columnar envelope, checked already)."""
     if not raw:
         return [Rejection("empty_payload", "record has no value")], False
     if len(raw) > max_bytes:
         return [Rejection("too_large", f"record of {len(raw)} bytes exceeds {max_bytes}")], False
+    if raw.startswith(COLUMNS_PREFIX):
+        return _columns(raw, kind), None
     if raw.startswith(_ENVELOPE_PREFIX):  # fastest path: an all-valid envelope of the topic's own kind
         try:
             envelope = _HOMOGENEOUS[kind].validate_json(raw)
@@ -357,6 +281,8 @@ def _decode(raw: bytes | None, kind: EventKind, max_bytes: int) -> tuple[list[Ev
     except ValidationError:
         pass  # redo it the slow way, which classifies the errors (per event for a batch)
     else:
+        if parsed.kind == "columns":
+            return _columns(raw, kind), None
         if parsed.kind != "batch":
             return [parsed], False
         if parsed.events:
@@ -368,6 +294,8 @@ def _decode(raw: bytes | None, kind: EventKind, max_bytes: int) -> tuple[list[Ev
                for e in exc.errors(include_input=False)):
             return [Rejection("batch_too_large", "batch envelope holds too many events")], True
         return [_classify(exc, tagged=True)], False
+    if parsed.kind == "columns":
+        return _columns(raw, kind), None
     if not isinstance(parsed, BatchEnvelope):
         return [parsed], False
     if not parsed.events:  # nothing to process is still something to account for
@@ -389,3 +317,27 @@ def _decode_inner(items: list[Any], many: TypeAdapter[Any], one: TypeAdapter[Any
             payload = json.dumps(item, separators=(",", ":")).encode()
             out.append(dataclasses.replace(rejection, payload=payload))
     return out
+
+
+def _columns(raw: bytes, kind: EventKind) -> list[Event | Rejection]:
+    """A columnar envelope: its events, each bad row refused alone (or the whole envelope)."""
+    def whole(exc: ValidationError) -> RowRefusal:
+        if any(e["type"] == "too_long" and e["loc"][:1] == ("event_id",)
+               for e in exc.errors(include_input=False)):
+            return RowRefusal("batch_too_large", "batch envelope holds too many events")
+        r = _classify(exc)
+        return RowRefusal(r.reason, r.message)  # type: ignore[arg-type]
+
+    try:
+        parsed = raw if raw.startswith(COLUMNS_PREFIX) else _OBJECT.validate_json(raw)
+    except ValidationError as exc:
+        return [_classify(exc)]
+    items, keys = decode_columns(parsed, kind, whole)
+    out: list[Event | Rejection] = [
+        Rejection(i.reason, i.message, i.index, i.payload) if isinstance(i, RowRefusal) else i for i in items]
+    if keys and not no_duplicates(raw, keys) and repeated_at(parse_marking_repeats(raw)) is not None:
+        return [Rejection("duplicate_key", "duplicate key in columnar envelope")]
+    return out
+
+
+_OBJECT: Final = TypeAdapter(dict[str, Any])

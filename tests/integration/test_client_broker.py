@@ -33,9 +33,12 @@ def _name(tag: str) -> str:
 
 
 def _events_on(bootstrap: str, topic: str) -> list[str]:
-    """Event ids in every envelope on the topic."""
-    return [e["event_id"] for r in read_topic(bootstrap, topic, quiet=2.0, timeout=120)
-            for e in json.loads(r.value or b"{}")["events"]]
+    """Event ids in every envelope (columnar or row) on the topic."""
+    out: list[str] = []
+    for r in read_topic(bootstrap, topic, quiet=2.0, timeout=120):
+        doc = json.loads(r.value or b"{}")
+        out.extend(doc["event_id"] if doc["kind"] == "columns" else [e["event_id"] for e in doc["events"]])
+    return out
 
 
 def test_client_batches_reach_the_broker_and_decode(broker: EmbeddedBroker) -> None:

@@ -68,7 +68,8 @@ class FakeProducer:
         n = 0
         for _, _, value in list(self.sent):
             doc = json.loads(value)
-            n += len(doc["events"]) if doc.get("kind") == "batch" else 1
+            kind = doc.get("kind")
+            n += len(doc["events"]) if kind == "batch" else len(doc["event_id"]) if kind == "columns" else 1
         return n
 
     def events(self, topic: str, kind: str = "prediction") -> list[Any]:
@@ -87,9 +88,10 @@ def _wait(cond: Any, timeout: float = 10.0) -> None:
         time.sleep(0.01)
 
 
-def test_events_travel_in_batch_envelopes_keyed_by_model() -> None:
+@pytest.mark.parametrize("columnar", [True, False])
+def test_events_travel_in_batch_envelopes_keyed_by_model(columnar: bool) -> None:
     producer = FakeProducer()
-    client = _client(producer, batch_size=10, linger_seconds=0.01)
+    client = _client(producer, batch_size=10, linger_seconds=0.01, columnar=columnar)
     ids = [client.log_prediction(1, features={"amount": float(i), "country": "DE"}, score=0.7,
                                  timestamp=1.7e9 + i, latency_ms=3.0) for i in range(25)]
     client.log_features(ids[0], {"age": 31.0})
@@ -99,7 +101,7 @@ def test_events_travel_in_batch_envelopes_keyed_by_model() -> None:
     preds = producer.events("model-predictions")
     assert [e.event_id for e in preds] == ids
     assert preds[3].features == {"amount": 3.0, "country": "DE"} and preds[3].latency_ms == 3.0
-    assert all(json.loads(v)["kind"] == "batch" for _, _, v in producer.sent)
+    assert all(json.loads(v)["kind"] == ("columns" if columnar else "batch") for _, _, v in producer.sent)
     assert {k for _, k, _ in producer.sent} == {b"fraud-detector"}
     assert len([t for t, _, _ in producer.sent if t == "model-predictions"]) >= 3  # batch_size 10
     assert producer.events("model-features", "feature")[0].features == {"age": 31.0}
@@ -398,3 +400,33 @@ def test_a_forked_child_has_its_own_sender_and_counters() -> None:
     assert child == [True, 2, 2, 0]  # the parent's event is the parent's alone
     client.close()
     assert (client.stats.sent, client.stats.delivered) == (1, 1)
+
+
+def test_events_that_cannot_share_a_columnar_envelope_travel_as_rows() -> None:
+    producer = FakeProducer()
+    client = _client(producer, batch_size=10, linger_seconds=5.0)
+    ids = [client.log_prediction(0.5, score=0.5, timestamp=1.7e9 + i, model_version="v1" if i % 2 else "v2")
+           for i in range(4)]
+    ids.append(client.log_prediction("cat", scores={"cat": 0.9, "dog": 0.1}, timestamp=1.7e9))
+    assert client.flush(10)
+    client.close()
+    assert [json.loads(v)["kind"] for _, _, v in producer.sent] == ["batch"]
+    assert [e.event_id for e in producer.events("model-predictions")] == ids
+    assert client.stats.delivered == 5 and client.stats.balanced
+
+
+def test_a_columnar_envelope_holds_the_events_the_rows_would() -> None:
+    rows, cols = FakeProducer(), FakeProducer()
+    for producer, columnar in ((rows, False), (cols, True)):
+        client = _client(producer, batch_size=100, linger_seconds=5.0, columnar=columnar)
+        for i in range(30):
+            client.log_prediction(i % 2, features={"a": float(i), **({"b": "x"} if i % 3 else {})},
+                                  score=0.1 * (i % 10), event_id=f"e{i}", timestamp=1.7e9 + i,
+                                  attributes={"region": "eu"} if i % 2 else None)
+        client.log_label("e1", True, timestamp=1.7e9)
+        assert client.flush(10)
+        client.close()
+    assert {json.loads(v)["kind"] for _, _, v in cols.sent} == {"columns"}
+    assert cols.events("model-predictions") == rows.events("model-predictions")
+    assert cols.events("model-labels", "label") == rows.events("model-labels", "label")
+    assert sum(len(v) for _, _, v in cols.sent) < sum(len(v) for _, _, v in rows.sent)
