@@ -8,9 +8,10 @@ import pytest
 
 from stream_monitor.errors import ConfigError
 from stream_monitor.settings import ServiceSettings
+from stream_monitor.tools.docs_env import documented, rows, table
 from tests.conftest import ROOT
 
-from .settings_reference import DOC, documented, rows, table
+DOC = ROOT / "docs" / "configuration-env.md"
 
 DEMO = ROOT / "config" / "demo.yaml"
 
@@ -74,5 +75,5 @@ def test_every_numeric_setting_is_reached_from_the_environment(monkeypatch: pyte
 
 
 def test_every_setting_is_documented() -> None:
-    fix = "run `python -m tests.ops.settings_reference --write`"
+    fix = "run `python -m stream_monitor.tools.docs_gen env`"
     assert documented(DOC.read_text(encoding="utf-8")) == table(), fix

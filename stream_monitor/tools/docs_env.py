@@ -1,23 +1,21 @@
 """docs/configuration-env.md's table of environment variables, generated from the settings model.
 
-    python -m tests.ops.settings_reference           # print the table
-    python -m tests.ops.settings_reference --write   # replace it in docs/configuration-env.md
+The page's prose is written by hand; the table between its two markers is generated
+(``python -m stream_monitor.tools.docs_gen env``, checked with the other generated pages).
 """
 
 from __future__ import annotations
 
-import sys
 import types
 import typing
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 
-ROOT = Path(__file__).resolve().parents[2]
-DOC = ROOT / "docs" / "configuration-env.md"
-BEGIN = "<!-- settings-reference:begin (generated: python -m tests.ops.settings_reference --write) -->"
+__all__ = ["BEGIN", "END", "documented", "env_page", "rows", "table"]
+
+BEGIN = "<!-- settings-reference:begin (generated: python -m stream_monitor.tools.docs_gen env) -->"
 END = "<!-- settings-reference:end -->"
 
 
@@ -86,16 +84,7 @@ def documented(text: str) -> str:
     return text[start:end].strip() + "\n"
 
 
-def main(argv: list[str]) -> int:
-    generated = table()
-    if "--write" not in argv:
-        sys.stdout.write(generated)
-        return 0
-    text = DOC.read_text(encoding="utf-8")
-    start, end = text.index(BEGIN) + len(BEGIN), text.index(END)
-    DOC.write_text(text[:start] + "\n" + generated + text[end:], encoding="utf-8")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))
+def env_page(current: str) -> str:
+    """``current`` (the page as it is) with its generated table replaced by the code's."""
+    start, end = current.index(BEGIN) + len(BEGIN), current.index(END)
+    return current[:start] + "\n" + table() + current[end:]
