@@ -44,6 +44,12 @@ def binning_for(profile: NumericProfile | CategoricalProfile) -> Binning:
     return Binning(index={c: i for i, c in enumerate(profile.categories)})
 
 
+# Moments take values clipped to +-1e150, so that no sum of squares of a window (up to 1e8
+# values) overflows a float: a finite 1e154 squared is inf, and inf - inf is nan. Such a value
+# still counts above the reference maximum and in the last bin, and still dominates the moments.
+MOMENT_LIMIT = 1e150
+
+
 @dataclass(slots=True)
 class NumericAccumulator:
     """Histogram on the reference bins plus data-quality counters and moments."""
@@ -78,6 +84,8 @@ class NumericAccumulator:
             self.counts += np.bincount(idx, minlength=self.counts.size)
             self.below += int(np.count_nonzero(values < binning.minimum))
             self.above += int(np.count_nonzero(values > binning.maximum))
+            if np.abs(values).max() > MOMENT_LIMIT:  # rare: a value no reference is near
+                values = np.clip(values, -MOMENT_LIMIT, MOMENT_LIMIT)
             self.total += float(values.sum())
             self.total_sq += float(np.dot(values, values))
         self.missing += missing

@@ -37,6 +37,8 @@ import numpy as np
 
 __all__ = ["MetricValue", "PerformanceAccumulator", "class_key", "score_bin", "score_edges"]
 
+_ERROR_LIMIT = 1e70
+
 _EPS = 1e-15
 OTHER_CLASS = "__other__"
 
@@ -180,12 +182,14 @@ class PerformanceAccumulator:
 
     def add_regression(self, predicted: float, label: float) -> None:
         self.n += 1
-        e = predicted - label
+        # Errors are clipped for the sums: e**4 of a finite 1e100 raises OverflowError, and a
+        # window's sums of e**4 stay finite up to 1e8 pairs at 1e70.
+        e = min(max(predicted - label, -_ERROR_LIMIT), _ERROR_LIMIT)
         s = self.sums
         for k, v in (("e", e), ("e2", e * e), ("e4", e**4), ("ae", abs(e))):
             s[k] = s.get(k, 0.0) + v
         if label != 0:
-            ape = abs(e / label)
+            ape = min(abs(e / label), _ERROR_LIMIT)
             s["ape"] = s.get("ape", 0.0) + ape
             s["ape2"] = s.get("ape2", 0.0) + ape * ape
             s["n_ape"] = s.get("n_ape", 0.0) + 1

@@ -222,3 +222,26 @@ def test_a_snapshot_without_an_allow_list_seeds_it_from_the_live_versions(
     again = Monitor([demo_spec], {demo_spec.model_id: demo_reference}, max_message_bytes=1 << 20)
     again.restore(blob)
     assert set(again.learned[demo_spec.model_id]) == {"v0", "v1"} and again.newest == {}
+
+
+def test_huge_finite_values_keep_every_sum_finite() -> None:
+    """Finite values near the float limit (the event contract accepts them) never overflow a
+    window's sums: a numeric feature's moments and a regression window's error sums stay finite,
+    and nothing raises or warns (the suite turns warnings into errors)."""
+    import math
+
+    import numpy as np
+
+    from stream_monitor.windows.accumulators import Binning, NumericAccumulator
+    from stream_monitor.windows.performance import PerformanceAccumulator
+
+    binning = Binning(edges=np.array([0.0, 1.0, 2.0]), minimum=-1.0, maximum=3.0, index={})
+    acc = NumericAccumulator.empty(binning)
+    for big in (1.3407807929942597e154, 1e300, 1.7e308, -1.7e308):
+        acc.update(np.array([big, 0.5, big]), binning)
+    assert math.isfinite(acc.total) and math.isfinite(acc.total_sq) and acc.above == 6 and acc.below == 2
+    perf = PerformanceAccumulator.empty("regression")
+    for predicted, label in ((1e200, 0.0), (-1.7e308, 1.7e308), (1.0, 1e-300), (2.0, 1.0)):
+        perf.add_regression(predicted, label)
+    assert all(math.isfinite(v) for v in perf.sums.values())
+    assert all(math.isfinite(m.value) for m in perf.metrics().values())
