@@ -43,6 +43,9 @@ class Stack:
     name: str
     partitions: int = 2
     overrides: dict[str, Any] = field(default_factory=dict)
+    # config/demo.yaml's label path (labels, fairness): off for the tests of the drift path,
+    # which send no labels
+    label_path: bool = False
     workers: list[Worker] = field(default_factory=list)
 
     @property
@@ -58,6 +61,10 @@ class Stack:
         }
         data["worker"].update({"app_id": self.name, "snapshot_interval_seconds": 0.5})
         data["models"][0]["reference"]["profile"] = str(ROOT / "config" / "fraud-detector.profile.json")
+        if not self.label_path:
+            for model in data["models"]:
+                model.pop("labels", None)
+                model.pop("fairness", None)
         _merge(data, self.overrides)
         path = self.tmp / f"{self.name}.yaml"
         path.write_text(yaml.safe_dump(data))

@@ -11,6 +11,7 @@ these tests also prove that what the client sends is what the worker monitors.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -243,21 +244,48 @@ def _feed(stack: Stack, worker: Worker) -> None:
     produce(stack.broker.bootstrap, t["predictions"], [b"{not json", b'{"event_id": "x"}'])
 
 
+@dataclass
+class Monitoring:
+    """A worker of a stack, scraped by Prometheus, which alerts through Alertmanager to a webhook."""
+
+    worker: Worker
+    prometheus: Service
+    alertmanager: Service
+    webhook: Webhook
+
+
+@contextlib.contextmanager
+def monitoring(stack: Stack) -> Iterator[Monitoring]:
+    """Start Alertmanager, a worker of ``stack`` and Prometheus (the repository's configs), wait
+    until the worker is ready; on exit stop them all, the worker last but the webhook."""
+    webhook = Webhook()
+    services: list[Service] = []
+    worker = stack.worker()
+    try:
+        services.append(start_alertmanager(stack.tmp, webhook.url))
+        worker.start(wait=False)
+        # Prometheus scrapes the first time ~5 s after start: start it while the worker joins.
+        services.append(start_prometheus(stack.tmp, worker.port, services[0].url))
+        worker.wait_ready()
+        yield Monitoring(worker, services[1], services[0], webhook)
+    finally:
+        for service in reversed(services):
+            service.stop()
+        try:
+            worker.stop(timeout=30)
+        except AssertionError:
+            worker.kill()
+        webhook.stop()
+
+
 @pytest.fixture(scope="session")
 def ops_stack(broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpsStack]:
     tmp = tmp_path_factory.mktemp("ops")
     stack = Stack(broker, tmp, f"ops{os.getpid()}-{int(time.time()) % 100000}")
     stack.overrides = {"models": [_model_with_label_path()]}
     stack.create_topics()
-    webhook = Webhook()
-    services: list[Service] = []
-    worker = stack.worker()
-    try:
-        services.append(start_alertmanager(tmp, webhook.url))
-        worker.start(wait=False)
-        # Prometheus scrapes the first time ~5 s after start: start it while the worker joins.
-        services.append(start_prometheus(tmp, worker.port, services[0].url))
-        worker.wait_ready()
+    with monitoring(stack) as live:
+        worker = live.worker
         _feed(stack, worker)
         wait_for(lambda: sample(worker.metrics(), "stream_monitor_events_consumed_total", kind="prediction", **MV)
                  == EVENTS, 90, what="every event consumed")
@@ -267,7 +295,7 @@ def ops_stack(broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory) 
         assert sample(worker.metrics(), "stream_monitor_model_drift_state",
                       stream_monitor_model_drift_state="drift", **MV) == 1
         requests = read_topic(broker.bootstrap, stack.topics["retrain"], quiet=1.5)
-        ops = OpsStack(stack, worker, services[1], services[0], webhook)
+        ops = OpsStack(stack, worker, live.prometheus, live.alertmanager, live.webhook)
         for r in requests:
             req = json.loads(r.value or b"{}")
             ops.retrain_request_ids.append(req["request_id"])
@@ -275,11 +303,3 @@ def ops_stack(broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory) 
             # drift-path reasons only; label-path detectors are named like "performance:accuracy"
             ops.drifted_features |= {x["feature"] for x in req["reasons"] if ":" not in x["detector"]}
         yield ops
-    finally:
-        for service in reversed(services):
-            service.stop()
-        try:
-            worker.stop(timeout=30)
-        except AssertionError:
-            worker.kill()
-        webhook.stop()

@@ -24,15 +24,7 @@ from stream_monitor.simulate import Scenario, generate, to_json
 
 from .conftest import Stack
 from .kafka_helpers import produce, wait_for
-from .ops_stack import (
-    DRIFT_ALERTS,
-    SCRAPE_SECONDS,
-    Service,
-    Webhook,
-    prom_query,
-    start_alertmanager,
-    start_prometheus,
-)
+from .ops_stack import DRIFT_ALERTS, SCRAPE_SECONDS, Webhook, monitoring, prom_query
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -46,15 +38,8 @@ def _drift(webhook: Webhook, status: str) -> list[dict[str, Any]]:
 
 
 def test_worker_down_does_not_resolve_the_drift_page(stack: Stack) -> None:
-    tmp = stack.tmp
-    webhook = Webhook()
-    services: list[Service] = []
-    worker = stack.worker()
-    try:
-        services.append(start_alertmanager(tmp, webhook.url))
-        worker.start(wait=False)
-        services.append(start_prometheus(tmp, worker.port, services[0].url))
-        worker.wait_ready()
+    with monitoring(stack) as live:
+        webhook, worker = live.webhook, live.worker
         now = time.time()
         scenario = Scenario(kind="abrupt", change_at=3000, seed=5, start_time=now - 60, events_per_second=100)
         produce(stack.broker.bootstrap, stack.topics["predictions"],
@@ -66,7 +51,7 @@ def test_worker_down_does_not_resolve_the_drift_page(stack: Stack) -> None:
         os.kill(worker.process.pid, signal.SIGKILL)
         worker.process.wait(10)
         down_at = time.monotonic()
-        prom = services[1].url
+        prom = live.prometheus.url
         wait_for(lambda: prom_query(prom, 'up{job="stream-monitor"} == 0')["result"], 60, what="the failed scrape")
         while time.monotonic() - down_at < RESOLVE_WOULD_ARRIVE_WITHIN:
             assert not _drift(webhook, "resolved"), "a drift alert resolved while the worker was down"
@@ -85,7 +70,3 @@ def test_worker_down_does_not_resolve_the_drift_page(stack: Stack) -> None:
         pages = {a["labels"]["request_id"] for a in _drift(webhook, "firing")
                  if a["labels"]["alertname"] in DRIFT_ALERTS.values()}
         assert request_id in pages
-    finally:
-        for service in reversed(services):
-            service.stop()
-        webhook.stop()
