@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -175,6 +176,8 @@ async def _read_requests(bootstrap: str, topic: str, found: list[dict[str, Any]]
 
 def run_demo(events: int = DEMO_EVENTS, change_at: int = DEMO_CHANGE_AT, workdir: Path = Path(".demo")) -> int:
     workdir.mkdir(parents=True, exist_ok=True)
+    # kafka-python warns when its I/O thread is slow (a busy machine): not the demo's summary
+    logging.getLogger("kafka").setLevel(logging.ERROR)
     settings = ServiceSettings.from_yaml(CONFIG)
     t = settings.topics
     broker_port, web_port = free_port(), free_port()
