@@ -203,8 +203,8 @@ class OpsStack:
 
 
 def _model_with_label_path() -> dict[str, Any]:
-    """The demo model with the label path on, sized for this stack's 600 labels, so that
-    the performance and fairness panels have data too."""
+    """The demo model with its label path sized for this stack's 600 labels (config/demo.yaml's
+    is sized for the demo's ~3,600), so that the performance and fairness panels have data too."""
     model = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())["models"][0]
     model["reference"]["profile"] = str(ROOT / "config" / "fraud-detector.profile.json")
     # one prediction in ten is labelled: the reference period's first 1,000 predictions give 100 pairs
