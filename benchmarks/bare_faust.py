@@ -18,6 +18,8 @@ import tempfile
 import time
 from typing import Any
 
+from stream_monitor.settings import WorkerSettings
+
 __all__ = ["main"]
 
 
@@ -29,8 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--result", required=True)
     p.add_argument("--app-id", required=True)
     p.add_argument("--mode", choices=["take", "default"], default="take")
-    p.add_argument("--batch-max-events", type=int, default=2000)
-    p.add_argument("--batch-max-seconds", type=float, default=0.1)
+    p.add_argument("--batch-max-events", type=int, default=WorkerSettings().batch_max_events)
+    p.add_argument("--batch-max-seconds", type=float, default=WorkerSettings().batch_max_seconds)
     args = p.parse_args(argv)
 
     import faust
@@ -57,7 +59,6 @@ def main(argv: list[str] | None = None) -> int:
     app = faust.App(args.app_id, **common)
     if args.mode == "take":  # the worker's consumer too (its fetch wait)
         from stream_monitor.app.worker import consumer_class
-        from stream_monitor.settings import WorkerSettings
 
         app.transport.Consumer = consumer_class(WorkerSettings().fetch_max_wait_ms)
     topic = app.topic(args.topic, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")

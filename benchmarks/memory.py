@@ -43,10 +43,20 @@ def _peak_rss_mb() -> float:
     return float("nan")
 
 
+def _written_config(directory: Path, models: int) -> Path:
+    """The benchmark's config and reference profile, written by another process: building
+    the profile from its training rows (about 60 MB at its peak) is not the monitor's memory."""
+    code = ("import sys; from pathlib import Path; from benchmarks.workload import write_config; "
+            "print(write_config(Path(sys.argv[1]), models=int(sys.argv[2])))")
+    out = subprocess.run([sys.executable, "-c", code, str(directory), str(models)],  # noqa: S603 - fixed argv
+                         capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parent.parent)
+    return Path(out.stdout.strip().splitlines()[-1])
+
+
 def _measure(models: int, events: int, checkpoints: list[int]) -> list[dict[str, Any]]:
     from threadpoolctl import threadpool_limits
 
-    from benchmarks.workload import encoded_events, write_config
+    from benchmarks.workload import encoded_events
     from stream_monitor.monitor import Monitor, SourceRecord
     from stream_monitor.reference_io import load_references
     from stream_monitor.settings import ServiceSettings
@@ -54,29 +64,32 @@ def _measure(models: int, events: int, checkpoints: list[int]) -> list[dict[str,
 
     threadpool_limits(limits=1, user_api="blas")  # as the worker does
     with tempfile.TemporaryDirectory() as tmp:
-        settings = ServiceSettings.from_yaml(write_config(Path(tmp), models=models))
+        settings = ServiceSettings.from_yaml(_written_config(Path(tmp), models))
         references = load_references(settings)
+    # The traffic: ten envelopes of 1,000 events of model-000, whatever the model count
+    # (each envelope is re-addressed to its model when it is sent, models a step apart in
+    # the rotation), so the benchmark's own data (about 7 MB) does not grow with the models
+    # it measures.
+    pool = [envelope(encoded_events(1000, models=1, seed=7 + i)) for i in range(10)]
+    half = envelope(encoded_events(500, seed=3))
+    before = _rss_mb()  # the interpreter, the imports, the references and the traffic
     monitor = Monitor(settings.models, references, max_message_bytes=settings.limits.max_message_bytes)
-    # One model per envelope, as a sidecar next to one model server batches them;
-    # models take turns. The first envelope is half a window, so that every
-    # checkpoint falls in the middle of open windows (a full-size state).
-    per_model = [encoded_events(10_000, models=1, seed=7 + m) for m in range(min(models, 10))]
-    pool = []
-    for i in range(max(models, 10)):
-        evs = per_model[i % len(per_model)][(i // len(per_model)) % 10 * 1000:][:1000]
-        pool.append(envelope(e.replace(b'"model-000"', f'"model-{i % models:03d}"'.encode()) for e in evs))
-    del per_model
-    half = encoded_events(500, seed=3)
+
+    def addressed(value: bytes, m: int) -> bytes:
+        return value.replace(b'"model-000"', f'"model-{m:03d}"'.encode())
+
+    # One model per envelope, as a sidecar next to one model server batches them; models
+    # take turns. The first envelope is half a window, so that every checkpoint falls in
+    # the middle of open windows (a full-size state).
     for m in range(models):
-        model = f'"model-{m:03d}"'.encode()
-        value = envelope(e.replace(b'"model-000"', model) for e in half)
-        monitor.observe([SourceRecord("prediction", value, "bench", 0, m)], now=1.9e9)
+        monitor.observe([SourceRecord("prediction", addressed(half, m), "bench", 0, m)], now=1.9e9)
     out = []
     done, offset = 500 * models, models
     started = time.process_time()
     marks = sorted(c for c in checkpoints if c <= events)
     while marks:
-        value = pool[(offset - models) % len(pool)]
+        k = offset - models
+        value = addressed(pool[(k // models + k % models) % len(pool)], k % models)  # models differ
         monitor.observe([SourceRecord("prediction", value, "bench", 0, offset)], now=1.9e9)
         offset += 1
         done += 1000
@@ -89,6 +102,7 @@ def _measure(models: int, events: int, checkpoints: list[int]) -> list[dict[str,
                 "events": done,
                 "peak_rss_mb": _peak_rss_mb(),
                 "rss_mb": _rss_mb(),
+                "rss_before_monitor_mb": before,
                 "state_bytes": len(blob),
                 "state_json_bytes": len(state),
                 "cpu_us_per_event": (time.process_time() - started) / done * 1e6,

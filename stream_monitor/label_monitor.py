@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy import stats
+from scipy import special
 
 from stream_monitor.decisions.policy import WindowReport, decide_outcomes
 from stream_monitor.decisions.request import ReferenceInfo, RetrainRequest, WindowInfo
@@ -375,7 +375,7 @@ class OutcomeMonitor:
         judged = [m for m in (lab.metrics or list(ref)) if m in ref and m in metrics]
         est = w.estimate.accuracy() if (w.estimate.n == w.n and "accuracy" in metrics) else None
         # One-sided, Bonferroni over every comparison of the window (metrics and the estimate check).
-        z = float(stats.norm.ppf(1 - lab.alpha / max(len(judged) + (est is not None), 1)))
+        z = float(special.ndtri(1 - lab.alpha / max(len(judged) + (est is not None), 1)))
         for name in judged:
             cur, r = metrics[name], ref[name]
             higher = name in HIGHER_IS_BETTER
@@ -454,7 +454,7 @@ class OutcomeMonitor:
                     readings.append(self._gap_reading(vs, "predictions", attr, "demographic_parity_difference", dp,
                                                       fair.parity_difference_max))
         estimates: dict[str, tuple[float, float, float]] = {}
-        z = float(stats.norm.ppf(0.975))
+        z = float(special.ndtri(0.975))
         for name, got in (("accuracy", w.estimate.accuracy()), ("roc_auc", w.estimate.roc_auc())):
             if got is None:
                 continue
@@ -462,7 +462,7 @@ class OutcomeMonitor:
             estimates[name] = (value, value - z * se, value + z * se)
             ref = (vs.reference or {}).get(name)
             if ref is not None and lab is not None:
-                z1 = float(stats.norm.ppf(1 - lab.alpha))
+                z1 = float(special.ndtri(1 - lab.alpha))
                 margin = max(z1 * math.hypot(se, ref.se), lab.min_drop.get(name, 0.0))
                 readings.append(label_reading("estimate", f"estimated_{name}", f"estimated_{name}", value,
                                                ref.value, ref.value - margin, w.estimate.n,

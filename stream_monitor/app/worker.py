@@ -285,69 +285,82 @@ class MonitorApp:
                             headers or (), None if mark is None else (mark.reason, mark.message, mark.next_offset))
 
     def _wire(self) -> None:
-        app, runtime, w = self.app, self.runtime, self.settings.worker
+        self._wire_agent()
+        self._wire_timers()
+        self._wire_rebalance()
+        self._wire_web()
 
-        @app.agent(self.source, name="stream-monitor.monitor")
+    def _wire_agent(self) -> None:
+        runtime, w = self.runtime, self.settings.worker
+
+        @self.app.agent(self.source, name="stream-monitor.monitor")
         async def monitor(stream: Any) -> None:
             async for events in stream.take_events(w.batch_max_events, within=w.batch_max_seconds):
                 await runtime.handle([self._record(e) for e in events])
                 self.health.last_batch_at = time.monotonic()
                 self._maybe_block_loop()
 
-        @_timer(app, max(w.snapshot_interval_seconds, 0.1))
+    def _wire_timers(self) -> None:
+        app, runtime = self.app, self.runtime
+
+        @_timer(app, max(self.settings.worker.snapshot_interval_seconds, 0.1))
         async def flush_snapshots() -> None:
             runtime.flush_dirty()
 
-        @_timer(app, 1.0)
-        async def reseek() -> None:
-            # One seek is often undone by records already fetched (they move faust's
-            # read offset past the gap again); repeat until the gap is filled.
-            try:
-                for topic, partition, old, new in await runtime.check_log_resets(self._highwater, self._log_start):
-                    self.health.degrade(f"log of {topic}[{partition}] reset (position {old}): reprocessing from {new}")
-                await runtime.reseek_out_of_step(self._highwater)
-            except Exception as exc:  # noqa: BLE001 - retried on the next tick
-                log.warning("re-seek failed (%s); retrying in 1 s", type(exc).__name__)
+        _timer(app, 1.0)(self._reseek)
+        _timer(app, 0.5)(self._event_loop_lag)
+        _timer(app, 2.0)(self._broker_probe)
+        _timer(app, 2.0)(self._consumer_lag)
 
-        @_timer(app, 0.5)
-        async def event_loop_lag() -> None:
-            # How late a 0.1 s sleep wakes up measures how long the loop was blocked.
-            t0 = time.monotonic()
-            await asyncio.sleep(0.1)
-            lag = max(time.monotonic() - t0 - 0.1, 0.0)
-            self.watchdog.beat()
-            self.health.loop_lag_seconds = lag
-            self.metrics.event_loop_lag.set(lag)
+    async def _reseek(self) -> None:
+        # One seek is often undone by records already fetched (they move faust's
+        # read offset past the gap again); repeat until the gap is filled.
+        try:
+            for topic, partition, old, new in await self.runtime.check_log_resets(self._highwater, self._log_start):
+                self.health.degrade(f"log of {topic}[{partition}] reset (position {old}): reprocessing from {new}")
+            await self.runtime.reseek_out_of_step(self._highwater)
+        except Exception as exc:  # noqa: BLE001 - retried on the next tick
+            log.warning("re-seek failed (%s); retrying in 1 s", type(exc).__name__)
 
-        @_timer(app, 2.0)
-        async def broker_probe() -> None:
-            self.log_filter.flush()
-            reachable = await _any_reachable(self.settings.kafka.bootstrap_servers)
-            self.metrics.broker_reachable.set(1 if reachable else 0)
-            if reachable:
-                self.health.broker_unreachable_since = None
-            elif self.health.broker_unreachable_since is None:
-                self.health.broker_unreachable_since = time.monotonic()
-                log.warning("no bootstrap server reachable")
+    async def _event_loop_lag(self) -> None:
+        # How late a 0.1 s sleep wakes up measures how long the loop was blocked.
+        t0 = time.monotonic()
+        await asyncio.sleep(0.1)
+        lag = max(time.monotonic() - t0 - 0.1, 0.0)
+        self.watchdog.beat()
+        self.health.loop_lag_seconds = lag
+        self.metrics.event_loop_lag.set(lag)
 
-        @_timer(app, 2.0)
-        async def consumer_lag() -> None:
-            total = 0
-            consumer = app.consumer
-            for tp in list(consumer.assignment()):
-                if tp.topic not in runtime.kinds:
-                    continue
-                high = consumer.highwater(tp)
-                mon = runtime.monitors.get(tp.partition)
-                pos = mon.positions.get((tp.topic, tp.partition)) if mon else None
-                if high is None:
-                    continue
-                lag = max(high - (pos if pos is not None else high), 0)
-                total += lag
-                self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(lag)
-            self.health.lag_records = total
-            if total == 0:
-                self.health.last_batch_at = time.monotonic()
+    async def _broker_probe(self) -> None:
+        self.log_filter.flush()
+        reachable = await _any_reachable(self.settings.kafka.bootstrap_servers)
+        self.metrics.broker_reachable.set(1 if reachable else 0)
+        if reachable:
+            self.health.broker_unreachable_since = None
+        elif self.health.broker_unreachable_since is None:
+            self.health.broker_unreachable_since = time.monotonic()
+            log.warning("no bootstrap server reachable")
+
+    async def _consumer_lag(self) -> None:
+        total = 0
+        consumer, runtime = self.app.consumer, self.runtime
+        for tp in list(consumer.assignment()):
+            if tp.topic not in runtime.kinds:
+                continue
+            high = consumer.highwater(tp)
+            mon = runtime.monitors.get(tp.partition)
+            pos = mon.positions.get((tp.topic, tp.partition)) if mon else None
+            if high is None:
+                continue
+            lag = max(high - (pos if pos is not None else high), 0)
+            total += lag
+            self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(lag)
+        self.health.lag_records = total
+        if total == 0:
+            self.health.last_batch_at = time.monotonic()
+
+    def _wire_rebalance(self) -> None:
+        app, runtime = self.app, self.runtime
 
         @app.on_partitions_revoked.connect  # type: ignore[arg-type]  # mode types receivers as (sender, *args)
         async def on_revoked(sender: Any, revoked: Set[TP], **kwargs: Any) -> None:
@@ -361,21 +374,26 @@ class MonitorApp:
 
         @app.on_rebalance_complete.connect  # type: ignore[arg-type]
         async def on_rebalanced(sender: Any, **kwargs: Any) -> None:
-            # Tables are recovered by now: align each partition with its state.
-            tps = [tp for tp in app.consumer.assignment() if tp.topic in runtime.kinds]
-            try:
-                earliest = await app.consumer.earliest_offsets(*tps) if tps else {}
-            except Exception as exc:  # noqa: BLE001 - a broker hiccup must not break the rebalance
-                log.warning("could not read log start offsets (%s); new partitions start where faust does",
-                            type(exc).__name__)
-                earliest = {}
-            await runtime.on_assigned(
-                [(tp.topic, tp.partition) for tp in tps],
-                {(tp.topic, tp.partition): off for tp, off in earliest.items()},
-            )
-            self.health.ready = True
-            self.metrics.ready.set(1)
+            await self._align_assigned()
 
+    async def _align_assigned(self) -> None:
+        # Tables are recovered by now: align each partition with its state.
+        consumer = self.app.consumer
+        tps = [tp for tp in consumer.assignment() if tp.topic in self.runtime.kinds]
+        try:
+            earliest = await consumer.earliest_offsets(*tps) if tps else {}
+        except Exception as exc:  # noqa: BLE001 - a broker hiccup must not break the rebalance
+            log.warning("could not read log start offsets (%s); new partitions start where faust does",
+                        type(exc).__name__)
+            earliest = {}
+        await self.runtime.on_assigned(
+            [(tp.topic, tp.partition) for tp in tps],
+            {(tp.topic, tp.partition): off for tp, off in earliest.items()},
+        )
+        self.health.ready = True
+        self.metrics.ready.set(1)
+
+    def _wire_web(self) -> None:
         outer = self
 
         class WebService(mode.Service):
@@ -393,7 +411,7 @@ class MonitorApp:
                 outer.watchdog.stop()
                 await outer.web.stop()
 
-        app.service(WebService)
+        self.app.service(WebService)
 
 
 def create_app(

@@ -48,7 +48,7 @@ from collections import OrderedDict
 from typing import Any
 
 import numpy as np
-from scipy import stats
+from scipy import special
 
 from stream_monitor.detectors.base import WindowTest
 
@@ -93,7 +93,7 @@ def calibrated_quantile(values: np.ndarray, quantile: float, power: float = 1.0)
     if mean <= 0 or var <= 0:
         return empirical
     shape, scale = mean * mean / var, var / mean
-    tail: float = float(stats.gamma.ppf(quantile, shape, scale=scale)) ** (1.0 / power)
+    tail: float = float(special.gammaincinv(shape, quantile) * scale) ** (1.0 / power)  # stats.gamma.ppf
     return max(empirical, tail)
 
 

@@ -58,7 +58,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from scipy import optimize
+
+from stream_monitor.detectors.roots import brentq
 
 if TYPE_CHECKING:
     from stream_monitor.detectors.cusum_signals import CusumLayout
@@ -207,7 +208,7 @@ def cusum_threshold(
             if hi > 1e7:  # the nodes without a root alone exceed the share: no h will do
                 return None
             hi *= 2
-        h = float(optimize.brentq(excess, h, hi, xtol=1e-9))
+        h = brentq(excess, h, hi, xtol=1e-9)
     if log_per_rate is not None:
         h = max(h, log_per_rate / theta_worst)
     return h

@@ -21,27 +21,11 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
-from scipy import stats
 
-_kolmogn: Callable[..., float] | None
-try:  # the routine behind ``stats.kstwo.sf``, without ~50 us of distribution machinery a call
-    from scipy.stats._ksstats import _kolmogn as _scipy_kolmogn
-
-    _kolmogn = _scipy_kolmogn
-except ImportError:  # pragma: no cover - a scipy that moved it: the public path, same numbers
-    _kolmogn = None
+from stream_monitor.detectors.kolmogorov import kstwo_sf
 
 __all__ = ["ks_binned"]
-
-
-def _kstwo_sf(d: float, n: int) -> float:
-    """``stats.kstwo.sf(d, n)`` for ``0 < d`` (a test checks they agree bit for bit)."""
-    if _kolmogn is None:  # pragma: no cover
-        return float(stats.kstwo.sf(d, n))
-    return float(_kolmogn(n, d, cdf=False))
 
 
 def ks_binned(reference: np.ndarray, window: np.ndarray) -> tuple[float, float]:
@@ -52,5 +36,5 @@ def ks_binned(reference: np.ndarray, window: np.ndarray) -> tuple[float, float]:
     gap = np.abs(np.cumsum(reference) / m - np.cumsum(window) / n)
     d = float(gap.max())
     en = max(int(round(m * n / (m + n))), 1)
-    p = _kstwo_sf(d, en) if d > 0 else 1.0
+    p = kstwo_sf(d, en) if d > 0 else 1.0
     return d, min(max(p, 0.0), 1.0)

@@ -38,8 +38,6 @@ import collections
 from collections.abc import Mapping
 from typing import Any
 
-from river import drift
-
 from stream_monitor.detectors.streaming_base import RiverWrapped
 
 __all__ = ["KSWIN"]
@@ -56,6 +54,8 @@ class KSWIN(RiverWrapped):
         super().__init__(every=every)
         self._params = {"alpha": float(alpha), "window_size": int(window_size), "stat_size": int(stat_size),
                         "seed": int(seed)}
+        from river import drift  # on use: river and scipy.stats cost a worker ~56 MB at import
+
         self._det = drift.KSWIN(**self._params)  # validates alpha, window_size, stat_size
 
     def _estimate(self) -> float:

@@ -37,8 +37,6 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from river import drift
-
 from stream_monitor.detectors.streaming_base import RiverWrapped
 
 __all__ = ["PageHinkley"]
@@ -68,6 +66,8 @@ class PageHinkley(RiverWrapped):
             raise ValueError("threshold must be > 0, alpha in (0, 1], min_instances >= 1")
         self._params = {"min_instances": int(min_instances), "delta": float(delta), "threshold": float(threshold),
                         "alpha": float(alpha), "mode": str(mode)}
+        from river import drift  # on use: river and scipy.stats cost a worker ~56 MB at import
+
         self._det = drift.PageHinkley(**self._params)  # validates mode
 
     def _estimate(self) -> float:

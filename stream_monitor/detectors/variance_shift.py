@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 
-from scipy import stats
+from scipy import special
 
 __all__ = ["variance_shift_test"]
 
@@ -45,5 +45,5 @@ def variance_shift_test(
     log_ratio = math.log(var_w / var_r)
     se = math.sqrt((2.0 + kappa) / (n_w - 1) + (2.0 + kappa) / (n_r - 1))
     z = log_ratio / se
-    p = float(2 * stats.norm.sf(abs(z)))
+    p = float(2 * special.ndtr(-abs(z)))  # 2 stats.norm.sf(|z|), bit for bit
     return float(z), min(p, 1.0), abs(log_ratio) / 2

@@ -253,7 +253,10 @@ def _refuse_duplicates(raw: bytes, items: list[Event | Rejection], envelope: boo
     return [Rejection("duplicate_key", f"duplicate key in {_safe_loc(loc)}")]
 
 
-def _decode(raw: bytes | None, kind: EventKind, max_bytes: int) -> tuple[list[Event | Rejection], bool | None]:
+Decoded = tuple[list[Event | Rejection], bool | None]
+
+
+def _decode(raw: bytes | None, kind: EventKind, max_bytes: int) -> Decoded:
     """What :func:`decode` returns before the duplicate-key check, and whether
     ``raw`` was a batch envelope (``None``: a columnar envelope, checked already)."""
     if not raw:
@@ -262,31 +265,39 @@ def _decode(raw: bytes | None, kind: EventKind, max_bytes: int) -> tuple[list[Ev
         return [Rejection("too_large", f"record of {len(raw)} bytes exceeds {max_bytes}")], False
     if raw.startswith(COLUMNS_PREFIX):
         return _columns(raw, kind), None
-    if raw.startswith(_ENVELOPE_PREFIX):  # fastest path: an all-valid envelope of the topic's own kind
+    return _own_kind(raw, kind) or _one_pass(raw, kind) or _slow(raw, kind)
+
+
+def _own_kind(raw: bytes, kind: EventKind) -> Decoded | None:
+    """The fastest paths: an all-valid envelope, or a single valid event, of the topic's own kind."""
+    if raw.startswith(_ENVELOPE_PREFIX):
         try:
             envelope = _HOMOGENEOUS[kind].validate_json(raw)
         except ValidationError:
-            pass  # mixed kinds or invalid events: the paths below sort it out
-        else:
-            if envelope.events:
-                return list(envelope.events), True
-    else:  # fastest path for a single valid event of the topic's own kind
-        try:
-            return [_OWN_KIND[kind].validate_json(raw)], False
-        except ValidationError:
-            pass  # another kind, a batch written another way, or invalid: the paths below sort it out
-    fast, top, many, one = _ADAPTERS[kind]
-    try:  # fast path: one pass over the bytes, valid single events and all-valid batches
-        parsed = fast.validate_json(raw)
+            return None  # mixed kinds or invalid events: the paths below sort it out
+        return (list(envelope.events), True) if envelope.events else None
+    try:
+        return [_OWN_KIND[kind].validate_json(raw)], False
     except ValidationError:
-        pass  # redo it the slow way, which classifies the errors (per event for a batch)
-    else:
-        if parsed.kind == "columns":
-            return _columns(raw, kind), None
-        if parsed.kind != "batch":
-            return [parsed], False
-        if parsed.events:
-            return list(parsed.events), True
+        return None  # another kind, a batch written another way, or invalid: the paths below sort it out
+
+
+def _one_pass(raw: bytes, kind: EventKind) -> Decoded | None:
+    """Fast path: one pass over the bytes, valid single events and all-valid batches."""
+    try:
+        parsed = _ADAPTERS[kind][0].validate_json(raw)
+    except ValidationError:
+        return None  # redo it the slow way, which classifies the errors (per event for a batch)
+    if parsed.kind == "columns":
+        return _columns(raw, kind), None
+    if parsed.kind != "batch":
+        return [parsed], False
+    return (list(parsed.events), True) if parsed.events else None
+
+
+def _slow(raw: bytes, kind: EventKind) -> Decoded:
+    """The path that classifies every error, per event for a batch."""
+    _, top, many, one = _ADAPTERS[kind]
     try:
         parsed = top.validate_json(raw)
     except ValidationError as exc:

@@ -324,18 +324,7 @@ def _build_profile(
             else:
                 counter[key] += 1
         raw = next((row[c] for c in prediction_column if row.get(c) not in (None, "")), None)
-        if pred_is_cat:
-            key = categorical_key(raw)
-            if key is None:
-                pred_missing += 1
-            else:
-                pred_cat[key] += 1
-        else:
-            x = _as_float(raw)
-            if x is None:
-                pred_missing += 1
-            else:
-                pred_num.append(x)
+        pred_missing += not _tally(raw, pred_is_cat, pred_cat, pred_num)
     if n_rows == 0:
         raise ValueError("the reference has no rows")
     bins, max_cat = spec.reference.bins, spec.reference.max_categories
@@ -357,6 +346,19 @@ def _build_profile(
         model_id=spec.model_id, source=source, rows=n_rows, features=features, prediction=prediction,
         sample=_sample(list(numeric), reservoir, wide, features, spec),
     )
+
+
+def _tally(value: Any, categorical: bool, counts: Counter[str], values: list[float]) -> bool:
+    """Count one cell into ``counts`` (categorical) or ``values`` (numeric); False when it is missing."""
+    if categorical:
+        key = categorical_key(value)
+        if key is not None:
+            counts[key] += 1
+        return key is not None
+    x = _as_float(value)
+    if x is not None:
+        values.append(x)
+    return x is not None
 
 
 def _keep(reservoir: list[list[float]], row: list[float], size: int, seen: int, rng: np.random.Generator) -> None:

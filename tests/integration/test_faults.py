@@ -9,6 +9,8 @@ import random
 import urllib.error
 import urllib.request
 from collections import Counter
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -72,40 +74,34 @@ def test_crash_between_deciding_and_publishing_publishes_once_after_restart(stac
     assert sorted(published) == sorted(expected_ids), "exactly once by id"
 
 
+Mutation = Callable[[bytes, dict[str, Any], random.Random], "bytes | None"]
+
+# (cumulative chance, how one good event is spoiled); the rest are sent as they are
+_MUTATIONS: list[tuple[float, Mutation]] = [
+    (0.05, lambda raw, e, rng: raw[: rng.randint(1, len(raw) - 1)]),  # truncated JSON
+    (0.10, lambda raw, e, rng: bytes(rng.getrandbits(8) for _ in range(rng.randint(1, 300)))),  # random bytes
+    (0.13, lambda raw, e, rng: raw.replace(b'"age":', b'"age":NaN,"x":')),
+    (0.16, lambda raw, e, rng: raw.replace(b'"amount":', b'"amount":1e999,"y":')),
+    (0.18, lambda raw, e, rng: b"[" * rng.randint(300, 3000) + b"]"),
+    (0.20, lambda raw, e, rng: None),  # tombstone
+    (0.23, lambda raw, e, rng: to_json({**e, "model_id": f"m-{rng.getrandbits(40):x}"})),  # unknown models
+    (0.26, lambda raw, e, rng: to_json({**e, "features": {**e["features"], f"f{rng.getrandbits(32):x}": 1.0}})),
+    (0.29, lambda raw, e, rng: to_json({**e, "prediction": {"nested": [1, 2]}})),  # wrong type
+    (0.31, lambda raw, e, rng: to_json({**e, "pad": "z" * 70_000})),  # oversized
+    (0.34, lambda raw, e, rng: to_json({**e, "features": {**e["features"], "country": CANARY}})),  # PII in a category
+    (0.36, lambda raw, e, rng: to_json({**e, "features": {CANARY: {"v": CANARY}}})),  # PII in a malformed record
+    (0.37, lambda raw, e, rng: b'{"event_id": "' + CANARY.encode() + b'", broken'),
+]
+
+
 def _fuzz_records(rng: random.Random) -> list[bytes | None]:
     good = list(generate(Scenario(seed=43), 400))
     out: list[bytes | None] = []
     for i, e in enumerate(good):
         roll = rng.random()
         raw = to_json(e)
-        if roll < 0.05:
-            out.append(raw[: rng.randint(1, len(raw) - 1)])  # truncated JSON
-        elif roll < 0.10:
-            out.append(bytes(rng.getrandbits(8) for _ in range(rng.randint(1, 300))))  # random bytes
-        elif roll < 0.13:
-            out.append(raw.replace(b'"age":', b'"age":NaN,"x":'))
-        elif roll < 0.16:
-            out.append(raw.replace(b'"amount":', b'"amount":1e999,"y":'))
-        elif roll < 0.18:
-            out.append(b"[" * rng.randint(300, 3000) + b"]")
-        elif roll < 0.20:
-            out.append(None)  # tombstone
-        elif roll < 0.23:
-            out.append(to_json({**e, "model_id": f"m-{rng.getrandbits(40):x}"}))  # unknown models
-        elif roll < 0.26:
-            out.append(to_json({**e, "features": {**e["features"], f"f{rng.getrandbits(32):x}": 1.0}}))
-        elif roll < 0.29:
-            out.append(to_json({**e, "prediction": {"nested": [1, 2]}}))  # wrong type
-        elif roll < 0.31:
-            out.append(to_json({**e, "pad": "z" * 70_000}))  # oversized
-        elif roll < 0.34:
-            out.append(to_json({**e, "features": {**e["features"], "country": CANARY}}))  # PII in a category
-        elif roll < 0.36:
-            out.append(to_json({**e, "features": {CANARY: {"v": CANARY}}}))  # PII in a malformed record
-        elif roll < 0.37:
-            out.append(b'{"event_id": "' + CANARY.encode() + b'", broken')
-        else:
-            out.append(raw)
+        spoil = next((m for chance, m in _MUTATIONS if roll < chance), None)
+        out.append(raw if spoil is None else spoil(raw, e, rng))
         if i == 100:
             out.append(b"\x80\x04\x95\x10\x00\x00\x00\x00\x00\x00\x00}\x94.")  # a pickle: never unpickled
     return out
