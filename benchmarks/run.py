@@ -35,6 +35,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from benchmarks.isolation import isolate, isolated
+
 __all__ = ["main"]
 
 HERE = Path(__file__).resolve().parent
@@ -412,7 +414,11 @@ def main(argv: list[str] | None = None) -> int:
                    choices=["throughput", "scale", "latency", "memory", "peers"])
     p.add_argument("--merge", help="results JSON of an earlier run: its parts fill the skipped ones")
     p.add_argument("--output", default=str(HERE / "results" / "performance.md"))
+    p.add_argument("--isolate", action="store_true",
+                   help="run under real-time scheduling (root): other work's scheduling delays stay out")
     args = p.parse_args(argv)
+    if args.isolate:
+        isolate()
     started = time.monotonic()
     steps: dict[str, Callable[[], Any]] = {
         "throughput": lambda: _throughput(args),
@@ -442,9 +448,11 @@ def main(argv: list[str] | None = None) -> int:
     ran = [name for name in steps if name not in args.skip]
     if ran:  # a merged file keeps the times of the runs its parts came from
         res.setdefault("timings", []).append({"date": time.strftime("%Y-%m-%d %H:%M"), "parts": ran,
-                                              "full": args.full, "seconds": round(time.monotonic() - started)})
+                                              "full": args.full, "seconds": round(time.monotonic() - started),
+                                              "isolated": isolated()})
     text = to_markdown(res, args) + "".join(
-        f"\nTime of `{'--full ' if t['full'] else ''}{' '.join(t['parts'])}` ({t['date']}): {t['seconds']:,} s."
+        f"\nTime of `{'--full ' if t['full'] else ''}{' '.join(t['parts'])}` ({t['date']}"
+        f"{', under real-time scheduling (--isolate)' if t.get('isolated') else ''}): {t['seconds']:,} s."
         for t in res.get("timings", [])) + "\n"
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)

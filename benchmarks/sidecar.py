@@ -42,6 +42,7 @@ from pathlib import Path
 import aiohttp
 
 from benchmarks.client import bare_aiokafka
+from benchmarks.isolation import isolate
 from benchmarks.workload import encoded_events
 from stream_monitor.broker import EmbeddedBroker, create_topics, free_port, wait_for_port
 from stream_monitor.traffic import envelope
@@ -282,14 +283,6 @@ def _latency_note(results: list[dict[str, float]], args: argparse.Namespace) -> 
             "costs it on its core, the loopback's system time included."]
 
 
-def _isolate() -> None:
-    """Real-time scheduling for this process and every child it starts (the broker, the sidecar)."""
-    try:
-        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(20))
-    except PermissionError:
-        raise SystemExit("--isolate needs the right to real-time scheduling (root or CAP_SYS_NICE)") from None
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--trials", type=int, default=3)
@@ -302,7 +295,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="run under real-time scheduling (root): latency without other work's scheduling delays")
     args = p.parse_args(argv)
     if args.isolate:
-        _isolate()
+        isolate()
     results = []
     for t in range(args.trials):
         r = trial(args.events, args.batch, args.rate, args.requests)
