@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, m
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from stream_monitor.errors import ConfigError
-from stream_monitor.modelspec import ModelSpec
+from stream_monitor.specs.model import ModelSpec
 
 __all__ = [
     "FaultSettings",

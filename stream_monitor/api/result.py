@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from stream_monitor.backtest import report_to_json
 from stream_monitor.decisions.policy import WindowReport
 from stream_monitor.decisions.request import RetrainRequest
 from stream_monitor.detectors.base import DetectorState
 from stream_monitor.detectors.reading import Reading
+from stream_monitor.tools.backtest import report_to_json
 
 __all__ = ["Comparison", "Distribution", "Rejected"]
 

@@ -18,7 +18,7 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
-from stream_monitor.modelspec import ModelSpec
+from stream_monitor.specs.model import ModelSpec
 from stream_monitor.windows.seasonal import SeasonalProfile
 
 __all__ = [

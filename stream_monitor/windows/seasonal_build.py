@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from stream_monitor.modelspec import ModelSpec, SeasonalitySpec
+from stream_monitor.specs.model import ModelSpec, SeasonalitySpec
 from stream_monitor.windows.profile import (
     CategoricalProfile,
     NumericProfile,

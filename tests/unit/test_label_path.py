@@ -1,6 +1,6 @@
 """The label path: join, performance, concept drift, estimation, fairness, versions, metrics.
 
-Seeded scenarios of :mod:`stream_monitor.simulate_labels` (credit-scorer: two
+Seeded scenarios of :mod:`stream_monitor.tools.simulate_labels` (credit-scorer: two
 inputs, calibrated score, ~73% accuracy, region north 70% / south 30%). Each
 breach scenario must be detected; its stationary twin must stay quiet.
 """
@@ -22,10 +22,12 @@ from pydantic import ValidationError
 from river.drift.binary import DDM as RiverDDM
 
 from stream_monitor.detectors.ddm import DDM
-from stream_monitor.label_monitor import OutcomeMonitor
-from stream_monitor.modelspec import ModelSpec
-from stream_monitor.monitor import Monitor, Outcome, SourceRecord
-from stream_monitor.simulate_labels import (
+from stream_monitor.pipeline.joins import JoinBuffer, entry_bytes
+from stream_monitor.pipeline.label_monitor import OutcomeMonitor
+from stream_monitor.pipeline.monitor import Monitor, Outcome, SourceRecord
+from stream_monitor.sinks.prometheus import MonitorMetrics
+from stream_monitor.specs.model import ModelSpec
+from stream_monitor.tools.simulate_labels import (
     LabelScenario,
     arrival_order,
     generate_labelled,
@@ -33,8 +35,6 @@ from stream_monitor.simulate_labels import (
     labelled_model_config,
     to_json,
 )
-from stream_monitor.sinks.prometheus import MonitorMetrics
-from stream_monitor.windows.join import JoinBuffer, entry_bytes
 from stream_monitor.windows.performance import PerformanceAccumulator
 from tests.conftest import make_monitor, records
 
@@ -104,7 +104,7 @@ def test_join_buffer_counts_ttl_sampling_duplicates_and_orphans() -> None:
 
 
 def _u(j: JoinBuffer, event_id: str) -> float:
-    from stream_monitor.windows.join import _uniform
+    from stream_monitor.pipeline.joins import _uniform
 
     return _uniform(j.seed, event_id)
 

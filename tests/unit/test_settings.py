@@ -74,8 +74,8 @@ def test_validate_config_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str])
 
 
 def test_reference_build_cli(tmp_path: Path) -> None:
-    from stream_monitor.reference_io import load_profile
-    from stream_monitor.simulate import reference_rows
+    from stream_monitor.config.references import load_profile
+    from stream_monitor.tools.simulate import reference_rows
 
     csv_path = tmp_path / "ref.csv"
     rows = list(reference_rows(3000))
@@ -90,8 +90,8 @@ def test_reference_build_cli(tmp_path: Path) -> None:
 
 
 def test_committed_demo_profile_is_reproducible() -> None:
-    from stream_monitor.reference_io import load_profile
-    from stream_monitor.simulate import reference_rows
+    from stream_monitor.config.references import load_profile
+    from stream_monitor.tools.simulate import reference_rows
     from stream_monitor.windows.profile import build_profile
 
     s = ServiceSettings.from_yaml(DEMO)

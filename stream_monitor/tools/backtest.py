@@ -16,7 +16,7 @@ Output, one JSON line each, in processing order: every closed drift window
 TPR/FPR gaps, ``predictions`` for representation, parity, impact and the
 label-free estimate), every retrain request that would be published and every
 dead letter. At the end of the input the open windows are closed
-(:meth:`~stream_monitor.monitor.Monitor.finish`) and written with
+(:meth:`~stream_monitor.pipeline.monitor.Monitor.finish`) and written with
 ``"partial": true``. Same input, same output, bit for bit: no clock is read.
 """
 
@@ -30,7 +30,7 @@ from typing import IO, Any
 
 from stream_monitor.decisions.policy import WindowReport
 from stream_monitor.events.models import EventKind
-from stream_monitor.monitor import Monitor, Outcome, SourceRecord
+from stream_monitor.pipeline.monitor import Monitor, Outcome, SourceRecord
 from stream_monitor.settings import ServiceSettings
 from stream_monitor.windows.profile import ReferenceProfile
 

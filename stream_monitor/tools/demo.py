@@ -22,10 +22,10 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from stream_monitor.broker import EmbeddedBroker, create_topics, free_port
 from stream_monitor.settings import ServiceSettings
-from stream_monitor.simulate import Scenario, generate, to_json
-from stream_monitor.traffic import produce
+from stream_monitor.tools.broker import EmbeddedBroker, create_topics, free_port
+from stream_monitor.tools.simulate import Scenario, generate, to_json
+from stream_monitor.tools.traffic import produce
 
 __all__ = ["demo_scenario", "malformed", "parse_metrics", "run_demo"]
 

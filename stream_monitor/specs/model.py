@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
-from stream_monitor.labelspec import OTHER_GROUP, FairnessSpec, GroupName, LabelsSpec
+from stream_monitor.specs.labels import OTHER_GROUP, FairnessSpec, GroupName, LabelsSpec
 
 __all__ = [
     "DetectorsSpec",
@@ -214,7 +214,7 @@ class DetectorsSpec(BaseModel):
     min_samples: Annotated[int, Field(ge=1)] = 200
     # Distance thresholds calibrated on the reference for each window size, at the
     # quantile 1 - alpha / (number of distance tests in a window); see
-    # stream_monitor.decisions.calibration.
+    # stream_monitor.detectors.calibration.
     threshold_mode: Literal["calibrated", "fixed"] = "calibrated"
     calibration_resamples: Annotated[int, Field(ge=200, le=100_000)] = 2000
     seed: int = 0
@@ -362,7 +362,7 @@ class ModelSpec(BaseModel):
     detectors: DetectorsSpec = DetectorsSpec()
     sensitive_attributes: list[LabelName] = Field(default_factory=list)
     retrain: RetrainPolicySpec = RetrainPolicySpec()
-    # The label path (stream_monitor.labelspec): ground truth and fairness; both optional.
+    # The label path (stream_monitor.specs.labels): ground truth and fairness; both optional.
     labels: LabelsSpec | None = None
     fairness: FairnessSpec | None = None
     # Per-segment drift (stream_monitor.windows.segments): attribute -> declared
@@ -408,7 +408,7 @@ class ModelSpec(BaseModel):
 
     def params_hash(self) -> str:
         """A short hash of every parameter that shapes state; snapshots carry it."""
-        # The label path has its own state and hash (stream_monitor.label_monitor), so
+        # The label path has its own state and hash (stream_monitor.pipeline.label_monitor), so
         # adding it to a model does not reset the drift state. Segment windows carry
         # their own hash (stream_monitor.windows.segments) and the feature join only
         # routes events, so neither resets the model's windows either.

@@ -45,11 +45,11 @@ from stream_monitor.decisions.request import RetrainRequest
 from stream_monitor.detectors.base import DetectorState
 from stream_monitor.errors import SnapshotError
 from stream_monitor.events.models import EventKind, FeatureEvent, LabelEvent, PredictionEvent
-from stream_monitor.label_monitor import OutcomeBatch, OutcomeMonitor
-from stream_monitor.model_monitor import ModelMonitor
-from stream_monitor.modelspec import ModelSpec
+from stream_monitor.pipeline.feature_join import JoinCounts
+from stream_monitor.pipeline.label_monitor import OutcomeBatch, OutcomeMonitor
+from stream_monitor.pipeline.model_monitor import ModelMonitor
+from stream_monitor.specs.model import ModelSpec
 from stream_monitor.validation.decode import ReasonCode, Rejection, decode
-from stream_monitor.windows.feature_join import JoinCounts
 from stream_monitor.windows.profile import ReferenceProfile
 
 __all__ = [
