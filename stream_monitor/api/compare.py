@@ -26,6 +26,7 @@ import numpy as np
 
 from stream_monitor.api.result import Comparison, Distribution, Rejected
 from stream_monitor.api.tables import Cell, Columns, Row, TableLike, infer_features, iter_rows, length, to_columns
+from stream_monitor.detectors.checks import check_model_spec
 from stream_monitor.pipeline.monitor import Monitor as CoreMonitor
 from stream_monitor.pipeline.monitor import Outcome, SourceRecord
 from stream_monitor.specs.model import ModelSpec
@@ -56,7 +57,7 @@ def comparison_spec(
 ) -> tuple[ModelSpec, tuple[tuple[str, str], ...]]:
     """The model spec of a comparison and the columns skipped (with reasons)."""
     if isinstance(config, ModelSpec):
-        return config, ()
+        return check_model_spec(config), ()
     given = dict(config or {})
     inferred = infer_features(reference)
     defaults: dict[str, object] = {
@@ -68,7 +69,7 @@ def comparison_spec(
         "detectors": {"sequential": {"enabled": False}},
         "retrain": {"consecutive_windows": 1},
     }
-    spec = ModelSpec.model_validate(_merge(defaults, given))
+    spec = check_model_spec(ModelSpec.model_validate(_merge(defaults, given)))
     return spec, (inferred.skipped if "features" not in given else ())
 
 

@@ -43,6 +43,7 @@ from typing import Any, Final, NamedTuple
 from stream_monitor.decisions.policy import WindowReport
 from stream_monitor.decisions.request import RetrainRequest
 from stream_monitor.detectors.base import DetectorState
+from stream_monitor.detectors.checks import check_model_spec
 from stream_monitor.errors import SnapshotError
 from stream_monitor.events.models import EventKind, FeatureEvent, LabelEvent, PredictionEvent
 from stream_monitor.pipeline.feature_join import JoinCounts
@@ -177,6 +178,8 @@ class Monitor:
         version_idle_seconds: float = 3_600.0,
         route_null_keys: bool = False,
     ) -> None:
+        for spec in specs:
+            check_model_spec(spec)  # detector parameters that do not build fail here, not mid-stream
         per_version = version_references or {}
         self.models = {
             s.model_id: ModelMonitor(s, references.get(s.model_id), per_version.get(s.model_id)) for s in specs

@@ -127,13 +127,6 @@ class LabelsSpec(BaseModel):
             raise ValueError("set reference_performance or learn_first_n, not both")
         if self.min_pairs > self.window_pairs:
             raise ValueError("min_pairs must not exceed window_pairs")
-        from stream_monitor.detectors.concept import build_concept  # the module owns the names
-
-        for c in self.concept:
-            try:
-                build_concept(c.kind, dict(c.params))
-            except (TypeError, ValueError) as exc:
-                raise ValueError(f"concept {c.kind}: {exc}") from None
         return self
 
 

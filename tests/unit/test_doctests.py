@@ -22,6 +22,7 @@ MODULES = [
     "stream_monitor.detectors.variance_shift",
     "stream_monitor.detectors.wasserstein",
     "stream_monitor.detectors.calibration",
+    "stream_monitor.detectors.checks",
     "stream_monitor.decisions.thresholds",
 ]
 
