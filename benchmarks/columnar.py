@@ -11,7 +11,7 @@ of 1,000 events, and measured in one session, run by run:
 * ``worker_columns`` and ``worker_rows``: ``stream-monitor run`` on each topic.
 
 In-process, without a broker, it also times decoding alone and the whole core
-(:meth:`stream_monitor.monitor.Monitor.observe`) per event for both formats.
+(:meth:`stream_monitor.pipeline.monitor.Monitor.observe`) per event for both formats.
 ``python -m benchmarks.columnar`` writes ``benchmarks/results/columnar.md``;
 ``--quick`` is the reduced run of ``make bench-quick``. The figures are kept in
 ``columnar.json`` beside the page.
@@ -64,8 +64,8 @@ def in_process(total: int) -> dict[str, float]:
     from threadpoolctl import threadpool_limits
 
     from benchmarks.workload import write_config
-    from stream_monitor.monitor import Monitor, SourceRecord
-    from stream_monitor.reference_io import load_references
+    from stream_monitor.config.references import load_references
+    from stream_monitor.pipeline.monitor import Monitor, SourceRecord
     from stream_monitor.settings import ServiceSettings
     from stream_monitor.validation import decode
 

@@ -1,6 +1,6 @@
 """Detection delay and false alarms: stream-monitor's defaults vs river's detectors.
 
-For every scenario of :mod:`stream_monitor.simulate` and a few seeds, the same
+For every scenario of :mod:`stream_monitor.tools.simulate` and a few seeds, the same
 stream goes through
 
 * stream-monitor with its default configuration (the demo model, windows of
@@ -46,9 +46,9 @@ import numpy as np
 from river import drift
 
 from stream_monitor.events import PredictionEvent
-from stream_monitor.model_monitor import ModelMonitor
-from stream_monitor.modelspec import ModelSpec
-from stream_monitor.simulate import SCENARIOS, Scenario, demo_model_config, generate, reference_rows
+from stream_monitor.pipeline.model_monitor import ModelMonitor
+from stream_monitor.specs.model import ModelSpec
+from stream_monitor.tools.simulate import SCENARIOS, Scenario, demo_model_config, generate, reference_rows
 from stream_monitor.windows.profile import build_profile
 
 __all__ = ["main", "run"]

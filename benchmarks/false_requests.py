@@ -4,7 +4,7 @@ Every job is one model, one reference draw and one stream drawn from the same
 process as the reference (a different seed): nothing changes, so every retrain
 request is a false one, and so is every drift decision. Two generators:
 
-* ``demo``: the demo model (:mod:`stream_monitor.simulate`), references of
+* ``demo``: the demo model (:mod:`stream_monitor.tools.simulate`), references of
   5,000 and 20,000 rows from several seeds;
 * ``random``: a random model per seed (:mod:`stream_monitor.tools.random_streams`:
   3-8 numeric features of nine families, 1-3 categorical ones, a random
@@ -34,10 +34,10 @@ from pathlib import Path
 from typing import Any
 
 from stream_monitor.events import PredictionEvent
-from stream_monitor.model_monitor import ModelMonitor
-from stream_monitor.modelspec import ModelSpec
-from stream_monitor.simulate import Scenario, demo_model_config, generate
+from stream_monitor.pipeline.model_monitor import ModelMonitor
+from stream_monitor.specs.model import ModelSpec
 from stream_monitor.tools.random_streams import draw, events, random_model
+from stream_monitor.tools.simulate import Scenario, demo_model_config, generate
 from stream_monitor.windows.profile import build_profile
 
 __all__ = ["main", "run_job"]

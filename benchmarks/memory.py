@@ -1,6 +1,6 @@
 """Goal 4: peak RSS and state size against the number of events, for 1, 10 and 100 models.
 
-The core (:class:`~stream_monitor.monitor.Monitor`: validation, windows, every
+The core (:class:`~stream_monitor.pipeline.monitor.Monitor`: validation, windows, every
 default detector) is fed batch envelopes of 1,000 events in one process, with no
 broker: memory, not throughput, is measured. A pool of envelopes is cycled with
 increasing offsets. At each checkpoint the script records the peak RSS
@@ -57,10 +57,10 @@ def _measure(models: int, events: int, checkpoints: list[int]) -> list[dict[str,
     from threadpoolctl import threadpool_limits
 
     from benchmarks.workload import encoded_events
-    from stream_monitor.monitor import Monitor, SourceRecord
-    from stream_monitor.reference_io import load_references
+    from stream_monitor.config.references import load_references
+    from stream_monitor.pipeline.monitor import Monitor, SourceRecord
     from stream_monitor.settings import ServiceSettings
-    from stream_monitor.traffic import envelope
+    from stream_monitor.tools.traffic import envelope
 
     threadpool_limits(limits=1, user_api="blas")  # as the worker does
     with tempfile.TemporaryDirectory() as tmp:

@@ -17,9 +17,9 @@ import time
 import urllib.request
 from pathlib import Path
 
-from stream_monitor.broker import EmbeddedBroker, create_topics, free_port
-from stream_monitor.simulate import Scenario, generate, to_json
-from stream_monitor.traffic import produce
+from stream_monitor.tools.broker import EmbeddedBroker, create_topics, free_port
+from stream_monitor.tools.simulate import Scenario, generate, to_json
+from stream_monitor.tools.traffic import produce
 
 CONFIG = Path(__file__).resolve().parent.parent / "config" / "demo.yaml"
 TOPICS = ["model-predictions", "model-features", "model-labels", "model-retrain-requests", "model-monitor-dlq"]

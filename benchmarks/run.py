@@ -58,7 +58,7 @@ def _summary(values: Sequence[float]) -> dict[str, float]:
 def _throughput(args: argparse.Namespace) -> dict[str, Any]:
     from benchmarks.throughput import Bench, produce
     from benchmarks.workload import encoded_events
-    from stream_monitor.traffic import envelope
+    from stream_monitor.tools.traffic import envelope
 
     bench = Bench()
     runs: dict[str, list[float]] = {k: [] for k in (
@@ -88,7 +88,7 @@ def _throughput(args: argparse.Namespace) -> dict[str, Any]:
 def _scale(args: argparse.Namespace) -> dict[str, Any]:
     from benchmarks.throughput import Bench
     from benchmarks.workload import encoded_events
-    from stream_monitor.traffic import envelope
+    from stream_monitor.tools.traffic import envelope
 
     bench = Bench()
     runs: dict[str, list[float]] = {"one_worker": [], "two_workers": [], "machine_one": [], "machine_two": []}
@@ -166,10 +166,10 @@ def _core_rate(events: int, ready: Callable[[], Any] | None = None) -> float:
     from threadpoolctl import threadpool_limits
 
     from benchmarks.workload import encoded_events, write_config
-    from stream_monitor.monitor import Monitor, SourceRecord
-    from stream_monitor.reference_io import load_references
+    from stream_monitor.config.references import load_references
+    from stream_monitor.pipeline.monitor import Monitor, SourceRecord
     from stream_monitor.settings import ServiceSettings
-    from stream_monitor.traffic import envelope
+    from stream_monitor.tools.traffic import envelope
 
     threadpool_limits(limits=1, user_api="blas")
     with tempfile.TemporaryDirectory() as tmp:
@@ -428,7 +428,7 @@ def main(argv: list[str] | None = None) -> int:
         "memory": lambda: _memory(args.full),
     }
     # Import the core once, up front: one consistent version for the whole session.
-    import stream_monitor.monitor  # noqa: F401
+    import stream_monitor.pipeline.monitor  # noqa: F401
 
     res: dict[str, Any] = json.loads(Path(args.merge).read_text()) if args.merge else {}
     partial = Path(args.output).with_suffix(".json")

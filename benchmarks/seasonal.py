@@ -32,8 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from stream_monitor.events import PredictionEvent
-from stream_monitor.model_monitor import ModelMonitor
-from stream_monitor.modelspec import ModelSpec
+from stream_monitor.pipeline.model_monitor import ModelMonitor
+from stream_monitor.specs.model import ModelSpec
 from stream_monitor.tools.seasonal_streams import DAY, CycleChange, model_config, prediction_events, rows_between
 from stream_monitor.windows.profile import build_profile
 

@@ -90,8 +90,8 @@ def write_config(
     web_port: int | None = None,
 ) -> Path:
     """Write ``profile.json`` and ``config.yaml`` into ``directory``; return the config path."""
-    from stream_monitor.modelspec import ModelSpec
-    from stream_monitor.reference_io import save_profile
+    from stream_monitor.config.references import save_profile
+    from stream_monitor.specs.model import ModelSpec
     from stream_monitor.windows.profile import build_profile
 
     directory.mkdir(parents=True, exist_ok=True)

@@ -6,7 +6,7 @@ decisions, monitor) is importable without faust, aiokafka or prometheus_client.
 The Python API is loaded on first use: ``stream_monitor.compare`` (a DataFrame
 against a reference) and ``stream_monitor.Monitor`` (events fed in a loop), from
 :mod:`stream_monitor.api`. The core's record-level monitor stays
-:class:`stream_monitor.monitor.Monitor`.
+:class:`stream_monitor.pipeline.monitor.Monitor`.
 """
 
 from __future__ import annotations

@@ -66,8 +66,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     threadpool_limits(limits=1, user_api="blas")
 
     from stream_monitor.app.worker import create_app
-    from stream_monitor.broker import check_broker, create_topics
-    from stream_monitor.reference_io import load_references, load_version_references
+    from stream_monitor.config.references import load_references, load_version_references
+    from stream_monitor.tools.broker import check_broker, create_topics
 
     settings = _settings(args.config, args.bootstrap_servers, args.web_port)
     references = load_references(settings)
@@ -96,7 +96,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_broker(args: argparse.Namespace) -> int:
-    from stream_monitor.broker import EmbeddedBroker, create_topics
+    from stream_monitor.tools.broker import EmbeddedBroker, create_topics
 
     _check_port("127.0.0.1", args.port, setting="--port")
     broker = EmbeddedBroker(args.port, storage=args.storage).start()
@@ -120,7 +120,7 @@ def cmd_broker(args: argparse.Namespace) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     """The configuration, then every reference and profile it names, loaded as the
     worker loads them."""
-    from stream_monitor.reference_io import load_references, load_version_references
+    from stream_monitor.config.references import load_references, load_version_references
 
     settings = ServiceSettings.from_yaml(args.path)
     problems = []
@@ -149,7 +149,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_reference_build(args: argparse.Namespace) -> int:
-    from stream_monitor.reference_io import build_from_file, save_profile
+    from stream_monitor.config.references import build_from_file, save_profile
 
     settings = ServiceSettings.from_yaml(args.config)
     specs = {m.model_id: m for m in settings.models}
@@ -165,7 +165,7 @@ def cmd_reference_build(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from stream_monitor.simulate import Scenario, generate, to_json
+    from stream_monitor.tools.simulate import Scenario, generate, to_json
 
     scenario = Scenario(kind=args.scenario, change_at=args.change_at, seed=args.seed,
                         model_version=args.model_version)
@@ -177,9 +177,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         print(json.dumps({"events": args.events, "scenario": args.scenario, "change_at": args.change_at,
                           "changed_features": list(scenario.changed_features())}))
         return 0
-    from stream_monitor.broker import check_broker
-    from stream_monitor.simulate import stamped_from
-    from stream_monitor.traffic import produce
+    from stream_monitor.tools.broker import check_broker
+    from stream_monitor.tools.simulate import stamped_from
+    from stream_monitor.tools.traffic import produce
 
     check_broker(args.bootstrap_servers)
     scenario = stamped_from(scenario, time.time(), args.rate)  # live traffic: stamped now, at its rate
@@ -191,8 +191,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_backtest(args: argparse.Namespace) -> int:
-    from stream_monitor.backtest import run_backtest
-    from stream_monitor.reference_io import load_references, load_version_references
+    from stream_monitor.config.references import load_references, load_version_references
+    from stream_monitor.tools.backtest import run_backtest
 
     settings = ServiceSettings.from_yaml(args.config)
     out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout  # noqa: SIM115
@@ -208,7 +208,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
 
 
 def cmd_schemas(args: argparse.Namespace) -> int:
-    from stream_monitor.schemas import write_schemas
+    from stream_monitor.tools.schemas import write_schemas
 
     for path in write_schemas(Path(args.output)):
         print(path)
@@ -216,7 +216,7 @@ def cmd_schemas(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from stream_monitor.demo import run_demo
+    from stream_monitor.tools.demo import run_demo
 
     return run_demo(events=args.events, change_at=args.change_at, workdir=Path(args.workdir))
 

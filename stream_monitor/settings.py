@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from stream_monitor.errors import ConfigError
-from stream_monitor.modelspec import ModelSpec
+from stream_monitor.specs.model import ModelSpec
 
 __all__ = [
     "FaultSettings",
@@ -171,6 +171,17 @@ class ServiceSettings(BaseSettings):
     limits: LimitSettings = LimitSettings()
     faults: FaultSettings = FaultSettings()
     models: list[ModelSpec] = Field(default_factory=list)
+
+    @field_validator("models")
+    @classmethod
+    def _detectors_build(cls, models: list[ModelSpec]) -> list[ModelSpec]:
+        # The registries own the detector names; imported on use, as the specs' validators did.
+        from stream_monitor.detectors.checks import spec_problems
+
+        problems = [f"model {i} ({m.model_id}): {p}" for i, m in enumerate(models) for p in spec_problems(m)]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return models
 
     @model_validator(mode="after")
     def _unique_models(self) -> Self:

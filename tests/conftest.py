@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from stream_monitor.modelspec import ModelSpec
-from stream_monitor.monitor import Monitor, SourceRecord
-from stream_monitor.simulate import demo_model_config, reference_rows, to_json
+from stream_monitor.pipeline.monitor import Monitor, SourceRecord
+from stream_monitor.specs.model import ModelSpec
+from stream_monitor.tools.simulate import demo_model_config, reference_rows, to_json
 from stream_monitor.windows.profile import ReferenceProfile, build_profile
 
 ROOT = Path(__file__).resolve().parent.parent

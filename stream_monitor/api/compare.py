@@ -2,13 +2,13 @@
 
 The reference rows are profiled by :func:`~stream_monitor.windows.profile.build_profile`
 (as ``stream-monitor reference build`` does); every current row becomes a
-prediction event, encoded to JSON and fed to :class:`stream_monitor.monitor.Monitor`
+prediction event, encoded to JSON and fed to :class:`stream_monitor.pipeline.monitor.Monitor`
 (decode, windows, detectors, decision policy) exactly as the worker consumes
-it; :meth:`~stream_monitor.monitor.Monitor.finish` closes the last window.
+it; :meth:`~stream_monitor.pipeline.monitor.Monitor.finish` closes the last window.
 Nothing here computes a statistic or takes a decision of its own.
 
 Defaults of a comparison (a configuration given as a mapping is merged over
-them; a :class:`~stream_monitor.modelspec.ModelSpec` is used as it is):
+them; a :class:`~stream_monitor.specs.model.ModelSpec` is used as it is):
 
 * one window holds the whole current batch (``window.events`` = its rows);
 * the sequential (per-event CUSUM) detectors are off: rows of a batch have no
@@ -26,9 +26,10 @@ import numpy as np
 
 from stream_monitor.api.result import Comparison, Distribution, Rejected
 from stream_monitor.api.tables import Cell, Columns, Row, TableLike, infer_features, iter_rows, length, to_columns
-from stream_monitor.modelspec import ModelSpec
-from stream_monitor.monitor import Monitor as CoreMonitor
-from stream_monitor.monitor import Outcome, SourceRecord
+from stream_monitor.detectors.checks import check_model_spec
+from stream_monitor.pipeline.monitor import Monitor as CoreMonitor
+from stream_monitor.pipeline.monitor import Outcome, SourceRecord
+from stream_monitor.specs.model import ModelSpec
 from stream_monitor.windows.accumulators import CategoricalAccumulator, NumericAccumulator, binning_for
 from stream_monitor.windows.profile import NumericProfile, ReferenceProfile, build_profile, categorical_key
 
@@ -56,7 +57,7 @@ def comparison_spec(
 ) -> tuple[ModelSpec, tuple[tuple[str, str], ...]]:
     """The model spec of a comparison and the columns skipped (with reasons)."""
     if isinstance(config, ModelSpec):
-        return config, ()
+        return check_model_spec(config), ()
     given = dict(config or {})
     inferred = infer_features(reference)
     defaults: dict[str, object] = {
@@ -68,7 +69,7 @@ def comparison_spec(
         "detectors": {"sequential": {"enabled": False}},
         "retrain": {"consecutive_windows": 1},
     }
-    spec = ModelSpec.model_validate(_merge(defaults, given))
+    spec = check_model_spec(ModelSpec.model_validate(_merge(defaults, given)))
     return spec, (inferred.skipped if "features" not in given else ())
 
 
@@ -139,7 +140,7 @@ def compare(
         ``None``: infer the feature types from the reference
         (:mod:`stream_monitor.api.tables` states the rule). A mapping: model
         configuration (as in the YAML ``models:`` list) merged over the defaults
-        of a comparison. A :class:`~stream_monitor.modelspec.ModelSpec`: used as is.
+        of a comparison. A :class:`~stream_monitor.specs.model.ModelSpec`: used as is.
 
     Examples
     --------

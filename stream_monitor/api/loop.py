@@ -1,6 +1,6 @@
 """``stream_monitor.Monitor``: feed events in a loop, get the worker's decisions.
 
-A thin shell over the core :class:`stream_monitor.monitor.Monitor` that the
+A thin shell over the core :class:`stream_monitor.pipeline.monitor.Monitor` that the
 worker and ``stream-monitor backtest`` run: each event is encoded to the JSON a
 producer would send and consumed as a record of one partition, so the same
 events in the same order give the same windows, decisions and request ids as
@@ -30,8 +30,8 @@ from stream_monitor.api.result import Rejected
 from stream_monitor.api.tables import RESERVED, TableLike, cell
 from stream_monitor.decisions.policy import WindowReport
 from stream_monitor.decisions.request import RetrainRequest
-from stream_monitor.monitor import Monitor as CoreMonitor
-from stream_monitor.monitor import Outcome, SourceRecord
+from stream_monitor.pipeline.monitor import Monitor as CoreMonitor
+from stream_monitor.pipeline.monitor import Outcome, SourceRecord
 from stream_monitor.settings import ServiceSettings
 from stream_monitor.windows.profile import ReferenceProfile
 
@@ -120,7 +120,7 @@ class Monitor:
         *,
         now: float | None = None,
     ) -> None:
-        from stream_monitor.reference_io import load_references, load_version_references
+        from stream_monitor.config.references import load_references, load_version_references
 
         if not isinstance(settings, ServiceSettings):
             settings = ServiceSettings.from_yaml(settings)

@@ -1,7 +1,7 @@
 """The runtime: one Monitor per source partition, fed by the agent, persisted in a table.
 
 This is wiring only. It turns consumed records into
-:class:`~stream_monitor.monitor.SourceRecord` values, calls the pure core, and
+:class:`~stream_monitor.pipeline.monitor.SourceRecord` values, calls the pure core, and
 hands the outcome to the sinks: dead letters and retrain requests are
 published (acknowledged) before the batch is acknowledged; snapshots go to the
 changelog-backed table, keyed by partition, carrying the consumer positions.
@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from stream_monitor.errors import PublishError, SnapshotError
 from stream_monitor.events.models import EventKind
-from stream_monitor.monitor import ROUTED_FROM, Monitor, Outcome, SourceRecord
+from stream_monitor.pipeline.monitor import ROUTED_FROM, Monitor, Outcome, SourceRecord
 from stream_monitor.report.history import StatusHistory, status_payload
 from stream_monitor.report.status_view import version_views
 from stream_monitor.settings import ServiceSettings

@@ -28,7 +28,7 @@ policy, per model version:
    floor: on a window of a million events a KS p-value of 1e-9 for D = 0.01 is
    real but irrelevant (the "cries wolf on large samples" problem).
 7. Sequential readings (``detector="cusum"``, per-event CUSUMs with their own
-   false-alarm budget, :mod:`stream_monitor.detectors.sequential`) are
+   false-alarm budget, :mod:`stream_monitor.pipeline.sequential`) are
    evidence: an alarm drifts its feature only once corroborated
    (:mod:`stream_monitor.decisions.corroboration`: the same feature again, a
    window test on it, or another input feature, within
@@ -69,7 +69,7 @@ from stream_monitor.decisions.state import PolicyState
 from stream_monitor.decisions.thresholds import reject
 from stream_monitor.detectors.base import DetectorState
 from stream_monitor.detectors.reading import LABEL_KINDS, Quality, Reading
-from stream_monitor.modelspec import ModelSpec
+from stream_monitor.specs.model import ModelSpec
 from stream_monitor.windows.profile import PREDICTION
 from stream_monitor.windows.segments import base_feature, is_segment
 

@@ -30,7 +30,7 @@ import numpy as np
 from stream_monitor.detectors.cusum import Stream
 from stream_monitor.detectors.cusum_signals import CusumLayout
 from stream_monitor.events.models import FeatureEvent, PredictionEvent
-from stream_monitor.modelspec import ModelSpec
+from stream_monitor.specs.model import ModelSpec
 from stream_monitor.windows.profile import (
     PREDICTION,
     CategoricalProfile,
@@ -68,7 +68,7 @@ class SeasonalCusum:
 
     ``layout`` holds the bank's streams and thresholds (no inputs of its own):
     :class:`~stream_monitor.detectors.cusum.CusumBank` and
-    :func:`~stream_monitor.detectors.sequential.sequential_readings` take it as
+    :func:`~stream_monitor.pipeline.sequential.sequential_readings` take it as
     any other layout.
     """
 

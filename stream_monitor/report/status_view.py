@@ -15,9 +15,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from stream_monitor.api.result import Distribution
 from stream_monitor.detectors.reading import Reading
-from stream_monitor.monitor import Monitor
+from stream_monitor.pipeline.monitor import Monitor
+from stream_monitor.report.distribution import Distribution
 from stream_monitor.windows.accumulators import CategoricalAccumulator, NumericAccumulator
 from stream_monitor.windows.profile import NumericProfile, ReferenceProfile
 from stream_monitor.windows.window import Window

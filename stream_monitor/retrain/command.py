@@ -83,10 +83,10 @@ def options_from_args(args: argparse.Namespace) -> ListenOptions:
 def cmd_retrain_listen(args: argparse.Namespace) -> int:
     from aiokafka.errors import KafkaError
 
-    from stream_monitor.broker import check_broker, create_topics
     from stream_monitor.errors import BrokerConnectError, ConfigError
     from stream_monitor.retrain.handlers import ExecHandler
     from stream_monitor.retrain.listener import RetrainListener
+    from stream_monitor.tools.broker import check_broker, create_topics
 
     try:
         argv = shlex.split(args.exec_cmd)

@@ -31,12 +31,12 @@ from dataclasses import replace
 from types import TracebackType
 from typing import Any
 
-from stream_monitor.broker import create_topics
 from stream_monitor.decisions.request import RetrainRequest
 from stream_monitor.retrain.engine import StopListening
 from stream_monitor.retrain.handlers import Delivery
 from stream_monitor.retrain.listener import RetrainListener
 from stream_monitor.retrain.options import ListenOptions, ListenStats
+from stream_monitor.tools.broker import create_topics
 
 __all__ = ["RetrainRequests"]
 

@@ -15,12 +15,12 @@ import asyncio
 import logging
 from typing import Any
 
-from stream_monitor.broker import client_security
 from stream_monitor.retrain.engine import Engine
 from stream_monitor.retrain.handlers import Handler
 from stream_monitor.retrain.options import ListenOptions, ListenStats
 from stream_monitor.retrain.plan import Incoming, plan
 from stream_monitor.retrain.store import DedupStore
+from stream_monitor.tools.broker import client_security
 
 __all__ = ["MAX_BATCH_RECORDS", "RetrainListener"]
 

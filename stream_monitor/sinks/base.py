@@ -1,6 +1,6 @@
 """The sink protocol, and the publisher protocol sinks that produce to Kafka use.
 
-A sink receives every :class:`~stream_monitor.monitor.Outcome` through
+A sink receives every :class:`~stream_monitor.pipeline.monitor.Outcome` through
 ``emit()``; ``flush()`` is called before offsets are committed. Sinks that
 produce records take a :class:`Publisher`, so tests use an in-memory one and
 the app a faust producer.
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from stream_monitor.monitor import Outcome
+from stream_monitor.pipeline.monitor import Outcome
 
 __all__ = ["MemoryPublisher", "Published", "Publisher", "Sink"]
 

@@ -22,7 +22,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from stream_monitor.monitor import Monitor, Outcome
+from stream_monitor.pipeline.monitor import Monitor, Outcome
 
 __all__ = ["DELAY_BUCKETS", "OutcomeMetrics"]
 

@@ -39,9 +39,9 @@ from prometheus_client.registry import Collector
 from stream_monitor.decisions.incident import LastRequest
 from stream_monitor.decisions.state import PolicyState
 from stream_monitor.detectors.base import DetectorState
-from stream_monitor.label_monitor import OutcomeMonitor
-from stream_monitor.labelspec import OTHER_GROUP
-from stream_monitor.monitor import Monitor
+from stream_monitor.pipeline.label_monitor import OutcomeMonitor
+from stream_monitor.pipeline.monitor import Monitor
+from stream_monitor.specs.labels import OTHER_GROUP
 from stream_monitor.windows.profile import MULTIVARIATE, PREDICTION
 from stream_monitor.windows.segments import base_feature
 

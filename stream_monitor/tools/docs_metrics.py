@@ -92,10 +92,10 @@ def _unit(name: str) -> str:
 
 def _exercised_registry() -> CollectorRegistry:
     """A registry whose every metric has at least one labelled sample."""
-    from stream_monitor.modelspec import ModelSpec
-    from stream_monitor.monitor import Monitor, SourceRecord
-    from stream_monitor.simulate import Scenario, demo_model_config, generate, reference_rows, to_json
+    from stream_monitor.pipeline.monitor import Monitor, SourceRecord
     from stream_monitor.sinks.prometheus import MonitorMetrics
+    from stream_monitor.specs.model import ModelSpec
+    from stream_monitor.tools.simulate import Scenario, demo_model_config, generate, reference_rows, to_json
     from stream_monitor.windows.profile import build_profile
 
     spec = ModelSpec.model_validate(demo_model_config())

@@ -1,6 +1,6 @@
 """Random models and their traffic: stationary streams nobody tuned a detector to.
 
-The demo stream (:mod:`stream_monitor.simulate`) is one generator; a detector
+The demo stream (:mod:`stream_monitor.tools.simulate`) is one generator; a detector
 tuned to it is not calibrated. :func:`random_model` draws a whole model from a
 seed: 3 to 8 numeric features from different families (normal, log-normal,
 gamma, Student t with 3 degrees of freedom, uniform, Poisson counts with ties,

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 from scipy import special
 
-from stream_monitor.windows.profile import NumericProfile, ReferenceCache, ReferenceProfile
+from stream_monitor.windows.reference_profile import NumericProfile, ReferenceCache, ReferenceProfile
 
 __all__ = ["EmbeddingAccumulator", "FeatureMap", "embedding_parameters", "normal_scores", "random_features",
            "score_table"]

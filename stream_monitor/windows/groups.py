@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from stream_monitor.labelspec import OTHER_GROUP
+from stream_monitor.specs.labels import OTHER_GROUP
 
 __all__ = ["GroupCounts", "group_of"]
 

@@ -6,7 +6,7 @@ hour of the day pooled) flags the cycle itself as drift. With ``seasonality``
 configured, the reference is also profiled per *phase bucket* (e.g. 24 buckets
 of one hour over a period of one day), on the bins of the whole reference, and
 every detector compares a window with the mixture of the buckets weighted by
-the window's own phase composition (:mod:`stream_monitor.detectors.seasonal`).
+the window's own phase composition (:mod:`stream_monitor.pipeline.seasonal`).
 
 This module holds the stored values (frozen pydantic models inside
 :class:`~stream_monitor.windows.profile.ReferenceProfile`) and the phase of an

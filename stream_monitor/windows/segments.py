@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from stream_monitor.events.models import FeatureEvent, PredictionEvent
-from stream_monitor.labelspec import OTHER_GROUP
+from stream_monitor.specs.labels import OTHER_GROUP
 from stream_monitor.windows.groups import group_of
 from stream_monitor.windows.window import Window, WindowLayout
 

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from stream_monitor.events.models import FeatureEvent, PredictionEvent
-from stream_monitor.modelspec import ModelSpec, WindowSpec
+from stream_monitor.specs.model import ModelSpec, WindowSpec
 from stream_monitor.windows.accumulators import (
     Binning,
     CategoricalAccumulator,

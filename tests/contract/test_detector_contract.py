@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from stream_monitor.detectors import STREAMING, WINDOW_TESTS, TestInput, build_streaming, get_test, restore_streaming
-from stream_monitor.modelspec import ModelSpec
+from stream_monitor.specs.model import ModelSpec
 from stream_monitor.windows import CategoricalAccumulator, NumericAccumulator, binning_for, build_profile
 
 CASES = [(name, ftype) for name, t in WINDOW_TESTS.items() for ftype in sorted(t.applies_to)]

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from stream_monitor.broker import EmbeddedBroker, create_topics, free_port
+from stream_monitor.tools.broker import EmbeddedBroker, create_topics, free_port
 from tests.conftest import ROOT
 
 from .kafka_helpers import scrape, wait_for

@@ -30,9 +30,9 @@ from typing import Any
 import pytest
 import yaml
 
-from stream_monitor.broker import EmbeddedBroker, free_port, wait_for_port
 from stream_monitor.client import MonitorClient
-from stream_monitor.simulate import Scenario, generate, stamped_from
+from stream_monitor.tools.broker import EmbeddedBroker, free_port, wait_for_port
+from stream_monitor.tools.simulate import Scenario, generate, stamped_from
 from tests.conftest import ROOT
 
 from .conftest import Stack, Worker

@@ -11,8 +11,8 @@ import json
 import zlib
 from typing import Any
 
-from stream_monitor.monitor import Monitor, SourceRecord
-from stream_monitor.reference_io import load_references
+from stream_monitor.config.references import load_references
+from stream_monitor.pipeline.monitor import Monitor, SourceRecord
 from stream_monitor.settings import ServiceSettings
 
 from .conftest import Stack

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from stream_monitor.broker import EmbeddedBroker, free_port, wait_for_port
-from stream_monitor.simulate import Scenario, generate, to_json
+from stream_monitor.tools.broker import EmbeddedBroker, free_port, wait_for_port
+from stream_monitor.tools.simulate import Scenario, generate, to_json
 
 from .conftest import Stack
 from .kafka_helpers import produce, sample, wait_for

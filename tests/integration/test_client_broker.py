@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 
 from benchmarks.workload import encoded_events
-from stream_monitor.broker import EmbeddedBroker, create_topics, free_port
 from stream_monitor.client import MonitorClient
-from stream_monitor.simulate import Scenario, generate
+from stream_monitor.tools.broker import EmbeddedBroker, create_topics, free_port
+from stream_monitor.tools.simulate import Scenario, generate
 from stream_monitor.validation import decode
 from stream_monitor.validation.decode import Rejection
 from tests.conftest import ROOT

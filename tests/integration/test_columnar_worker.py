@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from stream_monitor.broker import EmbeddedBroker
 from stream_monitor.client import MonitorClient
-from stream_monitor.simulate import Scenario, generate
+from stream_monitor.tools.broker import EmbeddedBroker
+from stream_monitor.tools.simulate import Scenario, generate
 
 from .conftest import Stack
 from .kafka_helpers import read_topic, sample, wait_for

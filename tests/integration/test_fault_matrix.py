@@ -22,8 +22,8 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from kafka import KafkaProducer
 
-from stream_monitor.broker import EmbeddedBroker, free_port
-from stream_monitor.simulate import Scenario, generate, to_json
+from stream_monitor.tools.broker import EmbeddedBroker, free_port
+from stream_monitor.tools.simulate import Scenario, generate, to_json
 
 from .conftest import Stack
 from .kafka_helpers import produce, read_topic, sample, wait_for

@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from stream_monitor.monitor import Monitor, SourceRecord
-from stream_monitor.reference_io import load_references
+from stream_monitor.config.references import load_references
+from stream_monitor.pipeline.monitor import Monitor, SourceRecord
 from stream_monitor.settings import ServiceSettings
-from stream_monitor.simulate import Scenario, generate, to_json
+from stream_monitor.tools.simulate import Scenario, generate, to_json
 
 from .conftest import Stack
 from .kafka_helpers import produce, read_topic, sample, wait_for

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import yaml
 
-from stream_monitor.simulate_labels import (
+from stream_monitor.tools.simulate_labels import (
     LabelScenario,
     generate_labelled,
     label_events,

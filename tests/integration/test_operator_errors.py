@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from stream_monitor.broker import EmbeddedBroker, free_port
+from stream_monitor.tools.broker import EmbeddedBroker, free_port
 
 from .conftest import Stack
 

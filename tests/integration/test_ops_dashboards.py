@@ -22,8 +22,8 @@ from typing import Any
 import promql_parser
 import pytest
 
-from stream_monitor.broker import EmbeddedBroker
-from stream_monitor.demo import (
+from stream_monitor.tools.broker import EmbeddedBroker
+from stream_monitor.tools.demo import (
     DEMO_CHANGE_AT,
     DEMO_EVENTS,
     demo_labels,

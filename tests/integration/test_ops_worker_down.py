@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from stream_monitor.simulate import Scenario, generate, to_json
+from stream_monitor.tools.simulate import Scenario, generate, to_json
 
 from .conftest import Stack
 from .kafka_helpers import produce, wait_for

@@ -16,7 +16,7 @@ from collections import Counter
 
 import pytest
 
-from stream_monitor.simulate import Scenario, generate, to_json
+from stream_monitor.tools.simulate import Scenario, generate, to_json
 
 from .conftest import Stack, Worker
 from .kafka_helpers import produce, read_topic, sample, wait_for

@@ -26,8 +26,8 @@ from typing import Any
 import pytest
 import yaml
 
-from stream_monitor.broker import free_port
-from stream_monitor.simulate import Scenario, generate
+from stream_monitor.tools.broker import free_port
+from stream_monitor.tools.simulate import Scenario, generate
 from tests.unit.test_sidecar_kserve import kserve_headers
 
 from .conftest import Stack

@@ -6,10 +6,10 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from stream_monitor.decisions.incident import LastRequest
-from stream_monitor.modelspec import ModelSpec
-from stream_monitor.monitor import Monitor
-from stream_monitor.simulate import Scenario, generate
+from stream_monitor.pipeline.monitor import Monitor
 from stream_monitor.sinks.prometheus import MonitorMetrics
+from stream_monitor.specs.model import ModelSpec
+from stream_monitor.tools.simulate import Scenario, generate
 from stream_monitor.validation.decode import REASON_CODES
 from stream_monitor.windows.profile import ReferenceProfile
 from tests.conftest import make_monitor, records
@@ -104,8 +104,8 @@ def test_label_path_requests_are_exported_the_same_way() -> None:
     needed) makes a label-path request, exported like a drift request once published, with
     its subjects (``attribute=group`` of a declared group) as the features; an undeclared
     group name never becomes a label value."""
-    from stream_monitor.monitor import SourceRecord
-    from stream_monitor.simulate_labels import LabelScenario, generate_labelled, labelled_model_config, to_json
+    from stream_monitor.pipeline.monitor import SourceRecord
+    from stream_monitor.tools.simulate_labels import LabelScenario, generate_labelled, labelled_model_config, to_json
 
     spec = ModelSpec.model_validate(labelled_model_config())
     mon = Monitor([spec], {spec.model_id: None}, max_message_bytes=1 << 20)

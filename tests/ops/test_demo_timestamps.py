@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import time
 
-from stream_monitor.demo import (
+from stream_monitor.tools.demo import (
     DEMO_RATE,
     LABEL_DELAY_SECONDS,
     LABEL_SHARE,
@@ -15,7 +15,7 @@ from stream_monitor.demo import (
     demo_scenario,
     malformed,
 )
-from stream_monitor.simulate import generate
+from stream_monitor.tools.simulate import generate
 
 
 def test_demo_events_start_now_and_advance_at_the_production_rate() -> None:

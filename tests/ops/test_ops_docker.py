@@ -87,7 +87,7 @@ def test_image_requirements_are_exact_and_satisfy_pyproject() -> None:
 
 def test_compose_config_matches_the_demo_events() -> None:
     """What the stack's traffic producer sends is what its configuration monitors."""
-    from stream_monitor.simulate import Scenario, generate
+    from stream_monitor.tools.simulate import Scenario, generate
 
     events = list(generate(Scenario(kind="abrupt", change_at=50, seed=1), 100))
     attributes = {a for e in events for a in e["attributes"]}

@@ -14,12 +14,12 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from stream_monitor.config.references import build_profile
 from stream_monitor.events import PredictionEvent
 from stream_monitor.events.envelope import encode_columns
-from stream_monitor.modelspec import ModelSpec
-from stream_monitor.monitor import Monitor
-from stream_monitor.reference_io import build_profile
-from stream_monitor.simulate import Scenario, demo_model_config, generate, reference_rows
+from stream_monitor.pipeline.monitor import Monitor
+from stream_monitor.specs.model import ModelSpec
+from stream_monitor.tools.simulate import Scenario, demo_model_config, generate, reference_rows
 from stream_monitor.validation import REASON_CODES, Rejection, decode
 from tests.conftest import make_monitor, records
 

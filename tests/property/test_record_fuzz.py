@@ -19,9 +19,9 @@ from kafka.record.default_records import DefaultRecordBatchBuilder
 
 from stream_monitor.app import records as guarded
 from stream_monitor.app.records import RecordGuard, install
-from stream_monitor.modelspec import ModelSpec
-from stream_monitor.monitor import Monitor, SourceRecord
-from stream_monitor.simulate import Scenario, demo_model_config, generate, reference_rows, to_json
+from stream_monitor.pipeline.monitor import Monitor, SourceRecord
+from stream_monitor.specs.model import ModelSpec
+from stream_monitor.tools.simulate import Scenario, demo_model_config, generate, reference_rows, to_json
 from stream_monitor.windows.profile import build_profile
 
 TOPIC = "fuzz"

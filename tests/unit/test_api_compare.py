@@ -122,9 +122,9 @@ def test_compare_decides_as_the_stream_on_the_same_events() -> None:
     simulator's own events with the same spec and reference, reports the same window and request."""
     from stream_monitor.api import Monitor
     from stream_monitor.api.compare import comparison_spec
-    from stream_monitor.backtest import report_to_json
     from stream_monitor.settings import ServiceSettings
-    from stream_monitor.simulate import Scenario, generate, reference_rows
+    from stream_monitor.tools.backtest import report_to_json
+    from stream_monitor.tools.simulate import Scenario, generate, reference_rows
     from stream_monitor.windows.profile import build_profile
 
     ref = pd.DataFrame(list(reference_rows(3000)))

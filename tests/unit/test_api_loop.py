@@ -9,9 +9,9 @@ import pytest
 
 import stream_monitor
 from stream_monitor.api import Monitor, Update
-from stream_monitor.backtest import report_to_json
 from stream_monitor.cli import main
-from stream_monitor.simulate import Scenario, generate
+from stream_monitor.tools.backtest import report_to_json
+from stream_monitor.tools.simulate import Scenario, generate
 from tests.conftest import ROOT
 
 CONFIG = ROOT / "config" / "demo.yaml"
@@ -77,7 +77,7 @@ def test_refused_events_are_reported_with_their_reason() -> None:
 def test_stream_monitor_exports_the_api_lazily() -> None:
     assert stream_monitor.Monitor is Monitor
     assert callable(stream_monitor.compare)
-    import stream_monitor.monitor as core
+    import stream_monitor.pipeline.monitor as core
 
     assert core.Monitor is not Monitor  # the record-level core keeps its name and module
 

@@ -11,9 +11,8 @@ import pytest
 import stream_monitor
 from tests.conftest import ROOT
 
-CORE = ["events", "validation", "windows", "detectors", "decisions"]
-CORE_MODULES = ["monitor.py", "model_monitor.py", "modelspec.py", "settings.py", "errors.py", "simulate.py",
-                "backtest.py", "label_monitor.py", "labelspec.py", "simulate_labels.py"]
+CORE = ["events", "specs", "validation", "windows", "detectors", "decisions", "pipeline"]
+CORE_MODULES = ["settings.py", "errors.py", "tools/simulate.py", "tools/backtest.py", "tools/simulate_labels.py"]
 FORBIDDEN = ("faust", "aiokafka", "kafka", "prometheus_client", "stream_monitor.sinks", "stream_monitor.app", "mode")
 
 

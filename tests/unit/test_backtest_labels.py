@@ -12,12 +12,12 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from stream_monitor.backtest import backtest_records, label_report_to_json, report_to_json, run_backtest
 from stream_monitor.cli import main
-from stream_monitor.modelspec import ModelSpec
-from stream_monitor.monitor import Monitor, Outcome
+from stream_monitor.pipeline.monitor import Monitor, Outcome
 from stream_monitor.settings import ServiceSettings
-from stream_monitor.simulate_labels import (
+from stream_monitor.specs.model import ModelSpec
+from stream_monitor.tools.backtest import backtest_records, label_report_to_json, report_to_json, run_backtest
+from stream_monitor.tools.simulate_labels import (
     LABELLED_MODEL,
     LabelScenario,
     generate_labelled,

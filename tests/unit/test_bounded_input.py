@@ -11,10 +11,10 @@ from typing import Any
 from prometheus_client import CollectorRegistry, generate_latest
 
 from stream_monitor.app.status_page import render_status
-from stream_monitor.modelspec import ModelSpec
-from stream_monitor.monitor import Monitor
-from stream_monitor.simulate import Scenario, generate
+from stream_monitor.pipeline.monitor import Monitor
 from stream_monitor.sinks.prometheus import MonitorMetrics
+from stream_monitor.specs.model import ModelSpec
+from stream_monitor.tools.simulate import Scenario, generate
 from stream_monitor.windows.profile import ReferenceProfile
 from tests.conftest import records
 

@@ -81,7 +81,7 @@ def test_run_with_the_web_port_taken(tmp_path: Path, capsys: pytest.CaptureFixtu
 
 
 def test_run_with_no_broker(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from stream_monitor.broker import free_port
+    from stream_monitor.tools.broker import free_port
 
     bootstrap = f"127.0.0.1:{free_port()}"
     assert main(["run", "--config", str(_config(tmp_path, "c")), "--bootstrap-servers", bootstrap,
@@ -98,7 +98,7 @@ def test_debug_shows_the_traceback(tmp_path: Path) -> None:
 def test_simulate_to_no_broker_and_broker_on_a_taken_port(capsys: pytest.CaptureFixture[str]) -> None:
     import socket
 
-    from stream_monitor.broker import free_port
+    from stream_monitor.tools.broker import free_port
 
     bootstrap = f"127.0.0.1:{free_port()}"
     assert main(["simulate", "--events", "10", "--bootstrap-servers", bootstrap]) == 2

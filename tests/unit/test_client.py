@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError, MessageSizeTooLargeError
 
-from stream_monitor.broker import free_port
 from stream_monitor.client import DROP_REASONS, MonitorClient
 from stream_monitor.client.buffer import Buffer, Envelope
+from stream_monitor.tools.broker import free_port
 from stream_monitor.validation import decode
 
 

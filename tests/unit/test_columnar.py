@@ -12,9 +12,9 @@ import pytest
 from stream_monitor.events import PredictionEvent
 from stream_monitor.events.envelope import encode_columns, encode_rows
 from stream_monitor.events.models import MAX_BATCH_EVENTS, FeatureEvent, LabelEvent
-from stream_monitor.modelspec import ModelSpec
-from stream_monitor.monitor import Monitor, Outcome
-from stream_monitor.simulate import Scenario, generate, to_json
+from stream_monitor.pipeline.monitor import Monitor, Outcome
+from stream_monitor.specs.model import ModelSpec
+from stream_monitor.tools.simulate import Scenario, generate, to_json
 from stream_monitor.validation import decode
 from stream_monitor.validation.decode import Rejection
 from stream_monitor.windows.profile import ReferenceProfile

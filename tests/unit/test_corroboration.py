@@ -15,9 +15,9 @@ from typing import Any
 from stream_monitor.decisions import PolicyState, Reading, decide
 from stream_monitor.decisions.corroboration import MAX_MARKS, corroborate
 from stream_monitor.decisions.request import ReferenceInfo, WindowInfo
-from stream_monitor.model_monitor import ModelMonitor
-from stream_monitor.modelspec import ModelSpec
-from stream_monitor.simulate import Scenario, generate
+from stream_monitor.pipeline.model_monitor import ModelMonitor
+from stream_monitor.specs.model import ModelSpec
+from stream_monitor.tools.simulate import Scenario, generate
 from stream_monitor.windows.profile import MULTIVARIATE, PREDICTION, ReferenceProfile
 from tests.conftest import make_monitor, records
 

@@ -20,9 +20,9 @@ from scipy import optimize
 
 from stream_monitor.detectors.cusum import SCALE, CusumBank, cusum_threshold, head_starts, wald_theta, wald_thetas
 from stream_monitor.detectors.cusum_signals import CusumLayout
-from stream_monitor.model_monitor import ModelMonitor
-from stream_monitor.modelspec import ModelSpec, SequentialSpec
-from stream_monitor.simulate import Scenario, generate
+from stream_monitor.pipeline.model_monitor import ModelMonitor
+from stream_monitor.specs.model import ModelSpec, SequentialSpec
+from stream_monitor.tools.simulate import Scenario, generate
 from stream_monitor.windows.profile import CategoricalProfile, NumericProfile, ReferenceProfile
 from tests.conftest import make_monitor, records, window_tests_only
 
@@ -413,7 +413,7 @@ def test_residuals_see_a_ramp_the_partner_does_not_follow_sooner() -> None:
     that the alarm is never blamed on y (the readings name x, or the pair on a near
     tie: ``y given x`` moves too, at 0.6 of the rate, and can alarm first by chance),
     and names x alone in at least 18 of the 20 runs (with and without residuals)."""
-    from stream_monitor.detectors.sequential import sequential_readings
+    from stream_monitor.pipeline.sequential import sequential_readings
     from stream_monitor.windows.profile import MULTIVARIATE
 
     delays: dict[bool, list[int]] = {True: [], False: []}
@@ -453,7 +453,7 @@ def test_false_alarm_budget_holds_when_the_correlation_is_overestimated() -> Non
 
 
 def test_residual_alarms_blame_the_side_that_moved_more() -> None:
-    from stream_monitor.detectors.sequential import sequential_readings
+    from stream_monitor.pipeline.sequential import sequential_readings
     from stream_monitor.windows.profile import MULTIVARIATE
 
     layout = _pair_layout(np.random.default_rng(18), 0.6)
@@ -474,7 +474,7 @@ def test_residual_alarms_blame_the_side_that_moved_more() -> None:
 def test_a_residual_alarm_just_ahead_of_its_partner_is_a_near_tie() -> None:
     """One alarm of ``y given x`` while ``x given y`` stands at 99% of its threshold is
     not evidence against x: the pair is named. At 50% it is: y is named."""
-    from stream_monitor.detectors.sequential import sequential_readings
+    from stream_monitor.pipeline.sequential import sequential_readings
     from stream_monitor.windows.profile import MULTIVARIATE
 
     layout = _pair_layout(np.random.default_rng(18), 0.6)

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from stream_monitor.decisions import PolicyState, Reading, ReferenceInfo, WindowInfo, decide
-from stream_monitor.decisions.calibration import Calibrator, calibrated_quantile, grid_size
 from stream_monitor.detectors import DetectorState, get_test
-from stream_monitor.modelspec import ModelSpec
+from stream_monitor.detectors.calibration import Calibrator, calibrated_quantile, grid_size
+from stream_monitor.specs.model import ModelSpec
 
 REF = ReferenceInfo(kind="static", source="t", fingerprint="f", rows=1000)
 
@@ -110,9 +110,9 @@ def test_calibration_is_deterministic_shrinks_with_n_and_extrapolates_tails() ->
 
 
 def test_fixed_threshold_mode_uses_the_configured_floor(demo_spec: ModelSpec, demo_reference) -> None:  # type: ignore[no-untyped-def]
-    from stream_monitor.detectors.evaluate import evaluate_window
     from stream_monitor.events import PredictionEvent
-    from stream_monitor.simulate import Scenario, generate
+    from stream_monitor.pipeline.evaluate import evaluate_window
+    from stream_monitor.tools.simulate import Scenario, generate
     from stream_monitor.windows import Window, WindowLayout
 
     # Windows below min_samples are never calibrated (their tests cannot fire): allow 120 here.

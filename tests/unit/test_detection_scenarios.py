@@ -35,9 +35,9 @@ import pytest
 
 from stream_monitor.decisions.request import RetrainRequest
 from stream_monitor.events import PredictionEvent
-from stream_monitor.model_monitor import ModelMonitor
-from stream_monitor.modelspec import ModelSpec
-from stream_monitor.simulate import Scenario, generate
+from stream_monitor.pipeline.model_monitor import ModelMonitor
+from stream_monitor.specs.model import ModelSpec
+from stream_monitor.tools.simulate import Scenario, generate
 from stream_monitor.windows.profile import MULTIVARIATE, PREDICTION, ReferenceProfile, build_profile
 from tests.conftest import make_monitor, records, window_tests_only
 

@@ -14,10 +14,11 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from stream_monitor.detectors import get_test
+from stream_monitor.detectors import WINDOW_TESTS, get_test
 from stream_monitor.detectors.chi2 import chi2_homogeneity
 from stream_monitor.detectors.ks import ks_binned
 from stream_monitor.detectors.psi import coarsen, psi
+from stream_monitor.specs.model import WINDOW_TEST_TYPES
 
 RNG_SEED = 20260101
 
@@ -110,3 +111,16 @@ def test_registry_rejects_misuse() -> None:
         get_test("nope", "numeric")
     with pytest.raises(ValueError, match="does not apply"):
         get_test("chi2", "numeric")
+
+
+def test_the_specs_name_exactly_the_registered_window_tests() -> None:
+    # The specs validate test names without importing the detectors (a lower layer): their
+    # catalogue and the registry must name the same tests for the same feature types.
+    assert set(WINDOW_TEST_TYPES) == set(WINDOW_TESTS)
+    for name, types in WINDOW_TEST_TYPES.items():
+        for ftype in ("numeric", "categorical"):
+            if ftype in types:
+                assert get_test(name, ftype).name == name
+            else:
+                with pytest.raises(ValueError, match="does not apply"):
+                    get_test(name, ftype)

@@ -21,7 +21,8 @@ MODULES = [
     "stream_monitor.detectors.unseen",
     "stream_monitor.detectors.variance_shift",
     "stream_monitor.detectors.wasserstein",
-    "stream_monitor.decisions.calibration",
+    "stream_monitor.detectors.calibration",
+    "stream_monitor.detectors.checks",
     "stream_monitor.decisions.thresholds",
 ]
 

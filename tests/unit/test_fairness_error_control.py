@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 from stream_monitor.detectors.fairness import FairnessValue, gap_test
-from stream_monitor.label_monitor import OutcomeMonitor
-from stream_monitor.modelspec import ModelSpec
-from stream_monitor.simulate_labels import labelled_model_config
+from stream_monitor.pipeline.label_monitor import OutcomeMonitor
+from stream_monitor.specs.model import ModelSpec
+from stream_monitor.tools.simulate_labels import labelled_model_config
 
 N1, N2 = 350, 150  # actual positives per group in a window (TPR gap)
 WINDOWS = 40_000

@@ -15,7 +15,7 @@ import numpy as np
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 
 from stream_monitor.sinks.prometheus import LAG_BUCKETS, observe_many
-from stream_monitor.traffic import envelope
+from stream_monitor.tools.traffic import envelope
 from stream_monitor.validation.decode import Rejection, decode
 from stream_monitor.windows.window import _categorical_column, _numeric_column, columns_of
 
@@ -130,9 +130,9 @@ def test_fingerprint_is_cached_per_instance_and_follows_copies() -> None:
 
 def test_features_read_once_give_the_same_window_and_increments(demo_spec, demo_reference) -> None:  # type: ignore[no-untyped-def]
     """The windows and the CUSUMs share one read of the features; each alone reads the same."""
-    from stream_monitor.detectors.sequential import event_increments, sequential_layout
     from stream_monitor.events.models import PredictionEvent
-    from stream_monitor.simulate import Scenario, generate
+    from stream_monitor.pipeline.sequential import event_increments, sequential_layout
+    from stream_monitor.tools.simulate import Scenario, generate
     from stream_monitor.windows.window import Window, WindowLayout, feature_columns
 
     events = [PredictionEvent.model_validate(e) for e in generate(Scenario(kind="abrupt", change_at=150, seed=4), 300)]

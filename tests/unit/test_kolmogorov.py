@@ -79,7 +79,7 @@ def test_cusum_thresholds_are_the_ones_scipys_root_finder_gives(monkeypatch: pyt
 
 def test_the_worker_imports_neither_scipy_stats_nor_optimize_nor_river() -> None:
     """They cost a worker about 54 MB of resident memory; the default detectors need none."""
-    code = ("import sys, stream_monitor.app.worker, stream_monitor.cli, stream_monitor.monitor; "
+    code = ("import sys, stream_monitor.app.worker, stream_monitor.cli, stream_monitor.pipeline.monitor; "
             "print(sorted(m for m in ('scipy.stats', 'scipy.optimize', 'river') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

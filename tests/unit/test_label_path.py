@@ -1,6 +1,6 @@
 """The label path: join, performance, concept drift, estimation, fairness, versions, metrics.
 
-Seeded scenarios of :mod:`stream_monitor.simulate_labels` (credit-scorer: two
+Seeded scenarios of :mod:`stream_monitor.tools.simulate_labels` (credit-scorer: two
 inputs, calibrated score, ~73% accuracy, region north 70% / south 30%). Each
 breach scenario must be detected; its stationary twin must stay quiet.
 """
@@ -18,14 +18,17 @@ from typing import Any
 import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
-from pydantic import ValidationError
 from river.drift.binary import DDM as RiverDDM
 
+from stream_monitor.detectors.checks import check_model_spec
 from stream_monitor.detectors.ddm import DDM
-from stream_monitor.label_monitor import OutcomeMonitor
-from stream_monitor.modelspec import ModelSpec
-from stream_monitor.monitor import Monitor, Outcome, SourceRecord
-from stream_monitor.simulate_labels import (
+from stream_monitor.pipeline.joins import JoinBuffer, entry_bytes
+from stream_monitor.pipeline.label_monitor import OutcomeMonitor
+from stream_monitor.pipeline.monitor import Monitor, Outcome, SourceRecord
+from stream_monitor.sinks.prometheus import MonitorMetrics
+from stream_monitor.specs.model import ModelSpec
+from stream_monitor.tools.simulate_labels import (
+    LABELLED_MODEL,
     LabelScenario,
     arrival_order,
     generate_labelled,
@@ -33,8 +36,6 @@ from stream_monitor.simulate_labels import (
     labelled_model_config,
     to_json,
 )
-from stream_monitor.sinks.prometheus import MonitorMetrics
-from stream_monitor.windows.join import JoinBuffer, entry_bytes
 from stream_monitor.windows.performance import PerformanceAccumulator
 from tests.conftest import make_monitor, records
 
@@ -104,7 +105,7 @@ def test_join_buffer_counts_ttl_sampling_duplicates_and_orphans() -> None:
 
 
 def _u(j: JoinBuffer, event_id: str) -> float:
-    from stream_monitor.windows.join import _uniform
+    from stream_monitor.pipeline.joins import _uniform
 
     return _uniform(j.seed, event_id)
 
@@ -385,8 +386,13 @@ def test_metrics_export_and_lint() -> None:
     ],
 )
 def test_invalid_label_config_is_rejected(override: dict[str, Any], message: str) -> None:
-    with pytest.raises(ValidationError, match=message):
-        _spec(**override)
+    # The spec checks its own fields (ValidationError); the concept detectors' parameters are
+    # checked by the detectors (ValueError), as ServiceSettings and the monitor run them.
+    with pytest.raises(ValueError, match=message):
+        check_model_spec(_spec(**override))
+    if message == "concept adwin":
+        with pytest.raises(ValueError, match=message):
+            Monitor([_spec(**override)], {LABELLED_MODEL: None}, max_message_bytes=1 << 20)
 
 
 def test_models_without_a_label_path_keep_the_old_behaviour(demo_spec: ModelSpec, demo_reference: Any) -> None:

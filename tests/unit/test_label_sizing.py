@@ -19,10 +19,10 @@ import pytest
 
 from stream_monitor.decisions.request import RetrainRequest
 from stream_monitor.events.models import LabelEvent, PredictionEvent
-from stream_monitor.label_monitor import OutcomeMonitor
-from stream_monitor.modelspec import ModelSpec
-from stream_monitor.simulate_labels import labelled_model_config
-from stream_monitor.windows.join import JoinBuffer, entry_bytes
+from stream_monitor.pipeline.joins import JoinBuffer, entry_bytes
+from stream_monitor.pipeline.label_monitor import OutcomeMonitor
+from stream_monitor.specs.model import ModelSpec
+from stream_monitor.tools.simulate_labels import labelled_model_config
 
 T0 = 1_767_225_600.0
 HOUR = 3600.0

@@ -10,9 +10,9 @@ import subprocess
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from stream_monitor.modelspec import ModelSpec
-from stream_monitor.simulate import Scenario, generate, to_json
 from stream_monitor.sinks.prometheus import MonitorMetrics
+from stream_monitor.specs.model import ModelSpec
+from stream_monitor.tools.simulate import Scenario, generate, to_json
 from stream_monitor.windows.profile import ReferenceProfile
 from tests.conftest import make_monitor, records
 
@@ -103,7 +103,7 @@ def test_metrics_endpoint_restricts_to_named_series(demo_spec: ModelSpec, demo_r
     import urllib.request
 
     from stream_monitor.app.web import Health, WebServer
-    from stream_monitor.broker import free_port
+    from stream_monitor.tools.broker import free_port
 
     mon = make_monitor(demo_spec, demo_reference)
     reg = CollectorRegistry()
@@ -152,7 +152,7 @@ def test_metrics_endpoint_negotiates_openmetrics() -> None:
     import urllib.request
 
     from stream_monitor.app.web import Health, WebServer
-    from stream_monitor.broker import free_port
+    from stream_monitor.tools.broker import free_port
 
     reg = CollectorRegistry()
     MonitorMetrics(reg, list)

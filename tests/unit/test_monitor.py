@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from stream_monitor.decisions.request import RetrainRequest
-from stream_monitor.modelspec import ModelSpec
-from stream_monitor.monitor import Monitor
-from stream_monitor.simulate import Scenario, generate, to_json
+from stream_monitor.pipeline.monitor import Monitor
+from stream_monitor.specs.model import ModelSpec
+from stream_monitor.tools.simulate import Scenario, generate, to_json
 from stream_monitor.windows.profile import PREDICTION, ReferenceProfile
 from tests.conftest import make_monitor, records, window_tests_only
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from stream_monitor.decisions import PolicyState, Reading, ReferenceInfo, WindowInfo, decide, reject
 from stream_monitor.detectors import DetectorState
-from stream_monitor.modelspec import ModelSpec
+from stream_monitor.specs.model import ModelSpec
 
 REF = ReferenceInfo(kind="static", source="t", fingerprint="f", rows=1000)
 

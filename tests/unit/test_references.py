@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from stream_monitor.modelspec import ModelSpec
-from stream_monitor.monitor import Monitor
-from stream_monitor.simulate import Scenario, generate, reference_rows
+from stream_monitor.pipeline.monitor import Monitor
+from stream_monitor.specs.model import ModelSpec
+from stream_monitor.tools.simulate import Scenario, generate, reference_rows
 from stream_monitor.windows.embedding import FeatureMap
 from stream_monitor.windows.profile import MULTIVARIATE, ReferenceProfile, build_profile
 from tests.conftest import make_monitor, records, window_tests_only

@@ -8,13 +8,13 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from stream_monitor.app.status_page import render_status
-from stream_monitor.monitor import Monitor, SourceRecord
-from stream_monitor.reference_io import load_references
+from stream_monitor.config.references import load_references
+from stream_monitor.pipeline.monitor import Monitor, SourceRecord
 from stream_monitor.report.history import StatusHistory, status_payload
 from stream_monitor.report.page import plotted
 from stream_monitor.report.status_view import version_views
 from stream_monitor.settings import ServiceSettings
-from stream_monitor.simulate import Scenario, generate, to_json
+from stream_monitor.tools.simulate import Scenario, generate, to_json
 from tests.conftest import ROOT
 
 SVG = "{http://www.w3.org/2000/svg}"

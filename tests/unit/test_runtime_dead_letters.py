@@ -11,13 +11,13 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry
 
 from stream_monitor.app.runtime import Runtime, dead_letter_value_bytes, producer_request_bytes
+from stream_monitor.config.references import load_references
 from stream_monitor.errors import PublishError
-from stream_monitor.monitor import SourceRecord
-from stream_monitor.reference_io import load_references
+from stream_monitor.pipeline.monitor import SourceRecord
 from stream_monitor.settings import ServiceSettings
-from stream_monitor.simulate import Scenario, generate, to_json
 from stream_monitor.sinks.base import Headers, MemoryPublisher
 from stream_monitor.sinks.prometheus import MonitorMetrics
+from stream_monitor.tools.simulate import Scenario, generate, to_json
 from tests.conftest import MemoryStore
 
 ROOT = Path(__file__).resolve().parents[2]

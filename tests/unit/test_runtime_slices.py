@@ -19,12 +19,12 @@ from typing import Any
 import pytest
 
 from stream_monitor.app.runtime import TURNS_BETWEEN_SLICES, Runtime, _slices
-from stream_monitor.monitor import SourceRecord
-from stream_monitor.reference_io import load_references
+from stream_monitor.config.references import load_references
+from stream_monitor.pipeline.monitor import SourceRecord
 from stream_monitor.settings import ServiceSettings
-from stream_monitor.simulate import Scenario, generate, to_json
 from stream_monitor.sinks.base import MemoryPublisher
-from stream_monitor.traffic import envelope
+from stream_monitor.tools.simulate import Scenario, generate, to_json
+from stream_monitor.tools.traffic import envelope
 from tests.conftest import MemoryStore
 
 ROOT = Path(__file__).resolve().parents[2]

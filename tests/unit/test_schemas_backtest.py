@@ -8,11 +8,11 @@ from pathlib import Path
 
 import jsonschema
 
-from stream_monitor.backtest import run_backtest
 from stream_monitor.cli import main
-from stream_monitor.schemas import all_schemas
 from stream_monitor.settings import ServiceSettings
-from stream_monitor.simulate import Scenario, generate
+from stream_monitor.tools.backtest import run_backtest
+from stream_monitor.tools.schemas import all_schemas
+from stream_monitor.tools.simulate import Scenario, generate
 from tests.conftest import ROOT
 
 
@@ -30,7 +30,7 @@ def test_simulated_events_validate_against_the_exported_schema() -> None:
 
 def _backtest(tmp_path: Path, events_file: Path, name: str) -> tuple[str, dict[str, int]]:
     settings = ServiceSettings.from_yaml(ROOT / "config" / "demo.yaml")
-    from stream_monitor.reference_io import load_references
+    from stream_monitor.config.references import load_references
 
     out = tmp_path / name
     with out.open("w") as fh:

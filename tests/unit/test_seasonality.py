@@ -25,8 +25,8 @@ import pytest
 from pydantic import ValidationError
 
 from stream_monitor.events import PredictionEvent
-from stream_monitor.model_monitor import ModelMonitor
-from stream_monitor.modelspec import ModelSpec
+from stream_monitor.pipeline.model_monitor import ModelMonitor
+from stream_monitor.specs.model import ModelSpec
 from stream_monitor.tools.seasonal_streams import DAY, CycleChange, model_config, prediction_events, rows_between
 from stream_monitor.windows.profile import ReferenceProfile, build_profile
 from stream_monitor.windows.seasonal import PHASE_UNIT, phase_weights
@@ -196,8 +196,8 @@ def test_restore_gives_identical_results() -> None:
 def test_reference_files_with_iso_times_are_profiled_and_poor_ones_refused(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from datetime import UTC, datetime
 
+    from stream_monitor.config.references import build_from_file
     from stream_monitor.errors import ReferenceError_
-    from stream_monitor.reference_io import build_from_file
 
     rows = list(rows_between(T0, T0 + DAY, seed=5, rate=0.2))
     path = tmp_path / "reference.jsonl"
@@ -211,7 +211,7 @@ def test_reference_files_with_iso_times_are_profiled_and_poor_ones_refused(tmp_p
         build_from_file(_spec(), short)
 
 
-@pytest.mark.parametrize("module", ["stream_monitor.windows.seasonal", "stream_monitor.detectors.seasonal",
+@pytest.mark.parametrize("module", ["stream_monitor.windows.seasonal", "stream_monitor.pipeline.seasonal",
                                     "stream_monitor.tools.seasonal_streams"])
 def test_doctests(module: str) -> None:
     import doctest

@@ -19,11 +19,11 @@ import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from stream_monitor.modelspec import ModelSpec
-from stream_monitor.monitor import Monitor, Outcome, SourceRecord
-from stream_monitor.simulate import Scenario, generate, to_json
+from stream_monitor.pipeline.feature_join import FeatureJoin
+from stream_monitor.pipeline.monitor import Monitor, Outcome, SourceRecord
 from stream_monitor.sinks.prometheus import MonitorMetrics
-from stream_monitor.windows.feature_join import FeatureJoin
+from stream_monitor.specs.model import ModelSpec
+from stream_monitor.tools.simulate import Scenario, generate, to_json
 from stream_monitor.windows.profile import ReferenceProfile
 from tests.conftest import make_monitor, records
 

@@ -50,6 +50,17 @@ def test_every_error_is_reported_with_its_location(tmp_path: Path) -> None:
     assert text.count("\n") >= 2
 
 
+def test_detector_parameters_that_do_not_build_are_reported_with_the_model(tmp_path: Path) -> None:
+    data = yaml.safe_load(DEMO.read_text())
+    data["models"][0]["detectors"]["streaming"] = [{"kind": "adwin", "params": {"delta": 2.0}},
+                                                   {"kind": "kswin", "params": {"nope": 1}}]
+    with pytest.raises(ConfigError) as err:
+        ServiceSettings.from_yaml(_write(tmp_path, data))
+    text = str(err.value)
+    assert "model 0 (fraud-detector): detectors.streaming.0: adwin: delta" in text
+    assert "detectors.streaming.1: kswin:" in text and "nope" in text
+
+
 def test_sasl_without_tls_is_refused_unless_allowed() -> None:
     with pytest.raises(ValueError, match="unencrypted"):
         KafkaSecurity(protocol="SASL_PLAINTEXT", sasl_mechanism="PLAIN", sasl_username="u", sasl_password="p")
@@ -74,8 +85,8 @@ def test_validate_config_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str])
 
 
 def test_reference_build_cli(tmp_path: Path) -> None:
-    from stream_monitor.reference_io import load_profile
-    from stream_monitor.simulate import reference_rows
+    from stream_monitor.config.references import load_profile
+    from stream_monitor.tools.simulate import reference_rows
 
     csv_path = tmp_path / "ref.csv"
     rows = list(reference_rows(3000))
@@ -90,8 +101,8 @@ def test_reference_build_cli(tmp_path: Path) -> None:
 
 
 def test_committed_demo_profile_is_reproducible() -> None:
-    from stream_monitor.reference_io import load_profile
-    from stream_monitor.simulate import reference_rows
+    from stream_monitor.config.references import load_profile
+    from stream_monitor.tools.simulate import reference_rows
     from stream_monitor.windows.profile import build_profile
 
     s = ServiceSettings.from_yaml(DEMO)

@@ -9,8 +9,8 @@ import pytest
 from river import drift
 
 from stream_monitor.detectors import build_streaming, restore_streaming
-from stream_monitor.modelspec import ModelSpec, StreamingSpec
-from stream_monitor.simulate import Scenario, generate
+from stream_monitor.specs.model import ModelSpec, StreamingSpec
+from stream_monitor.tools.simulate import Scenario, generate
 from stream_monitor.windows.profile import ReferenceProfile
 from tests.conftest import make_monitor, records, window_tests_only
 

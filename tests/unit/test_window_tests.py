@@ -20,7 +20,7 @@ from stream_monitor.detectors.hellinger import hellinger
 from stream_monitor.detectors.jensen_shannon import js_distance
 from stream_monitor.detectors.unseen import unseen_share
 from stream_monitor.detectors.wasserstein import wasserstein_binned
-from stream_monitor.modelspec import ModelSpec
+from stream_monitor.specs.model import ModelSpec
 from stream_monitor.windows import NumericAccumulator, binning_for, build_profile
 
 SEED = 20260301

@@ -32,7 +32,7 @@ def test_worker_turns_faust_events_into_source_records() -> None:
     """Headers arrive as a list of pairs (aiokafka), a mapping, or nothing at all."""
     from types import SimpleNamespace
 
-    from stream_monitor.monitor import SourceRecord
+    from stream_monitor.pipeline.monitor import SourceRecord
 
     s = ServiceSettings.from_yaml(ROOT / "config" / "demo.yaml")
     mon = MonitorApp(s, {"fraud-detector": None})

@@ -15,8 +15,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from stream_monitor.errors import ReferenceError_
-from stream_monitor.modelspec import ModelSpec
 from stream_monitor.settings import ServiceSettings
+from stream_monitor.specs.model import ModelSpec
 from stream_monitor.windows.profile import ReferenceProfile, build_profile
 
 __all__ = ["build_from_file", "load_profile", "load_references", "load_version_references", "read_rows",

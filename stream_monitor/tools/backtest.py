@@ -16,7 +16,7 @@ Output, one JSON line each, in processing order: every closed drift window
 TPR/FPR gaps, ``predictions`` for representation, parity, impact and the
 label-free estimate), every retrain request that would be published and every
 dead letter. At the end of the input the open windows are closed
-(:meth:`~stream_monitor.monitor.Monitor.finish`) and written with
+(:meth:`~stream_monitor.pipeline.monitor.Monitor.finish`) and written with
 ``"partial": true``. Same input, same output, bit for bit: no clock is read.
 """
 
@@ -26,83 +26,15 @@ import json
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
-from stream_monitor.decisions.policy import WindowReport
 from stream_monitor.events.models import EventKind
-from stream_monitor.monitor import Monitor, Outcome, SourceRecord
+from stream_monitor.pipeline.monitor import Monitor, Outcome, SourceRecord
+from stream_monitor.report.window_json import label_report_to_json, report_to_json
 from stream_monitor.settings import ServiceSettings
 from stream_monitor.windows.profile import ReferenceProfile
 
 __all__ = ["backtest_records", "label_report_to_json", "report_to_json", "run_backtest", "write_outcome"]
-
-
-def report_to_json(r: WindowReport, *, partial: bool = False) -> dict[str, Any]:
-    return {
-        "type": "window",
-        "partial": partial,
-        "model_id": r.model_id,
-        "model_version": r.model_version,
-        "window": r.window.model_dump(),
-        "state": r.state.value,
-        "streak": r.streak,
-        "model_drift": r.model_drift,
-        "insufficient": r.insufficient,
-        "severity": r.severity,
-        "drifted": list(r.drifted),
-        "request_id": r.request_id,
-        "reference": r.reference.fingerprint,
-        "reference_kind": r.reference.kind,
-        "readings": [
-            {
-                "feature": x.feature,
-                "detector": x.detector,
-                "statistic": x.statistic,
-                "value": x.value,
-                "threshold": x.threshold,
-                "p_value": x.p_value,
-                "drift": x.drift,
-                "n": x.n,
-                "effect": x.effect,
-                "effect_floor": x.effect_floor,
-                "against": x.reference,
-            }
-            for x in r.readings
-        ],
-        "quality": [
-            {
-                "feature": q.feature,
-                "observed": q.observed,
-                "missing_rate": q.missing_rate,
-                "mismatched_rate": q.mismatched_rate,
-                "out_of_range_rate": q.out_of_range_rate,
-                "unseen_rate": q.unseen_rate,
-            }
-            for q in r.quality
-        ],
-    }
-
-
-def label_report_to_json(r: WindowReport, *, partial: bool = False) -> dict[str, Any]:
-    return {
-        "type": "label_window",
-        "partial": partial,
-        "source": r.source,
-        "model_id": r.model_id,
-        "model_version": r.model_version,
-        "window": r.window.model_dump(),
-        "state": r.state.value,
-        "streak": r.streak,
-        "breached": r.model_drift,
-        "insufficient": r.insufficient,
-        "cause": r.cause,
-        "request_id": r.request_id,
-        "readings": [
-            {"kind": x.kind, "metric": x.statistic, "subject": x.feature, "value": x.value, "reference": x.baseline,
-             "threshold": x.threshold, "n": x.n, "breach": x.drift, "attribute": x.attribute, "se": x.se}
-            for x in r.readings
-        ],
-    }
 
 
 def _time_of(line: bytes) -> float | None:

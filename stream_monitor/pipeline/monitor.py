@@ -43,13 +43,14 @@ from typing import Any, Final, NamedTuple
 from stream_monitor.decisions.policy import WindowReport
 from stream_monitor.decisions.request import RetrainRequest
 from stream_monitor.detectors.base import DetectorState
+from stream_monitor.detectors.checks import check_model_spec
 from stream_monitor.errors import SnapshotError
-from stream_monitor.events.models import EventKind, FeatureEvent, LabelEvent, PredictionEvent
-from stream_monitor.label_monitor import OutcomeBatch, OutcomeMonitor
-from stream_monitor.model_monitor import ModelMonitor
-from stream_monitor.modelspec import ModelSpec
+from stream_monitor.events.models import Event, EventKind, FeatureEvent, LabelEvent, PredictionEvent
+from stream_monitor.pipeline.feature_join import JoinCounts
+from stream_monitor.pipeline.label_monitor import OutcomeBatch, OutcomeMonitor
+from stream_monitor.pipeline.model_monitor import ModelMonitor
+from stream_monitor.specs.model import ModelSpec
 from stream_monitor.validation.decode import ReasonCode, Rejection, decode
-from stream_monitor.windows.feature_join import JoinCounts
 from stream_monitor.windows.profile import ReferenceProfile
 
 __all__ = [
@@ -137,6 +138,23 @@ class Outcome:
     partial: bool = False  # from :meth:`Monitor.finish`: the windows closed before they were full
 
 
+@dataclass(slots=True)
+class _Intake:
+    """What one :meth:`Monitor.observe` call sorts out of its records before the models see them."""
+
+    consumed: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    dead: list[DeadLetter] = field(default_factory=list)
+    per_model: dict[str, list[PredictionEvent | FeatureEvent]] = field(default_factory=dict)
+    seeks: dict[TopicPartition, int] = field(default_factory=dict)
+    label_path: dict[str, list[PredictionEvent | LabelEvent]] = field(default_factory=dict)
+    duplicates: int = 0
+    routes: list[Route] = field(default_factory=list)
+    overflow: Counter[tuple[str, str]] = field(default_factory=Counter)
+    retired: list[tuple[str, str]] = field(default_factory=list)
+    bounds: dict[str, float] = field(default_factory=dict)  # per model, fixed for the batch
+    label_times: dict[str, float] = field(default_factory=dict)
+
+
 class Monitor:
     """Decode, route and monitor records for every configured model.
 
@@ -177,6 +195,8 @@ class Monitor:
         version_idle_seconds: float = 3_600.0,
         route_null_keys: bool = False,
     ) -> None:
+        for spec in specs:
+            check_model_spec(spec)  # detector parameters that do not build fail here, not mid-stream
         per_version = version_references or {}
         self.models = {
             s.model_id: ModelMonitor(s, references.get(s.model_id), per_version.get(s.model_id)) for s in specs
@@ -203,114 +223,131 @@ class Monitor:
     # -- the hot path ----------------------------------------------------------------
 
     def observe(self, records: Iterable[SourceRecord], now: float) -> Outcome:
-        consumed: Counter[tuple[str, str, str]] = Counter()
-        dead: list[DeadLetter] = []
-        per_model: dict[str, list[PredictionEvent | FeatureEvent]] = {}
-        seeks: dict[TopicPartition, int] = {}
-        label_path: dict[str, list[PredictionEvent | LabelEvent]] = {}
-        duplicates = 0
-        routes: list[Route] = []
-        positions, models, versions, labelled = self.positions, self.models, self._versions, self.outcomes
-        overflow: Counter[tuple[str, str]] = Counter()
-        retired: list[tuple[str, str]] = []
-        bounds: dict[str, float] = {}  # per model, fixed for the batch
-        skew, newest, learned = self.max_event_skew_seconds, self.newest, self.learned
-        label_times: dict[str, float] = {}
+        batch = _Intake()
         for rec in records:
-            tp = (rec.topic, rec.partition)
-            if tp in seeks:
-                continue  # everything after a gap comes again after the seek
-            expected = positions.get(tp)
-            if expected is not None and rec.offset != expected:
-                if rec.offset < expected:
-                    duplicates += 1
-                else:
-                    seeks[tp] = expected
+            if self._in_sequence(rec, batch):
+                self._take(rec, batch, now)
+        return self._evaluate(batch, now)
+
+    def _in_sequence(self, rec: SourceRecord, b: _Intake) -> bool:
+        """Advance the position of ``rec``'s partition; ``False`` for a record to skip: one
+        after a gap (re-read after the seek), a duplicate, a refused or an already routed one."""
+        tp = (rec.topic, rec.partition)
+        if tp in b.seeks:
+            return False  # everything after a gap comes again after the seek
+        expected = self.positions.get(tp)
+        if expected is not None and rec.offset != expected:
+            if rec.offset < expected:
+                b.duplicates += 1
+            else:
+                b.seeks[tp] = expected
+            return False
+        if rec.refusal is not None:
+            self.positions[tp] = max(rec.refusal[2], rec.offset + 1)
+            b.dead.append(DeadLetter(rec, rec.refusal[0], rec.refusal[1]))
+            return False
+        self.positions[tp] = rec.offset + 1
+        if rec.headers and rec.key is not None and self._routed_before(rec):
+            b.duplicates += 1
+            return False
+        return True
+
+    def _take(self, rec: SourceRecord, b: _Intake, now: float) -> None:
+        """Decode ``rec`` and sort its events: to a model, its label path, a route or a dead letter."""
+        items = decode(rec.value, rec.kind, max_bytes=self.max_message_bytes)
+        inner = len(items) > 1  # a batch envelope: a refused event is dead-lettered on its own
+        routing: dict[str, list[Any]] | None = {} if rec.key is None and self.route_null_keys else None
+        for position, item in enumerate(items):
+            if isinstance(item, Rejection):
+                b.dead.append(DeadLetter(rec, item.reason, item.message, item.index, None, item.payload))
                 continue
-            if rec.refusal is not None:
-                positions[tp] = max(rec.refusal[2], rec.offset + 1)
-                dead.append(DeadLetter(rec, rec.refusal[0], rec.refusal[1]))
-                continue
-            positions[tp] = rec.offset + 1
-            if rec.headers and rec.key is not None and self._routed_before(rec):
-                duplicates += 1
-                continue
-            items = decode(rec.value, rec.kind, max_bytes=self.max_message_bytes)
-            inner = len(items) > 1  # a batch envelope: a refused event is dead-lettered on its own
-            routing: dict[str, list[Any]] | None = {} if rec.key is None and self.route_null_keys else None
-            for position, item in enumerate(items):
-                if isinstance(item, Rejection):
-                    dead.append(DeadLetter(rec, item.reason, item.message, item.index, None, item.payload))
-                    continue
-                model_id = item.model_id
-                if model_id not in models:
-                    dead.append(DeadLetter(rec, "unknown_model", "model_id is not configured",
-                                           position if inner else None, None,
-                                           item.model_dump_json().encode() if inner else None))
-                    continue
-                if skew is not None:
-                    bound = bounds.get(model_id)
-                    if bound is None:
-                        bound = bounds[model_id] = max(now, newest.get(model_id, now)) + skew
-                    if item.timestamp > bound:
-                        dead.append(DeadLetter(rec, "timestamp_out_of_range", "timestamp is too far ahead",
-                                               position if inner else None, model_id,
-                                               item.model_dump_json().encode() if inner else None))
-                        continue
+            refused = self._refusal(item, b, now)
+            if refused is None:
                 if routing is not None:
-                    routing.setdefault(model_id, []).append(item)
+                    routing.setdefault(item.model_id, []).append(item)
                     continue
                 if isinstance(item, LabelEvent):
-                    label_version = item.model_version
-                    if label_version is None:
-                        label_version = UNKNOWN_VERSION
-                    else:  # labels do not teach versions
-                        known: Container[str] | None = learned.get(model_id) or versions[model_id]
-                        if known is None or label_version not in known:
-                            label_version = OTHER_VERSION
-                    consumed[(model_id, label_version, "label")] += 1
-                    if item.timestamp > label_times.get(model_id, -1.0):
-                        label_times[model_id] = item.timestamp
-                    if model_id in labelled:
-                        label_path.setdefault(model_id, []).append(item)
+                    self._take_label(item, b)
                     continue
-                version = item.model_version
-                allowed = versions[model_id]
-                if allowed is not None:
-                    if version not in allowed:
-                        dead.append(DeadLetter(rec, "unknown_version", "model_version is not configured",
-                                               position if inner else None, model_id,
-                                               item.model_dump_json().encode() if inner else None))
-                        continue
-                else:  # the learned allow-list, kept per event so that batching never changes it
-                    mine = learned[model_id]
-                    last = mine.get(version)
-                    if last is None:
-                        if not self._admit(model_id, version, item.timestamp, retired):
-                            consumed[(model_id, OTHER_VERSION, item.kind)] += 1
-                            overflow[(model_id, item.kind)] += 1
-                            continue
-                    elif item.timestamp > last:
-                        mine[version] = item.timestamp
-                consumed[(model_id, version, item.kind)] += 1
-                events = per_model.get(model_id)
-                if events is None:
-                    events = per_model[model_id] = []
-                events.append(item)
-                if model_id in labelled and isinstance(item, PredictionEvent):
-                    label_path.setdefault(model_id, []).append(item)
-            if routing:
-                whole = len(routing) == 1 and len(next(iter(routing.values()))) == len(items)
-                for model_id, evs in routing.items():
-                    value = rec.value if whole and rec.value is not None else (
-                        b'{"kind":"batch","events":[' + b",".join(e.model_dump_json().encode() for e in evs) + b"]}")
-                    routes.append(Route(rec, model_id, value))
-        lags, last_event, latencies, unknown_features = self._event_facts(per_model, now)
-        self._remember_times(last_event, label_times)
+                if self._take_event(item, b):
+                    continue
+                unknown: tuple[ReasonCode, str, str | None] = (
+                    "unknown_version", "model_version is not configured", item.model_id)
+                refused = unknown
+            reason, message, model_id = refused
+            b.dead.append(DeadLetter(rec, reason, message, position if inner else None, model_id,
+                                     item.model_dump_json().encode() if inner else None))
+        if routing:
+            whole = len(routing) == 1 and len(next(iter(routing.values()))) == len(items)
+            for model_id, evs in routing.items():
+                value = rec.value if whole and rec.value is not None else (
+                    b'{"kind":"batch","events":[' + b",".join(e.model_dump_json().encode() for e in evs) + b"]}")
+                b.routes.append(Route(rec, model_id, value))
+
+    def _refusal(self, item: Event, b: _Intake, now: float) -> tuple[ReasonCode, str, str | None] | None:
+        """Why ``item`` is refused whatever its kind (reason, message, configured model id), or ``None``."""
+        model_id = item.model_id
+        if model_id not in self.models:
+            return "unknown_model", "model_id is not configured", None
+        skew = self.max_event_skew_seconds
+        if skew is not None:
+            bound = b.bounds.get(model_id)
+            if bound is None:
+                bound = b.bounds[model_id] = max(now, self.newest.get(model_id, now)) + skew
+            if item.timestamp > bound:
+                return "timestamp_out_of_range", "timestamp is too far ahead", model_id
+        return None
+
+    def _take_label(self, item: LabelEvent, b: _Intake) -> None:
+        model_id = item.model_id
+        label_version = item.model_version
+        if label_version is None:
+            label_version = UNKNOWN_VERSION
+        else:  # labels do not teach versions
+            known: Container[str] | None = self.learned.get(model_id) or self._versions[model_id]
+            if known is None or label_version not in known:
+                label_version = OTHER_VERSION
+        b.consumed[(model_id, label_version, "label")] += 1
+        if item.timestamp > b.label_times.get(model_id, -1.0):
+            b.label_times[model_id] = item.timestamp
+        if model_id in self.outcomes:
+            b.label_path.setdefault(model_id, []).append(item)
+
+    def _take_event(self, item: PredictionEvent | FeatureEvent, b: _Intake) -> bool:
+        """Count ``item`` and hand it to its model; ``False`` when its version is not configured."""
+        model_id, version = item.model_id, item.model_version
+        allowed = self._versions[model_id]
+        if allowed is not None:
+            if version not in allowed:
+                return False
+        else:  # the learned allow-list, kept per event so that batching never changes it
+            mine = self.learned[model_id]
+            last = mine.get(version)
+            if last is None:
+                if not self._admit(model_id, version, item.timestamp, b.retired):
+                    b.consumed[(model_id, OTHER_VERSION, item.kind)] += 1
+                    b.overflow[(model_id, item.kind)] += 1
+                    return True
+            elif item.timestamp > last:
+                mine[version] = item.timestamp
+        b.consumed[(model_id, version, item.kind)] += 1
+        events = b.per_model.get(model_id)
+        if events is None:
+            events = b.per_model[model_id] = []
+        events.append(item)
+        if model_id in self.outcomes and isinstance(item, PredictionEvent):
+            b.label_path.setdefault(model_id, []).append(item)
+        return True
+
+    def _evaluate(self, b: _Intake, now: float) -> Outcome:
+        """Hand each model its events, the label path its own, and collect what they decided."""
+        lags, last_event, latencies, unknown_features = self._event_facts(b.per_model, now)
+        self._remember_times(last_event, b.label_times)
         reports: list[WindowReport] = []
         requests: list[RetrainRequest] = []
         feature_join: dict[str, JoinCounts] = {}
-        for model_id, events in per_model.items():
+        retired = b.retired
+        for model_id, events in b.per_model.items():
             out = self.models[model_id].observe(events)
             if out.feature_join is not None:
                 feature_join[model_id] = out.feature_join
@@ -320,28 +357,28 @@ class Monitor:
             if model_id in self.outcomes:
                 for v in out.retired:
                     self.outcomes[model_id].retire(v)
-        outcomes = {m: self.outcomes[m].observe(evs) for m, evs in label_path.items()}
+        outcomes = {m: self.outcomes[m].observe(evs) for m, evs in b.label_path.items()}
         for model_id, batch in outcomes.items():
             requests.extend(batch.requests)
             retired.extend((model_id, v) for v in batch.retired if (model_id, v) not in retired)
         for r in requests:
             self.pending[r.request_id] = r
         return Outcome(
-            consumed=dict(consumed),
-            dead_letters=tuple(dead),
+            consumed=dict(b.consumed),
+            dead_letters=tuple(b.dead),
             reports=tuple(reports),
             requests=tuple(requests),
             retired=tuple(retired),
             lags=lags,
             latencies=latencies,
             unknown_features=unknown_features,
-            duplicates=duplicates,
-            routes=tuple(routes),
-            seeks=seeks,
+            duplicates=b.duplicates,
+            routes=tuple(b.routes),
+            seeks=b.seeks,
             last_event=last_event,
             outcomes=outcomes,
             feature_join=feature_join,
-            overflow=dict(overflow),
+            overflow=dict(b.overflow),
         )
 
     def _admit(self, model_id: str, version: str, ts: float, retired: list[tuple[str, str]]) -> bool:

@@ -1,6 +1,6 @@
 """Configuration of the label path: ground-truth join, performance, fairness.
 
-Two optional groups of :class:`~stream_monitor.modelspec.ModelSpec`:
+Two optional groups of :class:`~stream_monitor.specs.model.ModelSpec`:
 
 * ``labels`` (:class:`LabelsSpec`): join labels to predictions by ``event_id``,
   windowed performance on the joined pairs, concept drift on the error stream,
@@ -11,7 +11,7 @@ Two optional groups of :class:`~stream_monitor.modelspec.ModelSpec`:
 
 Per-segment drift (``ModelSpec.segments``) and the feature-event join
 (``ModelSpec.feature_join``) are part of the drift path:
-:mod:`stream_monitor.windows.segments`, :mod:`stream_monitor.windows.feature_join`.
+:mod:`stream_monitor.windows.segments`, :mod:`stream_monitor.pipeline.feature_join`.
 
 Group names become Prometheus label values, so they come from here only: a
 value not declared is counted as :data:`OTHER_GROUP`.
@@ -63,7 +63,7 @@ class LabelsSpec(BaseModel):
     """How labels join predictions and how performance is judged.
 
     The join is keyed by ``event_id`` and sized by the traffic
-    (:mod:`stream_monitor.windows.join`): a prediction waits for twice the
+    (:mod:`stream_monitor.pipeline.joins`): a prediction waits for twice the
     observed 99th-percentile label delay (at least ``join_min_ttl_seconds``, at
     most ``join_ttl_seconds`` of event time), within ``max_pending_bytes`` of
     estimated memory (and ``max_pending`` entries, if set); at the cap the
@@ -127,13 +127,6 @@ class LabelsSpec(BaseModel):
             raise ValueError("set reference_performance or learn_first_n, not both")
         if self.min_pairs > self.window_pairs:
             raise ValueError("min_pairs must not exceed window_pairs")
-        from stream_monitor.detectors.concept import build_concept  # the module owns the names
-
-        for c in self.concept:
-            try:
-                build_concept(c.kind, dict(c.params))
-            except (TypeError, ValueError) as exc:
-                raise ValueError(f"concept {c.kind}: {exc}") from None
         return self
 
 

@@ -20,7 +20,7 @@ from stream_monitor.detectors.cusum import CusumBank
 from stream_monitor.detectors.cusum_signals import CusumLayout
 from stream_monitor.detectors.reading import Reading
 from stream_monitor.events.models import FeatureEvent, PredictionEvent
-from stream_monitor.modelspec import ModelSpec
+from stream_monitor.specs.model import ModelSpec
 from stream_monitor.windows.profile import (
     MULTIVARIATE,
     PREDICTION,

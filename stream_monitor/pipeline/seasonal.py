@@ -36,8 +36,8 @@ from typing import Any
 
 import numpy as np
 
-from stream_monitor.decisions.calibration import Calibrator
 from stream_monitor.detectors.base import WindowTest
+from stream_monitor.detectors.calibration import Calibrator
 from stream_monitor.windows.embedding import FeatureMap
 from stream_monitor.windows.profile import (
     PREDICTION,

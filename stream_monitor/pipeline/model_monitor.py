@@ -9,9 +9,9 @@ rolling reference (the last N healthy windows) is kept beside the static one.
 With ``segments`` each version also keeps one window per configured segment
 (:mod:`stream_monitor.windows.segments`); with ``feature_join`` feature events
 join their prediction by ``event_id`` before reaching the windows
-(:mod:`stream_monitor.windows.feature_join`). With ``seasonality`` each window
+(:mod:`stream_monitor.pipeline.feature_join`). With ``seasonality`` each window
 counts its events per phase bucket, and every detector compares it with the
-reference mixed to that phase composition (:mod:`stream_monitor.detectors.seasonal`,
+reference mixed to that phase composition (:mod:`stream_monitor.pipeline.seasonal`,
 :mod:`stream_monitor.detectors.seasonal_cusum`). Pure: no clock, no I/O.
 """
 
@@ -24,25 +24,25 @@ from typing import Any
 
 import numpy as np
 
-from stream_monitor.decisions.calibration import Calibrator
 from stream_monitor.decisions.policy import WindowReport, decide
 from stream_monitor.decisions.request import ReferenceInfo, RetrainRequest, WindowInfo
 from stream_monitor.decisions.state import PolicyState
 from stream_monitor.detectors.base import DetectorState
+from stream_monitor.detectors.calibration import Calibrator
 from stream_monitor.detectors.cusum import CusumBank
 from stream_monitor.detectors.cusum_signals import CusumLayout
-from stream_monitor.detectors.evaluate import evaluate_window
 from stream_monitor.detectors.reading import Reading
-from stream_monitor.detectors.seasonal import PhaseCalibrator, PhaseReference
 from stream_monitor.detectors.seasonal_cusum import SeasonalCusum
-from stream_monitor.detectors.segments import segment_quantile, segment_readings
-from stream_monitor.detectors.sequential import event_increments, sequential_layout, sequential_readings
 from stream_monitor.detectors.streaming import StreamingBase, build_streaming, restore_streaming
 from stream_monitor.events.models import FeatureEvent, PredictionEvent
-from stream_monitor.modelspec import ModelSpec
-from stream_monitor.windows.feature_join import FeatureJoin, JoinCounts
+from stream_monitor.pipeline.evaluate import evaluate_window
+from stream_monitor.pipeline.feature_join import FeatureJoin, JoinCounts
+from stream_monitor.pipeline.references import rolling_profile
+from stream_monitor.pipeline.seasonal import PhaseCalibrator, PhaseReference
+from stream_monitor.pipeline.segments import segment_quantile, segment_readings
+from stream_monitor.pipeline.sequential import event_increments, sequential_layout, sequential_readings
+from stream_monitor.specs.model import ModelSpec
 from stream_monitor.windows.profile import PREDICTION, ReferenceProfile, build_profile
-from stream_monitor.windows.rolling import rolling_profile
 from stream_monitor.windows.segments import SegmentWindows, segment_groups
 from stream_monitor.windows.window import Window, WindowLayout, feature_columns, float_arrays, next_boundary
 

@@ -6,12 +6,12 @@ not yet decided) and per-feature data-quality rates.
 
 from __future__ import annotations
 
-from stream_monitor.decisions.calibration import Calibrator
 from stream_monitor.detectors.base import TestInput
+from stream_monitor.detectors.calibration import Calibrator
 from stream_monitor.detectors.mmd import mmd_test
 from stream_monitor.detectors.reading import Quality, Reading
 from stream_monitor.detectors.registry import get_test
-from stream_monitor.modelspec import ModelSpec
+from stream_monitor.specs.model import ModelSpec
 from stream_monitor.windows.accumulators import CategoricalAccumulator, NumericAccumulator
 from stream_monitor.windows.embedding import FeatureMap
 from stream_monitor.windows.profile import (

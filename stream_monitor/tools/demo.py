@@ -26,11 +26,11 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from stream_monitor.broker import EmbeddedBroker, create_topics, free_port
 from stream_monitor.settings import ServiceSettings
-from stream_monitor.simulate import Scenario, generate, to_json
-from stream_monitor.simulate_labels import demo_truth, label_events
-from stream_monitor.traffic import produce
+from stream_monitor.tools.broker import EmbeddedBroker, create_topics, free_port
+from stream_monitor.tools.simulate import Scenario, generate, to_json
+from stream_monitor.tools.simulate_labels import demo_truth, label_events
+from stream_monitor.tools.traffic import produce
 
 __all__ = ["demo_labels", "demo_predictions", "demo_scenario", "malformed", "run_demo",
            "send_traffic"]
@@ -41,7 +41,7 @@ DEMO_EVENTS, DEMO_CHANGE_AT = 12_000, 6_000  # predictions, and the first drifte
 # confirmed), later than the prediction: production's minutes to days, compressed to seconds.
 LABEL_SHARE = 0.3
 LABEL_DELAY_SECONDS = (0.5, 2.0)
-CONFIG = Path(__file__).resolve().parent.parent / "config" / "demo.yaml"
+CONFIG = Path(__file__).resolve().parents[2] / "config" / "demo.yaml"
 
 
 def demo_scenario(change_at: int, now: float) -> Scenario:

@@ -5,7 +5,7 @@ A prediction without inline features waits in ``preds`` with only its segment
 groups; a feature event whose prediction has not come waits in ``feats`` with
 its feature values. The second of the two to arrive completes the join.
 
-Bounds, as in :mod:`stream_monitor.windows.join`: an entry waits at most
+Bounds, as in :mod:`stream_monitor.pipeline.joins`: an entry waits at most
 ``ttl_seconds`` of event time behind the watermark (the latest event time
 seen) and at most ``max_pending`` entries wait on each side, oldest (in arrival
 order) evicted first. What falls out is counted by ``(version, reason)``,

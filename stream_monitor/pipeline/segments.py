@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import dataclasses
 
-from stream_monitor.decisions.calibration import Calibrator
-from stream_monitor.detectors.evaluate import distance_quantile, distance_tests, evaluate_window
+from stream_monitor.detectors.calibration import Calibrator
 from stream_monitor.detectors.reading import Reading
-from stream_monitor.modelspec import ModelSpec
+from stream_monitor.pipeline.evaluate import distance_quantile, distance_tests, evaluate_window
+from stream_monitor.specs.model import ModelSpec
 from stream_monitor.windows.profile import ReferenceProfile
 from stream_monitor.windows.segments import SegmentWindows, segment_name
 from stream_monitor.windows.window import Window

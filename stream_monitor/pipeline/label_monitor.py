@@ -1,7 +1,7 @@
 """OutcomeMonitor: the label path of one model (join, performance, concept, fairness).
 
 Predictions and labels of one model come in arrival order. Predictions enter
-the join buffer (:mod:`stream_monitor.windows.join`, only what the metrics need)
+the join buffer (:mod:`stream_monitor.pipeline.joins`, only what the metrics need)
 and the version's prediction window (fairness, representation, the label-free
 estimate, the score histogram); labels join them by ``event_id``. Joined pairs
 feed the version's pair window (performance, label-based fairness gaps, the
@@ -51,10 +51,10 @@ from stream_monitor.detectors.psi import psi as psi_statistic
 from stream_monitor.detectors.reading import Reading, label_reading
 from stream_monitor.detectors.streaming_base import StreamingBase
 from stream_monitor.events.models import LabelEvent, PredictionEvent
-from stream_monitor.labelspec import HIGHER_IS_BETTER
-from stream_monitor.modelspec import ModelSpec
+from stream_monitor.pipeline.joins import WARM_DELAYS, JoinBuffer, Pair
+from stream_monitor.specs.labels import HIGHER_IS_BETTER
+from stream_monitor.specs.model import ModelSpec
 from stream_monitor.windows.groups import GroupCounts, group_of
-from stream_monitor.windows.join import WARM_DELAYS, JoinBuffer, Pair
 from stream_monitor.windows.outcome_windows import PairWindow, PredictionWindow
 from stream_monitor.windows.performance import MetricValue, PerformanceAccumulator, class_key
 

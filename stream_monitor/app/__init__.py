@@ -1,0 +1,3 @@
+"""(8) App: faust wiring only (worker, runtime, snapshot table, web server, status page)."""
+
+__all__: list[str] = []
