@@ -86,12 +86,13 @@ class FeatureMap:
         profiles = tuple(p for f in sample.features if isinstance(p := reference.features[f], NumericProfile))
         if len(profiles) != len(sample.features):
             return None
-        bandwidth, omega = embedding_parameters(x, n_features=n_features, seed=seed)
+        full = sample.embedding
+        known = full.bandwidth if full is not None and (full.n_features, full.seed) == (n_features, seed) else None
+        bandwidth, omega = embedding_parameters(x, n_features=n_features, seed=seed, bandwidth=known)
         tables = tuple(score_table(p) for p in profiles)
         z = random_features(x, omega)
         cov = np.cov(z, rowvar=False)
         mean, rows = z.mean(axis=0), len(x)
-        full = sample.embedding
         if full is not None and (full.n_features, full.seed) == (n_features, seed) and full.rows > rows:
             # the mean over every complete reference row: its error does not repeat a window's
             mean, rows = np.asarray(full.mean, dtype=float), full.rows
@@ -127,23 +128,31 @@ class FeatureMap:
         return x
 
 
-def embedding_parameters(sample: np.ndarray, *, n_features: int, seed: int) -> tuple[float, np.ndarray]:
-    """The kernel bandwidth (median pairwise distance of the sample, in normal scores)
-    and the ``(d, n_features)`` seeded frequencies of the embedding."""
-    # The same operations as max(sq_i + sq_j - 2 x_i.x_j, 0) written out, done in place: the
-    # temporaries of that expression (five n x n arrays) and the index arrays of the upper
-    # triangle made the worker's peak memory (about 30 MB at 1,000 rows).
-    sq = np.sum(sample * sample, axis=1)
-    gram = sample @ sample.T
-    gram *= 2
-    d2 = sq[:, None] + sq[None, :]
-    d2 -= gram
-    del gram
-    np.maximum(d2, 0.0, out=d2)
-    upper = np.triu(np.ones(d2.shape, dtype=bool), 1)  # row by row, as triu_indices orders them
-    bandwidth = float(np.sqrt(np.median(d2[upper]))) or 1.0
+def embedding_parameters(sample: np.ndarray, *, n_features: int, seed: int,
+                         bandwidth: float | None = None) -> tuple[float, np.ndarray]:
+    """The kernel bandwidth (median pairwise distance of the sample, in normal scores;
+    ``bandwidth`` when the profile has it already) and the ``(d, n_features)`` seeded
+    frequencies of the embedding."""
+    if bandwidth is None:
+        bandwidth = median_distance(sample)
     rng = np.random.default_rng([seed, 0x4D4D44])
     return bandwidth, rng.standard_normal((sample.shape[1], n_features)) / bandwidth
+
+
+def median_distance(sample: np.ndarray) -> float:
+    """The median Euclidean distance between the rows of ``sample`` (1.0 if it is 0)."""
+    # The same operations as max(sq_i + sq_j - 2 x_i.x_j, 0) written out, done in place: the
+    # temporaries of that expression (five n x n arrays) and the index arrays of the upper
+    # triangle were the largest allocations of a model's start (about 30 MB at 1,000 rows).
+    sq = np.sum(sample * sample, axis=1)
+    d2 = sample @ sample.T
+    d2 *= 2
+    for i in range(0, len(sample), 128):  # (sq_i + sq_j) - 2 x_i.x_j, a block of rows at a time
+        np.subtract(sq[i:i + 128, None] + sq[None, :], d2[i:i + 128], out=d2[i:i + 128])
+    np.maximum(d2, 0.0, out=d2)
+    upper = d2[np.triu(np.ones(d2.shape, dtype=bool), 1)]  # row by row, as triu_indices orders them
+    del d2
+    return float(np.sqrt(np.median(upper, overwrite_input=True))) or 1.0
 
 
 def random_features(scores: np.ndarray, omega: np.ndarray) -> np.ndarray:

@@ -236,9 +236,9 @@ def _sample(
         from stream_monitor.windows.embedding import embedding_parameters, random_features
 
         sample_scores = np.asarray(rows, dtype=float)
-        _, omega = embedding_parameters(sample_scores, n_features=det.mmd_features, seed=det.seed)
+        bandwidth, omega = embedding_parameters(sample_scores, n_features=det.mmd_features, seed=det.seed)
         mean = random_features(scores(wide), omega).mean(axis=0)
         embedding = ReferenceEmbedding(n_features=det.mmd_features, seed=det.seed, rows=len(wide),
-                                       mean=tuple(float(v) for v in mean))
+                                       mean=tuple(float(v) for v in mean), bandwidth=bandwidth)
     return ReferenceSample(features=tuple(names), rows=rows, correlation=correlation,
                            correlation_rows=len(wide) if correlation is not None else 0, embedding=embedding)

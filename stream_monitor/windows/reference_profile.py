@@ -108,6 +108,10 @@ class ReferenceEmbedding(BaseModel):
     seed: int
     rows: int
     mean: tuple[float, ...]
+    # The kernel bandwidth of the embedding (the median distance between the sample's rows),
+    # so that a worker need not compute every pairwise distance again. Profiles built before
+    # it have none: the worker computes it, with the same result.
+    bandwidth: float | None = None
 
 
 class ReferenceSample(BaseModel):

@@ -105,3 +105,22 @@ def test_reference_cache_builds_once_per_key_and_keeps_the_most_recent(demo_refe
     assert cache.get(demo_reference, "a", lambda: build("a")) == 1
     assert cache.get(demo_reference, "b", lambda: build("b")) == 4  # built again
     assert builds == ["a", "b", "c", "b"]
+
+
+def test_the_profiles_bandwidth_gives_the_feature_map_the_workers_pairwise_distances_would(
+        demo_spec: ModelSpec) -> None:
+    """A profile stores the embedding's kernel bandwidth so that a worker skips the pairwise
+    distances of the sample (its largest allocation at start); a profile without it (built
+    before) gets the same map, bit for bit."""
+    profile = build_profile(demo_spec, reference_rows(6000, seed=8), source="t",
+                            prediction_column=("score",))
+    assert profile.sample is not None and profile.sample.embedding is not None
+    assert profile.sample.embedding.bandwidth is not None
+    without = profile.model_copy(update={"sample": profile.sample.model_copy(
+        update={"embedding": profile.sample.embedding.model_copy(update={"bandwidth": None})})})
+    det = demo_spec.detectors
+    stored = FeatureMap.build(profile, n_features=det.mmd_features, seed=det.seed)
+    computed = FeatureMap.build(without, n_features=det.mmd_features, seed=det.seed)
+    assert stored is not None and computed is not None
+    assert stored.bandwidth == computed.bandwidth and np.array_equal(stored.omega, computed.omega)
+    assert np.array_equal(stored.ref_mean, computed.ref_mean) and stored.ref_frob2 == computed.ref_frob2
