@@ -75,6 +75,7 @@ True
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -418,6 +419,16 @@ def _bin_scores(nums: Sequence[_Numeric], probs: Sequence[np.ndarray]) -> Any:
     return bin_scores
 
 
+@functools.lru_cache(maxsize=4)
+def _uniform(draws: int) -> np.ndarray:
+    """Equal weights of ``draws`` simulated values: one read-only array that every simulated
+    signal shares (a copy each, 0.8 MB at 100,000 draws, made most of a model's peak memory
+    at its start)."""
+    weights = np.full(draws, 1.0 / draws)
+    weights.flags.writeable = False
+    return weights
+
+
 def _pairs(
     nums: Sequence[_Numeric],
     probs: Sequence[np.ndarray],
@@ -460,7 +471,7 @@ def _pairs(
             continue
         pairs.append((ia, ib, centre, scale))
         signals.append((MULTIVARIATE, f"correlation {nums[ia].name},{nums[ib].name}",
-                        (prod - centre) / scale, np.full(draws, 1.0 / draws), k_floor, len(x)))
+                        (prod - centre) / scale, _uniform(draws), k_floor, len(x)))
     return pairs, signals
 
 
@@ -518,5 +529,5 @@ def _residuals(
                 continue
             specs.append((p, q, beta, scale))
             signals.append((nums[p].name, f"mean given {nums[q].name}", resid / scale,
-                            np.full(draws, 1.0 / draws), 0.0, rows, nums[q].name))
+                            _uniform(draws), 0.0, rows, nums[q].name))
     return specs, signals
