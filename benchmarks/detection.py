@@ -95,7 +95,9 @@ def change_point(change_at: int, seed: int) -> int:
     return change_at + int(np.random.default_rng(seed).integers(0, 1000))
 
 
-def run(events: int, change_at: int, seeds: list[int], slow_seeds: int = 5) -> list[dict[str, Any]]:
+def run(events: int, change_at: int, seeds: list[int], slow_seeds: int = 5,
+        methods_only: list[str] | None = None) -> list[dict[str, Any]]:
+    """Rows per scenario and method; ``methods_only`` keeps the methods whose name contains one of them."""
     spec = ModelSpec.model_validate(demo_model_config())
     seq = spec.detectors.sequential.model_copy(update={"enabled": False})
     windows_only = spec.model_copy(update={"detectors": spec.detectors.model_copy(update={"sequential": seq})})
@@ -105,6 +107,8 @@ def run(events: int, change_at: int, seeds: list[int], slow_seeds: int = 5) -> l
         "stream-monitor window tests only": lambda evs: _stream_monitor(evs, windows_only, ref),
         **{name: (lambda evs, f=f: _river(evs, f)) for name, f in RIVER.items()},
     }
+    if methods_only:
+        methods = {m: fn for m, fn in methods.items() if any(x in m for x in methods_only)}
     rows = []
     quiet: dict[tuple[str, int], list[int]] = {}  # (method, seed) -> decisions on the stationary stream
     for kind in SCENARIOS:
@@ -186,9 +190,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--change-at", type=int, default=10_000)
     p.add_argument("--seeds", type=int, nargs="+", default=list(range(1, 21)))
     p.add_argument("--slow-seeds", type=int, default=5, help="seeds for river's KSWIN (the first ones; 0: none)")
+    p.add_argument("--methods", nargs="+", default=None,
+                   help="run only the methods whose name contains one of these (e.g. defaults ADWIN)")
     p.add_argument("--output", default=str(Path(__file__).parent / "results" / "detection.md"))
     args = p.parse_args(argv)
-    rows = run(args.events, args.change_at, args.seeds, args.slow_seeds)
+    rows = run(args.events, args.change_at, args.seeds, args.slow_seeds, args.methods)
     table = to_markdown(rows, args.events, args.change_at, args.seeds, args.slow_seeds)
     print(table)
     out = Path(args.output)

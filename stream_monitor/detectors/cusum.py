@@ -15,10 +15,10 @@ CUSUMs
     ``S = max(0, S + d * x - k)`` for each reference value ``k`` (in standard
     deviations: ``k`` is half the shift it is tuned to; a small and a large one
     cover slow and sudden change). A stream alarms when ``S`` reaches its
-    threshold ``h`` and then restarts from a head start ``h0`` (``head_start``
-    times ``h``; 0.5 by default; residual streams restart from 0, see
+    threshold ``h`` and then restarts from a head start ``h0`` (a share of
+    ``h``, derived below; residual streams restart from 0, see
     :func:`head_starts`): if the shift persists it alarms again in
-    about half the events the first alarm took, which is how an alarm is
+    ``1 - h0 / h`` of the events the first alarm took, which is how an alarm is
     corroborated by its own stream (Lucas and Crosier's fast initial
     response, applied at each restart).
 
@@ -33,10 +33,22 @@ The false-alarm budget
     so that the bound holds on average over the reference's error in each
     signal's mean, and so that no single stream can spend more than the whole
     budget if its mean is off by four standard errors.
-    A restart at ``h0 = h / 2`` reaches ``h`` before 0 with chance at most
-    ``exp(-theta * h / 2)``, the square root of the per-event bound: with the
-    default budget (``theta * h >= log(1e5)``) at most 0.32% of alarms are
-    followed by a false one from the head start.
+
+The head start
+    A restart at ``h0`` reaches ``h`` before 0 with chance at most
+    ``exp(-theta * (h - h0))`` (the same Wald argument). An alarm is
+    corroborated by chance anyway if another stream alarms within the
+    corroboration horizon of ``D`` events, with chance up to about ``D * rate``
+    (:mod:`stream_monitor.decisions.corroboration`). :func:`derived_head_start`
+    puts the restart at the share ``f`` of ``h`` at which the restart's own
+    term is no larger than that: ``(1 - f) * log(M / rate) = log(1 / (D * rate))``;
+    since every stream has ``theta * h >= log(M / rate)``, its restart then
+    reaches ``h`` by chance with probability at most ``D * rate`` (at the
+    reference's point estimate). A decision from one stream's evidence then
+    needs the sum ``h + (h - h0) = log(M / (D * rate**2)) / theta``: at the
+    defaults (``rate`` 1e-5, ``D`` 2,000, ``M`` ~56) 1.25 ``h`` instead of
+    1.5 ``h`` at a fixed half, for at most twice the chance corroboration
+    the horizon admits already.
 
 Arithmetic is in fixed point (integers of 2**-20): increments are looked up or
 rounded per event, and sums of integers do not depend on how the stream is cut
@@ -53,6 +65,7 @@ Examples
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -64,7 +77,10 @@ from stream_monitor.detectors.roots import brentq
 if TYPE_CHECKING:
     from stream_monitor.detectors.cusum_signals import CusumLayout
 
-__all__ = ["SCALE", "CusumBank", "Stream", "cusum_threshold", "head_starts", "wald_theta", "wald_thetas"]
+__all__ = [
+    "DEFAULT_HEAD_START", "MAX_HEAD_START", "SCALE", "CusumBank", "Stream", "cusum_threshold", "derived_head_start",
+    "head_starts", "wald_theta", "wald_thetas",
+]
 
 SCALE = 1 << 20  # fixed point: one unit of the signal is 2**20
 # Rows of increments per closed-form step of :meth:`CusumBank.scan`. Its temporaries
@@ -74,6 +90,26 @@ _BLOCK = 256
 # Gauss-Hermite nodes and weights (standard normal) for the reference's error in a signal's mean.
 _GH_NODES, _GH_WEIGHTS = np.polynomial.hermite_e.hermegauss(24)
 _GH_WEIGHTS = _GH_WEIGHTS / _GH_WEIGHTS.sum()
+DEFAULT_HEAD_START = 0.5  # layouts built without a corroboration horizon
+MAX_HEAD_START = 0.9  # a restart next to the threshold would make the second alarm no evidence at all
+
+
+def derived_head_start(log_streams_per_rate: float, rate_per_event: float, horizon: int) -> float:
+    """The head start ``f`` (a share of each threshold) at which a restarted stream
+    reaches its threshold by chance with probability at most ``horizon * rate``:
+    ``1 - log(1 / (horizon * rate)) / log(M / rate)``, within ``[0, MAX_HEAD_START]``.
+
+    >>> round(derived_head_start(math.log(56 / 1e-5), 1e-5, 2000), 3)
+    0.748
+    >>> derived_head_start(math.log(56 / 1e-5), 1e-5, 0), derived_head_start(math.log(56 / 1e-5), 1e-3, 2000)
+    (0.0, 0.9)
+    """
+    chance = horizon * rate_per_event
+    if chance <= 0:
+        return 0.0
+    if chance >= 1 or log_streams_per_rate <= 0:
+        return MAX_HEAD_START
+    return min(max(1.0 - math.log(1.0 / chance) / log_streams_per_rate, 0.0), MAX_HEAD_START)
 
 
 def wald_thetas(y: np.ndarray, probs: np.ndarray, shifts: np.ndarray) -> np.ndarray:
@@ -245,7 +281,8 @@ class CusumBank:
     heads: np.ndarray  # int64 per stream: where a stream restarts after an alarm
 
     @classmethod
-    def empty(cls, layout: CusumLayout, head_start: float = 0.5) -> CusumBank:
+    def empty(cls, layout: CusumLayout, head_start: float | None = None) -> CusumBank:
+        """A bank at rest; ``head_start`` overrides the layout's derived one."""
         z = len(layout.streams)
         return cls(np.zeros(z, dtype=np.int64), np.zeros(z, dtype=np.int64), np.zeros(z, dtype=np.int64),
                    layout.thresholds, _heads(layout, head_start))
@@ -308,7 +345,9 @@ class CusumBank:
                 "window_alarms": self.window_alarms.tolist()}
 
     @classmethod
-    def from_state(cls, data: Mapping[str, Any], layout: CusumLayout, head_start: float = 0.5) -> CusumBank | None:
+    def from_state(
+        cls, data: Mapping[str, Any], layout: CusumLayout, head_start: float | None = None
+    ) -> CusumBank | None:
         """The bank a :meth:`to_state` snapshot describes, or ``None`` if it does not fit ``layout``."""
         sums, alarms, window_alarms = (np.asarray(data.get(k, []), dtype=np.int64)
                                        for k in ("sums", "alarms", "window_alarms"))
@@ -317,13 +356,14 @@ class CusumBank:
         return cls(sums, alarms, window_alarms, layout.thresholds, _heads(layout, head_start))
 
 
-def _heads(layout: CusumLayout, head_start: float) -> np.ndarray:
-    """Restart points: ``head_start`` of each threshold, in fixed point (below it, so a
+def _heads(layout: CusumLayout, head_start: float | None) -> np.ndarray:
+    """Restart points: ``head_start`` (else the layout's) of each threshold, in fixed point (below it, so a
     restart never counts as an alarm by itself). Residual streams (``a given b``) restart
     from 0: their alarms are blamed on the side with clearly more evidence, and a quick
     second alarm of the same residual would decide on a near tie (``__multivariate__``)
     before the side's own streams have spoken."""
-    return head_starts(layout.thresholds, head_start, np.array([s.partner is not None for s in layout.streams]))
+    share = layout.head_start if head_start is None else head_start
+    return head_starts(layout.thresholds, share, np.array([s.partner is not None for s in layout.streams]))
 
 
 def head_starts(thresholds: np.ndarray, head_start: float, residual: np.ndarray | None = None) -> np.ndarray:

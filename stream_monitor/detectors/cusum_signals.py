@@ -84,7 +84,7 @@ from typing import Any
 import numpy as np
 from scipy import special
 
-from stream_monitor.detectors.cusum import SCALE, Stream, cusum_threshold
+from stream_monitor.detectors.cusum import DEFAULT_HEAD_START, SCALE, Stream, cusum_threshold, derived_head_start
 from stream_monitor.windows.profile import (
     MULTIVARIATE,
     PREDICTION,
@@ -229,6 +229,7 @@ class CusumLayout:
     pairs: tuple[_Pair, ...]
     thresholds: np.ndarray  # stream -> h in fixed point (int64)
     residuals: tuple[_Residual, ...] = ()
+    head_start: float = DEFAULT_HEAD_START  # where an alarmed stream restarts, a share of its threshold
 
     @classmethod
     def build(
@@ -245,6 +246,7 @@ class CusumLayout:
         variance: bool = True,
         copula_draws: int = 100_000,
         correlation: tuple[Sequence[str], Sequence[Sequence[float]], int] | None = None,
+        horizon: int | None = None,
     ) -> CusumLayout:
         """Compile the reference profiles into CUSUM streams.
 
@@ -255,7 +257,10 @@ class CusumLayout:
         ``correlation`` (feature names, the correlation matrix of their normal
         scores, the rows behind it) adds residual signals for up to
         ``max_pairs`` correlated pairs (strongest first); ``None`` or
-        ``max_pairs=0`` leaves them out.
+        ``max_pairs=0`` leaves them out. ``horizon`` (the corroboration
+        horizon in events) sets the head start
+        (:func:`~stream_monitor.detectors.cusum.derived_head_start`); without
+        one it is :data:`~stream_monitor.detectors.cusum.DEFAULT_HEAD_START`.
         """
         # (input or None for a pair, feature, signal, values, probs, k floor, reference rows behind it, partner)
         signals: list[tuple[int | None, str, str, np.ndarray, np.ndarray, float, int, str | None]] = []
@@ -351,7 +356,9 @@ class CusumLayout:
                  for i, (a, b, centre, scale) in enumerate(pair_specs) if per_pair.get(i)]
         residuals = [_Residual(where[num_slot[a]], where[num_slot[b]], beta, scale, *columns(len(pair_specs) + i))
                      for i, (a, b, beta, scale) in enumerate(residual_specs) if per_pair.get(len(pair_specs) + i)]
-        return cls(tuple(streams), tuple(inputs), tuple(pairs), np.asarray(hh, dtype=np.int64), tuple(residuals))
+        head = DEFAULT_HEAD_START if horizon is None else derived_head_start(log_m, rate_per_event, horizon)
+        return cls(tuple(streams), tuple(inputs), tuple(pairs), np.asarray(hh, dtype=np.int64), tuple(residuals),
+                   head)
 
     @property
     def input_names(self) -> tuple[str, ...]:

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from stream_monitor.detectors.cusum import Stream
+from stream_monitor.detectors.cusum import DEFAULT_HEAD_START, Stream
 from stream_monitor.detectors.cusum_signals import CusumLayout
 from stream_monitor.events.models import FeatureEvent, PredictionEvent
 from stream_monitor.specs.model import ModelSpec
@@ -111,7 +111,7 @@ class SeasonalCusum:
             layouts.append(CusumLayout.build(
                 numeric, categorical, pred, None, ks=seq.reference_values,
                 rate_per_event=seq.false_alarms_per_million / 1e6, seed=spec.detectors.seed, max_pairs=0,
-                variance=seq.variance))
+                variance=seq.variance, horizon=seq.confirm_events))
         return cls.union(layouts)
 
     @classmethod
@@ -135,7 +135,8 @@ class SeasonalCusum:
             if cols.size:
                 thresholds[cols] = np.maximum(thresholds[cols], lay.thresholds)
             columns.append(cols)
-        union = CusumLayout(tuple(top), (), (), thresholds)
+        heads = [lay.head_start for lay in layouts]
+        union = CusumLayout(tuple(top), (), (), thresholds, head_start=min(heads) if heads else DEFAULT_HEAD_START)
         return cls(union, tuple(layouts), tuple(columns))
 
     def increments(

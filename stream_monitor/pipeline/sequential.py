@@ -62,6 +62,7 @@ def _build_layout(spec: ModelSpec, reference: ReferenceProfile) -> CusumLayout:
         numeric, categorical, reference.prediction, sample,
         ks=seq.reference_values, rate_per_event=seq.false_alarms_per_million / 1e6,
         seed=spec.detectors.seed, max_pairs=seq.max_pairs, variance=seq.variance, correlation=correlation,
+        horizon=seq.confirm_events,
     )
 
 

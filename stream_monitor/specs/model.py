@@ -161,8 +161,12 @@ class SequentialSpec(BaseModel):
     each feature's residual given the other (a shift of one feature that its
     correlated partner does not follow shows sooner there, at the smallest ``k``).
     ``head_start`` is where a stream restarts after an alarm, as a share of its
-    threshold (a persisting shift alarms again in about half the events, which
-    corroborates the first alarm sooner; see :mod:`stream_monitor.detectors.cusum`).
+    threshold (a persisting shift alarms again in ``1 - head_start`` of the
+    events, which corroborates the first alarm sooner). Unset, it is derived
+    from the budget and ``confirm_events``: the share at which a restart
+    reaches the threshold by chance no more often than another alarm falls in
+    the corroboration horizon (0.75 for the demo model at the defaults; see
+    :mod:`stream_monitor.detectors.cusum`).
     """
 
     model_config = _STRICT
@@ -174,9 +178,9 @@ class SequentialSpec(BaseModel):
     residuals: bool = True
     max_pairs: Annotated[int, Field(ge=0, le=100)] = 10
     confirm_events: Annotated[int, Field(ge=0, le=10_000_000)] = 2000
-    # Where an alarmed stream restarts, as a share of its threshold: a persisting shift
-    # alarms again in about half the events (0: restart from zero).
-    head_start: Annotated[float, Field(ge=0, lt=1)] = 0.5
+    # Where an alarmed stream restarts, as a share of its threshold (0: restart from zero);
+    # unset: derived from the budget and the corroboration horizon.
+    head_start: Annotated[float, Field(ge=0, lt=1)] | None = None
 
 
 _MULTIVARIATE_DEFAULT: tuple[Literal["mmd"], ...] = ("mmd",)

@@ -18,7 +18,17 @@ import pytest
 from pydantic import ValidationError
 from scipy import optimize
 
-from stream_monitor.detectors.cusum import SCALE, CusumBank, cusum_threshold, head_starts, wald_theta, wald_thetas
+from stream_monitor.detectors.cusum import (
+    DEFAULT_HEAD_START,
+    MAX_HEAD_START,
+    SCALE,
+    CusumBank,
+    cusum_threshold,
+    derived_head_start,
+    head_starts,
+    wald_theta,
+    wald_thetas,
+)
 from stream_monitor.detectors.cusum_signals import CusumLayout
 from stream_monitor.pipeline.model_monitor import ModelMonitor
 from stream_monitor.specs.model import ModelSpec, SequentialSpec
@@ -309,17 +319,19 @@ def test_alarm_closes_the_window_and_a_corroborated_one_enters_drift_at_once(
     assert sizes[:2] == [1000, 1000] and alarmed[0] == 2 and 500 < first.window.events < 600
     assert not first.insufficient and first.state.value == "warning" and first.request_id is None
     assert not any(x.drift for x in first.readings if x.detector == "cusum")
-    # The next alarm (another input feature, a few events later) corroborates it: drift and a request.
+    # The next alarm, a few events later (the same feature's restarted stream or another input
+    # feature), corroborates it: drift and a request naming what alarmed.
     second = out.reports[alarmed[1]]
     assert alarmed[1] == 3 and second.window.events < 100
     assert second.state.value == "drift" and second.request_id is not None
-    assert {"amount", "country"} <= set(out.requests[0].features) and out.requests[0].supersedes is None
+    assert set(out.requests[0].features) & {"amount", "country"} and out.requests[0].supersedes is None
     # Already drifting: later alarms are counted in whole windows, not closing them.
     assert sizes[alarmed[1] + 1:] == [1000] * (len(sizes) - alarmed[1] - 1)
     assert all(r.state.value == "drift" for r in out.reports[alarmed[1]:])
     # In cooldown only new evidence makes a request: one update, superseding the first.
     assert len(out.requests) == 2 and out.requests[1].supersedes == out.requests[0].request_id
     assert set(out.requests[1].features) > set(out.requests[0].features)
+    assert {"amount", "country"} <= set(out.requests[1].features)
 
 
 def test_restart_from_a_snapshot_matches_an_uninterrupted_run(
@@ -553,3 +565,52 @@ def test_residual_streams_restart_from_zero() -> None:
     partnered = np.array([s.partner is not None for s in layout.streams])
     assert partnered.any() and (~partnered).any()
     assert (bank.heads[partnered] == 0).all() and (bank.heads[~partnered] == layout.thresholds[~partnered] // 2).all()
+
+
+def test_derived_head_start_keeps_a_chance_restart_within_the_horizon_share() -> None:
+    """Gaussian increments ``x - k``, k = 0.5 (theta = 1), h for 1e-4 alarms per event
+    over M = 10 streams; horizon 100 events: ``D * rate`` = 0.01. The derived head start
+    is ``1 - log(100) / log(1e5)`` = 0.6, and a restart there reaches h before falling
+    back to 0 with chance at most exp(-(h - h0)) = 0.01 (Wald). Of 20,000 streams
+    restarted at their head on reference traffic, at most 1.2% may alarm within 200
+    events (the 0.2% more: a fresh excursion in those events, 200 x 1e-5); expected
+    ~0.3%. Under a shift of 1 sd the restart alarms again in ~(h - h0) / 0.5 ~ 9 events,
+    against ~12 from a fixed half."""
+    rate, m, horizon = 1e-4, 10, 100
+    log_m = math.log(m / rate)
+    f = derived_head_start(log_m, rate, horizon)
+    assert f == pytest.approx(1 - math.log(100) / math.log(1e5))
+    assert derived_head_start(log_m, rate, 2 * horizon) > f > derived_head_start(log_m, rate, horizon // 2)
+    h_value = log_m  # theta = 2k = 1
+    n = 20_000
+    h = np.full(n, int(h_value * SCALE), dtype=np.int64)
+    bank, heads = _bank(h, f)
+    bank.sums = heads.copy()
+    rng = np.random.default_rng(32)
+    bank.scan(((rng.normal(0.0, 1.0, size=(200, n)) - 0.5) * SCALE).astype(np.int64), stop_on_alarm=False)
+    assert (bank.alarms > 0).mean() <= horizon * rate + 200 * rate / m, float((bank.alarms > 0).mean())
+    delays = {}
+    for share in (f, 0.5):
+        bank, heads = _bank(h[:2000], share)
+        bank.sums = heads.copy()
+        shifted = ((rng.normal(1.0, 1.0, size=(100, 2000)) - 0.5) * SCALE).astype(np.int64)
+        first = np.argmax(np.cumsum(shifted, axis=0) + heads >= h[:2000], axis=0)
+        delays[share] = float(np.median(first + 1))
+    assert delays[f] < delays[0.5], delays
+
+
+def test_layout_head_start_comes_from_the_horizon_and_an_explicit_one_wins() -> None:
+    rng = np.random.default_rng(33)
+    prof = _normal_profile(rng)
+    plain = CusumLayout.build({"x": prof}, {}, None, None, ks=(0.1, 0.5), rate_per_event=1e-5, seed=0)
+    assert plain.head_start == DEFAULT_HEAD_START
+    layout = CusumLayout.build({"x": prof}, {}, None, None, ks=(0.1, 0.5), rate_per_event=1e-5, seed=0,
+                               horizon=2000)
+    m = 8  # mean and variance, two k, two directions
+    assert layout.head_start == pytest.approx(derived_head_start(math.log(m / 1e-5), 1e-5, 2000))
+    assert 0.5 < layout.head_start < MAX_HEAD_START
+    bank = CusumBank.empty(layout)
+    assert (bank.heads == (layout.thresholds * layout.head_start).astype(np.int64)).all()
+    assert (CusumBank.empty(layout, 0.0).heads == 0).all()
+    back = CusumBank.from_state(bank.to_state(), layout)
+    assert back is not None and (back.heads == bank.heads).all()
