@@ -2,15 +2,17 @@
 
 One policy for both paths: drift windows (:func:`decide`) and label-path
 windows (:func:`decide_outcomes`: performance, concept drift, representation,
-fairness) produce the same :class:`~stream_monitor.detectors.reading.Reading`
-and go through the same persistence, incident, cooldown and severity rules
-(``_Step``); what differs is how a window's readings are judged. The drift
-policy, per model version:
+fairness) produce the same unjudged :class:`~stream_monitor.detectors.reading.Reading`,
+are judged by the same multiple-testing control per family
+(:mod:`stream_monitor.decisions.judge`), and go through the same persistence,
+incident, cooldown and severity rules (``_Step``). No kind of reading keeps a
+private correction or streak. The policy, per model version and path:
 
-1. A window with fewer than ``detectors.min_samples`` prediction events is
-   *insufficient*: no test may fire and the streak is left as it was.
-2. p-value tests are corrected for the number of tests in the window
-   (:mod:`stream_monitor.decisions.thresholds`); distance tests compare their
+1. A window with fewer than ``detectors.min_samples`` prediction events (label
+   path: its own minimum) is *insufficient*: no test may fire and the streak
+   is left as it was.
+2. p-value tests are corrected for the number of tests of their family in the
+   window (:mod:`stream_monitor.decisions.judge`); distance tests compare their
    statistic to their threshold.
 3. The model drifts in a window when at least ``retrain.min_drifted_features``
    features (the prediction counts as one) drift.
@@ -41,7 +43,12 @@ policy, per model version:
    drift only with ``retrain.include_segments``, and a feature drifting overall
    and in segments counts once.
 
-9. Requests evolve (:mod:`stream_monitor.decisions.incident`): the first
+9. Severity: a request is critical when the prediction drifts, at least half
+   of the input features drift, or a performance or fairness reading breaches
+   *persistently*: its subject (detector and feature) breached in k of the
+   last n sufficient windows, the model's persistence rule applied per subject
+   (:meth:`PolicyState.persist`); one chance breach never makes it critical.
+10. Requests evolve (:mod:`stream_monitor.decisions.incident`): the first
    request of an incident is a new breach; during the cooldown, new drifting
    features or a higher severity make an update that supersedes it, and the
    same evidence again is suppressed. A request names every feature drifting
@@ -53,10 +60,12 @@ of the persisted snapshot.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
 from stream_monitor.decisions.corroboration import ALARM, corroborate
+from stream_monitor.decisions.judge import DATA_QUALITY, SEQUENTIAL, judge
+from stream_monitor.decisions.judge import decided as _decided
 from stream_monitor.decisions.request import (
     Reason,
     ReferenceInfo,
@@ -66,7 +75,6 @@ from stream_monitor.decisions.request import (
     request_id,
 )
 from stream_monitor.decisions.state import PolicyState
-from stream_monitor.decisions.thresholds import reject
 from stream_monitor.detectors.base import DetectorState
 from stream_monitor.detectors.reading import LABEL_KINDS, Quality, Reading
 from stream_monitor.specs.model import ModelSpec
@@ -75,10 +83,8 @@ from stream_monitor.windows.segments import base_feature, is_segment
 
 __all__ = ["DATA_QUALITY", "WindowReport", "decide", "decide_outcomes", "severity"]
 
-
-DATA_QUALITY = frozenset({"missing_rate"})
-SEQUENTIAL = "cusum"
 CRITICAL_KINDS = frozenset({"performance", "fairness"})  # label-path kinds that make a request critical
+CAUSAL_KINDS = frozenset({"performance", "estimate", "concept"})  # label-path kinds whose breach has a cause
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,35 +106,6 @@ class WindowReport:
     reference: ReferenceInfo
     source: str = "events"  # the drift path; the label path: "pairs" (joined) or "predictions"
     cause: str | None = None  # pairs: "concept" (the relation moved) or "covariate" (the inputs moved)
-
-
-def _decided(r: Reading, drift: bool, threshold: float | None = None) -> Reading:
-    """``r`` with its decision (and corrected threshold): ``dataclasses.replace`` without
-    its per-field introspection (~3 us a call; a window close makes ~100)."""
-    return Reading(r.feature, r.detector, r.statistic, r.value, r.threshold if threshold is None else threshold,
-                   r.p_value, drift, r.n, r.n_reference, r.effect, r.effect_floor, r.reference, r.baseline, r.se,
-                   r.attribute)
-
-
-def _finalise(readings: Sequence[Reading], spec: ModelSpec, insufficient: bool) -> list[Reading]:
-    """Apply the multiple-testing correction, thresholds, sample and effect floors to raw readings."""
-    det = spec.detectors
-    pv_idx = [i for i, r in enumerate(readings) if r.p_value is not None]
-    flags, alpha = reject([readings[i].p_value for i in pv_idx], det.alpha, det.correction)  # type: ignore[misc]
-    drift_by_idx = dict(zip(pv_idx, flags, strict=True))
-    out = []
-    for i, r in enumerate(readings):
-        if r.detector == SEQUENTIAL:  # evidence: it drifts only once corroborated (_sequential)
-            out.append(_decided(r, False))
-            continue
-        quiet = insufficient or (r.detector not in DATA_QUALITY and r.n < det.min_samples)
-        if r.p_value is not None:
-            large_enough = r.effect_floor is None or (r.effect is not None and r.effect >= r.effect_floor)
-            drift = drift_by_idx[i] and large_enough
-            out.append(_decided(r, drift and not quiet, alpha))
-        else:
-            out.append(_decided(r, r.value > r.threshold and not quiet))
-    return out
 
 
 def _sequential(
@@ -162,14 +139,23 @@ def _sequential(
     return out, fired
 
 
-def severity(reasons: Iterable[Reason], n_features: int) -> Severity:
+def subject(detector: str, feature: str | None) -> str:
+    """The key of a reading's subject for per-subject persistence."""
+    return f"{detector}|{feature or ''}"
+
+
+def severity(reasons: Iterable[Reason], n_features: int, persistent: Collection[str] | None = None) -> Severity:
     """Critical when the prediction drifts, at least half of the input features drift,
-    or a performance or fairness reading breaches; warning otherwise."""
+    or a performance or fairness reading breaches persistently (its subject in
+    ``persistent``: k of the last n windows, so one chance breach never makes a
+    request critical; ``None``: every one counts); warning otherwise."""
     inputs: set[str] = set()
     for r in reasons:
         kind = r.detector.split(":", 1)[0]
         if kind in CRITICAL_KINDS:
-            return "critical"
+            if persistent is None or subject(r.detector, r.feature) in persistent:
+                return "critical"
+            continue
         if kind not in LABEL_KINDS:
             inputs.add(base_feature(r.feature or ""))
     critical = PREDICTION in inputs or (bool(inputs) and 2 * len(inputs - {PREDICTION}) >= n_features)
@@ -203,8 +189,8 @@ def decide(
         groups.setdefault(r.reference, []).append(r)
     if decide_on not in groups:
         decide_on = "static"
-    finalised = {k: _finalise(v, spec, insufficient) for k, v in groups.items()}
-    readings = [r for k in sorted(finalised, key=lambda k: k != decide_on) for r in finalised[k]]
+    ordered = [r for k in sorted(groups, key=lambda k: k != decide_on) for r in groups[k]]
+    readings = judge(ordered, spec, insufficient=insufficient, min_samples=spec.detectors.min_samples)
     readings, corroborated = _sequential(readings, state, spec, decide_on, window.events)
     counts = spec.retrain.include_data_quality
     segments = spec.retrain.include_segments
@@ -230,21 +216,26 @@ def decide_outcomes(
     minimum: int,
     reference: ReferenceInfo,
     params_hash: str,
-    cause: str | None = None,
+    inputs_drift: bool | None = None,
     incarnation: str = "",
 ) -> tuple[WindowReport, RetrainRequest | None]:
     """Decide one closed label-path window (``source``: ``pairs`` or ``predictions``).
 
-    Its readings come judged (each kind's own error control: a one-sided
-    Bonferroni bound for performance, ``alpha / alpha_windows`` and a streak
-    for fairness gaps); a window *breaches* when any of them does and has at
-    least ``minimum`` events, and then goes through the same persistence,
-    incident, cooldown and severity rules as a drift window. Request ids are
+    Its readings are judged like a drift window's (:func:`~stream_monitor.decisions.judge.judge`:
+    each family corrected at its level, effect floors, thresholds); a window
+    *breaches* when any of them fires and it has at least ``minimum`` events,
+    and then goes through the same persistence, incident, cooldown and
+    severity rules as a drift window. With ``inputs_drift`` (pair windows), a
+    breach of performance, the estimate check or concept drift has a cause:
+    ``covariate`` while the inputs drift, else ``concept``. Request ids are
     distinct from the drift path's (the source is part of their scope).
     """
     insufficient = window.events < minimum
-    judged = [_decided(r, False) for r in readings] if insufficient else list(readings)
+    judged = judge(readings, spec, insufficient=insufficient, min_samples=0)
     counted = [r for r in judged if r.drift]
+    cause = None
+    if inputs_drift is not None and any(r.kind in CAUSAL_KINDS for r in counted):
+        cause = "covariate" if inputs_drift else "concept"
     step = _Step(spec, state, model_version, window, reference, f"{params_hash}:{source}", incarnation)
     return step.conclude(judged, counted, (), insufficient=insufficient, drifted=bool(counted), source=source,
                          cause=cause)
@@ -280,13 +271,16 @@ class _Step:
         rt = spec.retrain
         n_features = len(spec.features)
         request = None
+        persistent: frozenset[str] = frozenset()
         if not insufficient:
             state.record(drifted, rt.consecutive_windows, rt.history, rt.exit_below, immediate=immediate,
                          evidence=evidence)
+            persistent = state.persist((subject(r.detector, r.feature) for r in counted), rt.consecutive_windows,
+                                       rt.history)
             if state.state is DetectorState.DRIFT:
                 state.incident.observe(((r.feature, r.detector, _reason(r, window)) for r in counted), rt.history)
             request = state.request(enabled=rt.enabled, drifted=drifted,
-                                    severity=severity(state.incident.reasons(), n_features),
+                                    severity=severity(state.incident.reasons(), n_features, persistent),
                                     end=window.end if window.end is not None else 0.0,
                                     cooldown_seconds=rt.cooldown_seconds, make=self._make)
         return WindowReport(
@@ -300,21 +294,22 @@ class _Step:
             insufficient=insufficient,
             state=state.state,
             streak=state.streak,
-            severity=severity((_reason(r, window) for r in counted), n_features) if drifted else None,
+            severity=severity((_reason(r, window) for r in counted), n_features, persistent) if drifted else None,
             request_id=request.request_id if request else None,
             reference=self.reference,
             source=source,
             cause=cause,
         ), request
 
-    def _make(self, supersedes: str | None, features: tuple[str, ...], reasons: tuple[Reason, ...]) -> RetrainRequest:
+    def _make(self, supersedes: str | None, features: tuple[str, ...], reasons: tuple[Reason, ...],
+              level: Severity) -> RetrainRequest:
         spec, window = self.spec, self.window
         return RetrainRequest(
             request_id=request_id(spec.model_id, self.model_version, self.scope, window.index, self.incarnation),
             model_id=spec.model_id,
             model_version=self.model_version,
             created_at=window.end if window.end is not None else 0.0,
-            severity=severity(reasons, len(spec.features)),
+            severity=level,
             consecutive_windows=self.state.streak,
             reasons=reasons,
             reference=self.reference,

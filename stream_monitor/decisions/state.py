@@ -1,8 +1,9 @@
 """The persisted state of the decision policy of one model version.
 
-k of n persistence with hysteresis (:meth:`PolicyState.record`), the
-sequential evidence within the corroboration horizon (``marks``), and the
-incident with its cooldown (:meth:`PolicyState.request`). The drift and the
+k of n persistence with hysteresis (:meth:`PolicyState.record`), the same
+rule per subject (:meth:`PolicyState.persist`: which readings breached in k of
+the last n windows), the sequential evidence within the corroboration horizon
+(``marks``), and the incident with its cooldown (:meth:`PolicyState.request`). The drift and the
 label path keep one each and move it with the same rules
 (:mod:`stream_monitor.decisions.policy`).
 """
@@ -10,7 +11,7 @@ label path keep one each and move it with the same rules
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +29,9 @@ class PolicyState:
 
     ``position`` counts the events of every window decided; ``marks`` hold the
     sequential evidence within the corroboration horizon; ``incident`` the
-    features drifting now and the last request.
+    features drifting now and the last request; ``windows`` counts sufficient
+    windows and ``subjects`` holds, per reading subject that breached in one of
+    the last n of them, the ordinals of those windows.
     """
 
     streak: int = 0
@@ -38,6 +41,8 @@ class PolicyState:
     position: int = 0
     marks: list[Mark] = dataclasses.field(default_factory=list)
     incident: Incident = dataclasses.field(default_factory=Incident)
+    windows: int = 0
+    subjects: dict[str, list[int]] = dataclasses.field(default_factory=dict)
 
     def to_state(self) -> dict[str, Any]:
         return {
@@ -48,6 +53,8 @@ class PolicyState:
             "position": self.position,
             "marks": [list(m) for m in self.marks],
             "incident": self.incident.to_state(),
+            "windows": self.windows,
+            "subjects": {k: list(v) for k, v in self.subjects.items()},
         }
 
     @classmethod
@@ -57,9 +64,11 @@ class PolicyState:
         if history is None:
             history = [True] * int(data["streak"])
         marks: list[Mark] = [(str(f), str(k), int(p)) for f, k, p in data.get("marks") or []]
+        # Snapshots from before per-subject persistence have no subjects: they start empty.
+        subjects = {str(k): [int(x) for x in v] for k, v in (data.get("subjects") or {}).items()}
         return cls(int(data["streak"]), data["cooldown_until"], DetectorState(data["state"]),
                    [bool(x) for x in history], int(data.get("position") or 0), marks,
-                   Incident.from_state(data.get("incident")))
+                   Incident.from_state(data.get("incident")), int(data.get("windows") or 0), subjects)
 
     def record(
         self, drifted: bool, k: int, n: int, exit_below: int, *, immediate: bool = False, evidence: bool = False
@@ -79,6 +88,21 @@ class PolicyState:
         if self.state is not DetectorState.DRIFT:
             self.incident.close()
 
+    def persist(self, breached: Iterable[str], k: int, n: int) -> frozenset[str]:
+        """Add one sufficient window's breaching subjects; return the *persistent* ones,
+        those that breached in at least ``k`` of the last ``n`` sufficient windows (the
+        model-level k of n, per subject). Memory: only subjects of the last n windows."""
+        self.windows += 1
+        for subject in dict.fromkeys(breached):
+            self.subjects.setdefault(subject, []).append(self.windows)
+        for subject in list(self.subjects):
+            recent = [w for w in self.subjects[subject] if w > self.windows - n]
+            if recent:
+                self.subjects[subject] = recent
+            else:
+                del self.subjects[subject]
+        return frozenset(s for s, ws in self.subjects.items() if len(ws) >= k)
+
     def request(
         self,
         *,
@@ -87,16 +111,16 @@ class PolicyState:
         severity: Severity,
         end: float,
         cooldown_seconds: float,
-        make: Callable[[str | None, tuple[str, ...], tuple[Reason, ...]], RetrainRequest],
+        make: Callable[[str | None, tuple[str, ...], tuple[Reason, ...], Severity], RetrainRequest],
     ) -> RetrainRequest | None:
         """The request this window makes, if any (the incident's rules); ``make`` builds
-        it from the id it supersedes, the features and the reasons."""
+        it from the id it supersedes, the features, the reasons and ``severity``."""
         if not (enabled and drifted and self.state is DetectorState.DRIFT):
             return None
         in_cooldown = self.cooldown_until is not None and end < self.cooldown_until
         if not self.incident.wanted(severity, in_cooldown=in_cooldown):
             return None
-        request = make(self.incident.supersedes, self.incident.features, self.incident.reasons())
+        request = make(self.incident.supersedes, self.incident.features, self.incident.reasons(), severity)
         self.incident.made(request.request_id, severity)
         self.cooldown_until = end + cooldown_seconds
         return request

@@ -11,11 +11,20 @@ metric, or ``attribute=group``), ``baseline`` the reference value compared
 with, ``se`` the value's standard error and ``attribute`` the sensitive
 attribute of a group reading.
 
+Readings come unjudged (``drift`` False): the policy decides them. A reading
+with a ``p_value`` is corrected together with the other readings of its
+``family`` in the window (``None``: the drift path's tests against the same
+``reference``; the label path: ``performance``, ``fairness``,
+``representation``), and fires only when its ``effect`` also reaches
+``effect_floor``; a reading without one fires when ``value`` exceeds
+``threshold``.
+
 Examples
 --------
->>> r = label_reading("performance", "accuracy", "accuracy", 0.71, 0.9, 0.85, 1000, True)
->>> r.detector, r.feature, r.kind, r.label_path
-('performance:accuracy', 'accuracy', 'performance', True)
+>>> r = label_reading("performance", "accuracy", "accuracy", 0.71, 0.9, 0.9, 1000, p_value=1e-6,
+...                   family="performance")
+>>> r.detector, r.feature, r.kind, r.label_path, r.drift
+('performance:accuracy', 'accuracy', 'performance', True, False)
 >>> Reading("amount", "ks", "ks", 0.2, 0.01, 1e-5, True, 1000, 5000).kind
 'ks'
 """
@@ -50,6 +59,7 @@ class Reading:
     baseline: float | None = None  # label path: the reference value compared with
     se: float | None = None  # label path: the value's standard error
     attribute: str | None = None  # label path: the sensitive attribute of a group reading
+    family: str | None = None  # multiple-testing family (None: the drift tests against ``reference``)
 
     @property
     def kind(self) -> str:
@@ -69,14 +79,20 @@ def label_reading(
     baseline: float | None,
     threshold: float,
     n: int,
-    breach: bool,
     *,
+    p_value: float | None = None,
+    effect: float | None = None,
+    effect_floor: float | None = None,
+    family: str | None = None,
     attribute: str | None = None,
     se: float | None = None,
 ) -> Reading:
-    """A judged label-path reading: ``kind:metric`` of ``subject``, compared with ``baseline``."""
-    return Reading(subject, f"{kind}:{metric}", metric, value, threshold, None, breach, n, 0,
-                   baseline=baseline, se=se, attribute=attribute)
+    """An unjudged label-path reading: ``kind:metric`` of ``subject``, compared with ``baseline``.
+
+    ``threshold`` is the tolerance the value is held to; with a ``p_value`` (a test of
+    *the value is within the tolerance*) the policy judges the p-value in ``family``."""
+    return Reading(subject, f"{kind}:{metric}", metric, value, threshold, p_value, False, n, 0, effect,
+                   effect_floor, baseline=baseline, se=se, attribute=attribute, family=family)
 
 
 @dataclass(frozen=True, slots=True)

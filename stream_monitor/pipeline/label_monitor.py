@@ -21,10 +21,13 @@ predictions kept while its inputs were not in drift (never sampled out of the
 join; see :meth:`OutcomeMonitor._settle_reference` for when it is fixed).
 Pairs of later predictions go to the windows, whatever order labels arrive in.
 
-*Fairness gaps* are tested against their tolerance with a stated per-window
-false-rejection rate (:func:`~stream_monitor.detectors.fairness.gap_test` at
-``alpha / alpha_windows``) and breach after ``retrain.consecutive_windows``
-rejections in a row.
+*Readings come unjudged*: each carries its p-value (a one-sided test of
+*the value is within its tolerance*: performance against the reference, the
+realized against the estimated accuracy, group gaps by
+:func:`~stream_monitor.detectors.fairness.gap_test`, representation by
+chi-square) or its statistic against a threshold (concept drift), and its
+family; the policy corrects each family over the window and applies the
+persistence and severity rules, as for drift windows.
 
 Pure: no clock, no I/O. The state (join buffer and windows, bounded) has its
 own parameter hash: changing the label config resets only the label path.
@@ -64,6 +67,13 @@ OutcomeEvent = PredictionEvent | LabelEvent
 _DEFAULT_LEARN = 2000  # pairs, when neither reference_performance nor learn_first_n is set
 
 
+def _one_sided(excess: float, se: float) -> float:
+    """p-value of ``H0: excess <= 0`` for an estimate with standard error ``se``."""
+    if se > 0:
+        return float(special.ndtr(-(excess / se)))  # stats.norm.sf, bit for bit
+    return 0.0 if excess > 0 else 1.0
+
+
 def _positive_key(value: str) -> str:
     return {"true": "1", "false": "0"}.get(value.lower(), class_key(value))
 
@@ -90,7 +100,6 @@ class VersionOutcomes:
     ref_last_ts: float | None = None
     ref_joined: int = 0
     incarnation: str = ""  # the event time that started this life of the version (request ids)
-    fair_streaks: dict[str, int] = field(default_factory=dict)  # "source:attribute:metric" -> windows rejected
     # in memory only: what the last closed windows said (exported at scrape time)
     last_pairs: WindowReport | None = None
     last_preds: WindowReport | None = None
@@ -373,30 +382,28 @@ class OutcomeMonitor:
         drops: dict[str, float] = {}
         ref = vs.reference or {}
         judged = [m for m in (lab.metrics or list(ref)) if m in ref and m in metrics]
-        est = w.estimate.accuracy() if (w.estimate.n == w.n and "accuracy" in metrics) else None
-        # One-sided, Bonferroni over every comparison of the window (metrics and the estimate check).
-        z = float(special.ndtri(1 - lab.alpha / max(len(judged) + (est is not None), 1)))
         for name in judged:
             cur, r = metrics[name], ref[name]
             higher = name in HIGHER_IS_BETTER
             drop = (r.value - cur.value) if higher else (
                 abs(cur.value) - abs(r.value) if name == "bias" else cur.value - r.value)
             drops[name] = drop
-            margin = max(z * math.hypot(cur.se, r.se), lab.min_drop.get(name, 0.0))
-            crossed = r.value - margin if higher else r.value + margin
-            readings.append(label_reading("performance", name, name, cur.value, r.value, crossed, cur.n,
-                                           drop > margin, se=cur.se))
+            floor = lab.min_drop.get(name)
+            tolerated = r.value - (floor or 0.0) if higher else r.value + (floor or 0.0)
+            readings.append(label_reading("performance", name, name, cur.value, r.value, tolerated, cur.n,
+                                           p_value=_one_sided(drop, math.hypot(cur.se, r.se)), effect=drop,
+                                           effect_floor=floor, family="performance", se=cur.se))
+        est = w.estimate.accuracy() if (w.estimate.n == w.n and "accuracy" in metrics) else None
         if est is not None:
             value, se = est
-            low = value - z * se
             realized = metrics["accuracy"].value
-            fired = realized < low and w.n >= lab.min_pairs
-            readings.append(label_reading("estimate", "accuracy", "realized_vs_estimated", realized, value, low,
-                                           w.n, fired, se=se))
+            readings.append(label_reading("estimate", "accuracy", "realized_vs_estimated", realized, value, value,
+                                           w.n, p_value=_one_sided(value - realized, se), family="performance",
+                                           se=se))
         for name, det in vs.concept.items():
             fired_n = det.detections - vs.marks.get(name, 0)
             vs.marks[name] = det.detections
-            readings.append(label_reading("concept", name, "error_rate", float(fired_n), None, 0.5, w.n, fired_n > 0))
+            readings.append(label_reading("concept", name, "error_rate", float(fired_n), None, 0.5, w.n))
         fair = self.fairness
         if fair is not None and self.task != "regression":
             for attr, counts in w.groups.items():
@@ -404,16 +411,12 @@ class OutcomeMonitor:
                 for metric, limit in (("tpr_gap", fair.tpr_gap_max), ("fpr_gap", fair.fpr_gap_max)):
                     v = values.get(metric)
                     if v is not None:
-                        readings.append(self._gap_reading(vs, "pairs", attr, metric, v, limit))
-        inputs = self.input_drift(vs.version)
-        breach = any(r.drift for r in readings if r.kind in ("performance", "estimate", "concept"))
-        # Breaches while the inputs are stable: the relation between inputs and labels moved.
-        cause = None if not breach else "covariate" if inputs else "concept"
+                        readings.append(self._gap_reading(attr, metric, v, limit))
         info = WindowInfo(index=w.index, start=w.start, end=w.end, events=w.n)
         report, request = decide_outcomes(
             readings, self.spec, vs.pair_policy, model_version=vs.version, source="pairs", window=info,
-            minimum=lab.min_pairs, reference=self._perf_reference(vs), params_hash=self.params_hash, cause=cause,
-            incarnation=vs.incarnation,
+            minimum=lab.min_pairs, reference=self._perf_reference(vs), params_hash=self.params_hash,
+            inputs_drift=self.input_drift(vs.version), incarnation=vs.incarnation,
         )
         vs.last_pairs = report
         vs.metrics = metrics
@@ -437,21 +440,25 @@ class OutcomeMonitor:
                     shares[attr] = dict(rep.shares)
                     lo, hi = fair.share_ratio_min, 1 / fair.share_ratio_min
                     for g, ratio in rep.ratios.items():
+                        # The effect: how far the share moved as a factor (either way); the chi-square
+                        # approximation needs an expected count of 5, below it no effect is measured.
                         expected = vs.shares[attr][g] * rep.n
-                        moved = (ratio < lo or ratio > hi) and rep.p_value <= fair.alpha and expected >= 5
+                        factor = (max(ratio, 1 / ratio) if ratio > 0 else math.inf) if expected >= 5 else None
                         readings.append(label_reading("representation", "share_ratio", f"{attr}={g}", ratio,
-                                                       vs.shares[attr][g], lo if ratio < 1 else hi, counts.n[
-                                                           counts.index(g)], moved, attribute=attr))
+                                                       vs.shares[attr][g], lo if ratio < 1 else hi,
+                                                       counts.n[counts.index(g)], p_value=rep.p_value,
+                                                       effect=factor, effect_floor=hi, family="representation",
+                                                       attribute=attr))
                 if self.task == "regression":
                     continue
                 values = outcome_fairness(counts, min_group_size=fair.min_group_size)
                 di = values.get("disparate_impact_ratio")
                 if di is not None:
-                    readings.append(self._gap_reading(vs, "predictions", attr, "disparate_impact_ratio", di,
-                                                      fair.disparate_impact_min, ratio=True))
+                    readings.append(self._gap_reading(attr, "disparate_impact_ratio", di, fair.disparate_impact_min,
+                                                      ratio=True))
                 dp = values.get("demographic_parity_difference")
                 if dp is not None:
-                    readings.append(self._gap_reading(vs, "predictions", attr, "demographic_parity_difference", dp,
+                    readings.append(self._gap_reading(attr, "demographic_parity_difference", dp,
                                                       fair.parity_difference_max))
         estimates: dict[str, tuple[float, float, float]] = {}
         z = float(special.ndtri(0.975))
@@ -462,11 +469,12 @@ class OutcomeMonitor:
             estimates[name] = (value, value - z * se, value + z * se)
             ref = (vs.reference or {}).get(name)
             if ref is not None and lab is not None:
-                z1 = float(special.ndtri(1 - lab.alpha))
-                margin = max(z1 * math.hypot(se, ref.se), lab.min_drop.get(name, 0.0))
+                floor = lab.min_drop.get(name)
+                drop = ref.value - value
                 readings.append(label_reading("estimate", f"estimated_{name}", f"estimated_{name}", value,
-                                               ref.value, ref.value - margin, w.estimate.n,
-                                               ref.value - value > margin, se=se))
+                                               ref.value, ref.value - (floor or 0.0), w.estimate.n,
+                                               p_value=_one_sided(drop, math.hypot(se, ref.se)), effect=drop,
+                                               effect_floor=floor, family="performance", se=se))
         info = WindowInfo(index=w.index, start=w.start, end=w.end, events=w.n)
         report, request = decide_outcomes(
             readings, self.spec, vs.pred_policy, model_version=vs.version, source="predictions", window=info,
@@ -483,19 +491,14 @@ class OutcomeMonitor:
             requests.append(request)
         vs.preds = PredictionWindow.empty(w.index + 1, self.declared, bins=self.bins)
 
-    def _gap_reading(self, vs: VersionOutcomes, source: str, attr: str, metric: str, v: FairnessValue,
-                     tolerance: float, *, ratio: bool = False) -> Reading:
-        """A group gap tested against its tolerance at ``alpha / alpha_windows``; it breaches
-        after ``retrain.consecutive_windows`` rejections in a row (windows where the gap
-        could not be computed leave the streak as it was)."""
+    def _gap_reading(self, attr: str, metric: str, v: FairnessValue, tolerance: float, *,
+                     ratio: bool = False) -> Reading:
+        """A group gap with the p-value of its test against ``tolerance`` (family ``fairness``)."""
         fair = self.fairness
         assert fair is not None
         test = gap_test(v, tolerance, fair.alpha / fair.alpha_windows, ratio=ratio)
-        key = f"{source}:{attr}:{metric}"
-        streak = vs.fair_streaks.get(key, 0) + 1 if test.rejected else 0
-        vs.fair_streaks[key] = streak
         return label_reading("fairness", metric, f"{attr}={v.groups[1]}", v.value, None, tolerance, v.n,
-                              streak >= self.spec.retrain.consecutive_windows, attribute=attr, se=test.se)
+                             p_value=test.p_value, family="fairness", attribute=attr, se=test.se)
 
     def _compare(self, vs: VersionOutcomes, source: str) -> None:
         """Champion/challenger: differences to every other live version's last closed window."""
@@ -557,7 +560,6 @@ class OutcomeMonitor:
                 "pred_policy": s.pred_policy.to_state(),
                 "counts": [s.predictions, s.labelled],
                 "reference_period": [s.ref_admitted, s.ref_last_ts, s.ref_joined],
-                "fair_streaks": dict(s.fair_streaks),
                 "incarnation": s.incarnation,
             }
         return {"params": self.params_hash, "versions": versions,
@@ -583,7 +585,8 @@ class OutcomeMonitor:
             s.predictions, s.labelled = (int(x) for x in d["counts"])
             period = d.get("reference_period") or [0, None, 0]
             s.ref_admitted, s.ref_last_ts, s.ref_joined = int(period[0]), period[1], int(period[2])
-            s.fair_streaks = {k: int(x) for k, x in (d.get("fair_streaks") or {}).items()}
+            # "fair_streaks" of snapshots from before the one policy is ignored: the policy's
+            # per-subject persistence (pair_policy, pred_policy) starts empty.
             s.incarnation = str(d.get("incarnation") or "")
             self.versions[v] = s
         if self.join is not None and data.get("join") is not None:

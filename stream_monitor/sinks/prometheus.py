@@ -1,5 +1,8 @@
-"""Prometheus metrics: one bundle built on an injected registry, plus a collector
-that reads detector state at scrape time (the hot path sets no gauges for it).
+"""Prometheus metrics: one bundle built on an injected registry, plus one collector
+that reads the decisions of both paths at scrape time (the hot path sets no gauges
+for them): drift state and the last window's readings of the drift path, and the
+label path's gauges (:class:`~stream_monitor.sinks.prometheus_outcomes.LabelGauges`)
+from the same monitors in the same pass.
 
 Labels come only from configuration or bounded allow-lists: model ids
 (configured), versions (configured, or learned by the monitor: at most
@@ -24,7 +27,7 @@ from prometheus_client.registry import Collector
 from stream_monitor import __version__
 from stream_monitor.detectors.base import DetectorState
 from stream_monitor.pipeline.monitor import DeadLetter, Monitor, Outcome
-from stream_monitor.sinks.prometheus_outcomes import OutcomeMetrics
+from stream_monitor.sinks.prometheus_outcomes import LabelGauges, OutcomeMetrics
 from stream_monitor.sinks.prometheus_requests import RequestCollector
 from stream_monitor.validation.decode import REASON_CODES
 
@@ -152,7 +155,7 @@ class MonitorMetrics:
             self.offset_regressions.labels(source)
             for reason in REASON_CODES:
                 self.dead_letter.labels(source, reason)
-        self.outcomes = OutcomeMetrics(registry, monitors, prefix=p)  # the label path
+        self.outcomes = OutcomeMetrics(registry, prefix=p)  # the label path's counters
 
     def initialise(self, model: str, version: str) -> None:
         """Create the counters of a model version at 0, so that rates and increases
@@ -253,7 +256,8 @@ def _remove(metric: Counter | Gauge | Histogram, *labels: str) -> None:
 
 
 class _StateCollector(Collector):
-    """Reads detector state and the last window report of every live model version."""
+    """Reads the decisions of every live model version, drift and label path: state and
+    the last window reports."""
 
     def __init__(
         self, prefix: str, monitors: Callable[[], Iterable[Monitor]], evaluated_at: dict[tuple[str, str], float]
@@ -261,12 +265,13 @@ class _StateCollector(Collector):
         self.p = prefix
         self.monitors = monitors
         self.evaluated_at = evaluated_at
+        self.labels = LabelGauges(prefix)
 
     def describe(self) -> Iterable[Metric]:
         # The families without samples: registers their names, so that a scrape
         # restricted with ``name[]`` skips this collector unless it asks for one.
         state, gauges = self._families()
-        return [state, *gauges]
+        return [state, *gauges, *self.labels.families()]
 
     def _families(self) -> tuple[StateSetMetricFamily, tuple[GaugeMetricFamily, ...]]:
         p = self.p
@@ -293,7 +298,9 @@ class _StateCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         state, gauges = self._families()
         stat, thr, pval, flag, severity, open_n, last_n, evaluated, missing, oor, unseen = gauges
+        label_families = self.labels.families()
         for mon in self.monitors():
+            self.labels.fill(label_families, mon)
             for model_id, mm in mon.models.items():
                 for version, vs in mm.versions.items():
                     labels = [model_id, version]
@@ -321,3 +328,4 @@ class _StateCollector(Collector):
                         if qu.unseen_rate is not None:
                             unseen.add_metric(ql, qu.unseen_rate)
         yield from (stat, thr, pval, flag, state, severity, open_n, last_n, evaluated, missing, oor, unseen)
+        yield from label_families

@@ -1,9 +1,11 @@
 """Prometheus metrics of the label path: join counters at batch time, the rest at scrape time.
 
-Counted per batch (from :attr:`Outcome.outcomes`): label delay, joined,
-expired (``reason`` ttl), sampled out of a full join buffer (apart from
-expired: the joined pairs stay a uniform sample), orphaned and duplicate
-labels. Read at scrape time from the live monitors: the join buffer's keep
+Counted per batch (from :attr:`Outcome.outcomes`, :class:`OutcomeMetrics`): label
+delay, joined, expired (``reason`` ttl), sampled out of a full join buffer (apart
+from expired: the joined pairs stay a uniform sample), orphaned and duplicate
+labels. Read at scrape time from the live monitors (:class:`LabelGauges`, filled
+by the one state collector of :mod:`stream_monitor.sinks.prometheus` in the same
+pass as the drift gauges, from the same window reports): the join buffer's keep
 probability, TTL and estimated memory, the last closed windows' performance (and
 its reference and drop), label coverage, fairness metrics with their breach
 flag and sample size, group shares, the label-free estimate with its bounds and
@@ -15,16 +17,14 @@ are ``other``), and the closed sets of metric names.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable, Iterator
 from typing import Final
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
+from prometheus_client.core import GaugeMetricFamily
 
 from stream_monitor.pipeline.monitor import Monitor, Outcome
 
-__all__ = ["DELAY_BUCKETS", "OutcomeMetrics"]
+__all__ = ["DELAY_BUCKETS", "LabelGauges", "OutcomeMetrics"]
 
 DELAY_BUCKETS: Final = (1, 10, 60, 300, 900, 3600, 4 * 3600, 86400, 3 * 86400, 7 * 86400, 14 * 86400, 30 * 86400)
 _REASONS: Final = ("ttl",)
@@ -33,7 +33,7 @@ _REASONS: Final = ("ttl",)
 class OutcomeMetrics:
     """The label-path metrics on an injected registry (built by ``MonitorMetrics``)."""
 
-    def __init__(self, registry: CollectorRegistry, monitors: Callable[[], Iterable[Monitor]], *, prefix: str) -> None:
+    def __init__(self, registry: CollectorRegistry, *, prefix: str) -> None:
         p, r = prefix, registry
         mv = ["model", "version"]
         self.delay = Histogram(f"{p}_label_delay_seconds", "Label event time minus prediction event time, per join.",
@@ -48,7 +48,6 @@ class OutcomeMetrics:
                                "(uniform sampling; see the keep probability).", mv, registry=r)
         self.duplicates = Counter(f"{p}_labels_duplicate", "Duplicate labels or predictions ignored by the join.",
                                   ["model"], registry=r)
-        registry.register(_OutcomeCollector(p, monitors))
 
     def observe(self, outcome: Outcome) -> None:
         for model, batch in outcome.outcomes.items():
@@ -84,15 +83,13 @@ class OutcomeMetrics:
                 metric.remove(*labels)
 
 
-class _OutcomeCollector(Collector):
-    def __init__(self, prefix: str, monitors: Callable[[], Iterable[Monitor]]) -> None:
+class LabelGauges:
+    """The label path's scrape-time gauge families and how one monitor fills them."""
+
+    def __init__(self, prefix: str) -> None:
         self.p = prefix
-        self.monitors = monitors
 
-    def describe(self) -> Iterable[Metric]:
-        return self._families()  # names only: a scrape restricted with ``name[]`` may skip this collector
-
-    def _families(self) -> tuple[GaugeMetricFamily, ...]:
+    def families(self) -> tuple[GaugeMetricFamily, ...]:
         p = self.p
         mvm = ["model", "version", "metric"]
         fair = ["model", "version", "attribute", "metric"]
@@ -128,40 +125,38 @@ class _OutcomeCollector(Collector):
                               labels=["model", "version", "baseline", "metric"]),
         )
 
-    def collect(self) -> Iterator[Metric]:
-        families = self._families()
+    def fill(self, families: tuple[GaugeMetricFamily, ...], mon: Monitor) -> None:
+        """Add the samples of ``mon``'s label paths to ``families`` (from :meth:`families`)."""
         keep, ttl, pending, perf, ref, drop, breach, est, cov, fm, fb, fn, share, diff = families
-        for mon in self.monitors():
-            for model, om in mon.outcomes.items():
-                if om.join is not None:
-                    keep.add_metric([model], om.join.keep_probability)
-                    ttl.add_metric([model], om.join.ttl)
-                    pending.add_metric([model], om.join.bytes)
-                for version, vs in om.versions.items():
-                    mv = [model, version]
-                    if vs.coverage is not None and om.labels is not None:
-                        cov.add_metric(mv, vs.coverage)
-                    for name, m in vs.metrics.items():
-                        perf.add_metric([*mv, name], m.value)
-                    for name, r in (vs.reference or {}).items():
-                        ref.add_metric([*mv, name], r.value)
-                    for name, x in vs.drops.items():
-                        drop.add_metric([*mv, name], x)
-                    for name, (value, lo, hi) in vs.estimates.items():
-                        for bound, x in (("estimate", value), ("lower", lo), ("upper", hi)):
-                            est.add_metric([*mv, name, bound], x)
-                    for rep in (vs.last_preds, vs.last_pairs):
-                        for rd in rep.readings if rep is not None else ():
-                            if rd.kind == "performance" and rep is vs.last_pairs:
-                                breach.add_metric([*mv, rd.statistic], 1.0 if rd.drift else 0.0)
-                            if rd.kind == "fairness" and rd.attribute is not None:
-                                fl = [*mv, rd.attribute, rd.statistic]
-                                fm.add_metric(fl, rd.value)
-                                fb.add_metric(fl, 1.0 if rd.drift else 0.0)
-                                fn.add_metric(fl, rd.n)
-                    for attr, groups in vs.group_shares.items():
-                        for group, x in groups.items():
-                            share.add_metric([*mv, attr, group], x)
-                    for (baseline, metric), x in vs.differences.items():
-                        diff.add_metric([*mv, baseline, metric], x)
-        yield from families
+        for model, om in mon.outcomes.items():
+            if om.join is not None:
+                keep.add_metric([model], om.join.keep_probability)
+                ttl.add_metric([model], om.join.ttl)
+                pending.add_metric([model], om.join.bytes)
+            for version, vs in om.versions.items():
+                mv = [model, version]
+                if vs.coverage is not None and om.labels is not None:
+                    cov.add_metric(mv, vs.coverage)
+                for name, m in vs.metrics.items():
+                    perf.add_metric([*mv, name], m.value)
+                for name, r in (vs.reference or {}).items():
+                    ref.add_metric([*mv, name], r.value)
+                for name, x in vs.drops.items():
+                    drop.add_metric([*mv, name], x)
+                for name, (value, lo, hi) in vs.estimates.items():
+                    for bound, x in (("estimate", value), ("lower", lo), ("upper", hi)):
+                        est.add_metric([*mv, name, bound], x)
+                for rep in (vs.last_preds, vs.last_pairs):
+                    for rd in rep.readings if rep is not None else ():
+                        if rd.kind == "performance" and rep is vs.last_pairs:
+                            breach.add_metric([*mv, rd.statistic], 1.0 if rd.drift else 0.0)
+                        if rd.kind == "fairness" and rd.attribute is not None:
+                            fl = [*mv, rd.attribute, rd.statistic]
+                            fm.add_metric(fl, rd.value)
+                            fb.add_metric(fl, 1.0 if rd.drift else 0.0)
+                            fn.add_metric(fl, rd.n)
+                for attr, groups in vs.group_shares.items():
+                    for group, x in groups.items():
+                        share.add_metric([*mv, attr, group], x)
+                for (baseline, metric), x in vs.differences.items():
+                    diff.add_metric([*mv, baseline, metric], x)

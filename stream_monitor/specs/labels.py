@@ -139,16 +139,20 @@ class FairnessSpec(BaseModel):
     group with fewer than ``min_group_size`` events (pairs, for the label-based
     gaps) are suppressed. Representation: a chi-square goodness-of-fit test of
     the window's group counts against ``reference_shares`` (or the shares of the
-    first ``learn_first_n`` predictions); it breaches when p <= ``alpha`` and a
-    group's share ratio falls below ``share_ratio_min`` or above its inverse.
+    first ``learn_first_n`` predictions); it breaches when p <= ``alpha``
+    (Bonferroni over the window's group readings) and a group's share ratio falls
+    below ``share_ratio_min`` or above its inverse.
 
     Outcome gaps (parity difference, impact ratio, TPR and FPR gaps) are tested
-    against their tolerance (:func:`stream_monitor.detectors.fairness.gap_test`)
-    at ``alpha / alpha_windows`` per window (alpha spent evenly over
-    ``alpha_windows`` windows: a false rejection within any ``alpha_windows``
-    windows has probability at most ``alpha`` per reading), and a gap reading
-    breaches only after rejections in ``retrain.consecutive_windows`` windows in
-    a row: one chance rejection never makes a request, nor its severity.
+    against their tolerance (:func:`stream_monitor.detectors.fairness.gap_test`);
+    the decision policy corrects a window's gap tests together at ``alpha /
+    alpha_windows`` (Bonferroni; alpha spent evenly over ``alpha_windows``
+    windows: a false rejection within any ``alpha_windows`` windows has
+    probability at most ``alpha``). A breaching window counts towards the
+    model's k-of-n persistence like any other, and a gap makes a request
+    critical only once it breached in ``retrain.consecutive_windows`` of the
+    last ``retrain.of_windows`` windows: one chance rejection never makes a
+    request, nor its severity.
     """
 
     model_config = _STRICT

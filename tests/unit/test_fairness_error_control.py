@@ -7,18 +7,23 @@ a 1,000-pair window of the credit-scorer stream (about 350 actual positives in
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
 import pytest
 
+from stream_monitor.decisions import PolicyState, ReferenceInfo, WindowInfo, decide_outcomes
+from stream_monitor.decisions.judge import judge, level
 from stream_monitor.detectors.fairness import FairnessValue, gap_test
+from stream_monitor.detectors.reading import label_reading
 from stream_monitor.pipeline.label_monitor import OutcomeMonitor
 from stream_monitor.specs.model import ModelSpec
 from stream_monitor.tools.simulate_labels import labelled_model_config
 
 N1, N2 = 350, 150  # actual positives per group in a window (TPR gap)
 WINDOWS = 40_000
+REF = ReferenceInfo(kind="static", source="t", fingerprint="f", rows=1000)
 
 
 def _values(rate1: float, rate2: float, seed: int, n: int = WINDOWS) -> list[FairnessValue]:
@@ -80,27 +85,112 @@ def _monitor(**retrain: Any) -> OutcomeMonitor:
     return OutcomeMonitor(ModelSpec.model_validate(cfg))
 
 
-def test_a_gap_breaches_only_after_consecutive_rejections() -> None:
-    """One chance rejection is never a breach (so never a request, nor a critical one); two
-    windows in a row are; a window without the gap leaves the streak, a quiet window ends it."""
+BIG = FairnessValue(0.4, 150, ("north", "south"), counts=(280, 350, 60, 150))
+SMALL = FairnessValue(0.02, 150, ("north", "south"), counts=(250, 350, 104, 150))
+SHIFT = label_reading("representation", "share_ratio", "region=south", 0.2, 0.3, 0.5, 60, p_value=1e-12,
+                      effect=5.0, effect_floor=2.0, family="representation", attribute="region")
+
+
+def _windows(om: OutcomeMonitor, gaps: list[list[FairnessValue]], *, shift: bool = False) -> list[Any]:
+    """Decide one prediction window per entry (its TPR gap readings, and the representation shift)."""
+    state = PolicyState()
+    out = []
+    for i, values in enumerate(gaps):
+        readings = [om._gap_reading("region", "tpr_gap", v, 0.1) for v in values] + ([SHIFT] if shift else [])
+        info = WindowInfo(index=i, start=i * 100.0, end=i * 100.0 + 99, events=1000)
+        out.append(decide_outcomes(readings, om.spec, state, model_version="v1", source="predictions",
+                                   window=info, minimum=200, reference=REF, params_hash="h"))
+    return out
+
+
+def test_a_gap_alone_needs_k_windows_and_is_critical_only_when_persistent() -> None:
+    """The gap's test fires in every window it is large (one policy, no private streak); the model
+    enters drift after k = 2 breaching windows, and the request is critical because the same gap
+    breached in both; a quiet window in between resets it."""
     om = _monitor()
-    vs = om._new_version("v1")
-    big = FairnessValue(0.4, 150, ("north", "south"), counts=(280, 350, 60, 150))
-    small = FairnessValue(0.02, 150, ("north", "south"), counts=(250, 350, 104, 150))
-    got = [om._gap_reading(vs, "pairs", "region", "tpr_gap", v, 0.1).drift for v in (big, small, big, big, big)]
-    assert got == [False, False, False, True, True]
-    assert gap_test(big, 0.1, 0.001).rejected and not gap_test(small, 0.1, 0.001).rejected
+    got = _windows(om, [[BIG], [SMALL], [BIG], [BIG]])
+    assert [rep.readings[0].drift for rep, _ in got] == [True, False, True, True]
+    assert [rep.state.value for rep, _ in got] == ["warning", "ok", "warning", "drift"]
+    requests = [q for _, q in got if q is not None]
+    assert len(requests) == 1 and requests[0].severity == "critical"
+    assert gap_test(BIG, 0.1, 0.001).rejected and not gap_test(SMALL, 0.1, 0.001).rejected
+
+
+def test_one_chance_fairness_breach_never_makes_a_request_critical() -> None:
+    """A persistent representation shift (warning) makes the request; one window in which a gap also
+    breaches by chance makes no critical request (nor any update: same subject, same severity);
+    a gap that breaches in two windows in a row does raise it to critical (an update)."""
+    om = _monitor()
+    once = _windows(om, [[], [], [BIG], [], []], shift=True)
+    assert [q.severity for _, q in once if q is not None] == ["warning"]
+    assert all(rep.severity != "critical" for rep, _ in once)
+    twice = _windows(om, [[], [], [BIG], [BIG], []], shift=True)
+    made = [q for _, q in twice if q is not None]
+    assert [q.severity for q in made] == ["warning", "critical"] and made[1].supersedes == made[0].request_id
+
+
+def test_a_request_naming_a_chance_breach_keeps_the_judged_severity() -> None:
+    """With no cooldown every drifting window makes a request; the one whose reasons include a
+    single chance gap breach is judged warning, and the request carries that severity (it is
+    computed once, with persistence, not again from the reasons)."""
+    om = _monitor(cooldown_seconds=0)
+    made = [q for _, q in _windows(om, [[], [], [BIG], []], shift=True) if q is not None]
+    assert len(made) == 3
+    assert any(x.detector == "fairness:tpr_gap" for x in made[1].reasons)
+    assert [q.severity for q in made] == ["warning"] * 3
+
+
+def test_the_fairness_family_is_corrected_over_the_window() -> None:
+    """Gap readings of one window share the family level alpha / alpha_windows (Bonferroni): a
+    p-value of 0.0008 fires alone (<= 0.001) but not beside a second one (> 0.0005)."""
+    spec = _monitor().spec
+
+    def gap(subject: str, p: float) -> Any:
+        return label_reading("fairness", "tpr_gap", subject, 0.3, None, 0.1, 150, p_value=p, family="fairness",
+                             attribute="region")
+
+    alone = judge([gap("region=south", 0.0008)], spec, insufficient=False, min_samples=0)
+    pair = judge([gap("region=south", 0.0008), gap("region=other", 0.5)], spec, insufficient=False, min_samples=0)
+    assert [r.drift for r in alone] == [True] and [r.drift for r in pair] == [False, False]
+    assert level(spec, "fairness") == (0.001, "bonferroni")
+
+
+def test_snapshots_with_the_old_fairness_streaks_restore() -> None:
+    """Snapshots from before the one policy carry ``fair_streaks`` per version: they restore
+    (the streaks are ignored) and the monitor continues exactly as one restored without them."""
+    from stream_monitor.events import LabelEvent, PredictionEvent
+    from stream_monitor.tools.simulate_labels import LabelScenario, arrival_order, generate_labelled, label_events
+
+    pairs = list(generate_labelled(LabelScenario(kind="fairness", change_at=4000, seed=3), 8000))
+    events, truth = [p for p, _ in pairs], [t for _, t in pairs]
+    order = [PredictionEvent.model_validate(e) if k == "prediction" else LabelEvent.model_validate(e)
+             for k, e in arrival_order(events, label_events(events, truth, coverage=0.9, seed=3))]
+    half = len(order) // 2
+    first = _monitor()
+    first.observe(order[:half])
+    state = json.loads(json.dumps(first.to_state()))
+    old = json.loads(json.dumps(state))
+    for v in old["versions"].values():
+        v["fair_streaks"] = {"pairs:region:tpr_gap": 1, "predictions:region:disparate_impact_ratio": 3}
+    new, restored = _monitor(), _monitor()
+    assert new.load_state(state) and restored.load_state(old)
+    a, b = new.observe(order[half:]), restored.observe(order[half:])
+    assert a.requests and a.requests == b.requests
+    assert json.dumps(new.to_state(), sort_keys=True) == json.dumps(restored.to_state(), sort_keys=True)
 
 
 def test_stationary_streams_have_no_fairness_breach() -> None:
     """Three seeded stationary streams of 20,000 labelled predictions (about 20 pair and 20
-    prediction windows each): no fairness reading breaches and no raw rejection happens
-    (the groups have equal rates; the budget allows 1% per 10 windows at the boundary)."""
+    prediction windows each): no fairness reading breaches and no fairness subject is
+    remembered by the policy (the groups have equal rates; the budget allows 1% per 10
+    windows at the boundary)."""
     from tests.unit.test_label_path import _label_reports, _scenario
 
     for seed in (21, 22, 23):
         mon, outs, *_ = _scenario("stationary", seed=seed, n=20_000)
         fair = [x for r in _label_reports(outs) for x in r.readings if x.kind == "fairness"]
         assert len(fair) >= 40
+        assert all(x.p_value is not None for x in fair)
         assert not any(x.drift for x in fair)
-        assert all(s == 0 for s in mon.outcomes["credit-scorer"].versions["v1"].fair_streaks.values())
+        vs = mon.outcomes["credit-scorer"].versions["v1"]
+        assert not [k for p in (vs.pair_policy, vs.pred_policy) for k in p.subjects if k.startswith("fairness")]

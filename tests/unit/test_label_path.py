@@ -367,6 +367,14 @@ def test_metrics_export_and_lint() -> None:
     assert get("stream_monitor_labels_joined_total", mv) == vs.labelled
     assert get("stream_monitor_label_delay_seconds_count", mv) == vs.labelled
     assert get("stream_monitor_labels_duplicate_total", {"model": MODEL}) > 0  # type: ignore[operator]
+    # one scrape-time collector serves both paths, from the policy's judged readings
+    by_name = reg._names_to_collectors  # type: ignore[attr-defined]
+    assert by_name["stream_monitor_fairness_breach"] is by_name["stream_monitor_drift_statistic"] \
+        is by_name["stream_monitor_performance_breach"] is by_name["stream_monitor_label_join_keep_probability"]
+    judged = {(x.attribute, x.statistic): x.drift for r in (vs.last_preds, vs.last_pairs) if r is not None
+              for x in r.readings if x.kind == "fairness"}
+    assert judged and all(get("stream_monitor_fairness_breach", {**mv, "attribute": a, "metric": m}) == float(d)
+                          for (a, m), d in judged.items())
     if shutil.which("promtool"):
         res = subprocess.run(["promtool", "check", "metrics"], input=generate_latest(reg), capture_output=True,
                              timeout=30, check=False)

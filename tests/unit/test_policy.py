@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from stream_monitor.decisions import PolicyState, Reading, ReferenceInfo, WindowInfo, decide, reject
 from stream_monitor.detectors import DetectorState
 from stream_monitor.specs.model import ModelSpec
@@ -110,9 +112,40 @@ def test_decided_reading_equals_dataclasses_replace() -> None:
     values: dict[str, object] = {
         "feature": "f", "detector": "ks", "statistic": "d", "value": 0.25, "threshold": 0.5, "p_value": 0.01,
         "drift": False, "n": 900, "n_reference": 20_000, "effect": 0.12, "effect_floor": 0.05,
-        "reference": "rolling", "baseline": 0.9, "se": 0.01, "attribute": "region",
+        "reference": "rolling", "baseline": 0.9, "se": 0.01, "attribute": "region", "family": "fairness",
     }
     assert set(values) == {f.name for f in dataclasses.fields(Reading)}
     r = Reading(**values)  # type: ignore[arg-type]
     assert _decided(r, True) == dataclasses.replace(r, drift=True)
     assert _decided(r, True, 0.002) == dataclasses.replace(r, drift=True, threshold=0.002)
+
+
+def test_every_family_is_corrected_over_its_window_at_its_level() -> None:
+    """One judge for both paths: performance readings share labels.alpha (Bonferroni over the
+    window's comparisons), drift tests detectors.alpha; a label reading keeps its tolerance as
+    threshold and fires only when its drop also reaches ``min_drop``."""
+    from stream_monitor.decisions.judge import judge, level
+    from stream_monitor.detectors.reading import label_reading
+    from stream_monitor.tools.simulate_labels import labelled_model_config
+
+    spec = ModelSpec.model_validate(labelled_model_config(labels={"alpha": 0.01}))
+
+    def perf(name: str, p: float, drop: float = 0.05, floor: float | None = None) -> Reading:
+        return label_reading("performance", name, name, 0.7, 0.75, 0.75 - (floor or 0.0), 1000, p_value=p,
+                             effect=drop, effect_floor=floor, family="performance")
+
+    alone = judge([perf("accuracy", 0.004)], spec, insufficient=False, min_samples=0)
+    three = judge([perf("accuracy", 0.004), perf("f1", 0.004), perf("recall", 0.5)], spec, insufficient=False,
+                  min_samples=0)
+    assert [r.drift for r in alone] == [True] and not any(r.drift for r in three)
+    assert alone[0].threshold == 0.75  # the tolerance, not the level
+    small = judge([perf("accuracy", 1e-9, drop=0.01, floor=0.02)], spec, insufficient=False, min_samples=0)
+    assert not small[0].drift  # significant, but below the configured min_drop
+    assert not judge([perf("accuracy", 1e-9)], spec, insufficient=True, min_samples=0)[0].drift
+    drift = [Reading("x1", "ks", "ks_d", 0.1, 0.01, 0.004, False, 1000, 1000), perf("accuracy", 0.004)]
+    mixed = judge(drift, spec, insufficient=False, min_samples=200)
+    assert [r.drift for r in mixed] == [True, True] and mixed[0].threshold == 0.01  # separate families
+    assert level(spec, "performance") == (0.01, "bonferroni")
+    with pytest.raises(ValueError, match="no level"):
+        level(spec, "unknown")
+
