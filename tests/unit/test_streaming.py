@@ -9,6 +9,8 @@ import pytest
 from river import drift
 
 from stream_monitor.detectors import build_streaming, restore_streaming
+from stream_monitor.detectors.checks import check_model_spec
+from stream_monitor.pipeline.monitor import Monitor
 from stream_monitor.specs.model import ModelSpec, StreamingSpec
 from stream_monitor.tools.simulate import Scenario, generate
 from stream_monitor.windows.profile import ReferenceProfile
@@ -66,11 +68,16 @@ def test_non_finite_values_are_counted_and_subsampling_skips() -> None:
 
 
 def test_config_validates_streaming_params() -> None:
+    # The spec holds the parameters; the detectors say whether they build (ServiceSettings,
+    # compare() and the Monitor run the check).
     base = {"model_id": "m", "features": [{"name": "a"}], "reference": {"learn_first_n": 100}}
+    bad = ModelSpec.model_validate({**base, "detectors": {"streaming": [{"kind": "adwin", "params": {"x": 1}}]}})
     with pytest.raises(ValueError, match="adwin"):
-        ModelSpec.model_validate({**base, "detectors": {"streaming": [{"kind": "adwin", "params": {"x": 1}}]}})
-    ok = ModelSpec.model_validate({**base, "detectors": {"streaming": [
-        {"kind": "adwin", "params": {"delta": 0.001}}, {"kind": "kswin", "every": 20}]}})
+        check_model_spec(bad)
+    with pytest.raises(ValueError, match="detectors.streaming.0: adwin"):
+        Monitor([bad], {"m": None}, max_message_bytes=1 << 20)
+    ok = check_model_spec(ModelSpec.model_validate({**base, "detectors": {"streaming": [
+        {"kind": "adwin", "params": {"delta": 0.001}}, {"kind": "kswin", "every": 20}]}}))
     assert [s.kind for s in ok.detectors.streaming] == ["adwin", "kswin"]
 
 
