@@ -262,96 +262,36 @@ class CusumLayout:
         (:func:`~stream_monitor.detectors.cusum.derived_head_start`); without
         one it is :data:`~stream_monitor.detectors.cusum.DEFAULT_HEAD_START`.
         """
-        # (input or None for a pair, feature, signal, values, probs, k floor, reference rows behind it, partner)
-        signals: list[tuple[int | None, str, str, np.ndarray, np.ndarray, float, int, str | None]] = []
-        slots: list[tuple[str, np.ndarray | None, dict[str, int] | None, int, np.ndarray | None]] = []
-        nums: list[_Numeric] = []
-        num_probs: list[np.ndarray] = []
-        num_slot: list[int] = []
-        num_rows: list[int] = []
-
-        def add_numeric(name: str, prof: NumericProfile) -> None:
-            got = _numeric_tables(name, prof)
-            if got is None:
-                return
-            t, pr = got
-            slot = len(slots)
-            slots.append((name, t.edges, None, len(pr), np.append(t.z, 0.0)))
-            if name != PREDICTION:
-                nums.append(t)
-                num_probs.append(pr)
-                num_slot.append(slot)
-                num_rows.append(prof.n)
-            signals.append((slot, name, "mean", t.z, pr, 0.0, prof.n, None))
-            if variance:
-                signals.append((slot, name, "variance", t.v, pr, 0.0, prof.n, None))
-
-        def add_categorical(name: str, prof: CategoricalProfile) -> None:
-            got = _categorical_tables(prof)
-            if got is None:
-                return
-            values, pr = got
-            slot = len(slots)
-            slots.append((name, None, {cat: i for i, cat in enumerate(prof.categories)}, len(values), None))
-            signals.append((slot, name, "surprisal", values, pr, 0.0, prof.n, None))
-
+        t = _Tables(variance)
         for name, prof in numeric.items():
-            add_numeric(name, prof)
+            t.add_numeric(name, prof)
         for name, cat in categorical.items():
-            add_categorical(name, cat)
+            t.add_categorical(name, cat)
         if isinstance(prediction, NumericProfile):
-            add_numeric(PREDICTION, prediction)
+            t.add_numeric(PREDICTION, prediction)
         elif isinstance(prediction, CategoricalProfile):
-            add_categorical(PREDICTION, prediction)
+            t.add_categorical(PREDICTION, prediction)
         pair_specs: list[tuple[int, int, float, float]] = []
         if sample is not None and max_pairs > 0 and len(sample[1]) >= 20:
-            pair_specs, pair_signals = _pairs(nums, num_probs, sample, max_pairs, seed, copula_draws)
-            signals.extend((None, *x, None) for x in pair_signals)
+            pair_specs, pair_signals = _pairs(t.nums, t.num_probs, sample, max_pairs, seed, copula_draws)
+            t.signals.extend((None, *x, None) for x in pair_signals)
         residual_specs: list[tuple[int, int, float, float]] = []
         if correlation is not None and max_pairs > 0:
             residual_specs, residual_signals = _residuals(
-                nums, num_probs, num_rows, correlation, max_pairs, seed, copula_draws)
-            signals.extend((None, *x) for x in residual_signals)
-        n_streams = sum(2 * (len(ks) if x[-1] is None else 1) for x in signals)
+                t.nums, t.num_probs, t.num_rows, correlation, max_pairs, seed, copula_draws)
+            t.signals.extend((None, *x) for x in residual_signals)
+        n_streams = sum(2 * (len(ks) if x[-1] is None else 1) for x in t.signals)
         log_m = math.log(max(n_streams, 1) / rate_per_event)
-        log_r = math.log(1 / rate_per_event)
-        streams: list[Stream] = []
-        hh: list[int] = []
-        per_slot: dict[int, list[tuple[int, np.ndarray]]] = {}  # slot -> (stream, increments per bin)
-        per_pair: dict[int, list[tuple[int, int, float]]] = {}  # pair, then residual -> (stream, direction, k)
-        pair_no = 0
-        for slot, feature, signal, values, probs, k_floor, rows, partner in signals:
-            se = 1 / math.sqrt(max(rows, 1))
-            for k in (ks if partner is None else (min(ks),)):  # residuals: the smallest k only (see _residuals)
-                k_eff = max(float(k), k_floor)
-                for d in (1, -1):
-                    h = cusum_threshold(d * values, probs, k_eff, log_m, se, worst_se=BIAS_SE, log_per_rate=log_r)
-                    if h is None:
-                        continue
-                    if slot is not None:
-                        per_slot.setdefault(slot, []).append(
-                            (len(streams), np.rint((d * values - k_eff) * SCALE).astype(np.int64)))
-                    else:
-                        per_pair.setdefault(pair_no, []).append((len(streams), d, k_eff))
-                    streams.append(Stream(feature, signal, d, k_eff, h, partner))
-                    hh.append(math.ceil(h * SCALE))
-            pair_no += slot is None
-        inputs: list[_Input] = []
-        where: dict[int, int] = {}
-        for slot, (name, edges, index, n_rows, z) in enumerate(slots):
-            got_streams = per_slot.get(slot, [])
-            table = np.zeros((n_rows + 1, len(got_streams)), dtype=np.int64)
-            for j, (_, inc) in enumerate(got_streams):
-                table[:n_rows, j] = inc
-            where[slot] = len(inputs)
-            inputs.append(_Input(name, edges, index, table,
-                                 np.asarray([i for i, _ in got_streams], dtype=np.int64), z))
+        streams, hh, per_slot, per_pair = _streams(t.signals, ks, log_m, math.log(1 / rate_per_event))
+        inputs, where = _inputs(t.slots, per_slot)
+
         def columns(i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             got_p = per_pair.get(i, [])
             return (np.asarray([x[0] for x in got_p], dtype=np.int64),
                     np.asarray([x[1] for x in got_p], dtype=np.int64),
                     np.asarray([x[2] for x in got_p], dtype=float))
 
+        num_slot = t.num_slot
         pairs = [_Pair(where[num_slot[a]], where[num_slot[b]], centre, scale, *columns(i))
                  for i, (a, b, centre, scale) in enumerate(pair_specs) if per_pair.get(i)]
         residuals = [_Residual(where[num_slot[a]], where[num_slot[b]], beta, scale, *columns(len(pair_specs) + i))
@@ -424,6 +364,93 @@ def _bin_scores(nums: Sequence[_Numeric], probs: Sequence[np.ndarray]) -> Any:
         return nums[i].z[b]
 
     return bin_scores
+
+
+# (input or None for a pair, feature, signal, values, probs, k floor, reference rows behind it, partner)
+_Signal = tuple[int | None, str, str, np.ndarray, np.ndarray, float, int, str | None]
+# (name, bin edges, category index, bins, z per bin)
+_Slot = tuple[str, np.ndarray | None, dict[str, int] | None, int, np.ndarray | None]
+
+
+class _Tables:
+    """The per-feature signals of a layout as :meth:`CusumLayout.build` collects them."""
+
+    def __init__(self, variance: bool) -> None:
+        self.variance = variance
+        self.signals: list[_Signal] = []
+        self.slots: list[_Slot] = []
+        self.nums: list[_Numeric] = []
+        self.num_probs: list[np.ndarray] = []
+        self.num_slot: list[int] = []
+        self.num_rows: list[int] = []
+
+    def add_numeric(self, name: str, prof: NumericProfile) -> None:
+        got = _numeric_tables(name, prof)
+        if got is None:
+            return
+        t, pr = got
+        slot = len(self.slots)
+        self.slots.append((name, t.edges, None, len(pr), np.append(t.z, 0.0)))
+        if name != PREDICTION:
+            self.nums.append(t)
+            self.num_probs.append(pr)
+            self.num_slot.append(slot)
+            self.num_rows.append(prof.n)
+        self.signals.append((slot, name, "mean", t.z, pr, 0.0, prof.n, None))
+        if self.variance:
+            self.signals.append((slot, name, "variance", t.v, pr, 0.0, prof.n, None))
+
+    def add_categorical(self, name: str, prof: CategoricalProfile) -> None:
+        got = _categorical_tables(prof)
+        if got is None:
+            return
+        values, pr = got
+        slot = len(self.slots)
+        self.slots.append((name, None, {cat: i for i, cat in enumerate(prof.categories)}, len(values), None))
+        self.signals.append((slot, name, "surprisal", values, pr, 0.0, prof.n, None))
+
+
+def _streams(signals: Sequence[_Signal], ks: Sequence[float], log_m: float, log_r: float) -> tuple[
+        list[Stream], list[int], dict[int, list[tuple[int, np.ndarray]]], dict[int, list[tuple[int, int, float]]]]:
+    """Every stream with a threshold: the streams, their fixed-point thresholds, the increments
+    per bin of each input slot's streams, and the streams of each pair (then residual)."""
+    streams: list[Stream] = []
+    hh: list[int] = []
+    per_slot: dict[int, list[tuple[int, np.ndarray]]] = {}  # slot -> (stream, increments per bin)
+    per_pair: dict[int, list[tuple[int, int, float]]] = {}  # pair, then residual -> (stream, direction, k)
+    pair_no = 0
+    for slot, feature, signal, values, probs, k_floor, rows, partner in signals:
+        se = 1 / math.sqrt(max(rows, 1))
+        for k in (ks if partner is None else (min(ks),)):  # residuals: the smallest k only (see _residuals)
+            k_eff = max(float(k), k_floor)
+            for d in (1, -1):
+                h = cusum_threshold(d * values, probs, k_eff, log_m, se, worst_se=BIAS_SE, log_per_rate=log_r)
+                if h is None:
+                    continue
+                if slot is not None:
+                    per_slot.setdefault(slot, []).append(
+                        (len(streams), np.rint((d * values - k_eff) * SCALE).astype(np.int64)))
+                else:
+                    per_pair.setdefault(pair_no, []).append((len(streams), d, k_eff))
+                streams.append(Stream(feature, signal, d, k_eff, h, partner))
+                hh.append(math.ceil(h * SCALE))
+        pair_no += slot is None
+    return streams, hh, per_slot, per_pair
+
+
+def _inputs(slots: Sequence[_Slot], per_slot: Mapping[int, list[tuple[int, np.ndarray]]]) -> tuple[
+        list[_Input], dict[int, int]]:
+    """The input of each slot with streams' increment table, and each slot's input index."""
+    inputs: list[_Input] = []
+    where: dict[int, int] = {}
+    for slot, (name, edges, index, n_rows, z) in enumerate(slots):
+        got_streams = per_slot.get(slot, [])
+        table = np.zeros((n_rows + 1, len(got_streams)), dtype=np.int64)
+        for j, (_, inc) in enumerate(got_streams):
+            table[:n_rows, j] = inc
+        where[slot] = len(inputs)
+        inputs.append(_Input(name, edges, index, table, np.asarray([i for i, _ in got_streams], dtype=np.int64), z))
+    return inputs, where
 
 
 @functools.lru_cache(maxsize=4)
