@@ -133,7 +133,7 @@ def _kolmogn_PelzGood(n: Any, x: Any, cdf: bool = True) -> Any:
 
 
 
-def _kolmogn(n: Any, x: Any, cdf: bool = True) -> Any:
+def _kolmogn(n: Any, x: Any, cdf: bool = True) -> Any:  # noqa: C901 - SciPy's code, line for line
     """Computes the CDF(or SF) for the two-sided Kolmogorov-Smirnov statistic.
 
     x must be of type float, n of type integer.

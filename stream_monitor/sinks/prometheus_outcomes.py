@@ -22,6 +22,7 @@ from typing import Final
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 
+from stream_monitor.pipeline.label_monitor import VersionOutcomes
 from stream_monitor.pipeline.monitor import Monitor, Outcome
 
 __all__ = ["DELAY_BUCKETS", "LabelGauges", "OutcomeMetrics"]
@@ -127,36 +128,42 @@ class LabelGauges:
 
     def fill(self, families: tuple[GaugeMetricFamily, ...], mon: Monitor) -> None:
         """Add the samples of ``mon``'s label paths to ``families`` (from :meth:`families`)."""
-        keep, ttl, pending, perf, ref, drop, breach, est, cov, fm, fb, fn, share, diff = families
+        keep, ttl, pending = families[:3]
         for model, om in mon.outcomes.items():
             if om.join is not None:
                 keep.add_metric([model], om.join.keep_probability)
                 ttl.add_metric([model], om.join.ttl)
                 pending.add_metric([model], om.join.bytes)
             for version, vs in om.versions.items():
-                mv = [model, version]
-                if vs.coverage is not None and om.labels is not None:
-                    cov.add_metric(mv, vs.coverage)
-                for name, m in vs.metrics.items():
-                    perf.add_metric([*mv, name], m.value)
-                for name, r in (vs.reference or {}).items():
-                    ref.add_metric([*mv, name], r.value)
-                for name, x in vs.drops.items():
-                    drop.add_metric([*mv, name], x)
-                for name, (value, lo, hi) in vs.estimates.items():
-                    for bound, x in (("estimate", value), ("lower", lo), ("upper", hi)):
-                        est.add_metric([*mv, name, bound], x)
-                for rep in (vs.last_preds, vs.last_pairs):
-                    for rd in rep.readings if rep is not None else ():
-                        if rd.kind == "performance" and rep is vs.last_pairs:
-                            breach.add_metric([*mv, rd.statistic], 1.0 if rd.drift else 0.0)
-                        if rd.kind == "fairness" and rd.attribute is not None:
-                            fl = [*mv, rd.attribute, rd.statistic]
-                            fm.add_metric(fl, rd.value)
-                            fb.add_metric(fl, 1.0 if rd.drift else 0.0)
-                            fn.add_metric(fl, rd.n)
-                for attr, groups in vs.group_shares.items():
-                    for group, x in groups.items():
-                        share.add_metric([*mv, attr, group], x)
-                for (baseline, metric), x in vs.differences.items():
-                    diff.add_metric([*mv, baseline, metric], x)
+                _version_samples(families, [model, version], vs, om.labels is not None)
+
+
+def _version_samples(families: tuple[GaugeMetricFamily, ...], mv: list[str], vs: VersionOutcomes,
+                     labelled: bool) -> None:
+    """One version's label-path samples."""
+    perf, ref, drop, breach, est, cov, fm, fb, fn, share, diff = families[3:]
+    if vs.coverage is not None and labelled:
+        cov.add_metric(mv, vs.coverage)
+    for name, m in vs.metrics.items():
+        perf.add_metric([*mv, name], m.value)
+    for name, r in (vs.reference or {}).items():
+        ref.add_metric([*mv, name], r.value)
+    for name, x in vs.drops.items():
+        drop.add_metric([*mv, name], x)
+    for name, (value, lo, hi) in vs.estimates.items():
+        for bound, x in (("estimate", value), ("lower", lo), ("upper", hi)):
+            est.add_metric([*mv, name, bound], x)
+    for rep in (vs.last_preds, vs.last_pairs):
+        for rd in rep.readings if rep is not None else ():
+            if rd.kind == "performance" and rep is vs.last_pairs:
+                breach.add_metric([*mv, rd.statistic], 1.0 if rd.drift else 0.0)
+            if rd.kind == "fairness" and rd.attribute is not None:
+                fl = [*mv, rd.attribute, rd.statistic]
+                fm.add_metric(fl, rd.value)
+                fb.add_metric(fl, 1.0 if rd.drift else 0.0)
+                fn.add_metric(fl, rd.n)
+    for attr, groups in vs.group_shares.items():
+        for group, x in groups.items():
+            share.add_metric([*mv, attr, group], x)
+    for (baseline, metric), x in vs.differences.items():
+        diff.add_metric([*mv, baseline, metric], x)
