@@ -54,6 +54,7 @@ from stream_monitor.detectors.psi import psi as psi_statistic
 from stream_monitor.detectors.reading import Reading, label_reading
 from stream_monitor.detectors.streaming_base import StreamingBase
 from stream_monitor.events.models import LabelEvent, PredictionEvent
+from stream_monitor.pipeline.drift_timeline import DriftTimeline
 from stream_monitor.pipeline.joins import WARM_DELAYS, JoinBuffer, Pair
 from stream_monitor.specs.labels import HIGHER_IS_BETTER
 from stream_monitor.specs.model import ModelSpec
@@ -147,6 +148,7 @@ class OutcomeMonitor:
         self.labels = spec.labels
         self.fairness = spec.fairness
         self.input_drift = input_drift or (lambda _v: False)
+        self._drifting = self.input_drift  # as of the event being taken (see observe)
         self.declared: dict[str, list[str]] = dict(spec.fairness.groups) if spec.fairness else {}
         blob = spec.model_dump_json(include={"model_id", "labels", "fairness", "prediction"}).encode()
         self.params_hash = hashlib.sha256(blob).hexdigest()[:16]
@@ -229,12 +231,31 @@ class OutcomeMonitor:
 
     # -- the hot path --------------------------------------------------------------------
 
-    def observe(self, events: Sequence[OutcomeEvent]) -> OutcomeBatch:
+    def observe(self, events: Sequence[OutcomeEvent], timeline: DriftTimeline | None = None,
+                seen: Sequence[int] = ()) -> OutcomeBatch:
+        """Take ``events`` in order. With a ``timeline``, the inputs' drift state is read as of
+        each event: ``seen[i]`` is how many of the drift path's events of the batch come up to
+        ``events[i]``."""
         reports: list[WindowReport] = []
         requests: list[RetrainRequest] = []
         delays: dict[str, list[float]] = {}
         retired: list[str] = []
-        for e in events:
+        self._drifting = timeline if timeline is not None else self.input_drift
+        try:
+            self._take(events, timeline, seen, (reports, requests, delays, retired))
+        finally:
+            self._drifting = self.input_drift
+        expired, orphaned, duplicates = self.join.drain() if self.join is not None else ({}, {}, 0)
+        sampled = self.join.drain_sampled() if self.join is not None else {}
+        return OutcomeBatch(tuple(reports), tuple(requests), {k: tuple(v) for k, v in delays.items()},
+                            expired, orphaned, duplicates, tuple(retired), sampled)
+
+    def _take(self, events: Sequence[OutcomeEvent], timeline: DriftTimeline | None, seen: Sequence[int],
+              out: tuple[list[WindowReport], list[RetrainRequest], dict[str, list[float]], list[str]]) -> None:
+        reports, requests, delays, retired = out
+        for i, e in enumerate(events):
+            if timeline is not None:
+                timeline.advance(seen[i])
             if isinstance(e, LabelEvent):
                 if self.join is not None:
                     for pair in self.join.add_label(e.event_id, e.model_version, e.timestamp, e.label):
@@ -249,7 +270,7 @@ class OutcomeMonitor:
                 scores = dict(e.scores) if (e.scores and len(e.scores) <= self.labels.max_classes) else None  # type: ignore[union-attr]
                 # The reference period: the first learn_n predictions kept while the inputs are not in drift.
                 eligible = (vs.learning is not None and vs.ref_admitted < self.learn_n
-                            and not self.input_drift(e.model_version))
+                            and not self._drifting(e.model_version))
                 payload = [score, predicted, groups, scores, eligible]
                 joined = self.join.add_prediction(e.event_id, e.model_version, e.timestamp, payload, pinned=eligible)
                 if eligible and self.join.admitted:
@@ -258,10 +279,6 @@ class OutcomeMonitor:
                 for pair in joined:
                     self._pair(pair, delays, reports, requests)
                 self._settle_references()
-        expired, orphaned, duplicates = self.join.drain() if self.join is not None else ({}, {}, 0)
-        sampled = self.join.drain_sampled() if self.join is not None else {}
-        return OutcomeBatch(tuple(reports), tuple(requests), {k: tuple(v) for k, v in delays.items()},
-                            expired, orphaned, duplicates, tuple(retired), sampled)
 
     def finish(self) -> OutcomeBatch:
         """Close every open window that holds events (the end of a finite input, e.g. a
@@ -416,7 +433,7 @@ class OutcomeMonitor:
         report, request = decide_outcomes(
             readings, self.spec, vs.pair_policy, model_version=vs.version, source="pairs", window=info,
             minimum=lab.min_pairs, reference=self._perf_reference(vs), params_hash=self.params_hash,
-            inputs_drift=self.input_drift(vs.version), incarnation=vs.incarnation,
+            inputs_drift=self._drifting(vs.version), incarnation=vs.incarnation,
         )
         vs.last_pairs = report
         vs.metrics = metrics

@@ -135,6 +135,10 @@ class ModelOutcome:
     requests: tuple[RetrainRequest, ...] = ()
     retired: tuple[str, ...] = ()
     feature_join: JoinCounts | None = None  # with ``feature_join`` configured
+    # Where the inputs' drift state changed: (index of the event in the batch that closed the
+    # window, version, whether its inputs are in warning or drift after it). The label path
+    # reads it per event, so that how a batch is cut never changes what it sees.
+    marks: tuple[tuple[int, str, bool], ...] = ()
 
 
 class ModelMonitor:
@@ -192,30 +196,34 @@ class ModelMonitor:
 
     def observe(self, events: Sequence[WindowEvent]) -> ModelOutcome:
         """Add events of this model (any versions, in arrival order)."""
-        routed, groups = self._route(events)
-        by_version: dict[str, tuple[list[WindowEvent], list[Groups]]] = {}
-        for e, g in zip(routed, groups, strict=True):
-            evs, gs = by_version.setdefault(e.model_version, ([], []))
+        routed, groups, positions = self._route(events)
+        by_version: dict[str, tuple[list[WindowEvent], list[Groups], list[int]]] = {}
+        for e, g, at in zip(routed, groups, positions, strict=True):
+            evs, gs, ps = by_version.setdefault(e.model_version, ([], [], []))
             evs.append(e)
             gs.append(g)
+            ps.append(at)
         reports: list[WindowReport] = []
         requests: list[RetrainRequest] = []
         retired: list[str] = []
-        for version, (evs, gs) in by_version.items():
+        marks: list[tuple[int, str, bool]] = []
+        for version, (evs, gs, ps) in by_version.items():
             state = self._version(version, retired, evs[0].timestamp)
             rest: Sequence[WindowEvent] = evs
             if state.learning is not None:
                 rest = self._learn(state, evs)
             if rest:
-                self._windows(state, rest, gs[len(evs) - len(rest):], reports, requests)
+                skip = len(evs) - len(rest)
+                self._windows(state, rest, gs[skip:], reports, requests, (ps[skip:], marks))
         counts = None
         if self.join is not None:
             expired, orphaned, duplicates, joined = self.join.drain()
             counts = JoinCounts(expired, orphaned, duplicates, joined)
-        return ModelOutcome(tuple(reports), tuple(requests), tuple(retired), counts)
+        return ModelOutcome(tuple(reports), tuple(requests), tuple(retired), counts, tuple(sorted(marks)))
 
-    def _route(self, events: Sequence[WindowEvent]) -> tuple[Sequence[WindowEvent], list[Groups]]:
-        """The events the windows see, with their segment groups.
+    def _route(self, events: Sequence[WindowEvent]) -> tuple[Sequence[WindowEvent], list[Groups], list[int]]:
+        """The events the windows see, with their segment groups and the index in ``events`` of
+        the event that let each through.
 
         Without the feature join that is every event; predictions carry their
         groups, feature events none. With it, feature events reach the windows
@@ -225,9 +233,9 @@ class ModelMonitor:
         segs = self.spec.segments
         if self.join is None:
             if not segs:
-                return events, [None] * len(events)
+                return events, [None] * len(events), list(range(len(events)))
             return events, [segment_groups(e.attributes, segs) if isinstance(e, PredictionEvent) else None
-                            for e in events]
+                            for e in events], list(range(len(events)))
         out: list[WindowEvent] = []
         groups: list[Groups] = []
         for e in events:
@@ -249,7 +257,7 @@ class ModelMonitor:
                 if joined is not None:
                     out.append(e)
                     groups.append(tuple(joined))
-        return out, groups
+        return out, groups, _positions(events, out)
 
     def _learn(self, state: VersionState, events: Sequence[WindowEvent]) -> Sequence[WindowEvent]:
         assert state.learning is not None and self.spec.reference.learn_first_n is not None
@@ -288,8 +296,10 @@ class ModelMonitor:
         groups: Sequence[Groups],
         reports: list[WindowReport],
         requests: list[RetrainRequest],
+        marking: tuple[Sequence[int], list[tuple[int, str, bool]]] = ((), []),
     ) -> None:
         assert state.window is not None and state.layout is not None
+        positions, marks = marking
         ts = [e.timestamp for e in events]
         counted = [isinstance(e, PredictionEvent) for e in events]
         raw = feature_columns(events, state.layout.names)  # read once for the windows and the CUSUMs
@@ -325,6 +335,8 @@ class ModelMonitor:
                 reports.append(report)
                 if request is not None:
                     requests.append(request)
+                if positions:
+                    marks.append((positions[end - 1], state.version, state.policy.state is not DetectorState.OK))
 
     def _stream(self, state: VersionState, events: Sequence[WindowEvent]) -> None:
         """Feed the per-event signal (the score) to the streaming detectors, in order."""
@@ -461,3 +473,16 @@ class ModelMonitor:
         if self.join is not None and data.get("feature_join") is not None:
             self.join.load_state(data["feature_join"])
         return True
+
+
+def _positions(events: Sequence[WindowEvent], out: Sequence[WindowEvent]) -> list[int]:
+    """For each routed event, the index in ``events`` of the arrival that let it through: the
+    event itself, or for a joined feature event built on arrival of its prediction, the
+    prediction (the routed list keeps arrival order)."""
+    index = {id(e): i for i, e in enumerate(events)}
+    positions: list[int] = []
+    last = 0
+    for e in out:
+        last = index.get(id(e), last)  # built on its prediction's arrival: that prediction's index
+        positions.append(last)
+    return positions

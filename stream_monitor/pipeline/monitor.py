@@ -46,6 +46,7 @@ from stream_monitor.detectors.base import DetectorState
 from stream_monitor.detectors.checks import check_model_spec
 from stream_monitor.errors import SnapshotError
 from stream_monitor.events.models import Event, EventKind, FeatureEvent, LabelEvent, PredictionEvent
+from stream_monitor.pipeline.drift_timeline import DriftTimeline
 from stream_monitor.pipeline.feature_join import JoinCounts
 from stream_monitor.pipeline.label_monitor import OutcomeBatch, OutcomeMonitor
 from stream_monitor.pipeline.model_monitor import ModelMonitor
@@ -147,6 +148,8 @@ class _Intake:
     per_model: dict[str, list[PredictionEvent | FeatureEvent]] = field(default_factory=dict)
     seeks: dict[TopicPartition, int] = field(default_factory=dict)
     label_path: dict[str, list[PredictionEvent | LabelEvent]] = field(default_factory=dict)
+    # per label-path event: how many of its model's events the drift path sees up to it
+    label_at: dict[str, list[int]] = field(default_factory=dict)
     duplicates: int = 0
     routes: list[Route] = field(default_factory=list)
     overflow: Counter[tuple[str, str]] = field(default_factory=Counter)
@@ -312,6 +315,7 @@ class Monitor:
             b.label_times[model_id] = item.timestamp
         if model_id in self.outcomes:
             b.label_path.setdefault(model_id, []).append(item)
+            b.label_at.setdefault(model_id, []).append(len(b.per_model.get(model_id, ())))
 
     def _take_event(self, item: PredictionEvent | FeatureEvent, b: _Intake) -> bool:
         """Count ``item`` and hand it to its model; ``False`` when its version is not configured."""
@@ -337,6 +341,7 @@ class Monitor:
         events.append(item)
         if model_id in self.outcomes and isinstance(item, PredictionEvent):
             b.label_path.setdefault(model_id, []).append(item)
+            b.label_at.setdefault(model_id, []).append(len(events))
         return True
 
     def _evaluate(self, b: _Intake, now: float) -> Outcome:
@@ -347,8 +352,13 @@ class Monitor:
         requests: list[RetrainRequest] = []
         feature_join: dict[str, JoinCounts] = {}
         retired = b.retired
+        timelines: dict[str, DriftTimeline] = {}
         for model_id, events in b.per_model.items():
+            if model_id in self.outcomes:
+                timelines[model_id] = DriftTimeline(self._input_drift(model_id), self.models[model_id].versions)
             out = self.models[model_id].observe(events)
+            if model_id in timelines:
+                timelines[model_id].marks = out.marks
             if out.feature_join is not None:
                 feature_join[model_id] = out.feature_join
             reports.extend(out.reports)
@@ -357,7 +367,8 @@ class Monitor:
             if model_id in self.outcomes:
                 for v in out.retired:
                     self.outcomes[model_id].retire(v)
-        outcomes = {m: self.outcomes[m].observe(evs) for m, evs in b.label_path.items()}
+        outcomes = {m: self.outcomes[m].observe(evs, timelines.get(m), b.label_at[m])
+                    for m, evs in b.label_path.items()}
         for model_id, batch in outcomes.items():
             requests.extend(batch.requests)
             retired.extend((model_id, v) for v in batch.retired if (model_id, v) not in retired)

@@ -61,15 +61,7 @@ def test_slices_keep_order_and_the_byte_bound() -> None:
     assert list(_slices([], 10)) == []
 
 
-# The label path reads the drift path's state after the whole slice it was given, so which
-# predictions join its reference period (those seen while the inputs are not in drift) depends on
-# where a batch is cut: the same stream, cut into slices, pins a different reference period.
-LABEL_PATH_CUT_DEPENDENT = pytest.mark.xfail(
-    strict=True, reason="reference-period eligibility is read once per slice, not per event")
-
-
-@pytest.mark.parametrize("label_path", [False, pytest.param(True, marks=LABEL_PATH_CUT_DEPENDENT)],
-                         ids=["drift-path", "with-label-path"])
+@pytest.mark.parametrize("label_path", [False, True], ids=["drift-path", "with-label-path"])
 def test_a_batch_cut_into_slices_ends_in_the_same_state_and_lets_the_loop_turn(label_path: bool) -> None:
     def run(slice_bytes: int) -> tuple[bytes, int, list[bytes]]:
         settings = ServiceSettings.from_yaml(ROOT / "config" / "demo.yaml")
