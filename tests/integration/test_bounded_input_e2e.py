@@ -75,11 +75,18 @@ def test_ten_thousand_versions_per_kind_and_a_pii_canary(stack: Stack) -> None:
     versions = {ln.split('version="', 1)[1].split('"', 1)[0] for ln in lines
                 if 'version="' in ln and not ln.startswith("stream_monitor_build_info")}
     assert versions <= {"v1", "v-prediction-00000", "v-prediction-00001", "other"}, versions
-    # The figure: 30,000 distinct versions added this many series (bound 60: the
-    # other-counters per kind and two learned versions' series); before the
-    # allow-list, one label version alone made two series.
-    added = len(lines) - len(baseline)
-    assert added < 60, added
+    # The figure: 30,000 distinct versions add a bounded number of series (56 on
+    # 2026-12-07, against v1's 42); before the allow-list, one label version alone made two.
+    def series(text_lines: list[str]) -> set[str]:  # names and labels, without values
+        return {ln.rsplit(" ", 1)[0] for ln in text_lines}
+
+    # Bound: the series of the two learned versions (at most as many as v1 has each) and the
+    # other-counters of each kind (consumed and overflow, with their _created). v1's own
+    # series are left out of the count: they were there before the flood, but some (the lag
+    # histogram's buckets) can appear after the baseline scrape on a loaded machine.
+    v1 = {k for k in series(lines) if 'version="v1"' in k}
+    added = len(series(lines) - series(baseline) - v1)
+    assert added <= 2 * len(v1) + 12, (added, len(v1))
     assert sample(text, "stream_monitor_version_overflow_total", model=MODEL, kind="prediction") == N - 2 + 1
     assert sample(text, "stream_monitor_version_overflow_total", model=MODEL, kind="feature") == N
     status = scrape(worker.url + "/status") + scrape(worker.url + "/status.json")

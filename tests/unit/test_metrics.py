@@ -142,9 +142,10 @@ def test_metrics_endpoint_restricts_to_named_series(demo_spec: ModelSpec, demo_r
     assert 'kind="prediction",model="fraud-detector",version="v1"} 3000.0' in consumed
     assert [line.split("{")[0] for line in state.splitlines() if not line.startswith("#")] == [
         "stream_monitor_model_drift_severity"]
-    # The state, label-path and decision collectors read the monitors: all three in the
-    # full scrape, the state one for the severity, none for the consumed counts.
-    assert len(reads) == 4
+    # The state collector (both paths' decisions) and the request collector read the
+    # monitors: both in the full scrape, the state one for the severity, none for the
+    # consumed counts.
+    assert len(reads) == 3
 
 
 def test_metrics_endpoint_negotiates_openmetrics() -> None:
