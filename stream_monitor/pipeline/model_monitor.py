@@ -296,7 +296,7 @@ class ModelMonitor:
         groups: Sequence[Groups],
         reports: list[WindowReport],
         requests: list[RetrainRequest],
-        marking: tuple[Sequence[int], list[tuple[int, str, bool]]] = ((), []),
+        marking: tuple[Sequence[int], list[tuple[int, str, bool]]],
     ) -> None:
         assert state.window is not None and state.layout is not None
         positions, marks = marking
