@@ -23,7 +23,7 @@ import pytest
 from stream_monitor.tools.simulate import Scenario, generate, to_json
 
 from .conftest import Stack
-from .kafka_helpers import produce, wait_for
+from .kafka_helpers import produce, sample, wait_for
 from .ops_stack import DRIFT_ALERTS, SCRAPE_SECONDS, Webhook, monitoring, prom_query
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -37,6 +37,12 @@ def _drift(webhook: Webhook, status: str) -> list[dict[str, Any]]:
     return [a for _, a in webhook.alerts() if a["labels"].get("alertname") in DRIFT and a["status"] == status]
 
 
+def _exported(metrics: str) -> set[str]:
+    """The request ids the worker exports (its incidents' current requests)."""
+    return {ln.split('request_id="', 1)[1].split('"', 1)[0] for ln in metrics.splitlines()
+            if ln.startswith("stream_monitor_retrain_request_info{")}
+
+
 def test_worker_down_does_not_resolve_the_drift_page(stack: Stack) -> None:
     with monitoring(stack) as live:
         webhook, worker = live.webhook, live.worker
@@ -46,6 +52,11 @@ def test_worker_down_does_not_resolve_the_drift_page(stack: Stack) -> None:
                 [to_json(e) for e in generate(scenario, 6000)])
         firing = wait_for(lambda: _drift(webhook, "firing"), 150, interval=1.0, what="the drift page")
         request_id = firing[0]["labels"]["request_id"]
+        # The incident's current request: an update may have superseded the first page's.
+        wait_for(lambda: sample(worker.metrics(), "stream_monitor_events_consumed_total", model="fraud-detector",
+                                version="v1", kind="prediction") == 6000, 60, what="every event consumed")
+        current = _exported(worker.metrics())
+        assert current
 
         assert worker.process is not None
         os.kill(worker.process.pid, signal.SIGKILL)
@@ -60,8 +71,8 @@ def test_worker_down_does_not_resolve_the_drift_page(stack: Stack) -> None:
         assert {r["metric"]["alertname"] for r in held} & set(DRIFT_ALERTS.values()), held
 
         worker.start()  # the same state directory: the incident and its request are restored
-        wait_for(lambda: prom_query(prom, f'stream_monitor_retrain_request_info{{request_id="{request_id}"}}'
-                                          ' and on (job, instance) up == 1')["result"],
+        wait_for(lambda: all(prom_query(prom, f'stream_monitor_retrain_request_info{{request_id="{rid}"}}'
+                                              ' and on (job, instance) up == 1')["result"] for rid in current),
                  90, what="the restored request exported again")
         back_at = time.monotonic()
         while time.monotonic() - back_at < 2 * SCRAPE_SECONDS + 30:
