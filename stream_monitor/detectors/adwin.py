@@ -47,9 +47,9 @@ adaptive windowing. SIAM International Conference on Data Mining.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from typing import Any
 
+from stream_monitor.detectors.state import AdwinState, AlgorithmState
 from stream_monitor.detectors.streaming_base import StreamingBase
 
 __all__ = ["ADWIN"]
@@ -196,12 +196,13 @@ class ADWIN(StreamingBase):
                             break
         return change
 
-    def _dump(self) -> dict[str, Any]:
-        return {"totals": [list(r) for r in self._totals], "variances": [list(r) for r in self._variances],
-                "total": self._total, "variance": self._variance, "width": self._width, "tick": self._tick}
+    def _dump(self) -> AdwinState:
+        return AdwinState(totals=self._totals, variances=self._variances, total=self._total,
+                          variance=self._variance, width=self._width, tick=self._tick)
 
-    def _load(self, data: Mapping[str, Any]) -> None:
-        self._totals = [[float(x) for x in r] for r in data["totals"]]
-        self._variances = [[float(x) for x in r] for r in data["variances"]]
-        self._total, self._variance = float(data["total"]), float(data["variance"])
-        self._width, self._tick = float(data["width"]), int(data["tick"])
+    def _load(self, data: AlgorithmState) -> None:
+        if not isinstance(data, AdwinState):
+            raise TypeError(f"ADWIN cannot load a {type(data).__name__}")
+        self._totals = [list(r) for r in data.totals]
+        self._variances = [list(r) for r in data.variances]
+        self._total, self._variance, self._width, self._tick = data.total, data.variance, data.width, data.tick

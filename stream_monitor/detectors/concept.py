@@ -23,6 +23,7 @@ from typing import Any, Final
 
 from stream_monitor.detectors.adwin import ADWIN
 from stream_monitor.detectors.ddm import DDM
+from stream_monitor.detectors.state import StreamingState
 from stream_monitor.detectors.streaming_base import StreamingBase
 
 __all__ = ["CONCEPT", "build_concept", "restore_concept"]
@@ -35,12 +36,8 @@ def build_concept(kind: str, params: Mapping[str, Any]) -> StreamingBase:
     return CONCEPT[kind](**dict(params))
 
 
-def restore_concept(data: Mapping[str, Any]) -> StreamingBase:
+def restore_concept(state: StreamingState) -> StreamingBase:
     """The detector a ``to_state()`` snapshot describes."""
-    det = build_concept(data["kind"], data["params"])
-    det.every = int(data["every"])
-    det.seen, det.updates = int(data["seen"]), int(data["updates"])
-    det.skipped, det.detections = int(data["skipped"]), int(data["detections"])
-    det._drift = bool(data["drift"])
-    det._load(data["algorithm"])
+    det = build_concept(state.kind, state.params)
+    det.load_state(state)
     return det

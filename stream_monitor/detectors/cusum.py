@@ -66,13 +66,13 @@ Examples
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from stream_monitor.detectors.roots import brentq
+from stream_monitor.detectors.state import CusumState
 
 if TYPE_CHECKING:
     from stream_monitor.detectors.cusum_signals import CusumLayout
@@ -331,17 +331,15 @@ class CusumBank:
             start += block.shape[0]
         return None
 
-    def to_state(self) -> dict[str, Any]:
-        return {"sums": self.sums.tolist(), "alarms": self.alarms.tolist(),
-                "window_alarms": self.window_alarms.tolist()}
+    def to_state(self) -> CusumState:
+        return CusumState(sums=self.sums.tolist(), alarms=self.alarms.tolist(),
+                          window_alarms=self.window_alarms.tolist())
 
     @classmethod
-    def from_state(
-        cls, data: Mapping[str, Any], layout: CusumLayout, head_start: float | None = None
-    ) -> CusumBank | None:
+    def from_state(cls, data: CusumState, layout: CusumLayout, head_start: float | None = None) -> CusumBank | None:
         """The bank a :meth:`to_state` snapshot describes, or ``None`` if it does not fit ``layout``."""
-        sums, alarms, window_alarms = (np.asarray(data.get(k, []), dtype=np.int64)
-                                       for k in ("sums", "alarms", "window_alarms"))
+        sums, alarms, window_alarms = (np.asarray(x, dtype=np.int64)
+                                       for x in (data.sums, data.alarms, data.window_alarms))
         if any(a.shape != (len(layout.streams),) for a in (sums, alarms, window_alarms)):
             return None
         return cls(sums, alarms, window_alarms, layout.thresholds, _heads(layout, head_start))

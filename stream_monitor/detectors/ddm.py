@@ -40,9 +40,9 @@ detection. SBIA 2004, 286-295.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from typing import Any
 
+from stream_monitor.detectors.state import AlgorithmState, DdmState
 from stream_monitor.detectors.streaming_base import StreamingBase
 
 __all__ = ["DDM"]
@@ -98,15 +98,14 @@ class DDM(StreamingBase):
     def _estimate(self) -> float:
         return self._p
 
-    def _dump(self) -> dict[str, Any]:
+    def _dump(self) -> DdmState:
         ps_min = self._ps_min if math.isfinite(self._ps_min) else None
-        return {"n": self._n, "p": self._p, "p_min": self._p_min, "s_min": self._s_min, "ps_min": ps_min,
-                "warning": self.warning}
+        return DdmState(n=self._n, p=self._p, p_min=self._p_min, s_min=self._s_min, ps_min=ps_min,
+                        warning=self.warning)
 
-    def _load(self, data: Mapping[str, Any]) -> None:
-        self._n = int(data["n"])
-        self._p = float(data["p"])
-        self._p_min = data["p_min"]
-        self._s_min = data["s_min"]
-        self._ps_min = math.inf if data["ps_min"] is None else float(data["ps_min"])
-        self.warning = bool(data["warning"])
+    def _load(self, data: AlgorithmState) -> None:
+        if not isinstance(data, DdmState):
+            raise TypeError(f"DDM cannot load a {type(data).__name__}")
+        self._n, self._p, self._p_min, self._s_min = data.n, data.p, data.p_min, data.s_min
+        self._ps_min = math.inf if data.ps_min is None else data.ps_min
+        self.warning = data.warning

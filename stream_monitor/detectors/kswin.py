@@ -35,9 +35,8 @@ computing for concept drift streams. Neurocomputing 416, 340-351.
 from __future__ import annotations
 
 import collections
-from collections.abc import Mapping
-from typing import Any
 
+from stream_monitor.detectors.state import AlgorithmState, KswinState
 from stream_monitor.detectors.streaming_base import RiverWrapped
 
 __all__ = ["KSWIN"]
@@ -61,21 +60,19 @@ class KSWIN(RiverWrapped):
     def _estimate(self) -> float:
         return float(self._det.p_value)
 
-    def _dump(self) -> dict[str, Any]:
+    def _dump(self) -> KswinState:
         version, internal, gauss = self._det._rng.getstate()
-        return {
-            "window": [float(x) for x in self._det.window],
-            "rng": [version, list(internal), gauss],
-            "p_value": float(self._det.p_value),
-            "n": int(self._det.n),
-            "drift": bool(self._det.drift_detected),
-        }
+        return KswinState(window=[float(x) for x in self._det.window], rng=(version, list(internal), gauss),
+                          p_value=float(self._det.p_value), n=int(self._det.n),
+                          drift=bool(self._det.drift_detected))
 
-    def _load(self, data: Mapping[str, Any]) -> None:
+    def _load(self, data: AlgorithmState) -> None:
+        if not isinstance(data, KswinState):
+            raise TypeError(f"KSWIN cannot load a {type(data).__name__}")
         det = self._det
-        det.window = collections.deque((float(x) for x in data["window"]), maxlen=det.window_size)
-        version, internal, gauss = data["rng"]
-        det._rng.setstate((int(version), tuple(int(x) for x in internal), gauss))
-        det.p_value = float(data["p_value"])
-        det.n = int(data["n"])
-        det._drift_detected = bool(data["drift"])
+        det.window = collections.deque(data.window, maxlen=det.window_size)
+        version, internal, gauss = data.rng
+        det._rng.setstate((version, tuple(internal), gauss))
+        det.p_value = data.p_value
+        det.n = data.n
+        det._drift_detected = data.drift

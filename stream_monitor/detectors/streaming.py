@@ -23,6 +23,7 @@ from typing import Any, Final
 from stream_monitor.detectors.adwin import ADWIN
 from stream_monitor.detectors.kswin import KSWIN
 from stream_monitor.detectors.page_hinkley import PageHinkley
+from stream_monitor.detectors.state import StreamingState
 from stream_monitor.detectors.streaming_base import StreamingBase
 
 __all__ = ["STREAMING", "StreamingBase", "build_streaming", "restore_streaming"]
@@ -39,11 +40,8 @@ def build_streaming(kind: str, params: Mapping[str, Any], *, every: int = 1) -> 
     return STREAMING[kind](**dict(params), every=every)
 
 
-def restore_streaming(data: Mapping[str, Any]) -> StreamingBase:
+def restore_streaming(state: StreamingState) -> StreamingBase:
     """The detector a :meth:`StreamingBase.to_state` snapshot describes."""
-    det = build_streaming(data["kind"], data["params"], every=int(data["every"]))
-    det.seen, det.updates = int(data["seen"]), int(data["updates"])
-    det.skipped, det.detections = int(data["skipped"]), int(data["detections"])
-    det._drift = bool(data["drift"])
-    det._load(data["algorithm"])
+    det = build_streaming(state.kind, state.params, every=state.every)
+    det.load_state(state)
     return det

@@ -10,10 +10,10 @@ raised on. ``every`` feeds only every n-th value.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from typing import Any
 
 from stream_monitor.detectors.base import DetectorState, StreamReading
+from stream_monitor.detectors.state import AlgorithmState, StreamingState
 
 __all__ = ["RiverWrapped", "StreamingBase"]
 
@@ -43,10 +43,11 @@ class StreamingBase:
     def _estimate(self) -> float:
         raise NotImplementedError
 
-    def _dump(self) -> dict[str, Any]:
+    def _dump(self) -> AlgorithmState:
         raise NotImplementedError
 
-    def _load(self, data: Mapping[str, Any]) -> None:
+    def _load(self, data: AlgorithmState) -> None:
+        """Restore :meth:`_dump`; ``TypeError`` for another algorithm's state."""
         raise NotImplementedError
 
     def update(self, value: float) -> None:
@@ -75,19 +76,17 @@ class StreamingBase:
     def reading(self) -> StreamReading:
         return StreamReading(self.detections, self.updates, self._estimate())
 
-    def to_state(self) -> dict[str, Any]:
-        """A JSON-able snapshot; :func:`restore_streaming` rebuilds an identical detector."""
-        return {
-            "kind": self.name,
-            "params": self.params(),
-            "every": self.every,
-            "seen": self.seen,
-            "updates": self.updates,
-            "skipped": self.skipped,
-            "detections": self.detections,
-            "drift": self._drift,
-            "algorithm": self._dump(),
-        }
+    def to_state(self) -> StreamingState:
+        """The detector's state; :func:`restore_streaming` rebuilds an identical detector."""
+        return StreamingState(kind=self.name, params=self.params(), every=self.every, seen=self.seen,
+                              updates=self.updates, skipped=self.skipped, detections=self.detections,
+                              drift=self._drift, algorithm=self._dump())
+
+    def load_state(self, state: StreamingState) -> None:
+        """Take the counters and the algorithm's state of ``state`` (built with the same parameters)."""
+        self.every, self.seen, self.updates = state.every, state.seen, state.updates
+        self.skipped, self.detections, self._drift = state.skipped, state.detections, state.drift
+        self._load(state.algorithm)
 
 
 class RiverWrapped(StreamingBase):

@@ -36,6 +36,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from stream_monitor.pipeline.state import FeatureJoinState
+
 __all__ = ["FeatureJoin", "JoinCounts"]
 
 Key = tuple[str, str]  # (event_id, version)
@@ -134,17 +136,15 @@ class FeatureJoin:
 
     # -- state -------------------------------------------------------------------------
 
-    def to_state(self) -> dict[str, Any]:
-        return {
-            "watermark": self.watermark,
-            "preds": [[eid, v, x[0], x[1]] for (eid, v), x in self.preds.items()],
-            "feats": [[eid, v, x[0], x[1]] for (eid, v), x in self.feats.items()],
-        }
+    def to_state(self) -> FeatureJoinState:
+        return FeatureJoinState(watermark=self.watermark,
+                                preds=[(eid, v, x[0], x[1]) for (eid, v), x in self.preds.items()],
+                                feats=[(eid, v, x[0], x[1]) for (eid, v), x in self.feats.items()])
 
-    def load_state(self, data: Mapping[str, Any]) -> None:
-        self.watermark = data["watermark"]
-        self.preds = {(eid, v): [float(ts), list(g)] for eid, v, ts, g in data["preds"]}
-        self.feats = {(eid, v): [float(ts), dict(f)] for eid, v, ts, f in data["feats"]}
+    def load_state(self, data: FeatureJoinState) -> None:
+        self.watermark = data.watermark
+        self.preds = {(eid, v): [ts, list(g)] for eid, v, ts, g in data.preds}
+        self.feats = {(eid, v): [ts, dict(f)] for eid, v, ts, f in data.feats}
 
 
 def _count(counts: Counts, version: str, reason: str) -> None:

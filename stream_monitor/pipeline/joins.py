@@ -57,9 +57,10 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
+
+from stream_monitor.pipeline.state import LabelJoinState
 
 __all__ = ["DEFAULT_MAX_BYTES", "JoinBuffer", "Pair", "entry_bytes"]
 
@@ -328,32 +329,30 @@ class JoinBuffer:
 
     # -- state -------------------------------------------------------------------------
 
-    def to_state(self) -> dict[str, Any]:
-        return {
-            "watermark": self.watermark,
-            "preds": [[eid, v, x[0], x[1], int(x[3])] for eid, w in self.preds.items() for v, x in w.items()],
-            "labels": [[eid, *entry] for eid, entry in self.labels.items()],
-            "tombstones": [[eid, ts] for eid, ts in self.tombstones.items()],
-            "halvings": self.halvings,
-            "delays": list(self.delays),
-            "ttl": self.ttl,
-        }
+    def to_state(self) -> LabelJoinState:
+        return LabelJoinState(
+            watermark=self.watermark,
+            preds=[(eid, v, x[0], x[1], int(x[3])) for eid, w in self.preds.items() for v, x in w.items()],
+            labels=[(eid, e[0], e[1], e[2], e[3]) for eid, e in self.labels.items()],
+            tombstones=list(self.tombstones.items()),
+            halvings=self.halvings,
+            delays=self.delays,
+            ttl=self.ttl,
+        )
 
-    def load_state(self, data: Mapping[str, Any]) -> None:
-        """Restore :meth:`to_state` (older snapshots without the sizing fields load too)."""
-        self.watermark = data["watermark"]
+    def load_state(self, data: LabelJoinState) -> None:
+        """Restore :meth:`to_state`; a delay histogram of another shape starts empty."""
+        self.watermark = data.watermark
         self.preds, self.n_preds, self.bytes, self.pinned_bytes = {}, 0, 0, 0
-        for eid, v, ts, payload, *rest in data["preds"]:
+        for eid, v, ts, payload, pinned in data.preds:
             size = entry_bytes(eid, payload)
-            pinned = bool(rest[0]) if rest else False
-            self.preds.setdefault(eid, {})[v] = [float(ts), payload, size, pinned]
+            self.preds.setdefault(eid, {})[v] = [ts, payload, size, bool(pinned)]
             self.n_preds += 1
             self.bytes += size
             self.pinned_bytes += size if pinned else 0
-        self.labels = {row[0]: [float(row[1]), row[2], row[3], list(row[4])] for row in data["labels"]}
-        self.tombstones = {eid: float(ts) for eid, ts in data.get("tombstones", [])}
-        self.halvings = int(data.get("halvings", 0))
-        delays = data.get("delays")
-        self.delays = [int(x) for x in delays] if delays and len(delays) == _DELAY_BINS else [0] * _DELAY_BINS
+        self.labels = {eid: [ts, label, version, list(joined)] for eid, ts, label, version, joined in data.labels}
+        self.tombstones = dict(data.tombstones)
+        self.halvings = data.halvings
+        self.delays = list(data.delays) if len(data.delays) == _DELAY_BINS else [0] * _DELAY_BINS
         self.n_delays = sum(self.delays)
-        self.ttl = float(data.get("ttl", self.max_ttl))
+        self.ttl = self.max_ttl if data.ttl is None else data.ttl

@@ -36,6 +36,7 @@ own parameter hash: changing the label config resets only the label path.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import math
 from collections.abc import Callable, Mapping, Sequence
@@ -56,6 +57,7 @@ from stream_monitor.detectors.streaming_base import StreamingBase
 from stream_monitor.events.models import LabelEvent, PredictionEvent
 from stream_monitor.pipeline.drift_timeline import DriftTimeline
 from stream_monitor.pipeline.joins import WARM_DELAYS, JoinBuffer, Pair
+from stream_monitor.pipeline.state import OutcomeMonitorState, OutcomeVersionState
 from stream_monitor.specs.labels import HIGHER_IS_BETTER
 from stream_monitor.specs.model import ModelSpec
 from stream_monitor.windows.groups import GroupCounts, group_of
@@ -560,53 +562,48 @@ class OutcomeMonitor:
 
     # -- persistence ---------------------------------------------------------------------
 
-    def to_state(self) -> dict[str, Any]:
+    def to_state(self) -> OutcomeMonitorState:
         versions = {}
         for v, s in self.versions.items():
-            versions[v] = {
-                "preds": s.preds.to_state(),
-                "pairs": s.pairs.to_state(),
-                "reference": {k: [m.value, m.se, m.n] for k, m in s.reference.items()} if s.reference else None,
-                "learning": s.learning.to_state() if s.learning is not None else None,
-                "shares": s.shares,
-                "share_learning": {a: g.to_state() for a, g in s.share_learning.items()}
+            versions[v] = OutcomeVersionState(
+                preds=s.preds.to_state(),
+                pairs=s.pairs.to_state(),
+                reference={k: (m.value, m.se, m.n) for k, m in s.reference.items()} if s.reference else None,
+                learning=s.learning.to_state() if s.learning is not None else None,
+                shares=s.shares,
+                share_learning={a: g.to_state() for a, g in s.share_learning.items()}
                 if s.share_learning is not None else None,
-                "concept": {k: d.to_state() for k, d in s.concept.items()},
-                "marks": dict(s.marks),
-                "pair_policy": s.pair_policy.to_state(),
-                "pred_policy": s.pred_policy.to_state(),
-                "counts": [s.predictions, s.labelled],
-                "reference_period": [s.ref_admitted, s.ref_last_ts, s.ref_joined],
-                "incarnation": s.incarnation,
-            }
-        return {"params": self.params_hash, "versions": versions,
-                "join": self.join.to_state() if self.join is not None else None}
+                concept={k: d.to_state() for k, d in s.concept.items()},
+                marks=s.marks,
+                pair_policy=s.pair_policy,
+                pred_policy=s.pred_policy,
+                counts=(s.predictions, s.labelled),
+                reference_period=(s.ref_admitted, s.ref_last_ts, s.ref_joined),
+                incarnation=s.incarnation,
+            )
+        return OutcomeMonitorState(params=self.params_hash, versions=versions,
+                                   join=self.join.to_state() if self.join is not None else None)
 
-    def load_state(self, data: Mapping[str, Any]) -> bool:
+    def load_state(self, data: OutcomeMonitorState) -> bool:
         """Restore from :meth:`to_state`; ``False`` (fresh state kept) when the config changed."""
-        if data.get("params") != self.params_hash:
+        if data.params != self.params_hash:
             return False
         self.versions = {}
-        for v, d in data["versions"].items():
-            s = VersionOutcomes(v, PredictionWindow.from_state(d["preds"]), PairWindow.from_state(d["pairs"]))
-            s.reference = {k: MetricValue(float(x[0]), float(x[1]), int(x[2])) for k, x in d["reference"].items()} \
-                if d["reference"] else None
-            s.learning = PerformanceAccumulator.from_state(d["learning"]) if d["learning"] else None
-            s.shares = {a: {g: float(x) for g, x in sh.items()} for a, sh in d["shares"].items()}
-            s.share_learning = {a: GroupCounts.from_state(g) for a, g in d["share_learning"].items()} \
-                if d["share_learning"] is not None else None
-            s.concept = {k: restore_concept(x) for k, x in d["concept"].items()}
-            s.marks = {k: int(x) for k, x in d["marks"].items()}
-            s.pair_policy = PolicyState.from_state(d["pair_policy"])
-            s.pred_policy = PolicyState.from_state(d["pred_policy"])
-            s.predictions, s.labelled = (int(x) for x in d["counts"])
-            period = d.get("reference_period") or [0, None, 0]
-            s.ref_admitted, s.ref_last_ts, s.ref_joined = int(period[0]), period[1], int(period[2])
-            # "fair_streaks" of snapshots from before the one policy is ignored: the policy's
-            # per-subject persistence (pair_policy, pred_policy) starts empty.
-            s.incarnation = str(d.get("incarnation") or "")
+        for v, d in data.versions.items():
+            s = VersionOutcomes(v, PredictionWindow.from_state(d.preds), PairWindow.from_state(d.pairs))
+            s.reference = {k: MetricValue(*x) for k, x in d.reference.items()} if d.reference else None
+            s.learning = PerformanceAccumulator.from_state(d.learning) if d.learning else None
+            s.shares = {a: dict(sh) for a, sh in d.shares.items()}
+            s.share_learning = {a: GroupCounts.from_state(g) for a, g in d.share_learning.items()} \
+                if d.share_learning is not None else None
+            s.concept = {k: restore_concept(x) for k, x in d.concept.items()}
+            s.marks = dict(d.marks)
+            s.pair_policy, s.pred_policy = copy.deepcopy(d.pair_policy), copy.deepcopy(d.pred_policy)
+            s.predictions, s.labelled = d.counts
+            s.ref_admitted, s.ref_last_ts, s.ref_joined = d.reference_period
+            s.incarnation = d.incarnation
             self.versions[v] = s
-        if self.join is not None and data.get("join") is not None:
-            self.join.load_state(data["join"])
+        if self.join is not None and data.join is not None:
+            self.join.load_state(data.join)
         return True
 

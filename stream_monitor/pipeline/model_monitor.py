@@ -17,6 +17,7 @@ reference mixed to that phase composition (:mod:`stream_monitor.pipeline.seasona
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -42,6 +43,7 @@ from stream_monitor.pipeline.references import rolling_profile
 from stream_monitor.pipeline.seasonal import PhaseCalibrator, PhaseReference
 from stream_monitor.pipeline.segments import segment_quantile, segment_readings
 from stream_monitor.pipeline.sequential import event_increments, sequential_layout, sequential_readings
+from stream_monitor.pipeline.state import ModelMonitorState, VersionSnapshot
 from stream_monitor.specs.model import ModelSpec
 from stream_monitor.windows.profile import PREDICTION, ReferenceProfile, build_profile
 from stream_monitor.windows.segments import SegmentWindows, segment_groups
@@ -415,68 +417,62 @@ class ModelMonitor:
 
     # -- persistence -----------------------------------------------------------------
 
-    def to_state(self) -> dict[str, Any]:
+    def to_state(self) -> ModelMonitorState:
         versions = {}
         for v, s in self.versions.items():
-            versions[v] = {
-                "reference": s.reference.model_dump(mode="json") if (s.learned and s.reference) else None,
-                "learning": s.learning,
-                "window": s.window.to_state() if s.window is not None else None,
-                "policy": s.policy.to_state(),
-                "streams": {k: d.to_state() for k, d in s.streams.items()},
-                "stream_marks": dict(s.stream_marks),
-                "healthy": [h.to_state() for h in s.healthy],
-                "incarnation": s.incarnation,
-            }
-            if s.cusum is not None:
-                versions[v]["cusum"] = s.cusum.to_state()
-            if s.segments is not None:  # only when configured: other snapshots stay as they were
-                versions[v]["segments"] = s.segments.to_state()
-            if s.phases is not None:  # only with seasonality, likewise
-                versions[v]["phases"] = s.phases.tolist()
-        out: dict[str, Any] = {"params": self.params_hash, "versions": versions}
-        if self.join is not None:
-            out["feature_join"] = self.join.to_state()
-        return out
+            versions[v] = VersionSnapshot(
+                reference=s.reference if (s.learned and s.reference) else None,
+                learning=s.learning,
+                window=s.window.to_state() if s.window is not None else None,
+                policy=s.policy,
+                streams={k: d.to_state() for k, d in s.streams.items()},
+                stream_marks=s.stream_marks,
+                healthy=[h.to_state() for h in s.healthy],
+                incarnation=s.incarnation,
+                cusum=s.cusum.to_state() if s.cusum is not None else None,
+                segments=s.segments.to_state() if s.segments is not None else None,
+                phases=s.phases.tolist() if s.phases is not None else None,
+            )
+        return ModelMonitorState(params=self.params_hash, versions=versions,
+                                 feature_join=self.join.to_state() if self.join is not None else None)
 
-    def load_state(self, data: Mapping[str, Any]) -> bool:
+    def load_state(self, data: ModelMonitorState) -> bool:
         """Restore from :meth:`to_state`. Returns ``False`` (and keeps a fresh state)
         when the parameters that shaped the state have changed."""
-        if data.get("params") != self.params_hash:
+        if data.params != self.params_hash:
             return False
         self.versions = {}
-        for v, d in data["versions"].items():
+        for v, d in data.versions.items():
             configured = self._reference_for(v)
-            s = VersionState(v, None, learned=configured is None, incarnation=str(d.get("incarnation") or ""))
-            ref = configured if configured is not None else (
-                ReferenceProfile.model_validate(d["reference"]) if d["reference"] else None
-            )
+            s = VersionState(v, None, learned=configured is None, incarnation=d.incarnation)
+            ref = configured if configured is not None else d.reference
             if ref is not None:
                 s.start(self.spec, ref)
-                assert s.layout is not None
-                s.window = Window.from_state(d["window"], s.layout)
-                # Snapshots from before these existed restore with fresh detectors.
-                s.streams.update({k: restore_streaming(x) for k, x in (d.get("streams") or {}).items()
-                                  if k in s.streams})
-                s.stream_marks.update({k: int(x) for k, x in (d.get("stream_marks") or {}).items()
-                                       if k in s.streams})
-                s.healthy = [Window.from_state(h, s.layout) for h in d.get("healthy") or []]
-                if s.cusum_layout is not None and d.get("cusum") is not None:
-                    head = self.spec.detectors.sequential.head_start
-                    s.cusum = CusumBank.from_state(d["cusum"], s.cusum_layout, head) or s.cusum
-                # Snapshots from before segments (or with other segments) start them fresh.
-                if s.segments is not None and not s.segments.load_state(d.get("segments")):
-                    s.segments.reset(s.window.index)
-                saved_phases = d.get("phases")
-                if s.phases is not None and isinstance(saved_phases, list) and len(saved_phases) == s.phases.size:
-                    s.phases = np.asarray(saved_phases, dtype=np.int64)
+                self._load_detectors(s, d)
             else:
-                s.learning = list(d["learning"] or [])
-            s.policy = PolicyState.from_state(d["policy"])
+                s.learning = list(d.learning or [])
+            s.policy = copy.deepcopy(d.policy)
             self.versions[v] = s
-        if self.join is not None and data.get("feature_join") is not None:
-            self.join.load_state(data["feature_join"])
+        if self.join is not None and data.feature_join is not None:
+            self.join.load_state(data.feature_join)
         return True
+
+    def _load_detectors(self, s: VersionState, d: VersionSnapshot) -> None:
+        """The window and the detectors' state of a started version."""
+        assert s.layout is not None
+        s.window = Window.from_state(d.window, s.layout) if d.window is not None else s.window
+        assert s.window is not None
+        s.streams.update({k: restore_streaming(x) for k, x in d.streams.items() if k in s.streams})
+        s.stream_marks.update({k: x for k, x in d.stream_marks.items() if k in s.streams})
+        s.healthy = [Window.from_state(h, s.layout) for h in d.healthy]
+        if s.cusum_layout is not None and d.cusum is not None:
+            head = self.spec.detectors.sequential.head_start
+            s.cusum = CusumBank.from_state(d.cusum, s.cusum_layout, head) or s.cusum
+        # Segments configured differently (or newly) start fresh.
+        if s.segments is not None and not s.segments.load_state(d.segments):
+            s.segments.reset(s.window.index)
+        if s.phases is not None and d.phases is not None and len(d.phases) == s.phases.size:
+            s.phases = np.asarray(d.phases, dtype=np.int64)
 
 
 def _positions(events: Sequence[WindowEvent], out: Sequence[WindowEvent]) -> list[int]:

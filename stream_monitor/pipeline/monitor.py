@@ -32,9 +32,7 @@ Two bounds protect the state and every metric label from the input:
 
 from __future__ import annotations
 
-import json
 import re
-import zlib
 from collections import Counter
 from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -50,6 +48,7 @@ from stream_monitor.pipeline.drift_timeline import DriftTimeline
 from stream_monitor.pipeline.feature_join import JoinCounts
 from stream_monitor.pipeline.label_monitor import OutcomeBatch, OutcomeMonitor
 from stream_monitor.pipeline.model_monitor import ModelMonitor
+from stream_monitor.pipeline.snapshot import SNAPSHOT_SCHEMA, MonitorState, decode_snapshot, encode_snapshot
 from stream_monitor.specs.model import ModelSpec
 from stream_monitor.validation.decode import ReasonCode, Rejection, decode
 from stream_monitor.windows.profile import ReferenceProfile
@@ -66,7 +65,6 @@ __all__ = [
     "SourceRecord",
 ]
 
-SNAPSHOT_SCHEMA: Final = 1
 # What a version from an event must look like to become a label value (and status
 # page text): short, and letters, digits and ``._+-`` only (no ``@``, no spaces).
 VERSION_PATTERN: Final = r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}"
@@ -505,51 +503,52 @@ class Monitor:
 
     # -- persistence -----------------------------------------------------------------
 
+    def state(self) -> MonitorState:
+        """The whole state, typed (:mod:`stream_monitor.pipeline.snapshot`)."""
+        return MonitorState(
+            positions=[(t, p, o) for (t, p), o in sorted(self.positions.items())],
+            models={m: mon.to_state() for m, mon in self.models.items()},
+            pending=list(self.pending.values()),
+            routed=[(t, p, m, o) for (t, p, m), o in sorted(self.routed.items())],
+            outcomes={m: o.to_state() for m, o in self.outcomes.items()},
+            newest=dict(sorted(self.newest.items())),
+            learned={m: dict(sorted(v.items())) for m, v in sorted(self.learned.items())},
+        )
+
     def to_state(self) -> dict[str, Any]:
-        return {
-            "schema": SNAPSHOT_SCHEMA,
-            "positions": [[t, p, o] for (t, p), o in sorted(self.positions.items())],
-            "models": {m: mon.to_state() for m, mon in self.models.items()},
-            "pending": [r.model_dump(mode="json") for r in self.pending.values()],
-            "routed": [[t, p, m, o] for (t, p, m), o in sorted(self.routed.items())],
-            "outcomes": {m: o.to_state() for m, o in self.outcomes.items()},
-            "newest": dict(sorted(self.newest.items())),
-            "learned": {m: dict(sorted(v.items())) for m, v in sorted(self.learned.items())},
-        }
+        """:meth:`state` as JSON-able data (what a snapshot holds)."""
+        return self.state().model_dump(mode="json", by_alias=True)
 
     def snapshot(self) -> bytes:
         """The whole state as compressed JSON (never pickle)."""
-        return zlib.compress(json.dumps(self.to_state(), separators=(",", ":")).encode(), 6)
+        return encode_snapshot(self.state())
 
     def restore(self, blob: bytes) -> list[str]:
-        """Load a :meth:`snapshot`. Returns the model ids whose state was reset
-        because their parameters changed since the snapshot was taken."""
+        """Load a :meth:`snapshot` (of this or an older schema). Returns the model ids whose
+        state was reset because their parameters changed since the snapshot was taken;
+        raises :class:`SnapshotError` when the blob is not a snapshot (state untouched) or
+        its parts do not fit the configured models (start from a new monitor then)."""
+        data = decode_snapshot(blob)
         try:
-            data = json.loads(zlib.decompress(blob))
-        except (zlib.error, ValueError) as exc:
-            raise SnapshotError(f"cannot decode snapshot: {exc}") from None
-        if not isinstance(data, dict) or data.get("schema") != SNAPSHOT_SCHEMA:
-            raise SnapshotError("snapshot schema version differs; starting fresh")
-        self.positions = {(t, int(p)): int(o) for t, p, o in data["positions"]}
-        self.pending = {r["request_id"]: RetrainRequest.model_validate(r) for r in data["pending"]}
-        # Snapshots from before the event-time bound and the version allow-list have neither.
-        self.newest = {m: float(t) for m, t in (data.get("newest") or {}).items() if m in self.models}
-        saved_learned = data.get("learned") or {}
-        for model_id, saved_versions in saved_learned.items():
+            return self._restore(data)
+        except (LookupError, TypeError, ValueError) as exc:
+            raise SnapshotError(f"snapshot does not fit the configured models: {type(exc).__name__}") from None
+
+    def _restore(self, data: MonitorState) -> list[str]:
+        self.positions = {(t, p): o for t, p, o in data.positions}
+        self.pending = {r.request_id: r for r in data.pending}
+        self.newest = {m: t for m, t in data.newest.items() if m in self.models}
+        for model_id, saved_versions in data.learned.items():
             if model_id in self.learned:
-                self.learned[model_id] = {str(v): float(t) for v, t in saved_versions.items()}
-        self.routed = {(t, int(p), str(m)): int(o) for t, p, m, o in data.get("routed", [])}
+                self.learned[model_id] = dict(list(saved_versions.items())[-self._caps[model_id]:])
+        self.routed = {(t, p, m): o for t, p, m, o in data.routed}
         reset = []
         for model_id, mon in self.models.items():
-            saved = data["models"].get(model_id)
+            saved = data.models.get(model_id)
             if saved is not None and not mon.load_state(saved):
                 reset.append(model_id)
-        for model_id, mine in self.learned.items():  # older snapshots: learn the live, well-formed versions
-            if model_id not in saved_learned:
-                live = [v for v in self.models[model_id].versions if _VERSION.fullmatch(v) and v != OTHER_VERSION]
-                mine.update((v, self.newest.get(model_id, 0.0)) for v in live[-self._caps[model_id]:])
-        for model_id, om in self.outcomes.items():  # snapshots from before the label path have none
-            saved_outcomes = (data.get("outcomes") or {}).get(model_id)
+        for model_id, om in self.outcomes.items():
+            saved_outcomes = data.outcomes.get(model_id)
             if saved_outcomes is not None and not om.load_state(saved_outcomes) and model_id not in reset:
                 reset.append(model_id)
         return reset

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
 from stream_monitor.windows.profile import CategoricalProfile, NumericProfile
+from stream_monitor.windows.state import CategoricalState, NumericState
 
 __all__ = ["Binning", "CategoricalAccumulator", "NumericAccumulator", "binning_for"]
 
@@ -113,28 +113,14 @@ class NumericAccumulator:
         mean = self.total / n
         return max(self.total_sq / n - mean * mean, 0.0) * n / (n - 1)
 
-    def to_state(self) -> dict[str, Any]:
-        return {
-            "counts": self.counts.tolist(),
-            "missing": self.missing,
-            "mismatched": self.mismatched,
-            "below": self.below,
-            "above": self.above,
-            "total": self.total,
-            "total_sq": self.total_sq,
-        }
+    def to_state(self) -> NumericState:
+        return NumericState(counts=self.counts.tolist(), missing=self.missing, mismatched=self.mismatched,
+                            below=self.below, above=self.above, total=self.total, total_sq=self.total_sq)
 
     @classmethod
-    def from_state(cls, state: Mapping[str, Any]) -> NumericAccumulator:
-        return cls(
-            counts=np.asarray(state["counts"], dtype=np.int64),
-            missing=int(state["missing"]),
-            mismatched=int(state["mismatched"]),
-            below=int(state["below"]),
-            above=int(state["above"]),
-            total=float(state["total"]),
-            total_sq=float(state["total_sq"]),
-        )
+    def from_state(cls, state: NumericState) -> NumericAccumulator:
+        return cls(np.asarray(state.counts, dtype=np.int64), state.missing, state.mismatched, state.below,
+                   state.above, state.total, state.total_sq)
 
 
 @dataclass(slots=True)
@@ -177,13 +163,9 @@ class CategoricalAccumulator:
             mismatched=self.mismatched + other.mismatched,
         )
 
-    def to_state(self) -> dict[str, Any]:
-        return {"counts": self.counts.tolist(), "missing": self.missing, "mismatched": self.mismatched}
+    def to_state(self) -> CategoricalState:
+        return CategoricalState(counts=self.counts.tolist(), missing=self.missing, mismatched=self.mismatched)
 
     @classmethod
-    def from_state(cls, state: Mapping[str, Any]) -> CategoricalAccumulator:
-        return cls(
-            counts=np.asarray(state["counts"], dtype=np.int64),
-            missing=int(state["missing"]),
-            mismatched=int(state["mismatched"]),
-        )
+    def from_state(cls, state: CategoricalState) -> CategoricalAccumulator:
+        return cls(np.asarray(state.counts, dtype=np.int64), state.missing, state.mismatched)

@@ -28,6 +28,7 @@ import numpy as np
 from scipy import special
 
 from stream_monitor.windows.reference_profile import NumericProfile, ReferenceCache, ReferenceProfile
+from stream_monitor.windows.state import EmbeddingState
 
 __all__ = ["EmbeddingAccumulator", "FeatureMap", "embedding_parameters", "normal_scores", "random_features",
            "score_table"]
@@ -193,9 +194,9 @@ class EmbeddingAccumulator:
     def mean(self) -> np.ndarray:
         return self.total / (_FIXED * self.n) if self.n else np.zeros(self.total.shape)
 
-    def to_state(self) -> dict[str, Any]:
-        return {"total": self.total.tolist(), "n": self.n}
+    def to_state(self) -> EmbeddingState:
+        return EmbeddingState(total=self.total.tolist(), n=self.n)
 
     @classmethod
-    def from_state(cls, state: Mapping[str, Any]) -> EmbeddingAccumulator:
-        return cls(np.asarray(state["total"], dtype=np.int64), int(state["n"]))
+    def from_state(cls, state: EmbeddingState) -> EmbeddingAccumulator:
+        return cls(np.asarray(state.total, dtype=np.int64), state.n)

@@ -18,11 +18,12 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from stream_monitor.specs.labels import OTHER_GROUP
+from stream_monitor.windows.state import GroupCountsState
 
 __all__ = ["GroupCounts", "group_of"]
 
@@ -86,11 +87,11 @@ class GroupCounts:
                            add(self.tp, other.tp), add(self.fp, other.fp), add(self.fn, other.fn),
                            add(self.tn, other.tn))
 
-    def to_state(self) -> dict[str, Any]:
-        return {"groups": list(self.groups), "n": self.n, "positive": self.positive, "tp": self.tp, "fp": self.fp,
-                "fn": self.fn, "tn": self.tn}
+    def to_state(self) -> GroupCountsState:
+        return GroupCountsState(groups=self.groups, n=self.n, positive=self.positive, tp=self.tp, fp=self.fp,
+                                fn=self.fn, tn=self.tn)
 
     @classmethod
-    def from_state(cls, data: Mapping[str, Any]) -> GroupCounts:
-        return cls(list(data["groups"]),
-                   *([int(x) for x in data[k]] for k in ("n", "positive", "tp", "fp", "fn", "tn")))
+    def from_state(cls, data: GroupCountsState) -> GroupCounts:
+        return cls(list(data.groups), list(data.n), list(data.positive), list(data.tp), list(data.fp), list(data.fn),
+                   list(data.tn))

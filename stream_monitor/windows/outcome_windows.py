@@ -27,12 +27,12 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
 from stream_monitor.windows.groups import GroupCounts
 from stream_monitor.windows.performance import PerformanceAccumulator, binned_auc, hanley_mcneil_se, score_bin
+from stream_monitor.windows.state import EstimateRow, PairWindowState, PredictionWindowState
 
 __all__ = ["Estimate", "PairWindow", "PredictionWindow"]
 
@@ -74,13 +74,13 @@ class Estimate:
             return None
         return auc, hanley_mcneil_se(auc, float(pos.sum()), float(neg.sum()))
 
-    def to_state(self) -> list[Any]:
-        return [self.bins, self.n, self.p_sum, self.pq_sum, list(self.pos), list(self.neg)]
+    def to_state(self) -> EstimateRow:
+        return (self.bins, self.n, self.p_sum, self.pq_sum, list(self.pos), list(self.neg))
 
     @classmethod
-    def from_state(cls, data: Sequence[Any]) -> Estimate:
-        return cls(int(data[0]), int(data[1]), float(data[2]), float(data[3]), [float(x) for x in data[4]],
-                   [float(x) for x in data[5]])
+    def from_state(cls, data: EstimateRow) -> Estimate:
+        bins, n, p_sum, pq_sum, pos, neg = data
+        return cls(bins, n, p_sum, pq_sum, list(pos), list(neg))
 
 
 def _span(start: float | None, end: float | None, ts: float) -> tuple[float, float]:
@@ -112,16 +112,15 @@ class PredictionWindow:
     def add_estimate(self, score: float, predicted: bool) -> None:
         self.estimate.add(score, predicted)
 
-    def to_state(self) -> dict[str, Any]:
-        return {"index": self.index, "n": self.n, "start": self.start, "end": self.end,
-                "groups": {a: g.to_state() for a, g in self.groups.items()},
-                "estimate": self.estimate.to_state(), "histogram": list(self.histogram)}
+    def to_state(self) -> PredictionWindowState:
+        return PredictionWindowState(index=self.index, n=self.n, start=self.start, end=self.end,
+                                     groups={a: g.to_state() for a, g in self.groups.items()},
+                                     estimate=self.estimate.to_state(), histogram=self.histogram)
 
     @classmethod
-    def from_state(cls, data: Mapping[str, Any]) -> PredictionWindow:
-        return cls(int(data["index"]), {a: GroupCounts.from_state(g) for a, g in data["groups"].items()},
-                   Estimate.from_state(data["estimate"]), [float(x) for x in data["histogram"]], int(data["n"]),
-                   data["start"], data["end"])
+    def from_state(cls, data: PredictionWindowState) -> PredictionWindow:
+        return cls(data.index, {a: GroupCounts.from_state(g) for a, g in data.groups.items()},
+                   Estimate.from_state(data.estimate), list(data.histogram), data.n, data.start, data.end)
 
 
 @dataclass(slots=True)
@@ -146,13 +145,14 @@ class PairWindow:
     def touch(self, ts: float) -> None:
         self.start, self.end = _span(self.start, self.end, ts)
 
-    def to_state(self) -> dict[str, Any]:
-        return {"index": self.index, "start": self.start, "end": self.end,
-                "performance": self.performance.to_state(),
-                "groups": {a: g.to_state() for a, g in self.groups.items()}, "estimate": self.estimate.to_state()}
+    def to_state(self) -> PairWindowState:
+        return PairWindowState(index=self.index, start=self.start, end=self.end,
+                               performance=self.performance.to_state(),
+                               groups={a: g.to_state() for a, g in self.groups.items()},
+                               estimate=self.estimate.to_state())
 
     @classmethod
-    def from_state(cls, data: Mapping[str, Any]) -> PairWindow:
-        return cls(int(data["index"]), PerformanceAccumulator.from_state(data["performance"]),
-                   {a: GroupCounts.from_state(g) for a, g in data["groups"].items()},
-                   Estimate.from_state(data["estimate"]), data["start"], data["end"])
+    def from_state(cls, data: PairWindowState) -> PairWindow:
+        return cls(data.index, PerformanceAccumulator.from_state(data.performance),
+                   {a: GroupCounts.from_state(g) for a, g in data.groups.items()},
+                   Estimate.from_state(data.estimate), data.start, data.end)

@@ -35,6 +35,8 @@ from typing import Any
 
 import numpy as np
 
+from stream_monitor.windows.state import PerformanceState
+
 __all__ = ["MetricValue", "PerformanceAccumulator", "class_key", "score_bin", "score_edges"]
 
 _ERROR_LIMIT = 1e70
@@ -299,26 +301,19 @@ class PerformanceAccumulator:
             out.sums[name] = out.sums.get(name, 0.0) + total
         return out
 
-    def to_state(self) -> dict[str, Any]:
-        return {
-            "task": self.task, "bins": self.bins, "max_classes": self.max_classes, "classes": list(self.classes),
-            "confusion": {k: dict(v) for k, v in self.confusion.items()},
-            "pos_bins": {k: list(v) for k, v in self.pos_bins.items()},
-            "neg_bins": {k: list(v) for k, v in self.neg_bins.items()},
-            "score_sum": {k: list(v) for k, v in self.score_sum.items()},
-            "ll": [self.ll_n, self.ll_sum, self.ll_sq], "n": self.n, "sums": dict(self.sums),
-        }
+    def to_state(self) -> PerformanceState:
+        # The model validates copies of the containers: the state never aliases the accumulator.
+        return PerformanceState(task=self.task, bins=self.bins, max_classes=self.max_classes, classes=self.classes,
+                                confusion=self.confusion, pos_bins=self.pos_bins, neg_bins=self.neg_bins,
+                                score_sum=self.score_sum, ll=(self.ll_n, self.ll_sum, self.ll_sq), n=self.n,
+                                sums=self.sums)
 
     @classmethod
-    def from_state(cls, data: Mapping[str, Any]) -> PerformanceAccumulator:
-        ll = data["ll"]
-        return cls(
-            task=data["task"], bins=int(data["bins"]), max_classes=int(data["max_classes"]),
-            classes=list(data["classes"]),
-            confusion={k: {p: int(c) for p, c in v.items()} for k, v in data["confusion"].items()},
-            pos_bins={k: [float(x) for x in v] for k, v in data["pos_bins"].items()},
-            neg_bins={k: [float(x) for x in v] for k, v in data["neg_bins"].items()},
-            score_sum={k: [float(x) for x in v] for k, v in data["score_sum"].items()},
-            ll_n=int(ll[0]), ll_sum=float(ll[1]), ll_sq=float(ll[2]), n=int(data["n"]),
-            sums={k: float(v) for k, v in data["sums"].items()},
-        )
+    def from_state(cls, data: PerformanceState) -> PerformanceAccumulator:
+        def copy(d: dict[str, list[float]]) -> dict[str, list[float]]:
+            return {k: list(v) for k, v in d.items()}
+
+        return cls(task=data.task, bins=data.bins, max_classes=data.max_classes, classes=list(data.classes),
+                   confusion={k: dict(v) for k, v in data.confusion.items()}, pos_bins=copy(data.pos_bins),
+                   neg_bins=copy(data.neg_bins), score_sum=copy(data.score_sum), ll_n=data.ll[0],
+                   ll_sum=data.ll[1], ll_sq=data.ll[2], n=data.n, sums=dict(data.sums))

@@ -36,6 +36,7 @@ from typing import Any
 from stream_monitor.events.models import FeatureEvent, PredictionEvent
 from stream_monitor.specs.labels import OTHER_GROUP
 from stream_monitor.windows.groups import group_of
+from stream_monitor.windows.state import SegmentsState
 from stream_monitor.windows.window import Window, WindowLayout
 
 __all__ = [
@@ -120,17 +121,15 @@ class SegmentWindows:
     def reset(self, index: int) -> None:
         self.windows = {k: Window.empty(index, self.layout) for k in self.windows}
 
-    def to_state(self) -> dict[str, Any]:
-        return {
-            "params": self.params_hash(self.segments),
-            "windows": [[a, g, w.to_state()] for (a, g), w in self.windows.items()],
-        }
+    def to_state(self) -> SegmentsState:
+        return SegmentsState(params=self.params_hash(self.segments),
+                             windows=[(a, g, w.to_state()) for (a, g), w in self.windows.items()])
 
-    def load_state(self, data: Mapping[str, Any] | None) -> bool:
+    def load_state(self, data: SegmentsState | None) -> bool:
         """Restore :meth:`to_state`; ``False`` (fresh windows kept) when absent or configured differently."""
-        if not data or data.get("params") != self.params_hash(self.segments):
+        if data is None or data.params != self.params_hash(self.segments):
             return False
-        for a, g, w in data["windows"]:
+        for a, g, w in data.windows:
             if (a, g) in self.windows:
                 self.windows[(a, g)] = Window.from_state(w, self.layout)
         return True

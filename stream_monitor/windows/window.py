@@ -26,6 +26,7 @@ from stream_monitor.windows.accumulators import (
 )
 from stream_monitor.windows.embedding import EmbeddingAccumulator, FeatureMap
 from stream_monitor.windows.profile import NumericProfile, ReferenceProfile, categorical_key
+from stream_monitor.windows.state import CategoricalState, NumericState, WindowState
 
 __all__ = ["Accumulator", "Column", "Window", "WindowLayout", "columns_of", "feature_columns", "float_arrays",
            "next_boundary"]
@@ -286,30 +287,36 @@ class Window:
             if self.embedding is not None and other.embedding is not None else None,
         )
 
-    def to_state(self) -> dict[str, Any]:
-        return {
-            "index": self.index,
-            "n": self.n,
-            "first_ts": self.first_ts,
-            "start_ts": self.start_ts,
-            "end_ts": self.end_ts,
-            "features": {k: v.to_state() for k, v in self.accumulators.items()},
-            "prediction": self.prediction.to_state() if self.prediction is not None else None,
-            "embedding": self.embedding.to_state() if self.embedding is not None else None,
-        }
+    def to_state(self) -> WindowState:
+        return WindowState(
+            index=self.index, n=self.n, first_ts=self.first_ts, start_ts=self.start_ts, end_ts=self.end_ts,
+            features={k: v.to_state() for k, v in self.accumulators.items()},
+            prediction=self.prediction.to_state() if self.prediction is not None else None,
+            embedding=self.embedding.to_state() if self.embedding is not None else None,
+        )
 
     @classmethod
-    def from_state(cls, state: Mapping[str, Any], layout: WindowLayout) -> Window:
-        window = cls.empty(int(state["index"]), layout)
+    def from_state(cls, state: WindowState, layout: WindowLayout) -> Window:
+        """The window ``state`` describes, shaped by ``layout`` (``TypeError`` when a
+        feature's state is of another kind than the layout's accumulator)."""
+        window = cls.empty(state.index, layout)
         for name, acc in window.accumulators.items():
-            window.accumulators[name] = type(acc).from_state(state["features"][name])
-        if window.prediction is not None and state.get("prediction") is not None:
-            window.prediction = type(window.prediction).from_state(state["prediction"])
-        if window.embedding is not None and state.get("embedding") is not None:
-            window.embedding = EmbeddingAccumulator.from_state(state["embedding"])
-        window.n = int(state["n"])
-        window.first_ts, window.start_ts, window.end_ts = state["first_ts"], state["start_ts"], state["end_ts"]
+            window.accumulators[name] = _restore(acc, state.features[name])
+        if window.prediction is not None and state.prediction is not None:
+            window.prediction = _restore(window.prediction, state.prediction)
+        if window.embedding is not None and state.embedding is not None:
+            window.embedding = EmbeddingAccumulator.from_state(state.embedding)
+        window.n = state.n
+        window.first_ts, window.start_ts, window.end_ts = state.first_ts, state.start_ts, state.end_ts
         return window
+
+
+def _restore(empty: Accumulator, state: NumericState | CategoricalState) -> Accumulator:
+    if isinstance(empty, NumericAccumulator) and isinstance(state, NumericState):
+        return NumericAccumulator.from_state(state)
+    if isinstance(empty, CategoricalAccumulator) and isinstance(state, CategoricalState):
+        return CategoricalAccumulator.from_state(state)
+    raise TypeError(f"a {type(state).__name__} cannot restore a {type(empty).__name__}")
 
 
 def reference_counts(profile: NumericProfile | Any) -> np.ndarray:

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-import json
 
 import numpy as np
 import pytest
 
 from stream_monitor.detectors import STREAMING, WINDOW_TESTS, TestInput, build_streaming, get_test, restore_streaming
+from stream_monitor.detectors.state import StreamingState
 from stream_monitor.specs.model import ModelSpec
 from stream_monitor.windows import CategoricalAccumulator, NumericAccumulator, binning_for, build_profile
 
@@ -43,11 +43,12 @@ def _input(ftype: str, seed: int, shift: float = 0.0) -> TestInput:
 def test_window_test_contract(name: str, ftype: str) -> None:
     test = get_test(name, ftype)
     data = _input(ftype, 1, shift=2.0)
-    before = (data.reference.copy(), data.window.copy(), json.dumps(data.accumulator.to_state()),
+    before = (data.reference.copy(), data.window.copy(), data.accumulator.to_state().model_dump_json(),
               data.profile.model_dump_json())
     r1 = test.run(data)
     assert (np.array_equal(before[0], data.reference) and np.array_equal(before[1], data.window)
-            and before[2] == json.dumps(data.accumulator.to_state()) and before[3] == data.profile.model_dump_json())
+            and before[2] == data.accumulator.to_state().model_dump_json()
+            and before[3] == data.profile.model_dump_json())
     assert test.run(_input(ftype, 1, shift=2.0)) == r1  # seeded runs repeat
     assert np.isfinite(r1.value) and (r1.p_value is None or 0.0 <= r1.p_value <= 1.0)
     assert (r1.p_value is None) == (test.kind == "distance")
@@ -77,7 +78,7 @@ def test_streaming_detector_contract(kind: str) -> None:
         assert a.update(float(x)) is None
         b.update(float(x))
     assert a.to_state() == b.to_state()  # seeded runs repeat
-    c = restore_streaming(json.loads(json.dumps(a.to_state())))
+    c = restore_streaming(StreamingState.model_validate_json(a.to_state().model_dump_json()))
     fired_a, fired_c = [], []
     for x in xs[500:]:
         a.update(float(x))

@@ -12,6 +12,7 @@ from stream_monitor.decisions import PolicyState
 from stream_monitor.detectors import DetectorState
 from stream_monitor.windows import Binning, CategoricalAccumulator, NumericAccumulator
 from stream_monitor.windows.embedding import EmbeddingAccumulator
+from stream_monitor.windows.state import CategoricalState, EmbeddingState, NumericState
 
 BIN = Binning(edges=np.array([-1.0, 0.0, 1.0, 2.5]), minimum=-3.0, maximum=3.0)
 CATS = Binning(index={"a": 0, "b": 1, "c": 2})
@@ -32,7 +33,7 @@ def test_numeric_merge_equals_whole(values: list[float], cut: int, miss: int, ba
     assert (merged.missing, merged.mismatched, merged.below, merged.above) == (
         whole.missing, whole.mismatched, whole.below, whole.above)
     assert np.isclose(merged.total, whole.total, rtol=1e-9, atol=1e-6)
-    restored = NumericAccumulator.from_state(json.loads(json.dumps(whole.to_state())))
+    restored = NumericAccumulator.from_state(NumericState.model_validate_json(whole.to_state().model_dump_json()))
     assert restored.to_state() == whole.to_state()
 
 
@@ -44,7 +45,8 @@ def test_categorical_merge_equals_whole(keys: list[str], cut: int) -> None:
     left.update(keys[:cut], CATS, missing=2)
     right.update(keys[cut:], CATS)
     assert left.merge(right).to_state() == whole.to_state()
-    assert CategoricalAccumulator.from_state(json.loads(json.dumps(whole.to_state()))).to_state() == whole.to_state()
+    assert CategoricalAccumulator.from_state(
+        CategoricalState.model_validate_json(whole.to_state().model_dump_json())).to_state() == whole.to_state()
 
 
 @settings(max_examples=60, deadline=None)
@@ -57,7 +59,8 @@ def test_embedding_merge_is_exact(rows: list[list[float]], cut: int) -> None:
     left.update(z[:cut])
     right.update(z[cut:])
     assert left.merge(right).to_state() == whole.to_state()
-    assert EmbeddingAccumulator.from_state(json.loads(json.dumps(whole.to_state()))).to_state() == whole.to_state()
+    assert EmbeddingAccumulator.from_state(
+        EmbeddingState.model_validate_json(whole.to_state().model_dump_json())).to_state() == whole.to_state()
 
 
 @settings(max_examples=60, deadline=None)

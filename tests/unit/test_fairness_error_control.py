@@ -7,7 +7,6 @@ a 1,000-pair window of the credit-scorer stream (about 350 actual positives in
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import numpy as np
@@ -18,6 +17,8 @@ from stream_monitor.decisions.judge import judge, level
 from stream_monitor.detectors.fairness import FairnessValue, gap_test
 from stream_monitor.detectors.reading import label_reading
 from stream_monitor.pipeline.label_monitor import OutcomeMonitor
+from stream_monitor.pipeline.snapshot import _outcomes_1
+from stream_monitor.pipeline.state import OutcomeMonitorState
 from stream_monitor.specs.model import ModelSpec
 from stream_monitor.tools.simulate_labels import labelled_model_config
 
@@ -168,15 +169,17 @@ def test_snapshots_with_the_old_fairness_streaks_restore() -> None:
     half = len(order) // 2
     first = _monitor()
     first.observe(order[:half])
-    state = json.loads(json.dumps(first.to_state()))
-    old = json.loads(json.dumps(state))
+    state = first.to_state()
+    old = state.model_dump(mode="json")
     for v in old["versions"].values():
         v["fair_streaks"] = {"pairs:region:tpr_gap": 1, "predictions:region:disparate_impact_ratio": 3}
+    migrated = _outcomes_1(old)  # a version-1 snapshot's label path, migrated
+    assert all("fair_streaks" not in v for v in migrated["versions"].values())
     new, restored = _monitor(), _monitor()
-    assert new.load_state(state) and restored.load_state(old)
+    assert new.load_state(state) and restored.load_state(OutcomeMonitorState.model_validate(migrated))
     a, b = new.observe(order[half:]), restored.observe(order[half:])
     assert a.requests and a.requests == b.requests
-    assert json.dumps(new.to_state(), sort_keys=True) == json.dumps(restored.to_state(), sort_keys=True)
+    assert new.to_state() == restored.to_state()
 
 
 def test_stationary_streams_have_no_fairness_breach() -> None:

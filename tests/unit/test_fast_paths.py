@@ -149,7 +149,7 @@ def test_features_read_once_give_the_same_window_and_increments(demo_spec, demo_
     for lo, hi in ((0, 7), (7, 180), (180, 300)):  # cut as window boundaries cut a batch
         shared.add(events[lo:hi], layout, {n: c[lo:hi] for n, c in columns.items()})
         alone.add(events[lo:hi], layout)
-    assert json.dumps(shared.to_state()) == json.dumps(alone.to_state())
+    assert shared.to_state().model_dump_json() == alone.to_state().model_dump_json()
     kind = demo_spec.prediction.type
     assert np.array_equal(event_increments(cusum, events, kind, columns), event_increments(cusum, events, kind))
     assert feature_columns([*events, events[0].model_copy(update={"features": None})], layout.names) is None

@@ -37,6 +37,7 @@ from stream_monitor.tools.simulate_labels import (
     to_json,
 )
 from stream_monitor.windows.performance import PerformanceAccumulator
+from stream_monitor.windows.state import PerformanceState
 from tests.conftest import make_monitor, records
 
 MODEL = "credit-scorer"
@@ -205,7 +206,7 @@ def test_multiclass_and_regression_metrics_match_direct_computation() -> None:
     assert r["rmse"].value == pytest.approx(math.sqrt((e**2).mean()))
     assert r["bias"].value == pytest.approx(e.mean())
     assert r["mape"].value == pytest.approx(np.abs(e / y).mean())
-    half = PerformanceAccumulator.from_state(json.loads(json.dumps(reg.to_state())))
+    half = PerformanceAccumulator.from_state(PerformanceState.model_validate_json(reg.to_state().model_dump_json()))
     assert half.merge(PerformanceAccumulator.empty("regression")).metrics()["mae"] == r["mae"]
 
 
@@ -334,7 +335,8 @@ def test_snapshot_restore_continues_identically_and_old_snapshots_load() -> None
     state = json.loads(zlib.decompress(blob))
     waiting = state["outcomes"][MODEL]["join"]["preds"]
     assert sum(entry_bytes(p[0], p[3]) for p in waiting) <= spec.labels.max_pending_bytes  # type: ignore[union-attr]
-    del state["outcomes"]  # a snapshot from before the label path
+    del state["outcomes"]  # a (version-1) snapshot from before the label path
+    state["schema"] = 1
     old = Monitor([spec], {MODEL: None}, max_message_bytes=1 << 20)
     assert old.restore(zlib.compress(json.dumps(state).encode())) == []
     assert old.outcomes[MODEL].versions == {} and old.models[MODEL].versions

@@ -178,10 +178,10 @@ def test_restore_gives_identical_results() -> None:
     first = ModelMonitor(spec, ref)
     cut = len(events) // 2 + 123  # mid-window
     r1, q1 = _run(first, events[:cut], batch=1_000)
-    state = json.loads(json.dumps(first.to_state()))
-    assert any("phases" in v for v in state["versions"].values())
+    state = first.to_state()
+    assert any(v.phases is not None for v in state.versions.values())
     second = ModelMonitor(spec, ref)
-    assert second.load_state(state)
+    assert second.load_state(type(state).model_validate_json(state.model_dump_json()))
     r2, q2 = _run(second, events[cut:], batch=333)
     assert [repr(r) for r in r1 + r2] == [repr(r) for r in reports]
     assert [q.model_dump_json() for q in q1 + q2] == [q.model_dump_json() for q in requests]
@@ -189,8 +189,8 @@ def test_restore_gives_identical_results() -> None:
     # The new state (phase composition of the open window) and what it drives agree exactly;
     # the windows' float sums depend on how batches were cut, as without seasonality.
     for key in ("phases", "cusum", "policy"):
-        assert [v[key] for v in second.to_state()["versions"].values()] == \
-            [v[key] for v in whole.to_state()["versions"].values()], key
+        assert [getattr(v, key) for v in second.to_state().versions.values()] == \
+            [getattr(v, key) for v in whole.to_state().versions.values()], key
 
 
 def test_reference_files_with_iso_times_are_profiled_and_poor_ones_refused(tmp_path) -> None:  # type: ignore[no-untyped-def]

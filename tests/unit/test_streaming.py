@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 from river import drift
 
 from stream_monitor.detectors import build_streaming, restore_streaming
 from stream_monitor.detectors.checks import check_model_spec
+from stream_monitor.detectors.state import StreamingState
 from stream_monitor.pipeline.monitor import Monitor
 from stream_monitor.specs.model import ModelSpec, StreamingSpec
 from stream_monitor.tools.simulate import Scenario, generate
@@ -51,7 +50,7 @@ def test_snapshot_restore_continues_identically(kind: str) -> None:
     a = build_streaming(kind, {}, every=1)
     for x in xs[:1700]:
         a.update(float(x))
-    b = restore_streaming(json.loads(json.dumps(a.to_state())))
+    b = restore_streaming(StreamingState.model_validate_json(a.to_state().model_dump_json()))
     assert _fired(a, xs[1700:]) == _fired(b, xs[1700:])
     assert a.to_state() == b.to_state()
 

@@ -77,7 +77,7 @@ def test_window_merge_and_state_roundtrip(demo_spec: ModelSpec, demo_reference: 
     a.add(events[:120], layout)
     b.add(events[120:], layout)
     merged = a.merge(b)
-    assert _exact(merged.to_state()) == _exact(whole.to_state())
+    assert _exact(merged.to_state().model_dump()) == _exact(whole.to_state().model_dump())
     assert Window.from_state(whole.to_state(), layout).to_state() == whole.to_state()
     assert whole.n == 300 and whole.start_ts == events[0].timestamp and whole.end_ts == events[-1].timestamp
 

@@ -1,0 +1,151 @@
+"""The persisted state of the window layer: one frozen model per accumulator and window.
+
+Each component builds its model with ``to_state()`` and is rebuilt from it with
+``from_state()``; serialisation is pydantic's (``model_dump`` / ``model_validate``), never
+hand-written. The models compose into the pipeline's snapshot
+(:mod:`stream_monitor.pipeline.snapshot`), which carries the schema version and the
+migrations from older snapshots. Field names and shapes are those of the version-1
+snapshot, so a version-1 part validates as it is; compact positional rows (an estimate,
+a log-loss triple) are typed tuples.
+
+Examples
+--------
+>>> s = CategoricalState(counts=[3, 0, 1], missing=0, mismatched=2)
+>>> CategoricalState.model_validate_json(s.model_dump_json()) == s
+True
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+__all__ = [
+    "STATE_CONFIG",
+    "CategoricalState",
+    "EmbeddingState",
+    "EstimateRow",
+    "GroupCountsState",
+    "NumericState",
+    "PairWindowState",
+    "PerformanceState",
+    "PredictionWindowState",
+    "SegmentsState",
+    "WindowState",
+]
+
+# Frozen, no unknown fields; non-finite floats written as JSON's Infinity/NaN (as json.dumps did).
+STATE_CONFIG = ConfigDict(frozen=True, extra="forbid", ser_json_inf_nan="constants")
+
+
+class NumericState(BaseModel):
+    """:class:`~stream_monitor.windows.accumulators.NumericAccumulator`."""
+
+    model_config = STATE_CONFIG
+    counts: list[int]
+    missing: int
+    mismatched: int
+    below: int
+    above: int
+    total: float
+    total_sq: float
+
+
+class CategoricalState(BaseModel):
+    """:class:`~stream_monitor.windows.accumulators.CategoricalAccumulator`."""
+
+    model_config = STATE_CONFIG
+    counts: list[int]
+    missing: int
+    mismatched: int
+
+
+class EmbeddingState(BaseModel):
+    """:class:`~stream_monitor.windows.embedding.EmbeddingAccumulator` (fixed-point totals)."""
+
+    model_config = STATE_CONFIG
+    total: list[int]
+    n: int
+
+
+class WindowState(BaseModel):
+    """:class:`~stream_monitor.windows.window.Window`. A feature's accumulator is numeric or
+    categorical as the layout says; the two models have disjoint required fields."""
+
+    model_config = STATE_CONFIG
+    index: int
+    n: int
+    first_ts: float | None
+    start_ts: float | None
+    end_ts: float | None
+    features: dict[str, NumericState | CategoricalState]
+    prediction: NumericState | CategoricalState | None
+    embedding: EmbeddingState | None
+
+
+class SegmentsState(BaseModel):
+    """:class:`~stream_monitor.windows.segments.SegmentWindows`: ``params`` hashes the
+    configured groups; ``windows`` holds (attribute, group, window)."""
+
+    model_config = STATE_CONFIG
+    params: str
+    windows: list[tuple[str, str, WindowState]]
+
+
+class GroupCountsState(BaseModel):
+    """:class:`~stream_monitor.windows.groups.GroupCounts`: one count per group."""
+
+    model_config = STATE_CONFIG
+    groups: list[str]
+    n: list[int]
+    positive: list[int]
+    tp: list[int]
+    fp: list[int]
+    fn: list[int]
+    tn: list[int]
+
+
+# Estimate: bins, n, sum of p, sum of p(1 - p), positive and negative mass per score bin.
+EstimateRow = tuple[int, int, float, float, list[float], list[float]]
+
+
+class PerformanceState(BaseModel):
+    """:class:`~stream_monitor.windows.performance.PerformanceAccumulator`; ``ll`` is
+    (count, sum, sum of squares) of the log loss."""
+
+    model_config = STATE_CONFIG
+    task: str
+    bins: int
+    max_classes: int
+    classes: list[str]
+    confusion: dict[str, dict[str, int]]
+    pos_bins: dict[str, list[float]]
+    neg_bins: dict[str, list[float]]
+    score_sum: dict[str, list[float]]
+    ll: tuple[int, float, float]
+    n: int
+    sums: dict[str, float]
+
+
+class PredictionWindowState(BaseModel):
+    """:class:`~stream_monitor.windows.outcome_windows.PredictionWindow`."""
+
+    model_config = STATE_CONFIG
+    index: int
+    n: int
+    start: float | None
+    end: float | None
+    groups: dict[str, GroupCountsState]
+    estimate: EstimateRow
+    histogram: list[float]
+
+
+class PairWindowState(BaseModel):
+    """:class:`~stream_monitor.windows.outcome_windows.PairWindow`."""
+
+    model_config = STATE_CONFIG
+    index: int
+    start: float | None
+    end: float | None
+    performance: PerformanceState
+    groups: dict[str, GroupCountsState]
+    estimate: EstimateRow
