@@ -112,7 +112,7 @@ def _blobs() -> list[bytes]:
     wrong_type = {**good, "positions": "everything"}
     no_models = {k: v for k, v in good.items() if k != "models"}
     return [b"", b"not a snapshot", zlib.compress(b"[1, 2]"), zlib.compress(b"{\"schema\": 99}"),
-            zlib.compress(b"{\"schema\": \"2\"}"), zlib.compress(json.dumps({**good, "schema": 2}).encode()),
+            zlib.compress(b"{\"schema\": \"2\"}"), zlib.compress(json.dumps({**good, "schema": 2, "unknown": 1}).encode()),
             zlib.compress(json.dumps(wrong_type).encode()), zlib.compress(json.dumps(no_models).encode()),
             zlib.compress(json.dumps({**wrong_type, "schema": 2}).encode())]
 
