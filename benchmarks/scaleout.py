@@ -18,6 +18,7 @@ Nothing is asserted. ``python -m benchmarks.scaleout`` (a few minutes) writes
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import time
@@ -103,7 +104,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.isolate:
         isolate()
     res: dict[int, Any] = measure(args.workers, args.events, args.runs)
-    publish(report(res, args, command("benchmarks.scaleout", argv)), args.output)
+    cmd = command("benchmarks.scaleout", argv)
+    publish(report(res, args, cmd), args.output)
+    Path(args.output).with_suffix(".json").write_text(json.dumps(  # read by benchmarks.goals
+        {"measured": when(), "command": cmd, "runs": {str(c): r for c, r in res.items()}}, indent=1))
     return 0
 
 
