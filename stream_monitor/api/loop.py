@@ -167,4 +167,4 @@ class Monitor:
 
     def restore(self, blob: bytes) -> None:
         self.core.restore(blob)
-        self._offset = max(self.core.positions.values(), default=0)
+        self._offset = max(self.core.view(models=()).positions.values(), default=0)

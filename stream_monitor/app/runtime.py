@@ -156,10 +156,12 @@ class Runtime:
             else:
                 if reset:
                     log.warning("partition %d: configuration changed, state reset for %s", partition, reset)
-                log.info("partition %d: state restored (%d positions)", partition, len(mon.positions))
+                positions = len(mon.view(models=()).positions)
+                log.info("partition %d: state restored (%d positions)", partition, positions)
         self.monitors[partition] = mon
-        if mon.pending:  # decided before a crash, maybe never published
-            await self._publish(mon, list(mon.pending.values()))
+        pending = mon.view(models=()).pending
+        if pending:  # decided before a crash, maybe never published
+            await self._publish(mon, pending)
         return mon
 
     def forget(self, partitions: Iterable[int]) -> None:
@@ -229,7 +231,7 @@ class Runtime:
         self._dirty.discard(partition)
         mon = await self.monitor_for(partition)
         now = self.clock()
-        for (topic, p), pos in mon.positions.items():
+        for (topic, p), pos in mon.view(models=()).positions.items():
             if p == partition and topic in self.kinds:
                 self._seeking[(topic, p)] = (pos, now)  # the watchdog seeks back
 
@@ -281,10 +283,11 @@ class Runtime:
         """
         for (topic, partition), (offset, _) in list(self._seeking.items()):
             mon = self.monitors.get(partition)
+            pos = mon.view(models=()).position(topic, partition) if mon is not None else None
             high = highwater(topic, partition)
             if (
                 mon is None
-                or mon.positions.get((topic, partition), offset) > offset
+                or (pos is not None and pos > offset)
                 or (high is not None and high <= offset)
             ):
                 del self._seeking[(topic, partition)]
@@ -304,7 +307,7 @@ class Runtime:
         """
         out: list[tuple[str, int, int, int]] = []
         for partition, mon in list(self.monitors.items()):
-            for (topic, p), pos in list(mon.positions.items()):
+            for (topic, p), pos in mon.view(models=()).positions.items():
                 if p != partition or topic not in self.kinds:
                     continue
                 high = highwater(topic, p)
@@ -318,7 +321,7 @@ class Runtime:
                 # log's end, which a broker may answer with empty fetches instead of an out-of-range
                 # error. Seeking also clears faust's read offset, below which faust drops records.
                 await self.seek(topic, p, start)
-                mon.positions[(topic, p)] = start
+                mon.set_position(topic, p, start)
                 self._seeking[(topic, p)] = (start, self.clock())  # the watchdog repeats the seek
                 self._dirty.add(partition)
                 self.maybe_snapshot(partition, force=True)
@@ -345,12 +348,12 @@ class Runtime:
             if topic not in self.kinds:
                 continue
             mon = await self.monitor_for(partition)
-            pos = mon.positions.get((topic, partition))
+            pos = mon.view(models=()).position(topic, partition)
             if pos is None:
                 pos = earliest.get((topic, partition))
                 if pos is None:
                     continue
-                mon.positions[(topic, partition)] = pos
+                mon.set_position(topic, partition, pos)
             self._seeking[(topic, partition)] = (pos, now)
 
     # -- persistence -------------------------------------------------------------------

@@ -349,7 +349,7 @@ class MonitorApp:
                 continue
             high = consumer.highwater(tp)
             mon = runtime.monitors.get(tp.partition)
-            pos = mon.positions.get((tp.topic, tp.partition)) if mon else None
+            pos = mon.view(models=()).position(tp.topic, tp.partition) if mon else None
             if high is None:
                 continue
             lag = max(high - (pos if pos is not None else high), 0)

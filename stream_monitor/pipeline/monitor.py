@@ -50,6 +50,8 @@ from stream_monitor.pipeline.drift_timeline import DriftTimeline
 from stream_monitor.pipeline.feature_join import JoinCounts
 from stream_monitor.pipeline.label_monitor import OutcomeBatch, OutcomeMonitor
 from stream_monitor.pipeline.model_monitor import ModelMonitor
+from stream_monitor.pipeline.view import MonitorView
+from stream_monitor.pipeline.viewing import monitor_view
 from stream_monitor.specs.model import ModelSpec
 from stream_monitor.validation.decode import ReasonCode, Rejection, decode
 from stream_monitor.windows.profile import ReferenceProfile
@@ -502,6 +504,20 @@ class Monitor:
         """Forget requests whose publication the broker acknowledged."""
         for rid in request_ids:
             self.pending.pop(rid, None)
+
+    # -- what the edges read and set -------------------------------------------------
+
+    def view(self, models: Iterable[str] | None = None, *, windows: bool = False) -> MonitorView:
+        """A frozen copy of what the edges read: positions, pending requests, and per model
+        (only ``models``, in their order, when given) the drift and label paths' state.
+        ``windows``: with the open windows' bin counts (the status page's plots)."""
+        return monitor_view(self.positions, self.pending.values(), self.models, self.outcomes, models,
+                            windows=windows)
+
+    def set_position(self, topic: str, partition: int, offset: int) -> None:
+        """Expect the next record of ``topic[partition]`` at ``offset`` (a partition assigned for the
+        first time starts at its log start; a reset log is read again from its new start)."""
+        self.positions[(topic, partition)] = offset
 
     # -- persistence -----------------------------------------------------------------
 

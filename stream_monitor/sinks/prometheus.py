@@ -162,7 +162,8 @@ class MonitorMetrics:
         have a series before the first increment (called on first sight of it)."""
         if (model, version) in self._initialised:
             return
-        monitored = [mon for mon in self._monitors() if version in getattr(mon.models.get(model), "versions", ())]
+        views = [mon.view(models=(model,)) for mon in self._monitors()]
+        monitored = [v for v in views if (m := v.model(model)) is not None and m.version(version) is not None]
         if not monitored:  # "other"/"unknown": counted where they occur, not multiplied out
             return
         self._initialised.add((model, version))
@@ -175,7 +176,7 @@ class MonitorMetrics:
         for reason in ("ttl", "capacity"):
             self.features_expired.labels(model, version, reason)
             self.features_orphaned.labels(model, version, reason)
-        if any(model in mon.outcomes for mon in monitored):
+        if any(v.label_path(model) is not None for v in monitored):
             self.outcomes.initialise(model, version)
 
     def observe(self, outcome: Outcome, now: float) -> None:
@@ -300,13 +301,16 @@ class _StateCollector(Collector):
         stat, thr, pval, flag, severity, open_n, last_n, evaluated, missing, oor, unseen = gauges
         label_families = self.labels.families()
         for mon in self.monitors():
-            self.labels.fill(label_families, mon)
-            for model_id, mm in mon.models.items():
-                for version, vs in mm.versions.items():
+            view = mon.view()
+            self.labels.fill(label_families, view)
+            for mm in view.models:
+                model_id = mm.model
+                for vs in mm.versions:
+                    version = vs.version
                     labels = [model_id, version]
                     state.add_metric(labels, {s.value: s is vs.policy.state for s in DetectorState})
                     severity.add_metric(labels, _SEVERITY[vs.policy.state])
-                    open_n.add_metric(labels, vs.window.n if vs.window is not None else 0)
+                    open_n.add_metric(labels, vs.window_events)
                     if (model_id, version) in self.evaluated_at:
                         evaluated.add_metric(labels, self.evaluated_at[(model_id, version)])
                     rep = vs.last_report
