@@ -18,7 +18,8 @@ from typing import Any, Protocol
 
 from stream_monitor.errors import PublishError, SnapshotError
 from stream_monitor.events.models import EventKind
-from stream_monitor.pipeline.monitor import ROUTED_FROM, Monitor, Outcome, SourceRecord
+from stream_monitor.pipeline.monitor import Monitor
+from stream_monitor.pipeline.outcome import ROUTED_FROM, Outcome, SourceRecord
 from stream_monitor.report.history import StatusHistory, status_payload
 from stream_monitor.report.status_view import version_views
 from stream_monitor.settings import ServiceSettings

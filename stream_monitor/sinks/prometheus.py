@@ -26,7 +26,8 @@ from prometheus_client.registry import Collector
 
 from stream_monitor import __version__
 from stream_monitor.detectors.base import DetectorState
-from stream_monitor.pipeline.monitor import DeadLetter, Monitor, Outcome
+from stream_monitor.pipeline.monitor import Monitor
+from stream_monitor.pipeline.outcome import DeadLetter, Outcome
 from stream_monitor.sinks.prometheus_outcomes import LabelGauges, OutcomeMetrics
 from stream_monitor.sinks.prometheus_requests import RequestCollector
 from stream_monitor.validation.decode import REASON_CODES

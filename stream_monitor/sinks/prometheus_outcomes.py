@@ -22,7 +22,7 @@ from typing import Final
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 
-from stream_monitor.pipeline.monitor import Outcome
+from stream_monitor.pipeline.outcome import Outcome
 from stream_monitor.pipeline.view import LabelVersionView, MonitorView
 
 __all__ = ["DELAY_BUCKETS", "LabelGauges", "OutcomeMetrics"]
