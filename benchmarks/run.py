@@ -220,7 +220,7 @@ def _peers(events: int) -> dict[str, Any]:
 def _memory(full: bool, runs: int) -> list[dict[str, Any]]:
     from benchmarks.memory import run_memory
 
-    # make bench stays under 10 minutes with short runs; --full takes every model count to 10M events.
+    # make bench keeps to short runs (about 2.5 minutes each); --full takes every model count to 10M events, once.
     plan = {1: 10_000_000, 10: 10_000_000, 100: 10_000_000} if full else {1: 1_000_000, 10: 500_000,
                                                                            100: 150_000}
     out = []
