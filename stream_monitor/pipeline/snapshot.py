@@ -40,6 +40,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from stream_monitor.decisions.request import RetrainRequest
 from stream_monitor.errors import SnapshotError
+from stream_monitor.pipeline.intake import OTHER_VERSION, VERSION_PATTERN
 from stream_monitor.pipeline.state import ModelMonitorState, OutcomeMonitorState
 from stream_monitor.windows.state import STATE_CONFIG
 
@@ -47,9 +48,7 @@ __all__ = ["MIGRATIONS", "SNAPSHOT_SCHEMA", "MonitorState", "decode_snapshot", "
 
 SNAPSHOT_SCHEMA: Final = 2
 
-# The version names the monitor learns (monitor.VERSION_PATTERN, OTHER_VERSION; a test checks they agree).
-_VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}")
-_OTHER_VERSION = "other"
+_VERSION = re.compile(VERSION_PATTERN)  # the version names the monitor learns
 
 
 class MonitorState(BaseModel):
@@ -118,7 +117,7 @@ def migrate_1_to_2(raw: Mapping[str, object]) -> dict[str, object]:
     for m, d in out["models"].items():
         if m not in learned:
             at = float(out["newest"].get(m, 0.0))
-            learned[m] = {v: at for v in d["versions"] if _VERSION.fullmatch(v) and v != _OTHER_VERSION}
+            learned[m] = {v: at for v in d["versions"] if _VERSION.fullmatch(v) and v != OTHER_VERSION}
     out["learned"] = learned
     out["outcomes"] = {m: _outcomes_1(d) for m, d in out["outcomes"].items()}
     return out
