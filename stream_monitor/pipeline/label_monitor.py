@@ -571,8 +571,7 @@ class OutcomeMonitor:
                 reference={k: (m.value, m.se, m.n) for k, m in s.reference.items()} if s.reference else None,
                 learning=s.learning.to_state() if s.learning is not None else None,
                 shares=s.shares,
-                share_learning={a: g.to_state() for a, g in s.share_learning.items()}
-                if s.share_learning is not None else None,
+                share_learning=s.share_learning,
                 concept={k: d.to_state() for k, d in s.concept.items()},
                 marks=s.marks,
                 pair_policy=s.pair_policy,
@@ -594,8 +593,7 @@ class OutcomeMonitor:
             s.reference = {k: MetricValue(*x) for k, x in d.reference.items()} if d.reference else None
             s.learning = PerformanceAccumulator.from_state(d.learning) if d.learning else None
             s.shares = {a: dict(sh) for a, sh in d.shares.items()}
-            s.share_learning = {a: GroupCounts.from_state(g) for a, g in d.share_learning.items()} \
-                if d.share_learning is not None else None
+            s.share_learning = copy.deepcopy(d.share_learning)
             s.concept = {k: restore_concept(x) for k, x in d.concept.items()}
             s.marks = dict(d.marks)
             s.pair_policy, s.pred_policy = copy.deepcopy(d.pair_policy), copy.deepcopy(d.pred_policy)

@@ -24,10 +24,10 @@ from pydantic import BaseModel, JsonValue, SerializerFunctionWrapHandler, model_
 
 from stream_monitor.decisions.state import PolicyState
 from stream_monitor.detectors.state import CusumState, StreamingState
+from stream_monitor.windows.groups import GroupCounts
 from stream_monitor.windows.profile import ReferenceProfile
 from stream_monitor.windows.state import (
     STATE_CONFIG,
-    GroupCountsState,
     PairWindowState,
     PerformanceState,
     PredictionWindowState,
@@ -129,7 +129,7 @@ class OutcomeVersionState(BaseModel):
     reference: dict[str, tuple[float, float, int]] | None
     learning: PerformanceState | None
     shares: dict[str, dict[str, float]]
-    share_learning: dict[str, GroupCountsState] | None
+    share_learning: dict[str, GroupCounts] | None
     concept: dict[str, StreamingState]
     marks: dict[str, int]
     pair_policy: PolicyState

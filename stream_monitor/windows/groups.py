@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stream_monitor.specs.labels import OTHER_GROUP
-from stream_monitor.windows.state import GroupCountsState
 
 __all__ = ["GroupCounts", "group_of"]
 
@@ -86,12 +85,3 @@ class GroupCounts:
         return GroupCounts(list(self.groups), add(self.n, other.n), add(self.positive, other.positive),
                            add(self.tp, other.tp), add(self.fp, other.fp), add(self.fn, other.fn),
                            add(self.tn, other.tn))
-
-    def to_state(self) -> GroupCountsState:
-        return GroupCountsState(groups=self.groups, n=self.n, positive=self.positive, tp=self.tp, fp=self.fp,
-                                fn=self.fn, tn=self.tn)
-
-    @classmethod
-    def from_state(cls, data: GroupCountsState) -> GroupCounts:
-        return cls(list(data.groups), list(data.n), list(data.positive), list(data.tp), list(data.fp), list(data.fn),
-                   list(data.tn))

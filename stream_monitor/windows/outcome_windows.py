@@ -24,6 +24,7 @@ Examples
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -114,12 +115,12 @@ class PredictionWindow:
 
     def to_state(self) -> PredictionWindowState:
         return PredictionWindowState(index=self.index, n=self.n, start=self.start, end=self.end,
-                                     groups={a: g.to_state() for a, g in self.groups.items()},
+                                     groups=self.groups,
                                      estimate=self.estimate.to_state(), histogram=self.histogram)
 
     @classmethod
     def from_state(cls, data: PredictionWindowState) -> PredictionWindow:
-        return cls(data.index, {a: GroupCounts.from_state(g) for a, g in data.groups.items()},
+        return cls(data.index, copy.deepcopy(data.groups),
                    Estimate.from_state(data.estimate), list(data.histogram), data.n, data.start, data.end)
 
 
@@ -148,11 +149,11 @@ class PairWindow:
     def to_state(self) -> PairWindowState:
         return PairWindowState(index=self.index, start=self.start, end=self.end,
                                performance=self.performance.to_state(),
-                               groups={a: g.to_state() for a, g in self.groups.items()},
+                               groups=self.groups,
                                estimate=self.estimate.to_state())
 
     @classmethod
     def from_state(cls, data: PairWindowState) -> PairWindow:
         return cls(data.index, PerformanceAccumulator.from_state(data.performance),
-                   {a: GroupCounts.from_state(g) for a, g in data.groups.items()},
+                   copy.deepcopy(data.groups),
                    Estimate.from_state(data.estimate), data.start, data.end)

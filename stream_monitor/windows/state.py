@@ -6,7 +6,8 @@ hand-written. The models compose into the pipeline's snapshot
 (:mod:`stream_monitor.pipeline.snapshot`), which carries the schema version and the
 migrations from older snapshots. Field names and shapes are those of the version-1
 snapshot, so a version-1 part validates as it is; compact positional rows (an estimate,
-a log-loss triple) are typed tuples.
+a log-loss triple) are typed tuples. Plain dataclasses (:class:`~stream_monitor.windows.groups.GroupCounts`)
+are validated and dumped by pydantic as they are.
 
 Examples
 --------
@@ -19,12 +20,13 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
+from stream_monitor.windows.groups import GroupCounts
+
 __all__ = [
     "STATE_CONFIG",
     "CategoricalState",
     "EmbeddingState",
     "EstimateRow",
-    "GroupCountsState",
     "NumericState",
     "PairWindowState",
     "PerformanceState",
@@ -91,19 +93,6 @@ class SegmentsState(BaseModel):
     windows: list[tuple[str, str, WindowState]]
 
 
-class GroupCountsState(BaseModel):
-    """:class:`~stream_monitor.windows.groups.GroupCounts`: one count per group."""
-
-    model_config = STATE_CONFIG
-    groups: list[str]
-    n: list[int]
-    positive: list[int]
-    tp: list[int]
-    fp: list[int]
-    fn: list[int]
-    tn: list[int]
-
-
 # Estimate: bins, n, sum of p, sum of p(1 - p), positive and negative mass per score bin.
 EstimateRow = tuple[int, int, float, float, list[float], list[float]]
 
@@ -134,7 +123,7 @@ class PredictionWindowState(BaseModel):
     n: int
     start: float | None
     end: float | None
-    groups: dict[str, GroupCountsState]
+    groups: dict[str, GroupCounts]
     estimate: EstimateRow
     histogram: list[float]
 
@@ -147,5 +136,5 @@ class PairWindowState(BaseModel):
     start: float | None
     end: float | None
     performance: PerformanceState
-    groups: dict[str, GroupCountsState]
+    groups: dict[str, GroupCounts]
     estimate: EstimateRow
