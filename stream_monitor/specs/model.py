@@ -186,7 +186,7 @@ class SequentialSpec(BaseModel):
 _MULTIVARIATE_DEFAULT: tuple[Literal["mmd"], ...] = ("mmd",)
 _BOTH = frozenset({"numeric", "categorical"})
 # The feature types each window test applies to, by config name: detectors/registry.py
-# builds these tests (tests/unit/test_detectors.py checks that both name the same ones).
+# builds these tests (tests/unit/detectors/test_detectors.py checks that both name the same ones).
 WINDOW_TEST_TYPES: Final[Mapping[str, frozenset[str]]] = MappingProxyType({
     "ks": frozenset({"numeric"}),
     "chi2": frozenset({"categorical"}),

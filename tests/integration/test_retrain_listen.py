@@ -23,7 +23,7 @@ from stream_monitor.retrain import RetrainRequests
 from stream_monitor.retrain.store import DedupStore
 from stream_monitor.tools.broker import EmbeddedBroker, create_topics
 from tests.conftest import ROOT
-from tests.unit.test_retrain_store_plan import req
+from tests.unit.retrain.test_retrain_store_plan import req
 
 from .kafka_helpers import produce, read_topic, wait_for
 

@@ -28,7 +28,7 @@ import yaml
 
 from stream_monitor.tools.broker import free_port
 from stream_monitor.tools.simulate import Scenario, generate
-from tests.unit.test_sidecar_kserve import kserve_headers
+from tests.unit.sidecar.test_sidecar_kserve import kserve_headers
 
 from .conftest import Stack
 from .kafka_helpers import read_topic, sample, scrape, wait_for

@@ -13,7 +13,6 @@ import asyncio
 import json
 import math
 import zlib
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,9 +24,7 @@ from stream_monitor.settings import ServiceSettings
 from stream_monitor.sinks.base import MemoryPublisher
 from stream_monitor.tools.simulate import Scenario, generate, to_json
 from stream_monitor.tools.traffic import envelope
-from tests.conftest import MemoryStore
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.conftest import ROOT, MemoryStore
 
 
 async def _no_seek(topic: str, partition: int, offset: int) -> None:

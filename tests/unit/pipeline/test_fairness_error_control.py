@@ -184,7 +184,7 @@ def test_stationary_streams_have_no_fairness_breach() -> None:
     prediction windows each): no fairness reading breaches and no fairness subject is
     remembered by the policy (the groups have equal rates; the budget allows 1% per 10
     windows at the boundary)."""
-    from tests.unit.test_label_path import _label_reports, _scenario
+    from tests.unit.pipeline.test_label_path import _label_reports, _scenario
 
     for seed in (21, 22, 23):
         mon, outs, *_ = _scenario("stationary", seed=seed, n=20_000)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
@@ -18,9 +17,7 @@ from stream_monitor.settings import ServiceSettings
 from stream_monitor.sinks.base import Headers, MemoryPublisher
 from stream_monitor.sinks.prometheus import MonitorMetrics
 from stream_monitor.tools.simulate import Scenario, generate, to_json
-from tests.conftest import MemoryStore
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.conftest import ROOT, MemoryStore
 
 
 class _FailingPublisher(MemoryPublisher):

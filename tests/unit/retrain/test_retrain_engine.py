@@ -14,7 +14,7 @@ from stream_monitor.retrain.handlers import Delivery, ExecHandler, HandlerFailed
 from stream_monitor.retrain.options import ListenOptions
 from stream_monitor.retrain.plan import Incoming, plan
 from stream_monitor.retrain.store import DedupStore
-from tests.unit.test_retrain_store_plan import recs, req
+from tests.unit.retrain.test_retrain_store_plan import recs, req
 
 
 class Rig:

@@ -16,8 +16,8 @@ from stream_monitor.sidecar.forward import Forwarder
 from stream_monitor.sidecar.mapping import SidecarMapping
 from stream_monitor.sidecar.server import Sidecar, SidecarOptions
 from tests.integration.kafka_helpers import sample
-from tests.unit.test_client import FakeProducer
-from tests.unit.test_sidecar_kserve import MAPPING, V1_REQUEST, V1_RESPONSE, V2_REQUEST, kserve_headers
+from tests.unit.client.test_client import FakeProducer
+from tests.unit.sidecar.test_sidecar_kserve import MAPPING, V1_REQUEST, V1_RESPONSE, V2_REQUEST, kserve_headers
 
 TOPICS = {"prediction": "preds", "feature": "feats", "label": "labels"}
 
