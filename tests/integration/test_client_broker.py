@@ -25,7 +25,7 @@ from tests.conftest import ROOT
 
 from .kafka_helpers import read_topic
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.broker]
 
 
 def _name(tag: str) -> str:

@@ -38,7 +38,10 @@ from .conftest import Stack, Worker
 from .kafka_helpers import produce, sample, wait_for
 from .ops_stack import MV, OpsStack, monitoring, prom_query
 
-pytestmark = pytest.mark.integration
+pytestmark = [
+    pytest.mark.integration, pytest.mark.broker, pytest.mark.prometheus,
+    pytest.mark.alertmanager,
+]
 
 DASHBOARDS = sorted((ROOT / "grafana" / "dashboards").glob("*.json"))
 SUBSTITUTIONS = {

@@ -27,7 +27,7 @@ from tests.unit.retrain.test_retrain_store_plan import req
 
 from .kafka_helpers import produce, read_topic, wait_for
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.broker]
 
 HANDLER = """
 import json, os, sys, time

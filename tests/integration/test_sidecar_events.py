@@ -17,7 +17,7 @@ from .conftest import Stack
 from .kafka_helpers import read_topic
 from .test_sidecar_kserve import SidecarProcess, sidecar  # noqa: F401 - the fixture
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.broker]
 JSON = {"Content-Type": "application/json"}
 
 

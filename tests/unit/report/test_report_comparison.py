@@ -17,6 +17,7 @@ from stream_monitor.api import Comparison
 from stream_monitor.report.page import plotted
 from stream_monitor.report.svg import Point, bars, line
 from tests.conftest import ROOT
+from tests.tool_markers import program
 
 ARTIFACT = ROOT / "tests" / "artifacts" / "report.png"
 
@@ -41,10 +42,7 @@ class _Plots(HTMLParser):
 
 
 def _chromium(tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    exe = shutil.which("chromium") or shutil.which("chromium-browser")
-    if exe is None:
-        pytest.fail("chromium not on PATH: run `make ops-tools` (apt-get install chromium)", pytrace=False)
-    cmd = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    cmd = [program("chromium"), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
            "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
            f"--user-data-dir={tmp / 'profile'}", "--window-size=1280,1600", "--virtual-time-budget=3000", *args]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False, cwd=tmp)  # noqa: S603
@@ -65,6 +63,7 @@ def result() -> Comparison:
 
 
 @pytest.mark.integration
+@pytest.mark.chromium
 def test_report_plots_in_headless_chromium(result: Comparison, tmp_path: Path) -> None:
     page = tmp_path / "report.html"
     result.to_html(page)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import shutil
 import string
 import subprocess
 
@@ -15,6 +14,7 @@ from stream_monitor.specs.model import ModelSpec
 from stream_monitor.tools.simulate import Scenario, generate, to_json
 from stream_monitor.windows.profile import ReferenceProfile
 from tests.conftest import make_monitor, records
+from tests.tool_markers import program
 
 
 def _sample(reg: CollectorRegistry, name: str, **labels: str) -> float | None:
@@ -85,13 +85,13 @@ def test_cardinality_attack_is_bounded(demo_spec: ModelSpec, demo_reference: Ref
     # Per version: a reading per feature and test (window tests and CUSUMs), quality rates, state.
     assert first < 450, first
     assert attack(4000, 2000) <= first  # twice the random names later: not one series more
-@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool is installed by make test")
+@pytest.mark.promtool
 def test_exposition_passes_promtool_lint(demo_spec: ModelSpec, demo_reference: ReferenceProfile) -> None:
     mon = make_monitor(demo_spec, demo_reference)
     reg = CollectorRegistry()
     metrics = MonitorMetrics(reg, lambda: [mon])
     metrics.observe(mon.observe(records([to_json(e) for e in generate(Scenario(), 1500)]), now=0), now=0)
-    res = subprocess.run(["promtool", "check", "metrics"], input=generate_latest(reg), capture_output=True,
+    res = subprocess.run([program("promtool"), "check", "metrics"], input=generate_latest(reg), capture_output=True,
                          timeout=30, check=False)
     assert res.returncode == 0, res.stdout.decode() + res.stderr.decode()
 
