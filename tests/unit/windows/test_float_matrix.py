@@ -6,7 +6,6 @@ import copy
 import doctest
 import json
 import pickle
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,10 +16,11 @@ from stream_monitor.config.references import load_profile
 from stream_monitor.specs.model import ModelSpec
 from stream_monitor.windows.float_matrix import FloatMatrix
 from stream_monitor.windows.profile import ReferenceProfile, ReferenceSample
+from tests.conftest import ROOT
 
 # Written by the code that held the sample as tuples of tuples of floats (demo model, 3,000
 # reference rows, a sample of 60); its fingerprint was d87dd93ccd7c9daf then.
-TUPLES_PROFILE = Path(__file__).resolve().parent.parent / "data" / "reference_profile_tuples.json"
+TUPLES_PROFILE = ROOT / "tests" / "data" / "reference_profile_tuples.json"
 TUPLES_FINGERPRINT = "d87dd93ccd7c9daf"
 
 
