@@ -37,6 +37,7 @@ from stream_monitor.detectors.streaming import StreamingBase, build_streaming, r
 from stream_monitor.events.models import FeatureEvent, PredictionEvent
 from stream_monitor.pipeline.evaluate import evaluate_window
 from stream_monitor.pipeline.feature_join import FeatureJoin, JoinCounts
+from stream_monitor.pipeline.plan import EvaluationPlan
 from stream_monitor.pipeline.references import rolling_profile
 from stream_monitor.pipeline.seasonal import PhaseCalibrator, PhaseReference
 from stream_monitor.pipeline.segments import segment_quantile, segment_readings
@@ -67,6 +68,7 @@ class VersionState:
     stream_marks: dict[str, int] = field(default_factory=dict)  # detections when the window opened
     healthy: list[Window] = field(default_factory=list)  # the rolling reference's windows
     calibrator: Calibrator | None = None  # in memory only: a pure function of the reference
+    plan: EvaluationPlan | None = None  # in memory only: the reference's tests and thresholds
     segments: SegmentWindows | None = None  # per-segment windows, when ``segments`` is configured
     cusum_layout: CusumLayout | None = None  # in memory only: a pure function of the reference
     cusum: CusumBank | None = None  # the sequential detectors' state, when enabled
@@ -81,6 +83,7 @@ class VersionState:
         self.layout = WindowLayout.build(spec, reference)
         self.window = Window.empty(index, self.layout)
         self.learning = None
+        self.plan = EvaluationPlan.build(spec, reference)
         self.calibrator = Calibrator(resamples=det.calibration_resamples, seed=det.seed)
         self.streams = {
             _stream_name(s.kind, i, det.streaming): build_streaming(s.kind, s.params, every=s.every)
@@ -361,7 +364,8 @@ class ModelMonitor:
 
     def _close(self, state: VersionState) -> tuple[WindowReport, RetrainRequest | None]:
         assert state.window is not None and state.layout is not None and state.reference is not None
-        w = state.window
+        assert state.plan is not None
+        w, plan = state.window, state.plan
         ref_spec = self.spec.reference
         segs = state.segments
         reference, embedding = state.reference, state.layout.embedding
@@ -369,19 +373,19 @@ class ModelMonitor:
             shares = state.phases / state.phases.sum()  # the window's phase composition
             reference, embedding = state.phase.mix(shares), state.phase.embedding(embedding, shares)
         # Segment tests share the window's false-alarm budget (distance quantile and p-value correction).
-        quantile = segment_quantile(w, segs, reference, self.spec) if segs is not None else None
-        readings, quality = evaluate_window(w, reference, self.spec, state.calibrator, embedding, quantile=quantile)
+        quantile = segment_quantile(w, segs, reference, plan) if segs is not None else None
+        readings, quality = evaluate_window(w, reference, plan, state.calibrator, embedding, quantile=quantile)
         readings.extend(self._stream_readings(state, w))
         if state.cusum is not None and state.cusum_layout is not None:
             readings.extend(sequential_readings(state.cusum_layout, state.cusum, w.n, reference.rows))
         if segs is not None and quantile is not None:
-            readings.extend(segment_readings(segs, reference, self.spec, state.calibrator, quantile))
+            readings.extend(segment_readings(segs, reference, plan, state.calibrator, quantile))
         rolling = None
         if ref_spec.rolling_windows is not None and len(state.healthy) >= ref_spec.rolling_windows:
             rolling = rolling_profile(state.reference, state.healthy)
         decide_on = "static"
         if rolling is not None:
-            against, _ = evaluate_window(w, rolling, self.spec, state.calibrator)
+            against, _ = evaluate_window(w, rolling, plan, state.calibrator)
             readings.extend(dataclasses.replace(r, reference="rolling") for r in against)
             decide_on = "rolling" if ref_spec.rolling_use == "decide" else "static"
         info = WindowInfo(index=w.index, start=w.start_ts, end=w.end_ts, events=w.n)

@@ -21,8 +21,8 @@ import dataclasses
 
 from stream_monitor.detectors.calibration import Calibrator
 from stream_monitor.detectors.reading import Reading
-from stream_monitor.pipeline.evaluate import distance_quantile, distance_tests, evaluate_window
-from stream_monitor.specs.model import ModelSpec
+from stream_monitor.pipeline.evaluate import evaluate_window
+from stream_monitor.pipeline.plan import EvaluationPlan
 from stream_monitor.windows.profile import ReferenceProfile
 from stream_monitor.windows.segments import SegmentWindows, segment_name
 from stream_monitor.windows.window import Window
@@ -30,23 +30,24 @@ from stream_monitor.windows.window import Window
 __all__ = ["segment_quantile", "segment_readings"]
 
 
-def segment_quantile(window: Window, segments: SegmentWindows, reference: ReferenceProfile, spec: ModelSpec) -> float:
+def segment_quantile(window: Window, segments: SegmentWindows, reference: ReferenceProfile,
+                     plan: EvaluationPlan) -> float:
     """The distance calibration quantile when the window's budget includes its sufficient segments."""
-    n = distance_tests(window, reference, spec)
-    n += sum(distance_tests(w, reference, spec) for _, _, w in segments.sufficient(spec.detectors.min_samples))
-    return distance_quantile(spec, n)
+    n = plan.distance_tests(window, reference)
+    n += sum(plan.distance_tests(w, reference) for _, _, w in segments.sufficient(plan.min_samples))
+    return plan.quantile(n)
 
 
 def segment_readings(
     segments: SegmentWindows,
     reference: ReferenceProfile,
-    spec: ModelSpec,
+    plan: EvaluationPlan,
     calibrator: Calibrator | None,
     quantile: float,
 ) -> list[Reading]:
     """Raw readings (``drift`` not yet decided) of every sufficient segment window."""
     out: list[Reading] = []
-    for attr, group, w in segments.sufficient(spec.detectors.min_samples):
-        readings, _ = evaluate_window(w, reference, spec, calibrator, quantile=quantile)
+    for attr, group, w in segments.sufficient(plan.min_samples):
+        readings, _ = evaluate_window(w, reference, plan, calibrator, quantile=quantile)
         out.extend(dataclasses.replace(r, feature=segment_name(r.feature, attr, group)) for r in readings)
     return out

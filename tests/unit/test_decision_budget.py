@@ -112,6 +112,7 @@ def test_calibration_is_deterministic_shrinks_with_n_and_extrapolates_tails() ->
 def test_fixed_threshold_mode_uses_the_configured_floor(demo_spec: ModelSpec, demo_reference) -> None:  # type: ignore[no-untyped-def]
     from stream_monitor.events import PredictionEvent
     from stream_monitor.pipeline.evaluate import evaluate_window
+    from stream_monitor.pipeline.plan import EvaluationPlan
     from stream_monitor.tools.simulate import Scenario, generate
     from stream_monitor.windows import Window, WindowLayout
 
@@ -122,8 +123,11 @@ def test_fixed_threshold_mode_uses_the_configured_floor(demo_spec: ModelSpec, de
     w.add([PredictionEvent.model_validate(e) for e in generate(Scenario(seed=2), 120)], layout)
     fixed = demo_spec.model_copy(update={"detectors": demo_spec.detectors.model_copy(
         update={"threshold_mode": "fixed"})})
-    psi_fixed = {r.feature: r.threshold for r in evaluate_window(w, demo_reference, fixed)[0] if r.detector == "psi"}
-    psi_cal = {r.feature: r.threshold for r in evaluate_window(w, demo_reference, demo_spec)[0]
+    fixed_plan = EvaluationPlan.build(fixed, demo_reference)
+    calibrated_plan = EvaluationPlan.build(demo_spec, demo_reference)
+    psi_fixed = {r.feature: r.threshold for r in evaluate_window(w, demo_reference, fixed_plan)[0]
+                 if r.detector == "psi"}
+    psi_cal = {r.feature: r.threshold for r in evaluate_window(w, demo_reference, calibrated_plan)[0]
                if r.detector == "psi"}
     assert set(psi_fixed.values()) == {0.2}
     # 120 values on 10 bins: sampling noise alone exceeds PSI 0.2; the floor still holds everywhere
