@@ -132,7 +132,7 @@ async def _ceiling(bootstrap: str, topic: str, total: int, batched: bool, valida
     import orjson
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
-    from stream_monitor.settings import LimitSettings
+    from stream_monitor.config.groups import LimitSettings
     from stream_monitor.validation.decode import decode
 
     max_bytes = LimitSettings().max_message_bytes

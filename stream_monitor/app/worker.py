@@ -28,9 +28,10 @@ from stream_monitor.app.logs import RepeatFilter, install_repeat_filter
 from stream_monitor.app.records import RecordGuard, install
 from stream_monitor.app.runtime import Runtime, consumer_fetch_bytes, partition_key, producer_request_bytes
 from stream_monitor.app.web import Health, WebServer
+from stream_monitor.config.groups import KafkaSecurity
 from stream_monitor.errors import PublishError
 from stream_monitor.pipeline.monitor import SourceRecord
-from stream_monitor.settings import KafkaSecurity, ServiceSettings
+from stream_monitor.settings import ServiceSettings
 from stream_monitor.sinks.base import Headers
 from stream_monitor.sinks.prometheus import MonitorMetrics
 from stream_monitor.tools.broker import ssl_context

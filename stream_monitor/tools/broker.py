@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from stream_monitor.config.groups import KafkaSecurity
 from stream_monitor.errors import BrokerConnectError
-from stream_monitor.settings import KafkaSecurity
 
 __all__ = [
     "EmbeddedBroker",

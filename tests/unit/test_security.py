@@ -18,7 +18,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from stream_monitor.app.worker import MonitorApp, broker_credentials
-from stream_monitor.settings import KafkaSecurity, ServiceSettings
+from stream_monitor.config.groups import KafkaSecurity
+from stream_monitor.settings import ServiceSettings
 from tests.conftest import ROOT
 
 SECRET = "pa55-w0rd-that-must-not-leak"
