@@ -51,7 +51,7 @@ from stream_monitor.pipeline.feature_join import JoinCounts
 from stream_monitor.pipeline.label_monitor import OutcomeBatch, OutcomeMonitor
 from stream_monitor.pipeline.model_monitor import ModelMonitor
 from stream_monitor.specs.model import ModelSpec
-from stream_monitor.validation.decode import ReasonCode, Rejection, decode
+from stream_monitor.validation import ReasonCode, Rejection, decode
 from stream_monitor.windows.profile import ReferenceProfile
 
 __all__ = [

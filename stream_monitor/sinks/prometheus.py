@@ -29,7 +29,7 @@ from stream_monitor.detectors.base import DetectorState
 from stream_monitor.pipeline.monitor import DeadLetter, Monitor, Outcome
 from stream_monitor.sinks.prometheus_outcomes import LabelGauges, OutcomeMetrics
 from stream_monitor.sinks.prometheus_requests import RequestCollector
-from stream_monitor.validation.decode import REASON_CODES
+from stream_monitor.validation import REASON_CODES
 
 __all__ = ["SOURCES", "MonitorMetrics", "observe_many"]
 
