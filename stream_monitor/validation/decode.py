@@ -20,7 +20,8 @@ from pydantic import TypeAdapter, ValidationError
 from stream_monitor.events.envelope import COLUMNS_PREFIX
 from stream_monitor.events.models import BatchEnvelope, Event, EventKind, FeatureEvent, PredictionEvent
 from stream_monitor.validation.adapters import ADAPTERS, ENVELOPE_PREFIX, HOMOGENEOUS, OBJECT, OWN_KIND
-from stream_monitor.validation.columnar import RowRefusal, decode_columns
+from stream_monitor.validation.column_rows import RowRefusal
+from stream_monitor.validation.columnar import decode_columns
 from stream_monitor.validation.duplicates import is_repeated, no_duplicates, parse_marking_repeats, repeated_at
 from stream_monitor.validation.rejection import Rejection, classify, safe_loc
 
