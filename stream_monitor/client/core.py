@@ -24,7 +24,8 @@ from typing import Any, Final, Self
 from pydantic import BaseModel, ValidationError
 
 from stream_monitor.client.buffer import ENVELOPE_FRAMING, Buffer, ClientStats, DropReason
-from stream_monitor.client.sender import Sender, kafka_producer
+from stream_monitor.client.producer import kafka_producer
+from stream_monitor.client.sender import Sender
 from stream_monitor.events.models import MAX_BATCH_EVENTS, FeatureEvent, LabelEvent, PredictionEvent
 
 __all__ = ["ClientCore"]
