@@ -36,7 +36,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stream_monitor.tools.broker import EmbeddedBroker, create_topics, free_port
+from stream_monitor.tools.broker import EmbeddedBroker, free_port
+from stream_monitor.tools.kafka_admin import create_topics
 from stream_monitor.tools.traffic import envelope
 
 __all__ = ["Bench", "Worker"]

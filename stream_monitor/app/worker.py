@@ -34,7 +34,7 @@ from stream_monitor.pipeline.monitor import SourceRecord
 from stream_monitor.settings import ServiceSettings
 from stream_monitor.sinks.base import Headers
 from stream_monitor.sinks.prometheus import MonitorMetrics
-from stream_monitor.tools.broker import ssl_context
+from stream_monitor.tools.kafka_admin import ssl_context
 from stream_monitor.windows.profile import ReferenceProfile
 
 __all__ = ["MonitorApp", "broker_credentials", "consumer_class", "create_app"]

@@ -126,7 +126,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         print(json.dumps({"events": args.events, "scenario": args.scenario, "change_at": args.change_at,
                           "changed_features": list(scenario.changed_features())}))
         return 0
-    from stream_monitor.tools.broker import check_broker
+    from stream_monitor.tools.kafka_admin import check_broker
     from stream_monitor.tools.simulate import stamped_from
     from stream_monitor.tools.traffic import produce
 

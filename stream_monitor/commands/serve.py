@@ -74,7 +74,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from stream_monitor.app.worker import create_app
     from stream_monitor.config.references import load_references, load_version_references
-    from stream_monitor.tools.broker import check_broker, create_topics
+    from stream_monitor.tools.kafka_admin import check_broker, create_topics
 
     settings = _settings(args.config, args.bootstrap_servers, args.web_port)
     references = load_references(settings)
@@ -103,7 +103,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_broker(args: argparse.Namespace) -> int:
-    from stream_monitor.tools.broker import EmbeddedBroker, create_topics
+    from stream_monitor.tools.broker import EmbeddedBroker
+    from stream_monitor.tools.kafka_admin import create_topics
 
     _check_port("127.0.0.1", args.port, setting="--port")
     broker = EmbeddedBroker(args.port, storage=args.storage).start()
