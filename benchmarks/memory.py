@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -24,7 +25,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["main", "run_memory"]
+__all__ = ["main", "memory_section", "run_memory", "targets"]
+
+ONE_MODEL_MB = 100.0  # peak RSS with one model, default suite
+PER_MODEL_MB = 1.0  # peak RSS per additional model
 
 
 def _rss_mb() -> float:
@@ -122,6 +126,63 @@ def run_memory(models: int, events: int, checkpoints: list[int], python: str = s
     proc = subprocess.run(cmd, capture_output=True, text=True, check=True,  # noqa: S603 - fixed argv
                           cwd=Path(__file__).resolve().parent.parent)
     return [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+
+
+def targets(rows: list[dict[str, Any]]) -> dict[int, list[float]]:
+    """Per model count, one figure per run: the peak RSS (MB) for one model, and the peak
+    RSS per additional model, ``(peak(m) - peak(1)) / (m - 1)`` within the run, for more."""
+    peaks: dict[tuple[int, int], float] = {}  # (run, models) -> the run's peak RSS
+    for r in rows:
+        key = (r.get("run", 0), r["models"])
+        peaks[key] = max(peaks.get(key, 0.0), r["peak_rss_mb"])
+    out: dict[int, list[float]] = {}
+    for (run, models), peak in sorted(peaks.items()):
+        if models == 1:
+            out.setdefault(1, []).append(peak)
+        elif (run, 1) in peaks:
+            out.setdefault(models, []).append((peak - peaks[(run, 1)]) / (models - 1))
+    return out
+
+
+def _median(values: list[float]) -> str:
+    return f"{statistics.median(values):,.2f}" + (f" ({min(values):,.2f} - {max(values):,.2f})"
+                                                   if len(values) > 1 else "")
+
+
+def memory_section(rows: list[dict[str, Any]], how: str) -> list[str]:
+    """The markdown of one memory part: medians over its runs, then the two targets."""
+    runs = len({r.get("run", 0) for r in rows})
+    lines = [
+        f"## Memory and state, {how}",
+        "",
+        "In-process core fed envelopes of 1,000 events (one model per envelope, models taking turns); "
+        "each model count in a fresh process. State: the compressed snapshot the changelog table stores "
+        "(and its JSON size), taken with every window half full. CPU: per event since the start, so the "
+        f"first windows' threshold calibration weighs on the early rows. Medians of {runs} run(s).",
+        "",
+        "| models | events | peak RSS MB | state bytes (zlib) | state bytes (JSON) | CPU us/event |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    groups: dict[tuple[int, int], list[dict[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault((r["models"], r["events"]), []).append(r)
+    for (models, events), g in sorted(groups.items()):
+        med = {k: statistics.median(r[k] for r in g)
+               for k in ("peak_rss_mb", "state_bytes", "state_json_bytes", "cpu_us_per_event")}
+        lines.append(f"| {models} | {events:,} | {med['peak_rss_mb']:,.1f} | {med['state_bytes']:,.0f} | "
+                     f"{med['state_json_bytes']:,.0f} | {med['cpu_us_per_event']:,.1f} |")
+    t = targets(rows)
+    if 1 in t:
+        met = statistics.median(t[1]) <= ONE_MODEL_MB
+        lines += ["", f"Peak RSS with one model: **{_median(t[1])} MB** (target <= {ONE_MODEL_MB:g} MB: "
+                  f"{'met' if met else 'not met'})."]
+    more = {m: v for m, v in t.items() if m > 1}
+    if more:
+        worst = max(statistics.median(v) for v in more.values())
+        lines.append("Peak RSS per additional model: " + ", ".join(
+            f"**{_median(v)} MB** ({m} models against 1)" for m, v in sorted(more.items()))
+            + f" (target <= {PER_MODEL_MB:g} MB: {'met' if worst <= PER_MODEL_MB else 'not met'}).")
+    return [*lines, ""]
 
 
 def main(argv: list[str] | None = None) -> int:

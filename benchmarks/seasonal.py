@@ -25,12 +25,11 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
-import platform
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks.provenance import command, machine, publish, when
 from stream_monitor.events import PredictionEvent
 from stream_monitor.pipeline.model_monitor import ModelMonitor
 from stream_monitor.specs.model import ModelSpec
@@ -115,13 +114,12 @@ def main(argv: list[str] | None = None) -> int:
     with multiprocessing.get_context("spawn").Pool(args.processes) as pool:
         results = list(pool.imap_unordered(run_job, jobs))
     results.sort(key=lambda r: (SCENARIOS.index(r["scenario"]), r["seed"]))
-    cmd = "python -m benchmarks.seasonal " + " ".join(argv if argv is not None else sys.argv[1:])
     text = "\n".join([
         "# Seasonal traffic",
         "",
-        f"Measured {time.strftime('%Y-%m-%d', time.gmtime())} on {platform.machine()} "
-        f"({os.cpu_count()} cores, Python {platform.python_version()}), in {time.perf_counter() - t0:.0f} s wall:",
-        f"`{cmd.strip()}`. Reference: {args.reference_days:g} whole days; stream: {args.days:g} days at "
+        f"Measured {when()} ({machine()}), in {time.perf_counter() - t0:.0f} s wall:",
+        f"`{command('benchmarks.seasonal', argv)}`. Reference: {args.reference_days:g} whole days; "
+        f"stream: {args.days:g} days at "
         f"{args.rate:g} events/s (a 1,000-event window is about {1000 / args.rate / 3600:.1f} h); "
         "24 one-hour phase buckets; a change starts at the stream's second day.",
         "",
@@ -136,8 +134,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{r['delay_hours'] if r['delay_hours'] is not None else '-'} |" for r in results),
         "",
     ])
-    args.output.write_text(text)
-    print(text)
+    publish(text, args.output)
     return 0
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from stream_monitor.specs.model import ModelSpec
+from stream_monitor.windows.float_matrix import FloatMatrix
 from stream_monitor.windows.reference_profile import (
     MULTIVARIATE,
     PREDICTION,
@@ -240,5 +241,6 @@ def _sample(
         mean = random_features(scores(wide), omega).mean(axis=0)
         embedding = ReferenceEmbedding(n_features=det.mmd_features, seed=det.seed, rows=len(wide),
                                        mean=tuple(float(v) for v in mean), bandwidth=bandwidth)
-    return ReferenceSample(features=tuple(names), rows=rows, correlation=correlation,
+    return ReferenceSample(features=tuple(names), rows=FloatMatrix(rows),
+                           correlation=FloatMatrix(correlation) if correlation is not None else None,
                            correlation_rows=len(wide) if correlation is not None else 0, embedding=embedding)
