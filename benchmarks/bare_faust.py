@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     app = faust.App(args.app_id, **common)
     if args.mode == "take":  # the worker's consumer too (its fetch wait)
-        from stream_monitor.app.worker import consumer_class
+        from stream_monitor.app.faust_io import consumer_class
 
         app.transport.Consumer = consumer_class(WorkerSettings().fetch_max_wait_ms)
     topic = app.topic(args.topic, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")

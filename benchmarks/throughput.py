@@ -38,7 +38,6 @@ from typing import Any
 
 from stream_monitor.tools.broker import EmbeddedBroker, free_port
 from stream_monitor.tools.kafka_admin import create_topics
-from stream_monitor.tools.traffic import envelope
 
 __all__ = ["Bench", "Worker"]
 
@@ -173,11 +172,12 @@ class Worker:
     log: Path
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    wrapper: tuple[str, ...] | None = None  # a module (and its arguments) that runs the CLI instead
 
     def start(self) -> Worker:
         with open(self.log, "ab") as fh:
             self.process = subprocess.Popen(  # noqa: S603 - fixed argv
-                [sys.executable, "-m", "stream_monitor", "run", "--config", str(self.config),
+                [sys.executable, "-m", *(self.wrapper or ("stream_monitor",)), "run", "--config", str(self.config),
                  "--bootstrap-servers", self.bootstrap, "--web-port", str(self.port)],
                 stdout=fh, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True,
             )
@@ -316,41 +316,3 @@ class Bench:
                 raise RuntimeError(f"worker exited with {w.process.returncode}; see {w.log}")
         if time.monotonic() > deadline:
             raise TimeoutError("workers did not finish in time")
-
-    def latency(self, windows: int = 30, warm_up: int = 3) -> list[float]:
-        """Seconds from sending each drifted window to its retrain request on the topic."""
-        from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-
-        from benchmarks.workload import encoded_events
-
-        prefix = self._name("lat")
-        topic = self.topics(prefix, 1)
-        config = self.config(prefix, retrain={"consecutive_windows": 1, "cooldown_seconds": 0})
-        worker = Worker(config, self.bootstrap, self.dir / f"{prefix}.log").start()
-        # A short fetch wait: the measuring consumer must not add its own long-poll delay.
-        consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False,
-                                 auto_offset_reset="earliest", fetch_max_wait_ms=10)
-        consumer.assign([TopicPartition(f"{prefix}-retrain", 0)])
-        producer = KafkaProducer(bootstrap_servers=self.bootstrap, acks="all", linger_ms=0,
-                                 max_request_size=4 * 1_048_576)
-        out: list[float] = []
-        try:
-            deadline = time.monotonic() + 120
-            while worker.assigned(topic) != 1:
-                self._check([worker], deadline)
-                time.sleep(0.3)
-            for i in range(warm_up + windows):
-                value = envelope(encoded_events(1000, start=i * 1000, shift=15.0))
-                t0 = time.monotonic()
-                producer.send(topic, key=b"fraud-detector", value=value)  # keyed: no routing hop
-                producer.flush()
-                got = False
-                while not got and time.monotonic() - t0 < 10:
-                    got = any(consumer.poll(timeout_ms=20).values())
-                if i >= warm_up:
-                    out.append(time.monotonic() - t0 if got else float("inf"))
-            return out
-        finally:
-            producer.close()
-            consumer.close()
-            worker.stop()

@@ -31,7 +31,7 @@ from stream_monitor.api.tables import RESERVED, TableLike, cell
 from stream_monitor.decisions.conclusion import WindowReport
 from stream_monitor.decisions.request import RetrainRequest
 from stream_monitor.pipeline.monitor import Monitor as CoreMonitor
-from stream_monitor.pipeline.monitor import Outcome, SourceRecord
+from stream_monitor.pipeline.outcome import Outcome, SourceRecord
 from stream_monitor.settings import ServiceSettings
 from stream_monitor.windows.profile import ReferenceProfile
 
@@ -167,4 +167,4 @@ class Monitor:
 
     def restore(self, blob: bytes) -> None:
         self.core.restore(blob)
-        self._offset = max(self.core.positions.values(), default=0)
+        self._offset = max(self.core.view(models=()).positions.values(), default=0)

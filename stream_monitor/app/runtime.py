@@ -16,68 +16,24 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
+from stream_monitor.app.positions import PartitionPositions, Seeker
+from stream_monitor.app.sizing import TURNS_BETWEEN_SLICES, dead_letter_value_bytes, slices
 from stream_monitor.errors import PublishError, SnapshotError
 from stream_monitor.events.models import EventKind
-from stream_monitor.pipeline.monitor import ROUTED_FROM, Monitor, Outcome, SourceRecord
+from stream_monitor.pipeline.monitor import Monitor
+from stream_monitor.pipeline.outcome import ROUTED_FROM, Outcome, SourceRecord
 from stream_monitor.report.history import StatusHistory, status_payload
 from stream_monitor.report.status_view import version_views
 from stream_monitor.settings import ServiceSettings
 from stream_monitor.sinks.base import Publisher
-from stream_monitor.sinks.dead_letter import MAX_EXTRA_BYTES, DeadLetterSink
-from stream_monitor.sinks.prometheus import SOURCES, MonitorMetrics
+from stream_monitor.sinks.dead_letter import DeadLetterSink
+from stream_monitor.sinks.prometheus import MonitorMetrics
 from stream_monitor.sinks.retrain_topic import RetrainTopicSink
 from stream_monitor.windows.profile import ReferenceProfile
 
-__all__ = [
-    "TURNS_BETWEEN_SLICES",
-    "Runtime",
-    "SnapshotStore",
-    "consumer_fetch_bytes",
-    "dead_letter_value_bytes",
-    "partition_key",
-    "producer_request_bytes",
-]
+__all__ = ["Runtime", "SnapshotStore"]
 
 log = logging.getLogger(__name__)
-
-# Loop turns between two slices of a batch. One turn reads at most 256 KiB from a socket, and a
-# fetch of 4 MiB then took 16 slices (~1 s of work) to arrive: the worker went idle after each
-# batch waiting for the next (one worker kept 0.90 of a core busy on envelopes; with 8, 0.95-0.99).
-TURNS_BETWEEN_SLICES = 8
-
-
-def consumer_fetch_bytes(settings: ServiceSettings) -> int:
-    """The consumer's per-partition fetch size (a record can still arrive larger: a broker
-    returns the first record of a partition whatever its size)."""
-    return max(settings.limits.max_message_bytes * 2, 4 * 1_048_576)
-
-
-def dead_letter_value_bytes(settings: ServiceSettings) -> int:
-    """The largest dead-letter value published whole; longer ones are cut (with a hash)."""
-    return consumer_fetch_bytes(settings)
-
-
-def producer_request_bytes(settings: ServiceSettings) -> int:
-    """The producer's request limit: a whole dead letter, its headers and the batch overhead."""
-    return dead_letter_value_bytes(settings) + 2 * MAX_EXTRA_BYTES + 65_536
-
-
-def partition_key(partition: int) -> bytes:
-    return f"partition-{partition}".encode()
-
-
-def _slices(records: Sequence[SourceRecord], max_bytes: int) -> Iterable[Sequence[SourceRecord]]:
-    """Consecutive runs of records of at most ``max_bytes`` of values (at least one record each)."""
-    start, size = 0, 0
-    for i, r in enumerate(records):
-        n = len(r.value) if r.value else 0
-        if i > start and size + n > max_bytes:
-            yield records[start:i]
-            start, size = i, 0
-        size += n
-    if start < len(records):
-        yield records[start:]
-
 
 class SnapshotStore(Protocol):
     def get(self, partition: int) -> bytes | None: ...
@@ -85,11 +41,7 @@ class SnapshotStore(Protocol):
     def put(self, partition: int, blob: bytes) -> None: ...
 
 
-class Seeker(Protocol):
-    async def __call__(self, topic: str, partition: int, offset: int) -> None: ...
-
-
-class Runtime:
+class Runtime(PartitionPositions):
     """Owns the per-partition monitors of this worker."""
 
     def __init__(
@@ -156,10 +108,12 @@ class Runtime:
             else:
                 if reset:
                     log.warning("partition %d: configuration changed, state reset for %s", partition, reset)
-                log.info("partition %d: state restored (%d positions)", partition, len(mon.positions))
+                positions = len(mon.view(models=()).positions)
+                log.info("partition %d: state restored (%d positions)", partition, positions)
         self.monitors[partition] = mon
-        if mon.pending:  # decided before a crash, maybe never published
-            await self._publish(mon, list(mon.pending.values()))
+        pending = mon.view(models=()).pending
+        if pending:  # decided before a crash, maybe never published
+            await self._publish(mon, pending)
         return mon
 
     def forget(self, partitions: Iterable[int]) -> None:
@@ -184,7 +138,7 @@ class Runtime:
         limit = self.settings.worker.slice_max_bytes
         for partition, recs in by_partition.items():
             mon = await self.monitor_for(partition)
-            for piece in _slices(recs, limit):
+            for piece in slices(recs, limit):
                 if self.monitors.get(partition) is not mon:
                     break  # revoked while the loop turned: the new owner reads these records again
                 now = self.clock()
@@ -221,18 +175,6 @@ class Runtime:
         for (topic, partition), offset in outcome.seeks.items():
             await self._seek_once(topic, partition, offset, now)
 
-    async def _roll_back(self, partition: int, exc: PublishError) -> None:
-        """A dead letter or request could not be published: forget what this partition did
-        since its last snapshot and read those records again (nothing is dropped)."""
-        log.error("partition %d: %s; state rolled back to the last snapshot, records are read again", partition, exc)
-        self.monitors.pop(partition, None)
-        self._dirty.discard(partition)
-        mon = await self.monitor_for(partition)
-        now = self.clock()
-        for (topic, p), pos in mon.positions.items():
-            if p == partition and topic in self.kinds:
-                self._seeking[(topic, p)] = (pos, now)  # the watchdog seeks back
-
     async def _publish(self, mon: Monitor, requests: Sequence[Any]) -> None:
         if self.before_publish is not None:
             await self.before_publish()
@@ -259,99 +201,6 @@ class Runtime:
                 r.request_id, r.model_id, r.model_version, r.severity,
                 ", ".join(sorted({f"{x.feature}:{x.detector}" for x in r.reasons})),
             )
-
-    async def _seek_once(self, topic: str, partition: int, offset: int, now: float) -> None:
-        """Seek back to re-read skipped records; the watchdog repeats it until they come."""
-        if (topic, partition) in self._seeking:
-            return
-        self._seeking[(topic, partition)] = (offset, now)
-        log.warning("gap on %s[%d]: seeking back to offset %d", topic, partition, offset)
-        await self._seek(topic, partition, offset)
-
-    async def _seek(self, topic: str, partition: int, offset: int) -> None:
-        if self.metrics is not None:
-            self.metrics.gap_seeks.labels(SOURCES[self.kinds.get(topic, "prediction")]).inc()
-        await self.seek(topic, partition, offset)
-
-    async def reseek_out_of_step(self, highwater: Callable[[str, int], int | None]) -> None:
-        """Repeat seeks for partitions whose gap is not filled yet (called every second).
-
-        A partition is back in step once a record at the expected offset was applied,
-        or when the broker has nothing at or after it (``highwater <= offset``).
-        """
-        for (topic, partition), (offset, _) in list(self._seeking.items()):
-            mon = self.monitors.get(partition)
-            high = highwater(topic, partition)
-            if (
-                mon is None
-                or mon.positions.get((topic, partition), offset) > offset
-                or (high is not None and high <= offset)
-            ):
-                del self._seeking[(topic, partition)]
-                continue
-            await self._seek(topic, partition, offset)
-
-    async def check_log_resets(
-        self,
-        highwater: Callable[[str, int], int | None],
-        log_start: Callable[[str, int], Awaitable[int | None]],
-    ) -> list[tuple[str, int, int, int]]:
-        """Offset regressions: source partitions whose log now ends before the position the
-        state has applied, which only a log reset or a recreated topic does (a replay after a
-        restart reads a log that still reaches the position). Policy: reprocess the new log
-        from its start; the state (windows, detectors) carries on. Returns
-        ``(topic, partition, old position, new position)`` per regression.
-        """
-        out: list[tuple[str, int, int, int]] = []
-        for partition, mon in list(self.monitors.items()):
-            for (topic, p), pos in list(mon.positions.items()):
-                if p != partition or topic not in self.kinds:
-                    continue
-                high = highwater(topic, p)
-                if high is None or high >= pos:
-                    continue
-                start = await log_start(topic, p)
-                start = 0 if start is None or start > high else start
-                if self.monitors.get(partition) is not mon:
-                    break  # revoked meanwhile
-                # Seek now, even into an empty log: the consumer's own position is past the new
-                # log's end, which a broker may answer with empty fetches instead of an out-of-range
-                # error. Seeking also clears faust's read offset, below which faust drops records.
-                await self.seek(topic, p, start)
-                mon.positions[(topic, p)] = start
-                self._seeking[(topic, p)] = (start, self.clock())  # the watchdog repeats the seek
-                self._dirty.add(partition)
-                self.maybe_snapshot(partition, force=True)
-                log.warning("offset regression on %s[%d]: the log ends at %d, before the position %d (log reset or "
-                            "topic recreated); reprocessing from offset %d", topic, p, high, pos, start)
-                if self.metrics is not None:
-                    self.metrics.offset_regressions.labels(SOURCES[self.kinds[topic]]).inc()
-                out.append((topic, p, pos, start))
-        return out
-
-    async def on_assigned(self, assigned: Iterable[tuple[str, int]], earliest: Mapping[tuple[str, int], int]) -> None:
-        """Put every newly assigned source partition at the position its state covers.
-
-        The committed offset can be ahead of the state (faust commits past records
-        whose changelog writes a SIGKILL lost, and past records its rebalance race
-        dropped); waiting for the next record to reveal the gap is not enough when
-        no record comes. A partition the state has never seen starts at the log start.
-        The seeks themselves are left to the watchdog (:meth:`reseek_out_of_step`): a
-        seek issued inside faust's rebalance callback, before faust's own seek to the
-        committed offsets, stalls the consumer (seen on faust 0.15.3).
-        """
-        now = self.clock()
-        for topic, partition in assigned:
-            if topic not in self.kinds:
-                continue
-            mon = await self.monitor_for(partition)
-            pos = mon.positions.get((topic, partition))
-            if pos is None:
-                pos = earliest.get((topic, partition))
-                if pos is None:
-                    continue
-                mon.positions[(topic, partition)] = pos
-            self._seeking[(topic, partition)] = (pos, now)
 
     # -- persistence -------------------------------------------------------------------
 

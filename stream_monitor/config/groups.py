@@ -113,10 +113,13 @@ class WorkerSettings(BaseModel):
     snapshot_interval_seconds: Annotated[float, Field(ge=0, le=3600)] = 1.0
     commit_interval_seconds: Annotated[float, Field(gt=0, le=60)] = 1.0
     session_timeout_seconds: Annotated[float, Field(ge=6, le=300)] = 10.0
-    # How long a fetch may wait at the broker for records. faust fixes it at 1500 ms; the
-    # embedded broker then answers a fetch only after about half of that even when records
-    # arrive meanwhile, which put ~0.7 s into every retrain request's latency.
-    fetch_max_wait_ms: Annotated[int, Field(ge=1, le=10_000)] = 100
+    # How long a fetch may wait at the broker for records (faust fixes 1500 ms). The embedded
+    # broker answers a waiting fetch only some time after records arrive: a window's records
+    # waited up to 54 ms with 100, 27 ms with 50 (p99 of 60 windows). A broker that answers
+    # at once is not slowed by a longer wait. An idle worker sends 1000 / this many empty
+    # fetches a second: idle, worker and embedded broker used 3.3% and 2.9% of a core with
+    # 100, 3.2% and 3.7% with 50, 6.1% and 7.9% with 20.
+    fetch_max_wait_ms: Annotated[int, Field(ge=1, le=10_000)] = 50
     publish_timeout_seconds: Annotated[float, Field(gt=0)] = 10.0
     loop_block_limit_seconds: Annotated[float, Field(gt=0)] = 5.0
     stall_after_seconds: Annotated[float, Field(gt=0)] = 30.0

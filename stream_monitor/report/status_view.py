@@ -1,4 +1,4 @@
-"""The status view: one frozen value per model version, read from the core monitors in one place.
+"""The status view: one frozen value per model version, from the monitors' frozen views in one place.
 
 The status page and ``/status.json`` read these views (and the bounded
 :class:`~stream_monitor.report.history.StatusHistory`), never the monitors'
@@ -11,18 +11,17 @@ that put the model in that state), so ``drift`` never stands next to nothing;
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from stream_monitor.detectors.reading import Reading
 from stream_monitor.pipeline.monitor import Monitor
+from stream_monitor.pipeline.view import FeatureCounts, MonitorView
 from stream_monitor.report.distribution import Distribution
-from stream_monitor.windows.accumulators import CategoricalAccumulator, NumericAccumulator
 from stream_monitor.windows.profile import NumericProfile, ReferenceProfile
-from stream_monitor.windows.window import Window
 
-__all__ = ["VersionView", "version_views"]
+__all__ = ["VersionView", "version_views", "views_of"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,39 +57,40 @@ class VersionView:
         }
 
 
-def _distributions(reference: ReferenceProfile | None, window: Window | None) -> tuple[Distribution, ...]:
-    if reference is None or window is None or window.n == 0:
+def _distributions(reference: ReferenceProfile | None, window: Sequence[FeatureCounts]) -> tuple[Distribution, ...]:
+    if reference is None:
         return ()
     out = []
-    for feature, acc in window.accumulators.items():
-        prof = reference.features.get(feature)
-        counts = tuple(acc.counts.tolist())
-        if isinstance(prof, NumericProfile) and isinstance(acc, NumericAccumulator):
-            out.append(Distribution(feature, "numeric", prof.edges, (), prof.counts, counts, prof.missing,
-                                    acc.missing))
-        elif prof is not None and not isinstance(prof, NumericProfile) and isinstance(acc, CategoricalAccumulator):
-            out.append(Distribution(feature, "categorical", (), prof.categories, prof.bin_counts(), counts,
-                                    prof.missing, acc.missing))
+    for fc in window:
+        prof = reference.features.get(fc.feature)
+        if isinstance(prof, NumericProfile) and fc.kind == "numeric":
+            out.append(Distribution(fc.feature, "numeric", prof.edges, (), prof.counts, fc.counts, prof.missing,
+                                    fc.missing))
+        elif prof is not None and not isinstance(prof, NumericProfile) and fc.kind == "categorical":
+            out.append(Distribution(fc.feature, "categorical", (), prof.categories, prof.bin_counts(), fc.counts,
+                                    prof.missing, fc.missing))
     return tuple(out)
+
+
+def views_of(view: MonitorView) -> list[VersionView]:
+    """The status view of every model version in one monitor's frozen ``view``."""
+    out: list[VersionView] = []
+    for mm in view.models:
+        for vs in mm.versions:
+            rep, policy = vs.last_report, vs.policy
+            out.append(VersionView(
+                model=mm.model, version=vs.version, state=policy.state.value, streak=policy.streak,
+                drifting_windows=policy.drifting_windows, of_windows=mm.history,
+                window_events=vs.window_events,
+                last_window_events=rep.window.events if rep else None,
+                last_window_end=rep.window.end if rep else None,
+                drifted=rep.drifted if rep else (), learning=vs.learning,
+                readings=rep.readings if rep else (),
+                distributions=_distributions(vs.reference, vs.open_window),
+            ))
+    return out
 
 
 def version_views(monitors: Iterable[Monitor], models: Sequence[str] | None = None) -> list[VersionView]:
     """The view of every model version of ``monitors`` (only ``models`` if given)."""
-    views: list[VersionView] = []
-    for mon in monitors:
-        items: Mapping[str, Any] = mon.models if models is None else {
-            m: mon.models[m] for m in models if m in mon.models}
-        for model_id, mm in items.items():
-            for version, vs in mm.versions.items():
-                rep, policy = vs.last_report, vs.policy
-                views.append(VersionView(
-                    model=model_id, version=version, state=policy.state.value, streak=policy.streak,
-                    drifting_windows=sum(policy.history), of_windows=mm.spec.retrain.history,
-                    window_events=vs.window.n if vs.window is not None else 0,
-                    last_window_events=rep.window.events if rep else None,
-                    last_window_end=rep.window.end if rep else None,
-                    drifted=rep.drifted if rep else (), learning=vs.learning is not None,
-                    readings=rep.readings if rep else (),
-                    distributions=_distributions(vs.reference, vs.window),
-                ))
-    return views
+    return [v for mon in monitors for v in views_of(mon.view(models, windows=True))]

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from stream_monitor.pipeline.monitor import Outcome
+from stream_monitor.pipeline.outcome import Outcome
 
 __all__ = ["MemoryPublisher", "Published", "Publisher", "Sink"]
 

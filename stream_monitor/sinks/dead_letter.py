@@ -32,7 +32,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 
-from stream_monitor.pipeline.monitor import DeadLetter, Outcome
+from stream_monitor.pipeline.outcome import DeadLetter, Outcome
 from stream_monitor.sinks.base import Publisher
 
 __all__ = ["HEADER_PREFIX", "MAX_EXTRA_BYTES", "DeadLetterSink", "dead_letter_headers"]

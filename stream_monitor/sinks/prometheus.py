@@ -1,8 +1,6 @@
-"""Prometheus metrics: one bundle built on an injected registry, plus one collector
-that reads the decisions of both paths at scrape time (the hot path sets no gauges
-for them): drift state and the last window's readings of the drift path, and the
-label path's gauges (:class:`~stream_monitor.sinks.prometheus_outcomes.LabelGauges`)
-from the same monitors in the same pass.
+"""Prometheus metrics: one bundle (:class:`MonitorMetrics`) built on an injected registry, counted per
+batch; the decisions of both paths are read at scrape time by the collectors it registers
+(:mod:`~stream_monitor.sinks.prometheus_state`, :mod:`~stream_monitor.sinks.prometheus_requests`).
 
 Labels come only from configuration or bounded allow-lists: model ids
 (configured), versions (configured, or learned by the monitor: at most
@@ -15,27 +13,25 @@ from __future__ import annotations
 
 import contextlib
 import operator
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from functools import reduce
 from typing import Final
 
 import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import GaugeMetricFamily, Metric, StateSetMetricFamily
-from prometheus_client.registry import Collector
 
 from stream_monitor import __version__
-from stream_monitor.detectors.base import DetectorState
-from stream_monitor.pipeline.monitor import DeadLetter, Monitor, Outcome
-from stream_monitor.sinks.prometheus_outcomes import LabelGauges, OutcomeMetrics
+from stream_monitor.pipeline.monitor import Monitor
+from stream_monitor.pipeline.outcome import DeadLetter, Outcome
+from stream_monitor.sinks.prometheus_outcomes import OutcomeMetrics
 from stream_monitor.sinks.prometheus_requests import RequestCollector
+from stream_monitor.sinks.prometheus_state import StateCollector
 from stream_monitor.validation import REASON_CODES
 
 __all__ = ["SOURCES", "MonitorMetrics", "observe_many"]
 
 SOURCES: Final = {"prediction": "predictions", "feature": "features", "label": "labels"}
 _KINDS: Final = ("prediction", "feature", "label")
-_SEVERITY: Final = {DetectorState.OK: 0, DetectorState.WARNING: 1, DetectorState.DRIFT: 2}
 # Up to 7 days: a replayed or backfilled topic is processed days after its events' time.
 LAG_BUCKETS: Final = (
     0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 21600, 86400, 3 * 86400, 7 * 86400,
@@ -146,7 +142,7 @@ class MonitorMetrics:
             join_labels, registry=r
         )
         self._evaluated_at: dict[tuple[str, str], float] = {}
-        registry.register(_StateCollector(p, monitors, self._evaluated_at))
+        registry.register(StateCollector(p, monitors, self._evaluated_at))
         registry.register(RequestCollector(p, monitors))
         self._initialised: set[tuple[str, str]] = set()
         self._monitors = monitors
@@ -162,7 +158,8 @@ class MonitorMetrics:
         have a series before the first increment (called on first sight of it)."""
         if (model, version) in self._initialised:
             return
-        monitored = [mon for mon in self._monitors() if version in getattr(mon.models.get(model), "versions", ())]
+        views = [mon.view(models=(model,)) for mon in self._monitors()]
+        monitored = [v for v in views if (m := v.model(model)) is not None and m.version(version) is not None]
         if not monitored:  # "other"/"unknown": counted where they occur, not multiplied out
             return
         self._initialised.add((model, version))
@@ -175,7 +172,7 @@ class MonitorMetrics:
         for reason in ("ttl", "capacity"):
             self.features_expired.labels(model, version, reason)
             self.features_orphaned.labels(model, version, reason)
-        if any(model in mon.outcomes for mon in monitored):
+        if any(v.label_path(model) is not None for v in monitored):
             self.outcomes.initialise(model, version)
 
     def observe(self, outcome: Outcome, now: float) -> None:
@@ -253,79 +250,3 @@ def observe_many(hist: Histogram, values: Sequence[float]) -> None:
 def _remove(metric: Counter | Gauge | Histogram, *labels: str) -> None:
     with contextlib.suppress(KeyError):
         metric.remove(*labels)
-
-
-class _StateCollector(Collector):
-    """Reads the decisions of every live model version, drift and label path: state and
-    the last window reports."""
-
-    def __init__(
-        self, prefix: str, monitors: Callable[[], Iterable[Monitor]], evaluated_at: dict[tuple[str, str], float]
-    ) -> None:
-        self.p = prefix
-        self.monitors = monitors
-        self.evaluated_at = evaluated_at
-        self.labels = LabelGauges(prefix)
-
-    def describe(self) -> Iterable[Metric]:
-        # The families without samples: registers their names, so that a scrape
-        # restricted with ``name[]`` skips this collector unless it asks for one.
-        state, gauges = self._families()
-        return [state, *gauges, *self.labels.families()]
-
-    def _families(self) -> tuple[StateSetMetricFamily, tuple[GaugeMetricFamily, ...]]:
-        p = self.p
-        mv, feat = ["model", "version"], ["model", "version", "feature", "detector"]
-        q = ["model", "version", "feature"]
-        state = StateSetMetricFamily(f"{p}_model_drift_state", "Drift state of the model version.", labels=mv)
-        return state, (
-            GaugeMetricFamily(f"{p}_drift_statistic", "Drift statistic of the last closed window.", labels=feat),
-            GaugeMetricFamily(f"{p}_drift_threshold", "Decision threshold: distance tests compare the statistic "
-                              "to it; p-value tests compare the p-value to it (the corrected alpha).", labels=feat),
-            GaugeMetricFamily(f"{p}_drift_p_value", "p-value of the last closed window (p-value tests).", labels=feat),
-            GaugeMetricFamily(f"{p}_feature_drift", "1 if the test fired on the last closed window.", labels=feat),
-            GaugeMetricFamily(f"{p}_model_drift_severity", "0 ok, 1 warning, 2 drift.", labels=mv),
-            GaugeMetricFamily(f"{p}_window_events", "Prediction events in the open window.", labels=mv),
-            GaugeMetricFamily(f"{p}_last_window_events", "Prediction events in the last closed window.", labels=mv),
-            GaugeMetricFamily(f"{p}_last_evaluation_timestamp_seconds", "Unix time the last window was evaluated.",
-                              labels=mv),
-            GaugeMetricFamily(f"{p}_missing_ratio", "Share of missing values in the last window.", labels=q),
-            GaugeMetricFamily(f"{p}_out_of_range_ratio", "Share of numeric values outside the reference range.",
-                              labels=q),
-            GaugeMetricFamily(f"{p}_unseen_category_ratio", "Share of categories not in the reference.", labels=q),
-        )
-
-    def collect(self) -> Iterator[Metric]:
-        state, gauges = self._families()
-        stat, thr, pval, flag, severity, open_n, last_n, evaluated, missing, oor, unseen = gauges
-        label_families = self.labels.families()
-        for mon in self.monitors():
-            self.labels.fill(label_families, mon)
-            for model_id, mm in mon.models.items():
-                for version, vs in mm.versions.items():
-                    labels = [model_id, version]
-                    state.add_metric(labels, {s.value: s is vs.policy.state for s in DetectorState})
-                    severity.add_metric(labels, _SEVERITY[vs.policy.state])
-                    open_n.add_metric(labels, vs.window.n if vs.window is not None else 0)
-                    if (model_id, version) in self.evaluated_at:
-                        evaluated.add_metric(labels, self.evaluated_at[(model_id, version)])
-                    rep = vs.last_report
-                    if rep is None:
-                        continue
-                    last_n.add_metric(labels, rep.window.events)
-                    for rd in rep.readings:
-                        fl = [model_id, version, rd.feature, rd.detector]
-                        stat.add_metric(fl, rd.value)
-                        thr.add_metric(fl, rd.threshold)
-                        flag.add_metric(fl, 1.0 if rd.drift else 0.0)
-                        if rd.p_value is not None:
-                            pval.add_metric(fl, rd.p_value)
-                    for qu in rep.quality:
-                        ql = [model_id, version, qu.feature]
-                        missing.add_metric(ql, qu.missing_rate)
-                        if qu.out_of_range_rate is not None:
-                            oor.add_metric(ql, qu.out_of_range_rate)
-                        if qu.unseen_rate is not None:
-                            unseen.add_metric(ql, qu.unseen_rate)
-        yield from (stat, thr, pval, flag, state, severity, open_n, last_n, evaluated, missing, oor, unseen)
-        yield from label_families

@@ -3,7 +3,7 @@
 Counted per batch (from :attr:`Outcome.outcomes`, :class:`OutcomeMetrics`): label
 delay, joined, expired (``reason`` ttl), sampled out of a full join buffer (apart
 from expired: the joined pairs stay a uniform sample), orphaned and duplicate
-labels. Read at scrape time from the live monitors (:class:`LabelGauges`, filled
+labels. Read at scrape time from the monitors' frozen views (:class:`LabelGauges`, filled
 by the one state collector of :mod:`stream_monitor.sinks.prometheus` in the same
 pass as the drift gauges, from the same window reports): the join buffer's keep
 probability, TTL and estimated memory, the last closed windows' performance (and
@@ -22,8 +22,8 @@ from typing import Final
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 
-from stream_monitor.pipeline.label_monitor import VersionOutcomes
-from stream_monitor.pipeline.monitor import Monitor, Outcome
+from stream_monitor.pipeline.outcome import Outcome
+from stream_monitor.pipeline.view import LabelVersionView, MonitorView
 
 __all__ = ["DELAY_BUCKETS", "LabelGauges", "OutcomeMetrics"]
 
@@ -126,28 +126,29 @@ class LabelGauges:
                               labels=["model", "version", "baseline", "metric"]),
         )
 
-    def fill(self, families: tuple[GaugeMetricFamily, ...], mon: Monitor) -> None:
-        """Add the samples of ``mon``'s label paths to ``families`` (from :meth:`families`)."""
+    def fill(self, families: tuple[GaugeMetricFamily, ...], view: MonitorView) -> None:
+        """Add the samples of a monitor's label paths (its ``view``) to ``families`` (from :meth:`families`)."""
         keep, ttl, pending = families[:3]
-        for model, om in mon.outcomes.items():
+        for om in view.labels:
+            model = om.model
             if om.join is not None:
                 keep.add_metric([model], om.join.keep_probability)
-                ttl.add_metric([model], om.join.ttl)
-                pending.add_metric([model], om.join.bytes)
-            for version, vs in om.versions.items():
-                _version_samples(families, [model, version], vs, om.labels is not None)
+                ttl.add_metric([model], om.join.ttl_seconds)
+                pending.add_metric([model], om.join.pending_bytes)
+            for vs in om.versions:
+                _version_samples(families, [model, vs.version], vs, om.labelled)
 
 
-def _version_samples(families: tuple[GaugeMetricFamily, ...], mv: list[str], vs: VersionOutcomes,
+def _version_samples(families: tuple[GaugeMetricFamily, ...], mv: list[str], vs: LabelVersionView,
                      labelled: bool) -> None:
     """One version's label-path samples."""
     perf, ref, drop, breach, est, cov, fm, fb, fn, share, diff = families[3:]
     if vs.coverage is not None and labelled:
         cov.add_metric(mv, vs.coverage)
-    for name, m in vs.metrics.items():
-        perf.add_metric([*mv, name], m.value)
-    for name, r in (vs.reference or {}).items():
-        ref.add_metric([*mv, name], r.value)
+    for name, x in vs.metrics.items():
+        perf.add_metric([*mv, name], x)
+    for name, x in vs.reference.items():
+        ref.add_metric([*mv, name], x)
     for name, x in vs.drops.items():
         drop.add_metric([*mv, name], x)
     for name, (value, lo, hi) in vs.estimates.items():

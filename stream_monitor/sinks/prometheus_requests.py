@@ -2,7 +2,7 @@
 
 While a model version's drift incident is open (its policy is in the drift
 state and a request of the incident was acknowledged by the broker), the
-collector exports, read at scrape time from the monitors' state:
+collector exports, read at scrape time from the monitors' frozen views:
 
 ``<prefix>_retrain_request_info{model, version, request_id, severity, features}``
     1 for the newest published request of the incident; ``severity`` and
@@ -15,7 +15,7 @@ collector exports, read at scrape time from the monitors' state:
 The series come from the persisted policy state (:class:`Incident`), not from
 a counter set when publishing: a restarted worker exports the same request
 again instead of a "recovery", and a request decided but not yet acknowledged
-(``Monitor.pending``) is not exported. Cardinality is bounded: one request per
+(``MonitorView.pending``) is not exported. Cardinality is bounded: one request per
 live model version, and feature names are kept only when their base name is a
 configured feature (or the prediction / multivariate pseudo-features); any
 other name is dropped from the labels, never copied from input.
@@ -30,17 +30,14 @@ attribute and one of its declared groups (or ``other``).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Final
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from stream_monitor.decisions.incident import LastRequest
-from stream_monitor.decisions.state import PolicyState
-from stream_monitor.detectors.base import DetectorState
-from stream_monitor.pipeline.label_monitor import OutcomeMonitor
 from stream_monitor.pipeline.monitor import Monitor
+from stream_monitor.pipeline.view import PolicyView
 from stream_monitor.specs.labels import OTHER_GROUP
 from stream_monitor.windows.profile import MULTIVARIATE, PREDICTION
 from stream_monitor.windows.segments import base_feature
@@ -93,24 +90,25 @@ class RequestCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         info, feature = self._families()
         for mon in self.monitors():
-            for model_id, mm in mon.models.items():
-                configured = frozenset(f.name for f in mm.spec.features)
-                for version, vs in mm.versions.items():
-                    self._add(info, feature, mon, model_id, version, vs.policy,
-                              lambda fs, c=configured: labelled_features(fs, c))  # type: ignore[misc]
-            for model_id, om in mon.outcomes.items():
-                for version, ovs in om.versions.items():
+            view = mon.view()
+            pending = view.pending_ids
+            for mm in view.models:
+                for vs in mm.versions:
+                    self._add(info, feature, pending, mm.model, vs.version, vs.policy,
+                              lambda fs, c=mm.features: labelled_features(fs, c))  # type: ignore[misc]
+            for om in view.labels:
+                for ovs in om.versions:
                     for policy in (ovs.pair_policy, ovs.pred_policy):
-                        self._add(info, feature, mon, model_id, version, policy,
-                                  lambda fs, o=om: label_subjects(fs, o))  # type: ignore[misc]
+                        self._add(info, feature, pending, om.model, ovs.version, policy,
+                                  lambda fs, d=om.declared: label_subjects(fs, d))  # type: ignore[misc]
         yield info
         yield feature
 
     @staticmethod
-    def _add(info: GaugeMetricFamily, feature: GaugeMetricFamily, mon: Monitor, model_id: str, version: str,
-             policy: PolicyState, allowed: Callable[[Iterable[str]], tuple[str, ...]]) -> None:
-        last = _open_request(policy.state, policy.incident.open, policy.incident.last)
-        if last is None or last.request_id in mon.pending:
+    def _add(info: GaugeMetricFamily, feature: GaugeMetricFamily, pending: frozenset[str], model_id: str,
+             version: str, policy: PolicyView, allowed: Callable[[Iterable[str]], tuple[str, ...]]) -> None:
+        last = policy.open_request
+        if last is None or last.request_id in pending:
             return
         names = allowed(last.features)
         info.add_metric([model_id, version, last.request_id, last.severity, ",".join(names)], 1.0)
@@ -118,17 +116,13 @@ class RequestCollector(Collector):
             feature.add_metric([model_id, version, last.request_id, last.severity, name], 1.0)
 
 
-def label_subjects(subjects: Iterable[str], om: OutcomeMonitor) -> tuple[str, ...]:
+def label_subjects(subjects: Iterable[str], declared: Mapping[str, Sequence[str]]) -> tuple[str, ...]:
     """The subjects of a label-path request that may become label values: metric names, and
-    ``attribute=group`` of a configured attribute and a declared group (or ``other``)."""
+    ``attribute=group`` of a configured attribute and a ``declared`` group (or ``other``)."""
     out: list[str] = []
     for s in subjects:
         attr, sep, group = s.partition("=")
-        ok = (group in om.declared.get(attr, ()) or group == OTHER_GROUP) if sep else bool(_METRIC.fullmatch(s))
+        ok = (group in declared.get(attr, ()) or group == OTHER_GROUP) if sep else bool(_METRIC.fullmatch(s))
         if ok and s not in out:
             out.append(s)
     return tuple(out)
-
-
-def _open_request(state: DetectorState, is_open: bool, last: LastRequest | None) -> LastRequest | None:
-    return last if (state is DetectorState.DRIFT and is_open) else None

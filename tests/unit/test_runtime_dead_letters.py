@@ -10,7 +10,8 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
-from stream_monitor.app.runtime import Runtime, dead_letter_value_bytes, producer_request_bytes
+from stream_monitor.app.runtime import Runtime
+from stream_monitor.app.sizing import dead_letter_value_bytes, producer_request_bytes
 from stream_monitor.config.references import load_references
 from stream_monitor.errors import PublishError
 from stream_monitor.pipeline.monitor import SourceRecord

@@ -18,7 +18,8 @@ from typing import Any
 
 import pytest
 
-from stream_monitor.app.runtime import TURNS_BETWEEN_SLICES, Runtime, _slices
+from stream_monitor.app.runtime import Runtime
+from stream_monitor.app.sizing import TURNS_BETWEEN_SLICES, slices
 from stream_monitor.config.references import load_references
 from stream_monitor.pipeline.monitor import SourceRecord
 from stream_monitor.settings import ServiceSettings
@@ -55,10 +56,10 @@ def _records(settings: ServiceSettings) -> list[SourceRecord]:
 
 def test_slices_keep_order_and_the_byte_bound() -> None:
     recs = [SourceRecord("prediction", b"x" * n, "t", 0, i) for i, n in enumerate([5, 5, 5, 20, 1, 1, 9])]
-    pieces = list(_slices(recs, 10))
+    pieces = list(slices(recs, 10))
     assert [r for p in pieces for r in p] == recs
     assert [[len(r.value or b"") for r in p] for p in pieces] == [[5, 5], [5], [20], [1, 1], [9]]
-    assert list(_slices([], 10)) == []
+    assert list(slices([], 10)) == []
 
 
 @pytest.mark.parametrize("label_path", [False, True], ids=["drift-path", "with-label-path"])

@@ -17,7 +17,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from stream_monitor.app.worker import MonitorApp, broker_credentials
+from stream_monitor.app.faust_io import broker_credentials
+from stream_monitor.app.worker import MonitorApp
 from stream_monitor.config.groups import KafkaSecurity
 from stream_monitor.settings import ServiceSettings
 from tests.conftest import ROOT

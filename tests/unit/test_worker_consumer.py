@@ -11,8 +11,8 @@ from tests.conftest import ROOT
 
 def test_worker_consumer_fetch_wait_comes_from_settings() -> None:
     """faust fixes the fetch wait at 1500 ms; the worker's consumer takes
-    ``worker.fetch_max_wait_ms`` instead (the embedded broker holds a fetch for about
-    half of it even when records arrive, so it bounds every request's latency)."""
+    ``worker.fetch_max_wait_ms`` instead (the embedded broker holds a fetch for part of
+    it even when records arrive, so it bounds every request's latency)."""
     s = ServiceSettings.from_yaml(ROOT / "config" / "demo.yaml")
     s = s.model_copy(update={"worker": s.worker.model_copy(update={"fetch_max_wait_ms": 250})})
     app = MonitorApp(s, {"fraud-detector": None}).app
@@ -25,7 +25,7 @@ def test_worker_consumer_fetch_wait_comes_from_settings() -> None:
             await consumer.stop()  # never started: only marks it closed
 
     assert asyncio.run(build()) == 250
-    assert ServiceSettings().worker.fetch_max_wait_ms == 100
+    assert ServiceSettings().worker.fetch_max_wait_ms == 50
 
 
 def test_worker_turns_faust_events_into_source_records() -> None:
