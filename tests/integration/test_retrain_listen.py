@@ -21,7 +21,8 @@ import pytest
 from stream_monitor.decisions.request import RetrainRequest
 from stream_monitor.retrain import RetrainRequests
 from stream_monitor.retrain.store import DedupStore
-from stream_monitor.tools.broker import EmbeddedBroker, create_topics
+from stream_monitor.tools.broker import EmbeddedBroker
+from stream_monitor.tools.kafka_admin import create_topics
 from tests.conftest import ROOT
 from tests.unit.retrain.test_retrain_store_plan import req
 

@@ -10,8 +10,7 @@ from collections import Counter
 import pytest
 
 from benchmarks.workload import encoded_events
-from stream_monitor.validation import decode
-from stream_monitor.validation.decode import Rejection
+from stream_monitor.validation import Rejection, decode
 
 from .conftest import Stack
 from .kafka_helpers import read_topic

@@ -12,7 +12,8 @@ import stream_monitor
 from tests.conftest import ROOT
 
 CORE = ["events", "specs", "validation", "windows", "detectors", "decisions", "pipeline"]
-CORE_MODULES = ["settings.py", "errors.py", "tools/simulate.py", "tools/backtest.py", "tools/simulate_labels.py"]
+CORE_MODULES = ["settings.py", "config/groups.py", "config/sources.py", "errors.py",
+                "tools/simulate.py", "tools/backtest.py", "tools/simulate_labels.py"]
 FORBIDDEN = ("faust", "aiokafka", "kafka", "prometheus_client", "stream_monitor.sinks", "stream_monitor.app", "mode")
 
 

@@ -14,7 +14,8 @@ from aiokafka.structs import TopicPartition
 from kafka.record.default_records import DefaultRecordBatchBuilder
 
 from stream_monitor.app import records as guard_module
-from stream_monitor.app.records import Mark, RecordGuard, install, parse_batch
+from stream_monitor.app.record_batch import parse_batch
+from stream_monitor.app.records import Mark, RecordGuard, install
 
 TOPIC = "src"
 

@@ -19,7 +19,8 @@ from cryptography.x509.oid import NameOID
 
 from stream_monitor.app.faust_io import broker_credentials
 from stream_monitor.app.worker import MonitorApp
-from stream_monitor.settings import KafkaSecurity, ServiceSettings
+from stream_monitor.config.groups import KafkaSecurity
+from stream_monitor.settings import ServiceSettings
 from tests.conftest import ROOT
 
 SECRET = "pa55-w0rd-that-must-not-leak"
@@ -110,7 +111,7 @@ def test_every_worker_client_gets_the_security_settings(pki: Path) -> None:
     topics before the worker starts, all connect with kafka.security."""
     from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
 
-    from stream_monitor.tools.broker import client_security
+    from stream_monitor.tools.kafka_admin import client_security
 
     sec = _sasl_ssl(pki)
     s = ServiceSettings.from_yaml(ROOT / "config" / "demo.yaml")
@@ -131,7 +132,7 @@ def test_every_worker_client_gets_the_security_settings(pki: Path) -> None:
 def test_topic_creation_uses_the_security_settings(pki: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import aiokafka.admin
 
-    from stream_monitor.tools.broker import create_topics
+    from stream_monitor.tools.kafka_admin import create_topics
 
     seen: dict[str, object] = {}
 
@@ -156,7 +157,7 @@ def test_tls_against_a_plaintext_listener_fails_fast_with_one_message(pki: Path)
     import time
 
     from stream_monitor.errors import BrokerConnectError
-    from stream_monitor.tools.broker import check_broker
+    from stream_monitor.tools.kafka_admin import check_broker
 
     with socket.socket() as server:
         server.bind(("127.0.0.1", 0))
@@ -174,7 +175,8 @@ def test_tls_against_a_plaintext_listener_fails_fast_with_one_message(pki: Path)
 
 def test_unreachable_broker_is_one_message() -> None:
     from stream_monitor.errors import BrokerConnectError
-    from stream_monitor.tools.broker import check_broker, free_port
+    from stream_monitor.tools.broker import free_port
+    from stream_monitor.tools.kafka_admin import check_broker
 
     with pytest.raises(BrokerConnectError, match=r"cannot reach Kafka at 127\.0\.0\.1:\d+: start the broker"):
         check_broker(f"127.0.0.1:{free_port()}", KafkaSecurity(), timeout=1.0)
@@ -188,7 +190,7 @@ def test_plaintext_against_a_tls_listener_fails_fast_with_one_message(pki: Path)
     import time
 
     from stream_monitor.errors import BrokerConnectError
-    from stream_monitor.tools.broker import check_broker
+    from stream_monitor.tools.kafka_admin import check_broker
 
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(str(pki / "client.pem"), str(pki / "client.key"))

@@ -15,8 +15,7 @@ from stream_monitor.events.models import MAX_BATCH_EVENTS, FeatureEvent, LabelEv
 from stream_monitor.pipeline.monitor import Monitor, Outcome
 from stream_monitor.specs.model import ModelSpec
 from stream_monitor.tools.simulate import Scenario, generate, to_json
-from stream_monitor.validation import decode
-from stream_monitor.validation.decode import Rejection
+from stream_monitor.validation import Rejection, decode
 from stream_monitor.windows.profile import ReferenceProfile
 from tests.conftest import make_monitor, records
 

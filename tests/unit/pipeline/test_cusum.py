@@ -31,7 +31,8 @@ from stream_monitor.detectors.cusum import (
 )
 from stream_monitor.detectors.cusum_signals import CusumLayout
 from stream_monitor.pipeline.model_monitor import ModelMonitor
-from stream_monitor.specs.model import ModelSpec, SequentialSpec
+from stream_monitor.specs.detection import SequentialSpec
+from stream_monitor.specs.model import ModelSpec
 from stream_monitor.tools.simulate import Scenario, generate
 from stream_monitor.windows.profile import CategoricalProfile, NumericProfile, ReferenceProfile
 from tests.conftest import make_monitor, records, window_tests_only

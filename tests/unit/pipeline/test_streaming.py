@@ -11,7 +11,8 @@ from river import drift
 from stream_monitor.detectors import build_streaming, restore_streaming
 from stream_monitor.detectors.checks import check_model_spec
 from stream_monitor.pipeline.monitor import Monitor
-from stream_monitor.specs.model import ModelSpec, StreamingSpec
+from stream_monitor.specs.detection import StreamingSpec
+from stream_monitor.specs.model import ModelSpec
 from stream_monitor.tools.simulate import Scenario, generate
 from stream_monitor.windows.profile import ReferenceProfile
 from tests.conftest import make_monitor, records, window_tests_only

@@ -14,9 +14,11 @@ import random
 import numpy as np
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 
+from stream_monitor.events.models import BatchEnvelope
 from stream_monitor.sinks.prometheus import LAG_BUCKETS, observe_many
 from stream_monitor.tools.traffic import envelope
-from stream_monitor.validation.decode import Rejection, decode
+from stream_monitor.validation import Rejection, decode
+from stream_monitor.validation.adapters import ADAPTERS
 from stream_monitor.windows.window import _categorical_column, _numeric_column, columns_of
 
 decode_module = importlib.import_module("stream_monitor.validation.decode")
@@ -31,9 +33,9 @@ def _event(i: int, **over: object) -> bytes:
 
 def _slow_decode(raw: bytes, kind: str = "prediction") -> list[object]:
     """decode() without its fast adapters (the code path before the shortcuts)."""
-    _fast, top, many, one = decode_module._ADAPTERS[kind]
+    _fast, top, many, one = ADAPTERS[kind]
     parsed = top.validate_json(raw)
-    if not isinstance(parsed, decode_module.BatchEnvelope):
+    if not isinstance(parsed, BatchEnvelope):
         return [parsed]
     return decode_module._decode_inner(parsed.events, many, one)
 

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from stream_monitor.events import PredictionEvent
-from stream_monitor.specs.model import ModelSpec, WindowSpec
+from stream_monitor.specs.inputs import WindowSpec
+from stream_monitor.specs.model import ModelSpec
 from stream_monitor.tools.simulate import Scenario, generate
 from stream_monitor.windows import (
     CategoricalAccumulator,
