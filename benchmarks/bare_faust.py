@@ -18,7 +18,7 @@ import tempfile
 import time
 from typing import Any
 
-from stream_monitor.settings import WorkerSettings
+from stream_monitor.config.groups import WorkerSettings
 
 __all__ = ["main"]
 

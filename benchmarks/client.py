@@ -39,7 +39,8 @@ from typing import Any
 
 from benchmarks.workload import encoded_events
 from stream_monitor.client import MonitorClient
-from stream_monitor.tools.broker import EmbeddedBroker, create_topics, free_port
+from stream_monitor.tools.broker import EmbeddedBroker, free_port
+from stream_monitor.tools.kafka_admin import create_topics
 from stream_monitor.tools.traffic import envelope
 
 __all__ = ["main"]

@@ -17,7 +17,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-from stream_monitor.tools.broker import EmbeddedBroker, create_topics, free_port
+from stream_monitor.tools.broker import EmbeddedBroker, free_port
+from stream_monitor.tools.kafka_admin import create_topics
 from stream_monitor.tools.simulate import Scenario, generate, to_json
 from stream_monitor.tools.traffic import produce
 

@@ -44,7 +44,8 @@ from benchmarks.client import bare_aiokafka
 from benchmarks.isolation import isolate
 from benchmarks.provenance import command, machine, publish, when
 from benchmarks.workload import encoded_events
-from stream_monitor.tools.broker import EmbeddedBroker, create_topics, free_port, wait_for_port
+from stream_monitor.tools.broker import EmbeddedBroker, free_port, wait_for_port
+from stream_monitor.tools.kafka_admin import create_topics
 from stream_monitor.tools.traffic import envelope
 
 __all__ = ["main"]

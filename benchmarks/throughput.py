@@ -36,7 +36,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stream_monitor.tools.broker import EmbeddedBroker, create_topics, free_port
+from stream_monitor.tools.broker import EmbeddedBroker, free_port
+from stream_monitor.tools.kafka_admin import create_topics
 
 __all__ = ["Bench", "Worker"]
 
@@ -131,7 +132,7 @@ async def _ceiling(bootstrap: str, topic: str, total: int, batched: bool, valida
     import orjson
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
-    from stream_monitor.settings import LimitSettings
+    from stream_monitor.config.groups import LimitSettings
     from stream_monitor.validation.decode import decode
 
     max_bytes = LimitSettings().max_message_bytes

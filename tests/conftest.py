@@ -13,6 +13,16 @@ from stream_monitor.specs.model import ModelSpec
 from stream_monitor.tools.simulate import demo_model_config, reference_rows, to_json
 from stream_monitor.windows.profile import ReferenceProfile, build_profile
 
+# Tests marked with a tool they need (promtool, chromium, broker, ...) skip where it is missing,
+# and fail when CI is set; a test using a tool without its marker fails: see tests/tool_markers.py.
+from tests.tool_markers import (  # noqa: F401 - pytest hooks
+    pytest_collection_modifyitems,
+    pytest_configure,
+    pytest_fixture_setup,
+    pytest_runtest_protocol,
+    pytest_runtest_setup,
+)
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

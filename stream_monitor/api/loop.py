@@ -28,7 +28,7 @@ from pydantic import BaseModel
 
 from stream_monitor.api.result import Rejected
 from stream_monitor.api.tables import RESERVED, TableLike, cell
-from stream_monitor.decisions.policy import WindowReport
+from stream_monitor.decisions.conclusion import WindowReport
 from stream_monitor.decisions.request import RetrainRequest
 from stream_monitor.pipeline.monitor import Monitor as CoreMonitor
 from stream_monitor.pipeline.outcome import Outcome, SourceRecord

@@ -1,7 +1,7 @@
 """The typed result of :func:`stream_monitor.compare`.
 
 Frozen dataclasses around the core's own values: the policy's
-:class:`~stream_monitor.decisions.policy.WindowReport` and ``Reading``, the
+:class:`~stream_monitor.decisions.conclusion.WindowReport` and ``Reading``, the
 :class:`~stream_monitor.decisions.request.RetrainRequest`. ``to_dict`` writes
 windows in the same JSON shape as ``stream-monitor backtest``; ``to_html``
 renders the report of :mod:`stream_monitor.report`.
@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from stream_monitor.decisions.policy import WindowReport
+from stream_monitor.decisions.conclusion import WindowReport
 from stream_monitor.decisions.request import RetrainRequest
 from stream_monitor.detectors.base import DetectorState
 from stream_monitor.detectors.reading import Reading

@@ -8,7 +8,7 @@ position never moves past the record, every restart raises again (a crash loop).
 
 :func:`install` replaces the fetcher's batch iteration with one that, on the
 source topics only, catches such a failure per batch and parses the batch again
-with a tolerant reader: every record that parses is returned as usual, a record
+with a tolerant reader (:mod:`stream_monitor.app.record_batch`): every record that parses is returned as usual, a record
 with a non-UTF-8 header key is returned with the key escaped
 (``backslashreplace``) and marked ``undecodable_record``, and whatever cannot be
 parsed (the rest of a corrupt batch, a batch that cannot be decompressed) comes
@@ -23,24 +23,20 @@ records that decode cleanly take the original path unchanged.
 
 from __future__ import annotations
 
-import dataclasses
 import struct
 from collections import OrderedDict
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
-from aiokafka.codec import gzip_decode, lz4_decode, snappy_decode, zstd_decode
 from aiokafka.consumer import fetcher as _fetcher
-from aiokafka.record.util import decode_varint
 from aiokafka.structs import ConsumerRecord
 
-__all__ = ["Mark", "RecordGuard", "install", "parse_batch"]
+from stream_monitor.app.record_batch import HEADER, crc32c, parse_batch
+
+__all__ = ["Mark", "RecordGuard", "install"]
 
 Problem = Literal["undecodable_record", "undecodable_batch"]
-_HEADER: Final = struct.Struct(">qiibIhiqqqhii")  # the v2 batch header (61 bytes)
-_CODECS: Final = {1: gzip_decode, 2: lambda b: snappy_decode(bytes(b)), 3: lambda b: lz4_decode(bytes(b)),
-                  4: lambda b: zstd_decode(bytes(b))}
 _MAX_MARKS: Final = 100_000  # marks of records never handed out (a revoked partition) are forgotten past this
 
 
@@ -70,99 +66,6 @@ class RecordGuard:
         if not self._marks:
             return None
         return self._marks.pop((topic, partition, offset), None)
-
-
-@dataclass(frozen=True, slots=True)
-class Parsed:
-    """One record of a batch, read by the tolerant parser."""
-
-    offset: int
-    timestamp: int
-    key: bytes | None
-    value: bytes | None
-    headers: tuple[tuple[str, bytes | None], ...]
-    bad_header_key: bool
-
-
-def _read_bytes(buf: bytes, pos: int) -> tuple[bytes | None, int]:
-    n, pos = decode_varint(buf, pos)
-    if n < 0:
-        return None, pos
-    if pos + n > len(buf):
-        raise ValueError("length past the end of the batch")
-    return bytes(buf[pos:pos + n]), pos + n
-
-
-def _read_record(body: bytes, pos: int, base: int, ts_base: int) -> tuple[Parsed, int]:
-    """One record of an uncompressed v2 batch body at ``pos``; raises ValueError or IndexError."""
-    length, pos = decode_varint(body, pos)
-    start = pos
-    _, pos = decode_varint(body, pos)  # attributes
-    ts_delta, pos = decode_varint(body, pos)
-    off_delta, pos = decode_varint(body, pos)
-    key, pos = _read_bytes(body, pos)
-    value, pos = _read_bytes(body, pos)
-    n_headers, pos = decode_varint(body, pos)
-    if n_headers < 0:
-        raise ValueError("negative header count")
-    headers: list[tuple[str, bytes | None]] = []
-    bad = False
-    for _ in range(n_headers):
-        h_key, pos = _read_bytes(body, pos)
-        if h_key is None:
-            raise ValueError("null header key")
-        h_value, pos = _read_bytes(body, pos)
-        try:
-            name = h_key.decode("utf-8")
-        except UnicodeDecodeError:
-            name, bad = h_key.decode("utf-8", "backslashreplace"), True
-        headers.append((name, h_value))
-    if pos - start != length:
-        raise ValueError("record size does not match")
-    ts = ts_base + ts_delta
-    return Parsed(base + off_delta, ts, key, value, tuple(headers), bad), pos
-
-
-def parse_batch(raw: bytes) -> tuple[list[Parsed], int | None, str | None]:
-    """Parse a v2 record batch without trusting it.
-
-    Returns the records read, the offset of the first record that could not be
-    read (``None`` when all were) and why. Never raises.
-    """
-    try:
-        (base, _, _, magic, _, attrs, last_delta, first_ts, max_ts, _, _, _, count) = _HEADER.unpack_from(raw)
-    except struct.error:
-        return [], 0, "batch header truncated"
-    if magic != 2:
-        return [], base, f"record format v{magic} not parsed"
-    body: bytes = raw[_HEADER.size:]
-    codec = attrs & 0x07
-    if codec:
-        decompress = _CODECS.get(codec)
-        if decompress is None:
-            return [], base, f"unknown compression codec {codec}"
-        try:
-            body = bytes(decompress(memoryview(body)))
-        except Exception as exc:  # noqa: BLE001 - any codec failure makes the batch undecodable
-            return [], base, f"cannot decompress ({type(exc).__name__})"
-    log_append = bool(attrs & 0x08)
-    out: list[Parsed] = []
-    pos = 0
-    for _ in range(max(count, 0)):
-        next_offset = out[-1].offset + 1 if out else base
-        try:
-            rec, pos = _read_record(body, pos, base, first_ts)
-        except (ValueError, IndexError) as exc:
-            return out, next_offset, f"corrupt record ({type(exc).__name__})"
-        if rec.offset < next_offset:
-            return out, next_offset, "record offsets out of order"
-        out.append(dataclasses.replace(rec, timestamp=max_ts) if log_append else rec)
-    if pos != len(body):
-        return out, (out[-1].offset + 1 if out else base), "unread bytes after the last record"
-    if out and out[-1].offset > base + last_delta:
-        out.pop()
-        return out, (out[-1].offset + 1 if out else base), "record offset past the batch's last offset"
-    return out, None, None
 
 
 class _RawMemoryRecords:
@@ -234,11 +137,11 @@ class _GuardedPartitionRecords(_ORIGINAL_PARTITION_RECORDS):  # type: ignore[mis
             # The CRC or the C parser refused what the tolerant parser reads: keep the
             # records, but an invalid CRC still makes the batch suspect as a whole.
             try:
-                crc_ok = _HEADER.unpack_from(raw)[4] == _crc32c(raw)
+                crc_ok = HEADER.unpack_from(raw)[4] == crc32c(raw)
             except struct.error:
                 crc_ok = False
             if not crc_ok:
-                parsed, failed_at, why = [], _HEADER.unpack_from(raw)[0] if len(raw) >= 8 else 0, "invalid CRC"
+                parsed, failed_at, why = [], HEADER.unpack_from(raw)[0] if len(raw) >= 8 else 0, "invalid CRC"
         for p in parsed:
             if p.offset < self.next_fetch_offset:
                 continue
@@ -259,12 +162,6 @@ class _GuardedPartitionRecords(_ORIGINAL_PARTITION_RECORDS):  # type: ignore[mis
             guard.mark(tp.topic, tp.partition, offset, Mark("undecodable_batch", why or "undecodable", batch_end))
             self.next_fetch_offset = batch_end
             yield ConsumerRecord(tp.topic, tp.partition, offset, -1, 0, None, raw, None, -1, len(raw), ())
-
-
-def _crc32c(raw: bytes) -> int:
-    from aiokafka.record.util import calc_crc32c
-
-    return int(calc_crc32c(memoryview(raw)[21:]))  # from the attributes to the end
 
 
 def install(guard: RecordGuard) -> None:

@@ -6,12 +6,9 @@ broker acknowledges it (or the producer gives up on it). Events stay counted in
 the buffer's budget until then, so the producer never holds more than the
 budget either.
 
-aiokafka's producer is used because it builds record batches and their CRC32C
-checksums in C; kafka-python checksums in pure Python (unless the ``crc32c``
-package is installed), a few thousand events per second of 650 bytes
-(``benchmarks/client.py`` measures both).
-The loop is private to this thread and its exception handler logs one line
-(error classes only) instead of a traceback.
+The producer is built, and its errors named, in
+:mod:`stream_monitor.client.producer`. The loop is private to this thread and its
+exception handler logs one line (error classes only) instead of a traceback.
 """
 
 from __future__ import annotations
@@ -24,82 +21,17 @@ import math
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, Final
+from typing import Any
 
 from pydantic_core import from_json
 
-from stream_monitor.client.buffer import Buffer, DropReason, Envelope
+from stream_monitor.client.buffer import Buffer, Envelope
+from stream_monitor.client.producer import THREAD_NAME, ClientClosed, drop_reason, quiet_aiokafka
 from stream_monitor.events.envelope import encode_columns, encode_rows
 
-__all__ = ["ClientClosed", "Sender", "drop_reason", "kafka_producer"]
+__all__ = ["Sender"]
 
 log = logging.getLogger("stream_monitor.client")
-
-_TIMEOUTS: Final = frozenset({"KafkaTimeoutError", "RequestTimedOutError", "TimeoutError"})
-_TOO_LARGE: Final = frozenset({"MessageSizeTooLargeError", "RecordListTooLargeError", "RecordBatchTooLargeError"})
-_CLOSED: Final = frozenset({"ProducerClosed", "ClientClosed", "CancelledError"})
-
-
-_THREAD: Final = "stream-monitor-client"
-# aiokafka logs every failed connection and metadata attempt: during a broker outage, dozens of
-# lines a second in the serving app's log. Records of the client's thread pass once a minute per
-# message; other threads' records (an app using aiokafka itself) are untouched.
-_AIOKAFKA_LOGGERS: Final = ("aiokafka", "aiokafka.cluster", "aiokafka.conn", "aiokafka.producer.producer",
-                            "aiokafka.producer.sender")
-
-
-class _OncePerMinute(logging.Filter):
-    def __init__(self) -> None:
-        super().__init__()
-        self._last: dict[tuple[str, str], float] = {}
-        self._lock = threading.Lock()
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.threadName != _THREAD:
-            return True
-        key = (record.name, str(record.msg))
-        now = time.monotonic()
-        with self._lock:
-            if now - self._last.get(key, -math.inf) < 60.0:
-                return False
-            if len(self._last) >= 1000:
-                self._last.clear()
-            self._last[key] = now
-        return True
-
-
-_QUIET: Final = _OncePerMinute()
-
-
-def _quiet_aiokafka() -> None:
-    for name in _AIOKAFKA_LOGGERS:
-        logger = logging.getLogger(name)
-        if _QUIET not in logger.filters:
-            logger.addFilter(_QUIET)
-
-
-class ClientClosed(Exception):
-    """The client closed before the broker acknowledged an envelope."""
-
-
-def drop_reason(exc: BaseException) -> DropReason:
-    """The drop reason for a producer error (by class name: no producer import needed)."""
-    names = {cls.__name__ for cls in type(exc).__mro__}
-    if names & _CLOSED:
-        return "closed"
-    if names & _TIMEOUTS:
-        return "timeout"
-    if names & _TOO_LARGE:
-        return "too_large"
-    return "broker_error"
-
-
-def kafka_producer(bootstrap_servers: str, config: Mapping[str, Any]) -> Any:
-    """An :class:`aiokafka.AIOKafkaProducer`; call inside the sender's loop."""
-    from aiokafka import AIOKafkaProducer
-
-    return AIOKafkaProducer(bootstrap_servers=bootstrap_servers, **config)
-
 
 class Sender:
     """Moves envelopes from a buffer to Kafka on a daemon thread.
@@ -152,10 +84,10 @@ class Sender:
         self._pump_task: asyncio.Task[None] | None = None
         self._producer: Any = None
         self._warned: dict[str, float] = {}
-        self.thread = threading.Thread(target=self._run, name=_THREAD, daemon=True)
+        self.thread = threading.Thread(target=self._run, name=THREAD_NAME, daemon=True)
 
     def start(self) -> None:
-        _quiet_aiokafka()
+        quiet_aiokafka()
         self.thread.start()
 
     def wake(self) -> None:

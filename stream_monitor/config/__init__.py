@@ -1,3 +1,3 @@
-"""Configuration edge: loading what the settings point at (reference files and profiles)."""
+"""Configuration: the settings groups and sources behind ``settings.py``, and loading what the settings point at."""
 
 __all__: list[str] = []

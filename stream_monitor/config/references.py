@@ -8,19 +8,29 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import ValidationError
 
 from stream_monitor.errors import ReferenceError_
-from stream_monitor.settings import ServiceSettings
 from stream_monitor.specs.model import ModelSpec
 from stream_monitor.windows.profile import ReferenceProfile, build_profile
 
-__all__ = ["build_from_file", "load_profile", "load_references", "load_version_references", "read_rows",
-           "save_profile"]
+__all__ = ["ConfiguredModels", "build_from_file", "load_profile", "load_references", "load_version_references",
+           "read_rows", "save_profile"]
+
+
+class ConfiguredModels(Protocol):
+    """What the loaders read of :class:`~stream_monitor.settings.ServiceSettings`: its models.
+
+    A protocol, so that the settings root can be built from this package's groups
+    without this module importing it back.
+    """
+
+    @property
+    def models(self) -> Sequence[ModelSpec]: ...
 
 
 def read_rows(path: Path) -> Iterator[Mapping[str, Any]]:
@@ -63,7 +73,7 @@ def load_profile(path: Path) -> ReferenceProfile:
         raise ReferenceError_(f"{path}: not a reference profile: {exc}") from None
 
 
-def load_references(settings: ServiceSettings) -> dict[str, ReferenceProfile | None]:
+def load_references(settings: ConfiguredModels) -> dict[str, ReferenceProfile | None]:
     """The static reference of every model (``None`` for models that learn one)."""
     out: dict[str, ReferenceProfile | None] = {}
     for spec in settings.models:
@@ -89,7 +99,7 @@ def load_references(settings: ServiceSettings) -> dict[str, ReferenceProfile | N
     return out
 
 
-def load_version_references(settings: ServiceSettings) -> dict[str, dict[str, ReferenceProfile]]:
+def load_version_references(settings: ConfiguredModels) -> dict[str, dict[str, ReferenceProfile]]:
     """The references of model versions configured with their own (``version_references``)."""
     out: dict[str, dict[str, ReferenceProfile]] = {}
     for spec in settings.models:

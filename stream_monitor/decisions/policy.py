@@ -5,7 +5,8 @@ windows (:func:`decide_outcomes`: performance, concept drift, representation,
 fairness) produce the same unjudged :class:`~stream_monitor.detectors.reading.Reading`,
 are judged by the same multiple-testing control per family
 (:mod:`stream_monitor.decisions.judge`), and go through the same persistence,
-incident, cooldown and severity rules (``_Step``). No kind of reading keeps a
+incident, cooldown and severity rules
+(:class:`~stream_monitor.decisions.conclusion.WindowStep`). No kind of reading keeps a
 private correction or streak. The policy, per model version and path:
 
 1. A window with fewer than ``detectors.min_samples`` prediction events (label
@@ -60,52 +61,25 @@ of the persisted snapshot.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 
+from stream_monitor.decisions.conclusion import WindowReport, WindowStep
 from stream_monitor.decisions.corroboration import ALARM, corroborate
 from stream_monitor.decisions.judge import DATA_QUALITY, SEQUENTIAL, judge
 from stream_monitor.decisions.judge import decided as _decided
 from stream_monitor.decisions.request import (
-    Reason,
     ReferenceInfo,
     RetrainRequest,
-    Severity,
     WindowInfo,
-    request_id,
 )
 from stream_monitor.decisions.state import PolicyState
-from stream_monitor.detectors.base import DetectorState
-from stream_monitor.detectors.reading import LABEL_KINDS, Quality, Reading
+from stream_monitor.detectors.reading import Quality, Reading
 from stream_monitor.specs.model import ModelSpec
-from stream_monitor.windows.profile import PREDICTION
 from stream_monitor.windows.segments import base_feature, is_segment
 
-__all__ = ["DATA_QUALITY", "WindowReport", "decide", "decide_outcomes", "severity"]
+__all__ = ["DATA_QUALITY", "decide", "decide_outcomes"]
 
-CRITICAL_KINDS = frozenset({"performance", "fairness"})  # label-path kinds that make a request critical
 CAUSAL_KINDS = frozenset({"performance", "estimate", "concept"})  # label-path kinds whose breach has a cause
-
-
-@dataclass(frozen=True, slots=True)
-class WindowReport:
-    """Everything decided when one window closed, on the drift or the label path."""
-
-    model_id: str
-    model_version: str
-    window: WindowInfo
-    readings: tuple[Reading, ...]
-    quality: tuple[Quality, ...]
-    drifted: tuple[str, ...]
-    model_drift: bool
-    insufficient: bool
-    state: DetectorState
-    streak: int
-    severity: Severity | None
-    request_id: str | None
-    reference: ReferenceInfo
-    source: str = "events"  # the drift path; the label path: "pairs" (joined) or "predictions"
-    cause: str | None = None  # pairs: "concept" (the relation moved) or "covariate" (the inputs moved)
 
 
 def _sequential(
@@ -137,29 +111,6 @@ def _sequential(
         else:
             out.append(r)
     return out, fired
-
-
-def subject(detector: str, feature: str | None) -> str:
-    """The key of a reading's subject for per-subject persistence."""
-    return f"{detector}|{feature or ''}"
-
-
-def severity(reasons: Iterable[Reason], n_features: int, persistent: Collection[str] | None = None) -> Severity:
-    """Critical when the prediction drifts, at least half of the input features drift,
-    or a performance or fairness reading breaches persistently (its subject in
-    ``persistent``: k of the last n windows, so one chance breach never makes a
-    request critical; ``None``: every one counts); warning otherwise."""
-    inputs: set[str] = set()
-    for r in reasons:
-        kind = r.detector.split(":", 1)[0]
-        if kind in CRITICAL_KINDS:
-            if persistent is None or subject(r.detector, r.feature) in persistent:
-                return "critical"
-            continue
-        if kind not in LABEL_KINDS:
-            inputs.add(base_feature(r.feature or ""))
-    critical = PREDICTION in inputs or (bool(inputs) and 2 * len(inputs - {PREDICTION}) >= n_features)
-    return "critical" if critical else "warning"
 
 
 def decide(
@@ -199,7 +150,7 @@ def decide(
                and (segments or not is_segment(r.feature))]
     # A feature drifting overall and in a segment is one drifted feature.
     bases = tuple(dict.fromkeys(base_feature(r.feature) for r in counted))
-    step = _Step(spec, state, model_version, window, reference, params_hash, incarnation)
+    step = WindowStep(spec, state, model_version, window, reference, params_hash, incarnation)
     return step.conclude(readings, counted, quality, insufficient=insufficient,
                          drifted=len(bases) >= spec.retrain.min_drifted_features,
                          immediate=corroborated, evidence=alarm)
@@ -236,88 +187,6 @@ def decide_outcomes(
     cause = None
     if inputs_drift is not None and any(r.kind in CAUSAL_KINDS for r in counted):
         cause = "covariate" if inputs_drift else "concept"
-    step = _Step(spec, state, model_version, window, reference, f"{params_hash}:{source}", incarnation)
+    step = WindowStep(spec, state, model_version, window, reference, f"{params_hash}:{source}", incarnation)
     return step.conclude(judged, counted, (), insufficient=insufficient, drifted=bool(counted), source=source,
                          cause=cause)
-
-
-@dataclass(frozen=True, slots=True)
-class _Step:
-    """One window's decision once its readings are judged: persistence, incident,
-    cooldown, severity and the request; the same for every path."""
-
-    spec: ModelSpec
-    state: PolicyState
-    model_version: str
-    window: WindowInfo
-    reference: ReferenceInfo
-    scope: str  # what request ids are unique within, besides model, version and window
-    incarnation: str
-
-    def conclude(
-        self,
-        readings: Sequence[Reading],
-        counted: Sequence[Reading],
-        quality: Sequence[Quality],
-        *,
-        insufficient: bool,
-        drifted: bool,
-        immediate: bool = False,
-        evidence: bool = False,
-        source: str = "events",
-        cause: str | None = None,
-    ) -> tuple[WindowReport, RetrainRequest | None]:
-        spec, state, window = self.spec, self.state, self.window
-        rt = spec.retrain
-        n_features = len(spec.features)
-        request = None
-        persistent: frozenset[str] = frozenset()
-        if not insufficient:
-            state.record(drifted, rt.consecutive_windows, rt.history, rt.exit_below, immediate=immediate,
-                         evidence=evidence)
-            persistent = state.persist((subject(r.detector, r.feature) for r in counted), rt.consecutive_windows,
-                                       rt.history)
-            if state.state is DetectorState.DRIFT:
-                state.incident.observe(((r.feature, r.detector, _reason(r, window)) for r in counted), rt.history)
-            request = state.request(enabled=rt.enabled, drifted=drifted,
-                                    severity=severity(state.incident.reasons(), n_features, persistent),
-                                    end=window.end if window.end is not None else 0.0,
-                                    cooldown_seconds=rt.cooldown_seconds, make=self._make)
-        return WindowReport(
-            model_id=spec.model_id,
-            model_version=self.model_version,
-            window=window,
-            readings=tuple(readings),
-            quality=tuple(quality),
-            drifted=tuple(dict.fromkeys(r.feature for r in counted)),
-            model_drift=drifted,
-            insufficient=insufficient,
-            state=state.state,
-            streak=state.streak,
-            severity=severity((_reason(r, window) for r in counted), n_features, persistent) if drifted else None,
-            request_id=request.request_id if request else None,
-            reference=self.reference,
-            source=source,
-            cause=cause,
-        ), request
-
-    def _make(self, supersedes: str | None, features: tuple[str, ...], reasons: tuple[Reason, ...],
-              level: Severity) -> RetrainRequest:
-        spec, window = self.spec, self.window
-        return RetrainRequest(
-            request_id=request_id(spec.model_id, self.model_version, self.scope, window.index, self.incarnation),
-            model_id=spec.model_id,
-            model_version=self.model_version,
-            created_at=window.end if window.end is not None else 0.0,
-            severity=level,
-            consecutive_windows=self.state.streak,
-            reasons=reasons,
-            reference=self.reference,
-            features=features,
-            supersedes=supersedes,
-        )
-
-
-def _reason(r: Reading, window: WindowInfo) -> Reason:
-    return Reason(detector=r.detector, feature=r.feature, statistic=r.statistic, value=r.value,
-                  threshold=r.threshold, p_value=r.p_value, window=window)

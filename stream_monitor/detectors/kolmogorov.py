@@ -15,7 +15,7 @@ lives in) costs a worker about 46 MB of resident memory at import (numpy 25 MB,
 Python 3.11 and SciPy 1.17). This is SciPy's implementation (Simard and L'Ecuyer, 2011:
 Ruben-Gambino, exact ``2 smirnov``, the Durbin matrix, the Pomeranz recursion and the
 Pelz-Good approximation, each where it is accurate), kept line for line so that the numbers
-are the same bit for bit; ``tests/unit/test_kolmogorov.py`` compares it with
+are the same bit for bit; ``tests/unit/detectors/test_kolmogorov.py`` compares it with
 ``scipy.stats.kstwo.sf``.
 """
 

@@ -10,7 +10,7 @@
 Wang) and the Pomeranz recursion, as SciPy computes them (see :mod:`.kolmogorov`).
 
 The code is SciPy's, kept line for line (only type annotations added) so that the numbers
-are the same bit for bit: ``tests/unit/test_kolmogorov.py`` compares them with
+are the same bit for bit: ``tests/unit/detectors/test_kolmogorov.py`` compares them with
 ``scipy.stats.kstwo.sf`` on a grid of sizes and distances.
 """
 

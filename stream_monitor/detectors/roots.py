@@ -7,7 +7,7 @@ of resident memory at import for that one function (``scipy.special`` 51 MB,
 ``scipy.optimize`` 75 MB, measured with ``/proc/self/statm`` on Python 3.11 and SciPy
 1.17). This is SciPy's C routine (``scipy/optimize/Zeros/brentq.c``, by Charles Harris;
 SciPy is BSD-3-Clause licensed) step for step in Python floats, which are the same IEEE
-doubles, so the roots are the same bit for bit: ``tests/unit/test_kolmogorov.py`` compares them
+doubles, so the roots are the same bit for bit: ``tests/unit/detectors/test_kolmogorov.py`` compares them
 with :func:`scipy.optimize.brentq`.
 
 >>> brentq(lambda x: x * x - 2.0, 0.0, 2.0, xtol=1e-12)

@@ -41,7 +41,7 @@ from stream_monitor.events.models import Event, FeatureEvent, LabelEvent, Predic
 from stream_monitor.pipeline.label_monitor import OutcomeMonitor
 from stream_monitor.pipeline.model_monitor import ModelMonitor
 from stream_monitor.pipeline.outcome import ROUTED_FROM, DeadLetter, Route, SourceRecord, TopicPartition
-from stream_monitor.validation.decode import ReasonCode, Rejection, decode
+from stream_monitor.validation import ReasonCode, Rejection, decode
 
 __all__ = ["OTHER_VERSION", "UNKNOWN_VERSION", "VERSION_PATTERN", "Intake", "RecordIntake"]
 

@@ -46,7 +46,8 @@ from typing import Any
 import numpy as np
 from scipy import special
 
-from stream_monitor.decisions.policy import WindowReport, decide_outcomes
+from stream_monitor.decisions.conclusion import WindowReport
+from stream_monitor.decisions.policy import decide_outcomes
 from stream_monitor.decisions.request import ReferenceInfo, RetrainRequest, WindowInfo
 from stream_monitor.decisions.state import PolicyState
 from stream_monitor.detectors.concept import build_concept, restore_concept

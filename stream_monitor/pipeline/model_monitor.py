@@ -25,7 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from stream_monitor.decisions.policy import WindowReport, decide
+from stream_monitor.decisions.conclusion import WindowReport
+from stream_monitor.decisions.policy import decide
 from stream_monitor.decisions.request import ReferenceInfo, RetrainRequest, WindowInfo
 from stream_monitor.decisions.state import PolicyState
 from stream_monitor.detectors.base import DetectorState

@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Final
 
-from stream_monitor.decisions.policy import WindowReport
+from stream_monitor.decisions.conclusion import WindowReport
 from stream_monitor.decisions.request import RetrainRequest
 from stream_monitor.detectors.base import DetectorState
 from stream_monitor.detectors.checks import check_model_spec

@@ -13,12 +13,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final, NamedTuple
 
-from stream_monitor.decisions.policy import WindowReport
+from stream_monitor.decisions.conclusion import WindowReport
 from stream_monitor.decisions.request import RetrainRequest
 from stream_monitor.events.models import EventKind, FeatureEvent, PredictionEvent
 from stream_monitor.pipeline.feature_join import JoinCounts
 from stream_monitor.pipeline.label_monitor import OutcomeBatch
-from stream_monitor.validation.decode import ReasonCode
+from stream_monitor.validation import ReasonCode
 
 __all__ = ["ROUTED_FROM", "DeadLetter", "Outcome", "Route", "SourceRecord", "TopicPartition", "event_facts"]
 

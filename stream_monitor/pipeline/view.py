@@ -21,8 +21,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+from stream_monitor.decisions.conclusion import WindowReport
 from stream_monitor.decisions.incident import LastRequest
-from stream_monitor.decisions.policy import WindowReport
 from stream_monitor.decisions.request import RetrainRequest
 from stream_monitor.detectors.base import DetectorState
 from stream_monitor.windows.profile import ReferenceProfile

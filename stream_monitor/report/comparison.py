@@ -12,7 +12,7 @@ import html
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from stream_monitor.decisions.policy import WindowReport
+from stream_monitor.decisions.conclusion import WindowReport
 from stream_monitor.decisions.request import RetrainRequest
 from stream_monitor.report.page import CSS, badge, iso, name, num, plotted
 from stream_monitor.report.svg import Point, bars, line

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from stream_monitor.decisions.policy import WindowReport
+from stream_monitor.decisions.conclusion import WindowReport
 
 __all__ = ["label_report_to_json", "report_to_json"]
 

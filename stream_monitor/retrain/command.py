@@ -86,7 +86,7 @@ def cmd_retrain_listen(args: argparse.Namespace) -> int:
     from stream_monitor.errors import BrokerConnectError, ConfigError
     from stream_monitor.retrain.handlers import ExecHandler
     from stream_monitor.retrain.listener import RetrainListener
-    from stream_monitor.tools.broker import check_broker, create_topics
+    from stream_monitor.tools.kafka_admin import check_broker, create_topics
 
     try:
         argv = shlex.split(args.exec_cmd)

@@ -36,7 +36,7 @@ from stream_monitor.retrain.engine import StopListening
 from stream_monitor.retrain.handlers import Delivery
 from stream_monitor.retrain.listener import RetrainListener
 from stream_monitor.retrain.options import ListenOptions, ListenStats
-from stream_monitor.tools.broker import create_topics
+from stream_monitor.tools.kafka_admin import create_topics
 
 __all__ = ["RetrainRequests"]
 

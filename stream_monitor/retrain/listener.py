@@ -20,7 +20,7 @@ from stream_monitor.retrain.handlers import Handler
 from stream_monitor.retrain.options import ListenOptions, ListenStats
 from stream_monitor.retrain.plan import Incoming, plan
 from stream_monitor.retrain.store import DedupStore
-from stream_monitor.tools.broker import client_security
+from stream_monitor.tools.kafka_admin import client_security
 
 __all__ = ["MAX_BATCH_RECORDS", "RetrainListener"]
 

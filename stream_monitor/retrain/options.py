@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from stream_monitor.settings import KafkaSecurity
+from stream_monitor.config.groups import KafkaSecurity
 
 __all__ = ["ListenOptions", "ListenStats"]
 

@@ -20,7 +20,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from stream_monitor.client.buffer import ENVELOPE_FRAMING, Buffer, ClientStats, DropReason
-from stream_monitor.client.sender import Sender, kafka_producer
+from stream_monitor.client.producer import kafka_producer
+from stream_monitor.client.sender import Sender
 
 __all__ = ["Forwarder", "route"]
 

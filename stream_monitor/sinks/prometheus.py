@@ -26,7 +26,7 @@ from stream_monitor.pipeline.outcome import DeadLetter, Outcome
 from stream_monitor.sinks.prometheus_outcomes import OutcomeMetrics
 from stream_monitor.sinks.prometheus_requests import RequestCollector
 from stream_monitor.sinks.prometheus_state import StateCollector
-from stream_monitor.validation.decode import REASON_CODES
+from stream_monitor.validation import REASON_CODES
 
 __all__ = ["SOURCES", "MonitorMetrics", "observe_many"]
 

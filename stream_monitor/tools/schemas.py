@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from stream_monitor.decisions.request import RetrainRequest
 from stream_monitor.events.envelope import ColumnarEnvelope
 from stream_monitor.events.models import BatchEnvelope, FeatureEvent, LabelEvent, PredictionEvent
-from stream_monitor.validation.decode import ReasonCode
+from stream_monitor.validation import ReasonCode
 
 __all__ = ["DeadLetterHeaders", "all_schemas", "write_schemas"]
 

@@ -14,34 +14,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Annotated, Any, Final, Literal
 
-import numpy as np
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from stream_monitor.events.envelope import ColumnarEnvelope
-from stream_monitor.events.models import (
-    _CONFIG,
-    _MAX_EPOCH_SECONDS,
-    MAX_BATCH_EVENTS,
-    EventKind,
-    FeatureEvent,
-    LabelEvent,
-    PredictionEvent,
-)
-from stream_monitor.validation.column_events import build_events
+from stream_monitor.events.models import _CONFIG, MAX_BATCH_EVENTS, EventKind
+from stream_monitor.validation.column_rows import NAMED_COLUMNS, REQUIRED, ROW_COLUMNS, Event, RowRefusal, rows
 
-__all__ = ["LooseColumnarEnvelope", "RowRefusal", "decode_columns"]
+__all__ = ["LooseColumnarEnvelope", "decode_columns"]
 
-Event = PredictionEvent | FeatureEvent | LabelEvent
-_ROW_COLUMNS: Final = ("event_id", "timestamp", "prediction", "score", "latency_ms", "label")
-_NAMED_COLUMNS: Final = ("features", "attributes")
-_REQUIRED: Final[dict[str, tuple[str, ...]]] = {
-    "prediction": ("model_version", "timestamp", "prediction"),
-    "feature": ("model_version", "timestamp", "features"),
-    "label": ("timestamp", "label"),
-}
 _VALIDATE: Final = ColumnarEnvelope.__pydantic_validator__
 
 
@@ -57,16 +39,6 @@ class LooseColumnarEnvelope(BaseModel):
 _LOOSE: Final = TypeAdapter(dict[str, Any])
 
 
-@dataclass(frozen=True, slots=True)
-class RowRefusal:
-    """Why the whole envelope, or one row of it (``index``), was refused."""
-
-    reason: Literal["schema_violation", "non_finite_value", "batch_too_large", "empty_payload"]
-    message: str
-    index: int | None = None
-    payload: bytes | None = None
-
-
 def decode_columns(
     raw: bytes | Mapping[str, Any], kind: EventKind, classify: Callable[[ValidationError], RowRefusal]
 ) -> tuple[list[Event | RowRefusal], int]:
@@ -78,8 +50,8 @@ def decode_columns(
     try:
         env = _VALIDATE.validate_json(raw) if isinstance(raw, bytes) else _VALIDATE.validate_python(raw)
     except ValidationError as exc:
-        return _with_bad_rows(raw, kind, exc, classify)
-    return _rows(env, kind, {}), _keys(env)
+        return _with_badrows(raw, kind, exc, classify)
+    return rows(env, kind, {}), _keys(env)
 
 
 def _keys(env: ColumnarEnvelope) -> int:
@@ -88,14 +60,14 @@ def _keys(env: ColumnarEnvelope) -> int:
 
 def _row_of(loc: tuple[int | str, ...]) -> int | None:
     """The row index an error location points at, if it is inside a column."""
-    if len(loc) >= 2 and loc[0] in _ROW_COLUMNS and isinstance(loc[1], int):
+    if len(loc) >= 2 and loc[0] in ROW_COLUMNS and isinstance(loc[1], int):
         return loc[1]
-    if len(loc) >= 3 and loc[0] in _NAMED_COLUMNS and isinstance(loc[2], int):
+    if len(loc) >= 3 and loc[0] in NAMED_COLUMNS and isinstance(loc[2], int):
         return loc[2]
     return None
 
 
-def _with_bad_rows(
+def _with_badrows(
     raw: bytes | Mapping[str, Any], kind: EventKind, exc: ValidationError,
     classify: Callable[[ValidationError], RowRefusal],
 ) -> tuple[list[Event | RowRefusal], int]:
@@ -105,7 +77,7 @@ def _with_bad_rows(
         row = _row_of(e["loc"])
         if row is None or e["type"] == "too_long":
             return [classify(exc)], 0
-        column = str(e["loc"][0]) + (".*" if e["loc"][0] in _NAMED_COLUMNS else "")  # never a feature name
+        column = str(e["loc"][0]) + (".*" if e["loc"][0] in NAMED_COLUMNS else "")  # never a feature name
         if e["type"] == "finite_number":
             bad[row] = ("non_finite_value", f"{column}: non-finite number")
         elif row not in bad or (bad[row][1].endswith("_type") and not e["type"].endswith("_type")):
@@ -117,7 +89,7 @@ def _with_bad_rows(
     kept = [i for i in range(_length(loose)) if i not in bad]
     refused = {i: RowRefusal(reason, message, i, _row_payload(loose, i))  # type: ignore[arg-type]
                for i, (reason, message) in bad.items()}
-    keys = len(loose) + sum(len(v) for k in _NAMED_COLUMNS if isinstance(v := loose.get(k), dict))
+    keys = len(loose) + sum(len(v) for k in NAMED_COLUMNS if isinstance(v := loose.get(k), dict))
     if not kept:  # every row refused: nothing left to validate but the envelope's shape
         problem = _shape(loose, kind)
         if problem:
@@ -127,21 +99,21 @@ def _with_bad_rows(
         env = _VALIDATE.validate_python(_take(loose, kept))
     except ValidationError as again:
         return [classify(again)], 0
-    return _rows(env, kind, refused, kept), keys
+    return rows(env, kind, refused, kept), keys
 
 
 def _shape(loose: Mapping[str, Any], kind: EventKind) -> str | None:
     """What refuses an envelope whose every row was refused: a missing column, lengths that differ."""
     event_kind = loose.get("event_kind") or kind
     n = _length(loose)
-    for name in _REQUIRED.get(event_kind, ()):
+    for name in REQUIRED.get(event_kind, ()):
         if loose.get(name) is None:
             return f"columnar envelope lacks {name}"
-    for name in _ROW_COLUMNS:
+    for name in ROW_COLUMNS:
         col = loose.get(name)
         if col is not None and (not isinstance(col, list) or len(col) != n):
             return f"column {name} has another length than event_id"
-    for name in _NAMED_COLUMNS:
+    for name in NAMED_COLUMNS:
         cols = loose.get(name)
         if cols is not None and (not isinstance(cols, dict)
                                  or any(not isinstance(v, list) or len(v) != n for v in cols.values())):
@@ -162,10 +134,10 @@ def _take(loose: Mapping[str, Any], rows: Sequence[int]) -> dict[str, Any]:
         return [col[i] for i in rows] if isinstance(col, list) and len(col) == n else col
 
     out = dict(loose)
-    for name in _ROW_COLUMNS:
+    for name in ROW_COLUMNS:
         if name in out:
             out[name] = pick(out[name])
-    for name in _NAMED_COLUMNS:
+    for name in NAMED_COLUMNS:
         if isinstance(out.get(name), dict):
             out[name] = {k: pick(v) for k, v in out[name].items()}
     return out
@@ -176,85 +148,12 @@ def _row_payload(loose: Mapping[str, Any], i: int) -> bytes:
     row: dict[str, Any] = {k: loose[k] for k in ("model_id", "model_version") if k in loose}
     if loose.get("event_kind") is not None:
         row["kind"] = loose["event_kind"]
-    for name in _ROW_COLUMNS:
+    for name in ROW_COLUMNS:
         col = loose.get(name)
         if isinstance(col, list) and i < len(col):
             row[name] = col[i]
-    for name in _NAMED_COLUMNS:
+    for name in NAMED_COLUMNS:
         cols = loose.get(name)
         if isinstance(cols, dict):
             row[name] = {k: v[i] for k, v in cols.items() if isinstance(v, list) and i < len(v)}
-    return json.dumps(row, separators=(",", ":"), default=str).encode()
-
-
-def _floats(col: Sequence[float | None]) -> np.ndarray:
-    return np.array(col, dtype=float)  # None reads as NaN
-
-
-def _rows(
-    env: ColumnarEnvelope, topic_kind: EventKind, refused: dict[int, RowRefusal], kept: Sequence[int] | None = None,
-) -> list[Event | RowRefusal]:
-    """Check lengths, required columns and ranges, then build one event per good row."""
-    kind: EventKind = env.event_kind or topic_kind
-    n = len(env.event_id)
-    missing = [name for name in _REQUIRED[kind] if getattr(env, name) is None]
-    if missing:
-        return [RowRefusal("schema_violation", "columnar envelope lacks " + ", ".join(missing))]
-    for name in _ROW_COLUMNS:
-        col = getattr(env, name)
-        if col is not None and len(col) != n:
-            return [RowRefusal("schema_violation", f"column {name} has another length than event_id")]
-    for name in _NAMED_COLUMNS:
-        cols = getattr(env, name)
-        if cols is not None and any(len(v) != n for v in cols.values()):
-            return [RowRefusal("schema_violation", f"a column of {name}.* has another length than event_id")]
-    bad = _range_check(env, kind)
-    index = list(kept) if kept is not None else list(range(n))
-    placed: dict[int, Event | RowRefusal] = dict(refused)
-    for row, event in enumerate(build_events(env, kind, bad)):
-        original = index[row]
-        placed[original] = event if event is not None else RowRefusal(
-            "schema_violation", bad[row], original, _event_payload(env, kind, row))
-    return [placed[i] for i in sorted(placed)]
-
-
-def _range_check(env: ColumnarEnvelope, kind: EventKind) -> dict[int, str]:
-    """Rows whose values are out of range or missing where required, with a reason (no values)."""
-    bad: dict[int, str] = {}
-    ts = _floats(env.timestamp or [])
-    for i in np.flatnonzero(~((ts >= 0.0) & (ts <= _MAX_EPOCH_SECONDS))).tolist():
-        bad.setdefault(i, "timestamp: missing or out of range")
-    ids = env.event_id
-    if None in ids:
-        for i, v in enumerate(ids):
-            if v is None:
-                bad.setdefault(i, "event_id: missing")
-    value_col = env.label if kind == "label" else env.prediction if kind == "prediction" else None
-    if value_col is not None and None in value_col:
-        for i, value in enumerate(value_col):
-            if value is None:
-                bad.setdefault(i, f"{'label' if kind == 'label' else 'prediction'}: missing")
-    if kind == "prediction":
-        if env.score is not None:
-            s = _floats(env.score)
-            for i in np.flatnonzero((s < 0.0) | (s > 1.0)).tolist():
-                bad.setdefault(i, "score: out of range")
-        if env.latency_ms is not None:
-            lat = _floats(env.latency_ms)
-            for i in np.flatnonzero(lat < 0.0).tolist():
-                bad.setdefault(i, "latency_ms: out of range")
-    return bad
-
-
-def _event_payload(env: ColumnarEnvelope, kind: EventKind, i: int) -> bytes:
-    """Row ``i`` of a typed envelope as a row-format event, for the dead-letter topic."""
-    row: dict[str, Any] = {"kind": kind, "model_id": env.model_id, "model_version": env.model_version}
-    for name in _ROW_COLUMNS:
-        col = getattr(env, name)
-        if col is not None:
-            row[name] = col[i]
-    for name in _NAMED_COLUMNS:
-        cols = getattr(env, name)
-        if cols is not None:
-            row[name] = {k: v[i] for k, v in cols.items()}
     return json.dumps(row, separators=(",", ":"), default=str).encode()

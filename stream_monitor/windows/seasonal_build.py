@@ -24,7 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from stream_monitor.specs.model import ModelSpec, SeasonalitySpec
+from stream_monitor.specs.inputs import SeasonalitySpec
+from stream_monitor.specs.model import ModelSpec
 from stream_monitor.windows.reference_profile import (
     CategoricalProfile,
     NumericProfile,

@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 
 from stream_monitor.events.models import FeatureEvent, PredictionEvent
-from stream_monitor.specs.model import ModelSpec, WindowSpec
+from stream_monitor.specs.inputs import WindowSpec
+from stream_monitor.specs.model import ModelSpec
 from stream_monitor.windows.accumulators import (
     Binning,
     CategoricalAccumulator,

@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 import yaml
 
-from stream_monitor.tools.broker import EmbeddedBroker, create_topics, free_port
+from stream_monitor.tools.broker import EmbeddedBroker, free_port
+from stream_monitor.tools.kafka_admin import create_topics
 from tests.conftest import ROOT
 
 from .kafka_helpers import scrape, wait_for

@@ -34,6 +34,7 @@ from stream_monitor.client import MonitorClient
 from stream_monitor.tools.broker import EmbeddedBroker, free_port, wait_for_port
 from stream_monitor.tools.simulate import Scenario, generate, stamped_from
 from tests.conftest import ROOT
+from tests.tool_markers import program
 
 from .conftest import Stack, Worker
 from .kafka_helpers import produce, read_topic, sample, wait_for
@@ -45,14 +46,6 @@ DRIFT_ALERTS = {"critical": "ModelDrift", "warning": "ModelDriftWarning"}
 REPO_PROMETHEUS: dict[str, Any] = yaml.safe_load((ROOT / "prometheus" / "prometheus.yml").read_text())
 SCRAPE_SECONDS = int(REPO_PROMETHEUS["global"]["scrape_interval"].rstrip("s"))
 UNKNOWN_FEATURE = "session_length"  # not configured: counted by unknown_features_total
-
-
-def _binary(*names: str) -> str:
-    for name in names:
-        found = shutil.which(name)
-        if found:
-            return found
-    pytest.fail(f"{' or '.join(names)} not on PATH: run `make ops-tools` (Debian packages)", pytrace=False)
 
 
 class Webhook:
@@ -139,7 +132,7 @@ def start_alertmanager(tmp: Path, webhook_url: str) -> Service:
     port = free_port()
     cfg = tmp / "alertmanager.yml"
     cfg.write_text(yaml.safe_dump(alertmanager_config(webhook_url)))
-    args = [_binary("prometheus-alertmanager", "alertmanager"), f"--config.file={cfg}",
+    args = [program("alertmanager"), f"--config.file={cfg}",
             f"--storage.path={tmp / 'am-data'}", f"--web.listen-address=127.0.0.1:{port}",
             "--cluster.listen-address=", "--log.level=warn"]
     return _start("alertmanager", args, port, tmp)
@@ -160,7 +153,7 @@ def start_prometheus(tmp: Path, worker_port: int, alertmanager_url: str) -> Serv
     }
     cfg = tmp / "prometheus.yml"
     cfg.write_text(yaml.safe_dump(config))
-    args = [_binary("prometheus"), f"--config.file={cfg}", f"--storage.tsdb.path={tmp / 'prom-data'}",
+    args = [program("prometheus"), f"--config.file={cfg}", f"--storage.tsdb.path={tmp / 'prom-data'}",
             f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"]
     return _start("prometheus", args, port, tmp)
 

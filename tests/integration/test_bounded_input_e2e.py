@@ -17,7 +17,7 @@ from stream_monitor.tools.simulate import Scenario, generate, to_json
 from .conftest import Stack
 from .kafka_helpers import produce, read_topic, sample, scrape, wait_for
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.broker]
 
 BASE = next(iter(generate(Scenario(), 1)))
 MODEL = BASE["model_id"]

@@ -27,7 +27,7 @@ from .conftest import Stack
 from .kafka_helpers import produce, sample, wait_for
 from .oracle import comparable, expected_state, persisted_state
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.broker]
 S3_ENV = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1",
           "AWS_REGION": "us-east-1", "AWS_ALLOW_HTTP": "true"}
 

@@ -17,15 +17,15 @@ import pytest
 
 from benchmarks.workload import encoded_events
 from stream_monitor.client import MonitorClient
-from stream_monitor.tools.broker import EmbeddedBroker, create_topics, free_port
+from stream_monitor.tools.broker import EmbeddedBroker, free_port
+from stream_monitor.tools.kafka_admin import create_topics
 from stream_monitor.tools.simulate import Scenario, generate
-from stream_monitor.validation import decode
-from stream_monitor.validation.decode import Rejection
+from stream_monitor.validation import Rejection, decode
 from tests.conftest import ROOT
 
 from .kafka_helpers import read_topic
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.broker]
 
 
 def _name(tag: str) -> str:

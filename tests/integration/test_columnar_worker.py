@@ -18,7 +18,7 @@ from stream_monitor.tools.simulate import Scenario, generate
 from .conftest import Stack
 from .kafka_helpers import read_topic, sample, wait_for
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.broker]
 MV = {"model": "fraud-detector", "version": "v1"}
 N = 10_000
 

@@ -19,7 +19,7 @@ from stream_monitor.tools.simulate import Scenario, generate, to_json
 from .conftest import Stack
 from .kafka_helpers import produce, read_topic, sample, wait_for
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.broker]
 
 BASE = next(iter(generate(Scenario(), 1)))
 MALFORMED: list[tuple[bytes | None, str]] = [

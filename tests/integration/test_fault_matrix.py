@@ -29,7 +29,7 @@ from .conftest import Stack
 from .kafka_helpers import produce, read_topic, sample, wait_for
 from .test_broker_outage import S3_ENV, s3  # noqa: F401 - the local S3 server fixture
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.broker]
 MV = {"model": "fraud-detector", "version": "v1"}
 _LEVEL = re.compile(r"\b(WARNING|ERROR|CRITICAL)\b")
 

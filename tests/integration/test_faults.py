@@ -23,7 +23,7 @@ from .conftest import Stack
 from .kafka_helpers import produce, read_topic, sample, wait_for
 from .oracle import expected_state
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.broker]
 MV = {"model": "fraud-detector", "version": "v1"}
 CANARY = "canary.7f3a9b@pii-test.example"
 

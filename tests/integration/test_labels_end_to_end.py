@@ -26,7 +26,7 @@ from tests.conftest import ROOT
 from .conftest import Stack
 from .kafka_helpers import produce, sample, wait_for
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.broker]
 
 MODEL = "credit-scorer"
 MV = {"model": MODEL, "version": "v1"}

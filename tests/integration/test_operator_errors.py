@@ -18,7 +18,7 @@ from stream_monitor.tools.broker import EmbeddedBroker, free_port
 
 from .conftest import Stack
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.broker]
 
 SECRET = "sasl-secret-that-must-not-leak"
 

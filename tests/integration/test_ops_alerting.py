@@ -17,7 +17,10 @@ import pytest
 from .kafka_helpers import wait_for
 from .ops_stack import DRIFT_ALERTS, OpsStack
 
-pytestmark = pytest.mark.integration
+pytestmark = [
+    pytest.mark.integration, pytest.mark.broker, pytest.mark.prometheus,
+    pytest.mark.alertmanager,
+]
 
 PAGE_WITHIN_SECONDS = 60
 RECEIVERS = {"critical": "/fraud-pager", "warning": "/fraud-team"}  # alertmanager.yml, model fraud-detector

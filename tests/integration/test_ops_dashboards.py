@@ -23,7 +23,7 @@ import promql_parser
 import pytest
 
 from stream_monitor.tools.broker import EmbeddedBroker
-from stream_monitor.tools.demo import (
+from stream_monitor.tools.demo_traffic import (
     DEMO_CHANGE_AT,
     DEMO_EVENTS,
     demo_labels,
@@ -38,7 +38,10 @@ from .conftest import Stack, Worker
 from .kafka_helpers import produce, sample, wait_for
 from .ops_stack import MV, OpsStack, monitoring, prom_query
 
-pytestmark = pytest.mark.integration
+pytestmark = [
+    pytest.mark.integration, pytest.mark.broker, pytest.mark.prometheus,
+    pytest.mark.alertmanager,
+]
 
 DASHBOARDS = sorted((ROOT / "grafana" / "dashboards").glob("*.json"))
 SUBSTITUTIONS = {

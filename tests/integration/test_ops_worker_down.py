@@ -26,7 +26,10 @@ from .conftest import Stack
 from .kafka_helpers import produce, sample, wait_for
 from .ops_stack import DRIFT_ALERTS, SCRAPE_SECONDS, Webhook, monitoring, prom_query
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = [
+    pytest.mark.integration, pytest.mark.slow, pytest.mark.broker,
+    pytest.mark.prometheus, pytest.mark.alertmanager,
+]
 
 DRIFT = {*DRIFT_ALERTS.values(), "FeatureDrift"}
 # scrape + evaluation + group_interval of the drift route, and a margin

@@ -22,7 +22,7 @@ from .conftest import Stack, Worker
 from .kafka_helpers import produce, read_topic, sample, wait_for
 from .oracle import comparable, expected_state, persisted_state
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.broker]
 
 
 def _produce_in_background(stack: Stack, events: list[bytes], chunks: int, pause: float) -> threading.Thread:

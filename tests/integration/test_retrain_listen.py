@@ -21,13 +21,14 @@ import pytest
 from stream_monitor.decisions.request import RetrainRequest
 from stream_monitor.retrain import RetrainRequests
 from stream_monitor.retrain.store import DedupStore
-from stream_monitor.tools.broker import EmbeddedBroker, create_topics
+from stream_monitor.tools.broker import EmbeddedBroker
+from stream_monitor.tools.kafka_admin import create_topics
 from tests.conftest import ROOT
-from tests.unit.test_retrain_store_plan import req
+from tests.unit.retrain.test_retrain_store_plan import req
 
 from .kafka_helpers import produce, read_topic, wait_for
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.broker]
 
 HANDLER = """
 import json, os, sys, time

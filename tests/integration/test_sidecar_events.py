@@ -10,14 +10,13 @@ from collections import Counter
 import pytest
 
 from benchmarks.workload import encoded_events
-from stream_monitor.validation import decode
-from stream_monitor.validation.decode import Rejection
+from stream_monitor.validation import Rejection, decode
 
 from .conftest import Stack
 from .kafka_helpers import read_topic
 from .test_sidecar_kserve import SidecarProcess, sidecar  # noqa: F401 - the fixture
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.broker]
 JSON = {"Content-Type": "application/json"}
 
 

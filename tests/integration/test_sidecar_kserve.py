@@ -28,12 +28,12 @@ import yaml
 
 from stream_monitor.tools.broker import free_port
 from stream_monitor.tools.simulate import Scenario, generate
-from tests.unit.test_sidecar_kserve import kserve_headers
+from tests.unit.sidecar.test_sidecar_kserve import kserve_headers
 
 from .conftest import Stack
 from .kafka_helpers import read_topic, sample, scrape, wait_for
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.broker]
 
 NUMERIC = ["amount", "age", "account_age_days"]
 CATEGORICAL = ["merchant_category", "country"]

@@ -22,27 +22,23 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
+from tests.tool_markers import program
 
 from .ops_stack import OpsStack
 
-pytestmark = pytest.mark.integration
+pytestmark = [
+    pytest.mark.integration, pytest.mark.broker, pytest.mark.prometheus,
+    pytest.mark.alertmanager, pytest.mark.chromium,
+]
 
 ARTIFACT = ROOT / "tests" / "artifacts" / "status-page.png"
 WIDTH, HEIGHT = 1280, 800
 
 
-def _chromium() -> str:
-    for name in ("chromium", "chromium-browser"):
-        found = shutil.which(name)
-        if found:
-            return found
-    pytest.fail("chromium not on PATH: run `make ops-tools` (apt-get install chromium)", pytrace=False)
-
-
 def _run_chromium(tmp: Path, *args: str, height: int = HEIGHT) -> subprocess.CompletedProcess[str]:
     profile = tmp / "chromium-profile"
     profile.mkdir(exist_ok=True)
-    cmd = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    cmd = [program("chromium"), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
            "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
            f"--user-data-dir={profile}", f"--window-size={WIDTH},{height}", "--virtual-time-budget=5000", *args]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False, cwd=tmp)  # noqa: S603

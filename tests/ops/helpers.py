@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import subprocess
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -12,8 +10,9 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import promql_parser
-import pytest
 import yaml
+
+from tests.tool_markers import program
 
 from . import metric_contract as contract
 
@@ -35,32 +34,22 @@ def runbook_url(alert: str) -> str:
     return f"{RUNBOOK_BASE}{alert}.md"
 
 
-SKIP_ENV = "STREAM_MONITOR_SKIP_OPS_TOOLS"
 TOOL_TIMEOUT = 60
 
 # Debian packages: prometheus (prometheus, promtool), prometheus-alertmanager
 # (prometheus-alertmanager, amtool).  Upstream tarballs name the server "alertmanager".
-TOOLS: dict[str, tuple[str, ...]] = {
-    "promtool": ("promtool",),
-    "amtool": ("amtool",),
-    "alertmanager": ("prometheus-alertmanager", "alertmanager"),
+# name -> (marker, program names)
+TOOLS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "promtool": ("promtool", ("promtool",)),
+    "amtool": ("alertmanager", ("amtool",)),
+    "alertmanager": ("alertmanager", ("prometheus-alertmanager", "alertmanager")),
 }
 
 
 def tool(name: str) -> str:
-    """Path of an external tool; a missing tool FAILS the test unless SKIP_ENV=1."""
-    for candidate in TOOLS[name]:
-        found = shutil.which(candidate)
-        if found:
-            return found
-    message = (
-        f"{' or '.join(TOOLS[name])} not found on PATH. Install it "
-        "(Debian: apt-get install -y prometheus prometheus-alertmanager) "
-        f"or set {SKIP_ENV}=1 to skip the ops tool checks."
-    )
-    if os.environ.get(SKIP_ENV) == "1":
-        pytest.skip(message)
-    pytest.fail(message, pytrace=False)
+    """Path of an external tool, for a test carrying the tool's marker (tests/tool_markers.py)."""
+    marker, names = TOOLS[name]
+    return program(marker, names)
 
 
 def run(args: list[str], cwd: Path | None = None) -> subprocess.CompletedProcess[str]:

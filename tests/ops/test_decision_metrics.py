@@ -10,7 +10,7 @@ from stream_monitor.pipeline.monitor import Monitor
 from stream_monitor.sinks.prometheus import MonitorMetrics
 from stream_monitor.specs.model import ModelSpec
 from stream_monitor.tools.simulate import Scenario, generate
-from stream_monitor.validation.decode import REASON_CODES
+from stream_monitor.validation import REASON_CODES
 from stream_monitor.windows.profile import ReferenceProfile
 from tests.conftest import make_monitor, records
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import time
 
-from stream_monitor.tools.demo import (
+from stream_monitor.tools.demo_traffic import (
     DEMO_RATE,
     LABEL_DELAY_SECONDS,
     LABEL_SHARE,

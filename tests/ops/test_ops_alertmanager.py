@@ -17,6 +17,7 @@ import pytest
 from . import helpers as h
 
 
+@pytest.mark.alertmanager
 def test_amtool_check_config() -> None:
     amtool = h.tool("amtool")
     res = h.run([amtool, "check-config", str(h.ALERTMANAGER)])
@@ -37,6 +38,7 @@ ROUTES = [
 ]
 
 
+@pytest.mark.alertmanager
 @pytest.mark.parametrize(("labels", "receiver"), ROUTES, ids=[r for _, r in ROUTES])
 def test_routing_tree(labels: str, receiver: str) -> None:
     amtool = h.tool("amtool")
@@ -203,6 +205,7 @@ def _key(labels: dict[str, str]) -> str:
     return json.dumps(labels, sort_keys=True)
 
 
+@pytest.mark.alertmanager
 @pytest.mark.parametrize("scenario", [SCENARIO, ABSENT_SCENARIO], ids=["workers", "no-worker"])
 def test_inhibition_rules(alertmanager: str, scenario: list[tuple[dict[str, Any], bool]]) -> None:
     body = json.dumps([a for a, _ in scenario]).encode()

@@ -14,12 +14,14 @@ from . import helpers as h
 RULE_TESTS = sorted((h.PROM_DIR / "tests").glob("*.yml"))
 
 
+@pytest.mark.promtool
 def test_promtool_check_rules() -> None:
     promtool = h.tool("promtool")
     res = h.run([promtool, "check", "rules", str(h.RECORDING), str(h.ALERTS)])
     assert res.returncode == 0, res.stdout + res.stderr
 
 
+@pytest.mark.promtool
 def test_promtool_unit_tests_pass() -> None:
     promtool = h.tool("promtool")
     assert RULE_TESTS, "no promtool unit tests in prometheus/tests/"
@@ -27,12 +29,14 @@ def test_promtool_unit_tests_pass() -> None:
     assert res.returncode == 0, res.stdout + res.stderr
 
 
+@pytest.mark.promtool
 def test_promtool_check_example_config() -> None:
     promtool = h.tool("promtool")
     res = h.run([promtool, "check", "config", str(h.PROM_DIR / "prometheus.yml")])
     assert res.returncode == 0, res.stdout + res.stderr
 
 
+@pytest.mark.promtool
 def test_promtool_check_docker_config(tmp_path: Path) -> None:
     """docker/prometheus.yml, with the rule files where compose.yaml mounts them."""
     promtool = h.tool("promtool")

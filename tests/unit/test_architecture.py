@@ -1,4 +1,4 @@
-"""The boundary rule and the public API, checked from source."""
+"""The boundary rule, the public API and the test layout, checked from source."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ import stream_monitor
 from tests.conftest import ROOT
 
 CORE = ["events", "specs", "validation", "windows", "detectors", "decisions", "pipeline"]
-CORE_MODULES = ["settings.py", "errors.py", "tools/simulate.py", "tools/backtest.py", "tools/simulate_labels.py"]
+CORE_MODULES = ["settings.py", "config/groups.py", "config/sources.py", "errors.py",
+                "tools/simulate.py", "tools/backtest.py", "tools/simulate_labels.py"]
 FORBIDDEN = ("faust", "aiokafka", "kafka", "prometheus_client", "stream_monitor.sinks", "stream_monitor.app", "mode")
 
 
@@ -55,3 +56,32 @@ def test_every_module_declares_its_public_api(name: str) -> None:
     for attr in exported:
         assert hasattr(mod, attr), f"{name}.__all__ names missing {attr}"
     assert mod.__doc__, f"{name} has no docstring"
+
+
+UNIT = ROOT / "tests" / "unit"
+
+
+def _misplaced(test_files: list) -> list[str]:  # type: ignore[type-arg]
+    """Unit test files whose folder under tests/unit/ is not a package of stream_monitor/
+    (tests/unit/ itself mirrors the package root: cli, settings, errors, the whole package)."""
+    return [f.relative_to(UNIT).as_posix() for f in test_files
+            if not (ROOT / "stream_monitor" / f.parent.relative_to(UNIT) / "__init__.py").is_file()]
+
+
+def test_unit_tests_mirror_the_package_folders() -> None:
+    files = sorted(UNIT.rglob("test_*.py"))
+    assert len({f.parent for f in files}) > 1
+    assert _misplaced(files) == [], "move them to tests/unit/<package>/ of the package they test"
+
+
+def test_a_unit_test_outside_the_mirror_is_reported() -> None:
+    files = [UNIT / "test_settings.py", UNIT / "windows" / "test_windows.py", UNIT / "window" / "test_x.py",
+             UNIT / "windows" / "deep" / "test_y.py"]
+    assert _misplaced(files) == ["window/test_x.py", "windows/deep/test_y.py"]
+
+
+def test_every_test_folder_is_a_package() -> None:
+    """Tests import each other as ``tests.unit.<package>.test_...``; without __init__.py two
+    files of one name in different folders would collide."""
+    folders = {f.parent for f in (ROOT / "tests").rglob("*.py")}
+    assert [d for d in folders if not (d / "__init__.py").is_file()] == []

@@ -8,8 +8,9 @@ import pytest
 import yaml
 
 from stream_monitor.cli import main
+from stream_monitor.config.groups import KafkaSecurity
 from stream_monitor.errors import ConfigError
-from stream_monitor.settings import KafkaSecurity, ServiceSettings
+from stream_monitor.settings import ServiceSettings
 from tests.conftest import ROOT
 
 DEMO = ROOT / "config" / "demo.yaml"

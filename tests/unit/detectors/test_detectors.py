@@ -1,0 +1,126 @@
+"""Window tests on binned counts, checked against scipy and on seeded streams.
+
+Statistical expectations (fixed seeds, so these runs are deterministic):
+* null: 200 windows of 1000 draws from the reference distribution; each test at
+  alpha = 0.01 should fire in about 1% of windows (binomial 95% range 0-6 of 200);
+  we allow at most 6.
+* power: a 0.3-sigma mean shift in windows of 1000 is detected by KS in every
+  one of 20 windows (its power there is > 0.999).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from stream_monitor.detectors import WINDOW_TESTS, get_test
+from stream_monitor.detectors.chi2 import chi2_homogeneity
+from stream_monitor.detectors.ks import ks_binned
+from stream_monitor.detectors.psi import coarsen, psi
+from stream_monitor.specs.detection import WINDOW_TEST_TYPES
+
+RNG_SEED = 20260101
+
+
+def _binned(ref: np.ndarray, win: np.ndarray, bins: int = 50) -> tuple[np.ndarray, np.ndarray]:
+    edges = np.unique(np.quantile(ref, np.linspace(0, 1, bins + 1)[1:-1]))
+    f = lambda x: np.bincount(np.searchsorted(edges, x, side="right"), minlength=edges.size + 1)  # noqa: E731
+    return f(ref), f(win)
+
+
+def test_ks_binned_matches_scipy_within_bin_resolution() -> None:
+    rng = np.random.default_rng(RNG_SEED)
+    ref = rng.normal(0, 1, 20_000)
+    for shift in (0.0, 0.1, 0.3):
+        win = rng.normal(shift, 1, 2_000)
+        d_exact = stats.ks_2samp(ref, win).statistic
+        d_binned, p = ks_binned(*_binned(ref, win))
+        assert d_binned <= d_exact + 1e-12  # binning can only hide part of the gap
+        assert d_exact - d_binned < 0.03  # ... and at most about one bin's mass
+        assert 0.0 <= p <= 1.0
+
+
+def test_psi_known_values_and_symmetry_of_zero() -> None:
+    ref = np.array([250, 250, 250, 250])
+    assert psi(ref, ref) == 0.0
+    assert psi(ref, np.array([100, 200, 300, 400])) == pytest.approx(0.2282, abs=1e-3)
+    r, w = coarsen(np.full(50, 100), np.arange(50), 10)
+    assert r.size == 10 and r.sum() == 5000 and w.sum() == np.arange(50).sum()
+
+
+def test_chi2_matches_scipy_contingency() -> None:
+    ref, win = np.array([500, 300, 200, 0]), np.array([40, 35, 25, 3])
+    stat, p = chi2_homogeneity(ref, win)
+    expected = stats.chi2_contingency(np.array([[500, 300, 200, 0], [40, 35, 25, 3]])[:, :4], correction=False)
+    assert stat == pytest.approx(expected.statistic) and p == pytest.approx(expected.pvalue)
+
+
+def test_chi2_and_ks_p_values_equal_scipy_bit_for_bit() -> None:
+    """Both skip scipy's distribution and argument machinery; the numbers must not move."""
+    rng = np.random.default_rng(RNG_SEED + 7)
+    for _ in range(300):
+        k = int(rng.integers(2, 30))
+        ref = rng.integers(0, 5_000, size=k) * (rng.random(k) > 0.1)
+        win = rng.multinomial(int(rng.integers(1, 3_000)), rng.dirichlet(np.ones(k)))
+        keep = (ref + win) > 0
+        if keep.sum() < 2 or ref.sum() == 0:
+            continue
+        expected = stats.chi2_contingency(np.vstack([ref[keep], win[keep]]).astype(float), correction=False)
+        assert chi2_homogeneity(ref, win) == (float(expected.statistic), float(expected.pvalue))
+        d, p = ks_binned(ref, win)
+        m, n = int(ref.sum()), int(win.sum())
+        assert p == float(stats.kstwo.sf(d, max(round(m * n / (m + n)), 1)))
+
+
+@pytest.mark.parametrize("name", ["ks", "psi"])
+def test_numeric_tests_false_alarm_rate_on_null(name: str) -> None:
+    rng = np.random.default_rng(RNG_SEED + 1)
+    ref = rng.lognormal(3.5, 0.9, 20_000)
+    test = get_test(name, "numeric")
+    fired = 0
+    for _ in range(200):
+        r, w = _binned(ref, rng.lognormal(3.5, 0.9, 1_000))
+        res = test.compute(r, w)
+        fired += (res.p_value <= 0.01) if res.p_value is not None else (res.value > 0.2)
+    assert fired <= 6
+
+
+def test_ks_power_on_small_shift() -> None:
+    rng = np.random.default_rng(RNG_SEED + 2)
+    ref = rng.normal(0, 1, 20_000)
+    test = get_test("ks", "numeric")
+    hits = sum(test.compute(*_binned(ref, rng.normal(0.3, 1, 1_000))).p_value <= 0.01 for _ in range(20))
+    assert hits == 20
+
+
+def test_categorical_tests_on_null_and_shift() -> None:
+    rng = np.random.default_rng(RNG_SEED + 3)
+    p_ref = np.array([0.3, 0.2, 0.15, 0.15, 0.12, 0.08])
+    ref = np.append(rng.multinomial(20_000, p_ref), 0)
+    chi2 = get_test("chi2", "categorical")
+    null_fires = sum(chi2.compute(ref, np.append(rng.multinomial(1000, p_ref), 0)).p_value <= 0.01 for _ in range(200))
+    assert null_fires <= 6
+    shifted = np.append(rng.multinomial(1000, [0.05, 0.05, 0.1, 0.1, 0.1, 0.6]), 0)
+    assert chi2.compute(ref, shifted).p_value < 1e-10
+    assert get_test("psi", "categorical").compute(ref, shifted).value > 0.2
+
+
+def test_registry_rejects_misuse() -> None:
+    with pytest.raises(KeyError):
+        get_test("nope", "numeric")
+    with pytest.raises(ValueError, match="does not apply"):
+        get_test("chi2", "numeric")
+
+
+def test_the_specs_name_exactly_the_registered_window_tests() -> None:
+    # The specs validate test names without importing the detectors (a lower layer): their
+    # catalogue and the registry must name the same tests for the same feature types.
+    assert set(WINDOW_TEST_TYPES) == set(WINDOW_TESTS)
+    for name, types in WINDOW_TEST_TYPES.items():
+        for ftype in ("numeric", "categorical"):
+            if ftype in types:
+                assert get_test(name, ftype).name == name
+            else:
+                with pytest.raises(ValueError, match="does not apply"):
+                    get_test(name, ftype)
