@@ -8,7 +8,7 @@ Two models in one :class:`Monitor`:
 * ``credit-scorer`` with the label path (join, performance, concept drift, label-free
   estimate, fairness) and a fairness breach half way.
 
-``python -m tests.unit.snapshot_scenario OUT`` writes the snapshot taken at :data:`CUT`
+``python -m tests.unit.pipeline.snapshot_scenario OUT`` writes the snapshot taken at :data:`CUT`
 (the file ``tests/data/snapshot_v1.bin`` was written this way by the version-1 code).
 """
 
@@ -33,7 +33,7 @@ from stream_monitor.tools.simulate_labels import (
 FRAUD, CREDIT = "fraud-detector", "credit-scorer"
 BATCH = 400
 N_FRAUD = 6000  # events per model
-V1_FIXTURE = Path(__file__).resolve().parent.parent / "data" / "snapshot_v1.bin"
+V1_FIXTURE = Path(__file__).resolve().parents[2] / "data" / "snapshot_v1.bin"
 V1_END_FIXTURE = V1_FIXTURE.with_name("snapshot_v1_end.bin")  # the same run's state at its end
 
 

@@ -15,8 +15,8 @@ from stream_monitor.pipeline import snapshot as snapshot_module
 from stream_monitor.pipeline.model_monitor import ModelMonitor
 from stream_monitor.pipeline.monitor import Monitor, Outcome
 from stream_monitor.pipeline.snapshot import SNAPSHOT_SCHEMA, decode_snapshot, migrate_1_to_2
-from tests.unit import snapshot_scenario as sc
-from tests.unit.test_seasonality import _events, _reference, _spec
+from tests.unit.pipeline import snapshot_scenario as sc
+from tests.unit.pipeline.test_seasonality import _events, _reference, _spec
 
 
 def _decisions(outs: list[Outcome]) -> list[str]:
