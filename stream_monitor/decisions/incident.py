@@ -25,7 +25,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 from stream_monitor.decisions.request import Reason, Severity
 
@@ -42,12 +41,6 @@ class LastRequest:
     features: tuple[str, ...]
     severity: Severity
 
-    def to_state(self) -> dict[str, Any]:
-        return {"request_id": self.request_id, "features": list(self.features), "severity": self.severity}
-
-    @classmethod
-    def from_state(cls, data: dict[str, Any]) -> LastRequest:
-        return cls(str(data["request_id"]), tuple(data["features"]), data["severity"])
 
 
 @dataclass(slots=True)
@@ -104,21 +97,3 @@ class Incident:
         """Record a published request."""
         self.last = LastRequest(request_id, self.features, severity)
         self.open = True
-
-    def to_state(self) -> dict[str, Any]:
-        return {
-            "windows": self.windows,
-            "seen": dict(self.seen),
-            "evidence": {f: {d: r.model_dump(mode="json") for d, r in ds.items()} for f, ds in self.evidence.items()},
-            "open": self.open,
-            "last": self.last.to_state() if self.last is not None else None,
-        }
-
-    @classmethod
-    def from_state(cls, data: dict[str, Any] | None) -> Incident:
-        if not data:
-            return cls()
-        evidence = {f: {d: Reason.model_validate(r) for d, r in ds.items()} for f, ds in data["evidence"].items()}
-        last = LastRequest.from_state(data["last"]) if data.get("last") else None
-        return cls(int(data["windows"]), {f: int(w) for f, w in data["seen"].items()}, evidence,
-                   bool(data["open"]), last)

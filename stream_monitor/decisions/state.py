@@ -11,9 +11,8 @@ label path keep one each and move it with the same rules
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
 
 from stream_monitor.decisions.corroboration import Mark
 from stream_monitor.decisions.incident import Incident
@@ -43,32 +42,6 @@ class PolicyState:
     incident: Incident = dataclasses.field(default_factory=Incident)
     windows: int = 0
     subjects: dict[str, list[int]] = dataclasses.field(default_factory=dict)
-
-    def to_state(self) -> dict[str, Any]:
-        return {
-            "streak": self.streak,
-            "cooldown_until": self.cooldown_until,
-            "state": self.state.value,
-            "history": list(self.history),
-            "position": self.position,
-            "marks": [list(m) for m in self.marks],
-            "incident": self.incident.to_state(),
-            "windows": self.windows,
-            "subjects": {k: list(v) for k, v in self.subjects.items()},
-        }
-
-    @classmethod
-    def from_state(cls, data: Mapping[str, Any]) -> PolicyState:
-        # Snapshots from before k-of-n have no history: the streak is its tail.
-        history = data.get("history")
-        if history is None:
-            history = [True] * int(data["streak"])
-        marks: list[Mark] = [(str(f), str(k), int(p)) for f, k, p in data.get("marks") or []]
-        # Snapshots from before per-subject persistence have no subjects: they start empty.
-        subjects = {str(k): [int(x) for x in v] for k, v in (data.get("subjects") or {}).items()}
-        return cls(int(data["streak"]), data["cooldown_until"], DetectorState(data["state"]),
-                   [bool(x) for x in history], int(data.get("position") or 0), marks,
-                   Incident.from_state(data.get("incident")), int(data.get("windows") or 0), subjects)
 
     def record(
         self, drifted: bool, k: int, n: int, exit_below: int, *, immediate: bool = False, evidence: bool = False

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import TypeAdapter
 
 from stream_monitor.decisions import PolicyState
 from stream_monitor.detectors import DetectorState
@@ -69,4 +68,5 @@ def test_embedding_merge_is_exact(rows: list[list[float]], cut: int) -> None:
 def test_policy_state_encoding_round_trips(streak: int, cooldown: float | None, state: DetectorState,
                                            history: list[bool]) -> None:
     s = PolicyState(streak, cooldown, state, history)
-    assert PolicyState.from_state(json.loads(json.dumps(s.to_state()))) == s
+    codec = TypeAdapter(PolicyState)
+    assert codec.validate_json(codec.dump_json(s)) == s
