@@ -25,7 +25,7 @@ def test_worker_consumer_fetch_wait_comes_from_settings() -> None:
             await consumer.stop()  # never started: only marks it closed
 
     assert asyncio.run(build()) == 250
-    assert ServiceSettings().worker.fetch_max_wait_ms == 50
+    assert ServiceSettings().worker.fetch_max_wait_ms == 100
 
 
 def test_worker_turns_faust_events_into_source_records() -> None:
