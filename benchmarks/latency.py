@@ -61,7 +61,7 @@ def _install_trace(path: str) -> None:
     """Timestamps at each stage of the worker, appended to ``path`` as ``name time`` lines."""
     from aiokafka.consumer import fetcher
 
-    from stream_monitor.app import worker
+    from stream_monitor.app import faust_io
     from stream_monitor.app.runtime import Runtime
     from stream_monitor.pipeline.monitor import Monitor
 
@@ -87,7 +87,7 @@ def _install_trace(path: str) -> None:
     fetcher.Fetcher._proc_fetch_request = traced_fetch
     fetcher.PartitionRecords.__init__ = traced_records
 
-    handle, observe, publish = Runtime.handle, Monitor.observe, worker._FaustPublisher.publish
+    handle, observe, publish = Runtime.handle, Monitor.observe, faust_io.FaustPublisher.publish
 
     async def traced_handle(self: Any, records: Any) -> None:
         stamp("handed")
@@ -108,7 +108,7 @@ def _install_trace(path: str) -> None:
 
     Runtime.handle = traced_handle  # type: ignore[method-assign]
     Monitor.observe = traced_observe  # type: ignore[method-assign]
-    worker._FaustPublisher.publish = traced_publish  # type: ignore[method-assign]
+    faust_io.FaustPublisher.publish = traced_publish  # type: ignore[method-assign]
 
 
 def _stages(trace: Path, windows: Sequence[dict[str, float]]) -> list[dict[str, float]]:
