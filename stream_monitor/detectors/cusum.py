@@ -73,6 +73,7 @@ import numpy as np
 
 from stream_monitor.detectors.roots import brentq
 from stream_monitor.detectors.state import CusumState
+from stream_monitor.windows.persist import capture, restore
 
 if TYPE_CHECKING:
     from stream_monitor.detectors.cusum_signals import CusumLayout
@@ -332,17 +333,16 @@ class CusumBank:
         return None
 
     def to_state(self) -> CusumState:
-        return CusumState(sums=self.sums.tolist(), alarms=self.alarms.tolist(),
-                          window_alarms=self.window_alarms.tolist())
+        return capture(CusumState, self)
 
     @classmethod
-    def from_state(cls, data: CusumState, layout: CusumLayout, head_start: float | None = None) -> CusumBank | None:
-        """The bank a :meth:`to_state` snapshot describes, or ``None`` if it does not fit ``layout``."""
-        sums, alarms, window_alarms = (np.asarray(x, dtype=np.int64)
-                                       for x in (data.sums, data.alarms, data.window_alarms))
-        if any(a.shape != (len(layout.streams),) for a in (sums, alarms, window_alarms)):
+    def from_state(cls, state: CusumState, layout: CusumLayout, head_start: float | None = None) -> CusumBank | None:
+        """The bank a :meth:`to_state` snapshot describes, with ``layout``'s thresholds and
+        heads, or ``None`` if it does not fit ``layout``."""
+        bank = restore(cls, state, thresholds=layout.thresholds, heads=_heads(layout, head_start))
+        if any(a.shape != (len(layout.streams),) for a in (bank.sums, bank.alarms, bank.window_alarms)):
             return None
-        return cls(sums, alarms, window_alarms, layout.thresholds, _heads(layout, head_start))
+        return bank
 
 
 def _count_restarts(

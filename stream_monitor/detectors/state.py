@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
+from stream_monitor.windows.persist import Int64Array
 from stream_monitor.windows.state import STATE_CONFIG
 
 __all__ = [
@@ -100,6 +101,6 @@ class CusumState(BaseModel):
     """:class:`~stream_monitor.detectors.cusum.CusumBank`: fixed-point sums and alarm counts per stream."""
 
     model_config = STATE_CONFIG
-    sums: list[int]
-    alarms: list[int]
-    window_alarms: list[int]
+    sums: Int64Array
+    alarms: Int64Array
+    window_alarms: Int64Array

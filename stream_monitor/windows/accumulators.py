@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from stream_monitor.windows.persist import Persistent
 from stream_monitor.windows.profile import CategoricalProfile, NumericProfile
 from stream_monitor.windows.state import CategoricalState, NumericState
 
@@ -51,9 +52,10 @@ MOMENT_LIMIT = 1e150
 
 
 @dataclass(slots=True)
-class NumericAccumulator:
+class NumericAccumulator(Persistent[NumericState]):
     """Histogram on the reference bins plus data-quality counters and moments."""
 
+    State = NumericState
     counts: np.ndarray
     missing: int = 0
     mismatched: int = 0  # a non-number where a number was expected
@@ -113,20 +115,13 @@ class NumericAccumulator:
         mean = self.total / n
         return max(self.total_sq / n - mean * mean, 0.0) * n / (n - 1)
 
-    def to_state(self) -> NumericState:
-        return NumericState(counts=self.counts.tolist(), missing=self.missing, mismatched=self.mismatched,
-                            below=self.below, above=self.above, total=self.total, total_sq=self.total_sq)
-
-    @classmethod
-    def from_state(cls, state: NumericState) -> NumericAccumulator:
-        return cls(np.asarray(state.counts, dtype=np.int64), state.missing, state.mismatched, state.below,
-                   state.above, state.total, state.total_sq)
 
 
 @dataclass(slots=True)
-class CategoricalAccumulator:
+class CategoricalAccumulator(Persistent[CategoricalState]):
     """Counts per reference category; the last bin pools every other value."""
 
+    State = CategoricalState
     counts: np.ndarray
     missing: int = 0
     mismatched: int = 0
@@ -163,9 +158,3 @@ class CategoricalAccumulator:
             mismatched=self.mismatched + other.mismatched,
         )
 
-    def to_state(self) -> CategoricalState:
-        return CategoricalState(counts=self.counts.tolist(), missing=self.missing, mismatched=self.mismatched)
-
-    @classmethod
-    def from_state(cls, state: CategoricalState) -> CategoricalAccumulator:
-        return cls(np.asarray(state.counts, dtype=np.int64), state.missing, state.mismatched)

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 from scipy import special
 
+from stream_monitor.windows.persist import Persistent
 from stream_monitor.windows.reference_profile import NumericProfile, ReferenceCache, ReferenceProfile
 from stream_monitor.windows.state import EmbeddingState
 
@@ -172,10 +173,11 @@ _FIXED = float(2**24)
 
 
 @dataclass(slots=True)
-class EmbeddingAccumulator:
+class EmbeddingAccumulator(Persistent[EmbeddingState]):
     """The sum of the embedded rows of a window (fixed point, int64) and their count;
     exactly mergeable."""
 
+    State = EmbeddingState
     total: np.ndarray
     n: int = 0
 
@@ -194,9 +196,3 @@ class EmbeddingAccumulator:
     def mean(self) -> np.ndarray:
         return self.total / (_FIXED * self.n) if self.n else np.zeros(self.total.shape)
 
-    def to_state(self) -> EmbeddingState:
-        return EmbeddingState(total=self.total.tolist(), n=self.n)
-
-    @classmethod
-    def from_state(cls, state: EmbeddingState) -> EmbeddingAccumulator:
-        return cls(np.asarray(state.total, dtype=np.int64), state.n)

@@ -24,7 +24,6 @@ Examples
 
 from __future__ import annotations
 
-import copy
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -33,15 +32,17 @@ import numpy as np
 
 from stream_monitor.windows.groups import GroupCounts
 from stream_monitor.windows.performance import PerformanceAccumulator, binned_auc, hanley_mcneil_se, score_bin
-from stream_monitor.windows.state import EstimateRow, PairWindowState, PredictionWindowState
+from stream_monitor.windows.persist import Persistent
+from stream_monitor.windows.state import EstimateState, PairWindowState, PredictionWindowState
 
 __all__ = ["Estimate", "PairWindow", "PredictionWindow"]
 
 
 @dataclass(slots=True)
-class Estimate:
+class Estimate(Persistent[EstimateState]):
     """Expected accuracy and ROC AUC of a calibrated binary classifier, without labels."""
 
+    State = EstimateState
     bins: int
     n: int = 0
     p_sum: float = 0.0
@@ -75,13 +76,6 @@ class Estimate:
             return None
         return auc, hanley_mcneil_se(auc, float(pos.sum()), float(neg.sum()))
 
-    def to_state(self) -> EstimateRow:
-        return (self.bins, self.n, self.p_sum, self.pq_sum, list(self.pos), list(self.neg))
-
-    @classmethod
-    def from_state(cls, data: EstimateRow) -> Estimate:
-        bins, n, p_sum, pq_sum, pos, neg = data
-        return cls(bins, n, p_sum, pq_sum, list(pos), list(neg))
 
 
 def _span(start: float | None, end: float | None, ts: float) -> tuple[float, float]:
@@ -89,7 +83,8 @@ def _span(start: float | None, end: float | None, ts: float) -> tuple[float, flo
 
 
 @dataclass(slots=True)
-class PredictionWindow:
+class PredictionWindow(Persistent[PredictionWindowState]):
+    State = PredictionWindowState
     index: int
     groups: dict[str, GroupCounts]
     estimate: Estimate
@@ -113,19 +108,11 @@ class PredictionWindow:
     def add_estimate(self, score: float, predicted: bool) -> None:
         self.estimate.add(score, predicted)
 
-    def to_state(self) -> PredictionWindowState:
-        return PredictionWindowState(index=self.index, n=self.n, start=self.start, end=self.end,
-                                     groups=self.groups,
-                                     estimate=self.estimate.to_state(), histogram=self.histogram)
-
-    @classmethod
-    def from_state(cls, data: PredictionWindowState) -> PredictionWindow:
-        return cls(data.index, copy.deepcopy(data.groups),
-                   Estimate.from_state(data.estimate), list(data.histogram), data.n, data.start, data.end)
 
 
 @dataclass(slots=True)
-class PairWindow:
+class PairWindow(Persistent[PairWindowState]):
+    State = PairWindowState
     index: int
     performance: PerformanceAccumulator
     groups: dict[str, GroupCounts]
@@ -146,14 +133,3 @@ class PairWindow:
     def touch(self, ts: float) -> None:
         self.start, self.end = _span(self.start, self.end, ts)
 
-    def to_state(self) -> PairWindowState:
-        return PairWindowState(index=self.index, start=self.start, end=self.end,
-                               performance=self.performance.to_state(),
-                               groups=self.groups,
-                               estimate=self.estimate.to_state())
-
-    @classmethod
-    def from_state(cls, data: PairWindowState) -> PairWindow:
-        return cls(data.index, PerformanceAccumulator.from_state(data.performance),
-                   copy.deepcopy(data.groups),
-                   Estimate.from_state(data.estimate), data.start, data.end)

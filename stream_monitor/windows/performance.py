@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from stream_monitor.windows.persist import Persistent
 from stream_monitor.windows.state import PerformanceState
 
 __all__ = ["MetricValue", "PerformanceAccumulator", "class_key", "score_bin", "score_edges"]
@@ -115,9 +116,10 @@ def hanley_mcneil_se(auc: float, n_pos: float, n_neg: float) -> float:
 
 
 @dataclass(slots=True)
-class PerformanceAccumulator:
+class PerformanceAccumulator(Persistent[PerformanceState]):
     """Performance statistics of one window; ``task`` is binary, multiclass or regression."""
 
+    State = PerformanceState
     task: str
     bins: int
     classes: list[str] = field(default_factory=list)  # confusion matrix order
@@ -301,19 +303,3 @@ class PerformanceAccumulator:
             out.sums[name] = out.sums.get(name, 0.0) + total
         return out
 
-    def to_state(self) -> PerformanceState:
-        # The model validates copies of the containers: the state never aliases the accumulator.
-        return PerformanceState(task=self.task, bins=self.bins, max_classes=self.max_classes, classes=self.classes,
-                                confusion=self.confusion, pos_bins=self.pos_bins, neg_bins=self.neg_bins,
-                                score_sum=self.score_sum, ll=(self.ll_n, self.ll_sum, self.ll_sq), n=self.n,
-                                sums=self.sums)
-
-    @classmethod
-    def from_state(cls, data: PerformanceState) -> PerformanceAccumulator:
-        def copy(d: dict[str, list[float]]) -> dict[str, list[float]]:
-            return {k: list(v) for k, v in d.items()}
-
-        return cls(task=data.task, bins=data.bins, max_classes=data.max_classes, classes=list(data.classes),
-                   confusion={k: dict(v) for k, v in data.confusion.items()}, pos_bins=copy(data.pos_bins),
-                   neg_bins=copy(data.neg_bins), score_sum=copy(data.score_sum), ll_n=data.ll[0],
-                   ll_sum=data.ll[1], ll_sq=data.ll[2], n=data.n, sums=dict(data.sums))

@@ -1,8 +1,9 @@
 """The persisted state of the window layer: one frozen model per accumulator and window.
 
-Each component builds its model with ``to_state()`` and is rebuilt from it with
-``from_state()``; serialisation is pydantic's (``model_dump`` / ``model_validate``), never
-hand-written. The models compose into the pipeline's snapshot
+Each component inherits ``to_state()`` and ``from_state()`` from
+:class:`~stream_monitor.windows.persist.Persistent`, derived from these fields (``From``
+names the live attributes where they differ); serialisation is pydantic's (``model_dump`` /
+``model_validate``), never hand-written. The models compose into the pipeline's snapshot
 (:mod:`stream_monitor.pipeline.snapshot`), which carries the schema version and the
 migrations from older snapshots. Field names and shapes are those of the version-1
 snapshot, so a version-1 part validates as it is; compact positional rows (an estimate,
@@ -18,15 +19,18 @@ True
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, model_serializer, model_validator
 
 from stream_monitor.windows.groups import GroupCounts
+from stream_monitor.windows.persist import From, Int64Array
 
 __all__ = [
     "STATE_CONFIG",
     "CategoricalState",
     "EmbeddingState",
-    "EstimateRow",
+    "EstimateState",
     "NumericState",
     "PairWindowState",
     "PerformanceState",
@@ -43,7 +47,7 @@ class NumericState(BaseModel):
     """:class:`~stream_monitor.windows.accumulators.NumericAccumulator`."""
 
     model_config = STATE_CONFIG
-    counts: list[int]
+    counts: Int64Array
     missing: int
     mismatched: int
     below: int
@@ -56,7 +60,7 @@ class CategoricalState(BaseModel):
     """:class:`~stream_monitor.windows.accumulators.CategoricalAccumulator`."""
 
     model_config = STATE_CONFIG
-    counts: list[int]
+    counts: Int64Array
     missing: int
     mismatched: int
 
@@ -65,7 +69,7 @@ class EmbeddingState(BaseModel):
     """:class:`~stream_monitor.windows.embedding.EmbeddingAccumulator` (fixed-point totals)."""
 
     model_config = STATE_CONFIG
-    total: list[int]
+    total: Int64Array
     n: int
 
 
@@ -79,7 +83,7 @@ class WindowState(BaseModel):
     first_ts: float | None
     start_ts: float | None
     end_ts: float | None
-    features: dict[str, NumericState | CategoricalState]
+    features: Annotated[dict[str, NumericState | CategoricalState], From("accumulators")]
     prediction: NumericState | CategoricalState | None
     embedding: EmbeddingState | None
 
@@ -93,8 +97,28 @@ class SegmentsState(BaseModel):
     windows: list[tuple[str, str, WindowState]]
 
 
-# Estimate: bins, n, sum of p, sum of p(1 - p), positive and negative mass per score bin.
-EstimateRow = tuple[int, int, float, float, list[float], list[float]]
+class EstimateState(BaseModel):
+    """:class:`~stream_monitor.windows.outcome_windows.Estimate`, stored as one positional
+    row: bins, n, sum of p, sum of p(1 - p), positive and negative mass per score bin."""
+
+    model_config = STATE_CONFIG
+    bins: int
+    n: int
+    p_sum: float
+    pq_sum: float
+    pos: list[float]
+    neg: list[float]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_row(cls, data: Any) -> Any:
+        if isinstance(data, list | tuple):
+            return dict(zip(cls.model_fields, data, strict=True))
+        return data
+
+    @model_serializer(mode="plain")
+    def _to_row(self) -> tuple[int, int, float, float, list[float], list[float]]:
+        return (self.bins, self.n, self.p_sum, self.pq_sum, self.pos, self.neg)
 
 
 class PerformanceState(BaseModel):
@@ -110,7 +134,7 @@ class PerformanceState(BaseModel):
     pos_bins: dict[str, list[float]]
     neg_bins: dict[str, list[float]]
     score_sum: dict[str, list[float]]
-    ll: tuple[int, float, float]
+    ll: Annotated[tuple[int, float, float], From("ll_n", "ll_sum", "ll_sq")]
     n: int
     sums: dict[str, float]
 
@@ -124,7 +148,7 @@ class PredictionWindowState(BaseModel):
     start: float | None
     end: float | None
     groups: dict[str, GroupCounts]
-    estimate: EstimateRow
+    estimate: EstimateState
     histogram: list[float]
 
 
@@ -137,4 +161,4 @@ class PairWindowState(BaseModel):
     end: float | None
     performance: PerformanceState
     groups: dict[str, GroupCounts]
-    estimate: EstimateRow
+    estimate: EstimateState

@@ -26,8 +26,9 @@ from stream_monitor.windows.accumulators import (
     binning_for,
 )
 from stream_monitor.windows.embedding import EmbeddingAccumulator, FeatureMap
+from stream_monitor.windows.persist import Persistent, restore
 from stream_monitor.windows.profile import NumericProfile, ReferenceProfile, categorical_key
-from stream_monitor.windows.state import CategoricalState, NumericState, WindowState
+from stream_monitor.windows.state import WindowState
 
 __all__ = ["Accumulator", "Column", "Window", "WindowLayout", "columns_of", "feature_columns", "float_arrays",
            "next_boundary"]
@@ -214,9 +215,10 @@ def _add(acc: Accumulator, binning: Binning, values: Column) -> np.ndarray | Non
 
 
 @dataclass(slots=True)
-class Window:
+class Window(Persistent[WindowState]):
     """Accumulated statistics of one window; mergeable and JSON-serialisable."""
 
+    State = WindowState
     index: int
     accumulators: dict[str, Accumulator]
     prediction: Accumulator | None
@@ -288,36 +290,30 @@ class Window:
             if self.embedding is not None and other.embedding is not None else None,
         )
 
-    def to_state(self) -> WindowState:
-        return WindowState(
-            index=self.index, n=self.n, first_ts=self.first_ts, start_ts=self.start_ts, end_ts=self.end_ts,
-            features={k: v.to_state() for k, v in self.accumulators.items()},
-            prediction=self.prediction.to_state() if self.prediction is not None else None,
-            embedding=self.embedding.to_state() if self.embedding is not None else None,
-        )
-
     @classmethod
-    def from_state(cls, state: WindowState, layout: WindowLayout) -> Window:
-        """The window ``state`` describes, shaped by ``layout`` (``TypeError`` when a
-        feature's state is of another kind than the layout's accumulator)."""
-        window = cls.empty(state.index, layout)
-        for name, acc in window.accumulators.items():
-            window.accumulators[name] = _restore(acc, state.features[name])
-        if window.prediction is not None and state.prediction is not None:
-            window.prediction = _restore(window.prediction, state.prediction)
-        if window.embedding is not None and state.embedding is not None:
-            window.embedding = EmbeddingAccumulator.from_state(state.embedding)
-        window.n = state.n
-        window.first_ts, window.start_ts, window.end_ts = state.first_ts, state.start_ts, state.end_ts
+    def from_state(cls, state: WindowState, layout: WindowLayout | None = None) -> Window:
+        """The window ``state`` describes, shaped by ``layout`` when given (see :func:`_fit`)."""
+        window = restore(cls, state)
+        if layout is not None:
+            _fit(window, layout)
         return window
 
 
-def _restore(empty: Accumulator, state: NumericState | CategoricalState) -> Accumulator:
-    if isinstance(empty, NumericAccumulator) and isinstance(state, NumericState):
-        return NumericAccumulator.from_state(state)
-    if isinstance(empty, CategoricalAccumulator) and isinstance(state, CategoricalState):
-        return CategoricalAccumulator.from_state(state)
-    raise TypeError(f"a {type(state).__name__} cannot restore a {type(empty).__name__}")
+def _fit(window: Window, layout: WindowLayout) -> None:
+    """Shape a restored window as ``layout``: its features in the layout's order
+    (``KeyError`` when one is missing), the layout's prediction and embedding (empty when
+    the state has none); ``TypeError`` when a state is of another kind than the layout's."""
+    empty = Window.empty(window.index, layout)
+    window.accumulators = {k: _same_kind(window.accumulators[k], acc) for k, acc in empty.accumulators.items()}
+    window.prediction = (empty.prediction if window.prediction is None or empty.prediction is None
+                         else _same_kind(window.prediction, empty.prediction))
+    window.embedding = empty.embedding if window.embedding is None or empty.embedding is None else window.embedding
+
+
+def _same_kind(got: Accumulator, want: Accumulator) -> Accumulator:
+    if type(got) is not type(want):
+        raise TypeError(f"a {type(got).__name__} state cannot restore a {type(want).__name__}")
+    return got
 
 
 def reference_counts(profile: NumericProfile | Any) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""The seeded examples in the detector and decision docstrings run as doctests."""
+"""The seeded examples in the detector, decision and state-codec docstrings run as doctests."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ MODULES = [
     "stream_monitor.detectors.calibration",
     "stream_monitor.detectors.checks",
     "stream_monitor.decisions.thresholds",
+    "stream_monitor.windows.persist",
 ]
 
 

@@ -30,6 +30,7 @@ from stream_monitor.detectors.cusum import (
     wald_thetas,
 )
 from stream_monitor.detectors.cusum_signals import CusumLayout
+from stream_monitor.detectors.state import CusumState
 from stream_monitor.pipeline.model_monitor import ModelMonitor
 from stream_monitor.specs.detection import SequentialSpec
 from stream_monitor.specs.model import ModelSpec
@@ -615,3 +616,19 @@ def test_layout_head_start_comes_from_the_horizon_and_an_explicit_one_wins() -> 
     assert (CusumBank.empty(layout, 0.0).heads == 0).all()
     back = CusumBank.from_state(bank.to_state(), layout)
     assert back is not None and (back.heads == bank.heads).all()
+
+
+def test_a_bank_state_round_trips_and_restores_only_onto_a_layout_of_its_size() -> None:
+    rng = np.random.default_rng(15)
+    layout = CusumLayout.build({"x": _normal_profile(rng)}, {}, None, None, ks=(0.1, 0.5), rate_per_event=1e-3, seed=0)
+    bank = CusumBank.empty(layout)
+    bank.scan(layout.increments({"x": rng.normal(0.5, 1.0, size=3000).tolist()}, None, 3000), stop_on_alarm=False)
+    state = CusumState.model_validate_json(bank.to_state().model_dump_json())
+    again = CusumBank.from_state(state, layout)
+    assert again is not None
+    for name in ("sums", "alarms", "window_alarms", "thresholds", "heads"):
+        a, b = getattr(bank, name), getattr(again, name)
+        assert a.dtype == b.dtype == np.int64 and np.array_equal(a, b), name
+    wider = CusumLayout.build({"x": _normal_profile(rng), "y": _normal_profile(rng)}, {}, None, None,
+                              ks=(0.1, 0.5), rate_per_event=1e-3, seed=0)
+    assert CusumBank.from_state(state, wider) is None

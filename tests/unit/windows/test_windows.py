@@ -18,6 +18,7 @@ from stream_monitor.windows import (
     binning_for,
     next_boundary,
 )
+from stream_monitor.windows.state import CategoricalState, NumericState
 
 
 def test_numeric_profile_bins_are_quantiles(demo_reference: ReferenceProfile) -> None:
@@ -94,3 +95,18 @@ def _exact(state: dict) -> dict:
         else:
             out[k] = v
     return out
+
+
+def test_a_window_state_restores_only_onto_its_layout(demo_spec: ModelSpec, demo_reference: ReferenceProfile) -> None:
+    layout = WindowLayout.build(demo_spec, demo_reference)
+    window = Window.empty(0, layout)
+    window.add([PredictionEvent.model_validate(e) for e in generate(Scenario(seed=6), 50)], layout)
+    state = window.to_state()
+    num = next(k for k, v in state.features.items() if isinstance(v, NumericState))
+    cat = next(k for k, v in state.features.items() if isinstance(v, CategoricalState))
+    swapped = state.model_copy(update={"features": {**state.features, num: state.features[cat]}})
+    with pytest.raises(TypeError):
+        Window.from_state(swapped, layout)
+    missing = state.model_copy(update={"features": {k: v for k, v in state.features.items() if k != num}})
+    with pytest.raises(KeyError):
+        Window.from_state(missing, layout)
