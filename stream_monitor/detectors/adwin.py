@@ -49,7 +49,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from stream_monitor.detectors.state import AdwinState, AlgorithmState
+from stream_monitor.detectors.state import AdwinState
 from stream_monitor.detectors.streaming_base import StreamingBase
 
 __all__ = ["ADWIN"]
@@ -59,6 +59,7 @@ class ADWIN(StreamingBase):
     """ADWIN drift detector; see the module docstring."""
 
     name = "adwin"
+    Algorithm = AdwinState
 
     def __init__(
         self,
@@ -196,13 +197,3 @@ class ADWIN(StreamingBase):
                             break
         return change
 
-    def _dump(self) -> AdwinState:
-        return AdwinState(totals=self._totals, variances=self._variances, total=self._total,
-                          variance=self._variance, width=self._width, tick=self._tick)
-
-    def _load(self, data: AlgorithmState) -> None:
-        if not isinstance(data, AdwinState):
-            raise TypeError(f"ADWIN cannot load a {type(data).__name__}")
-        self._totals = [list(r) for r in data.totals]
-        self._variances = [list(r) for r in data.variances]
-        self._total, self._variance, self._width, self._tick = data.total, data.variance, data.width, data.tick

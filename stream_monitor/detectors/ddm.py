@@ -42,7 +42,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from stream_monitor.detectors.state import AlgorithmState, DdmState
+from stream_monitor.detectors.state import DdmState
 from stream_monitor.detectors.streaming_base import StreamingBase
 
 __all__ = ["DDM"]
@@ -52,6 +52,7 @@ class DDM(StreamingBase):
     """DDM on a 0/1 error stream; see the module docstring."""
 
     name = "ddm"
+    Algorithm = DdmState
 
     def __init__(
         self, warm_start: int = 30, warning_threshold: float = 2.0, drift_threshold: float = 3.0, *, every: int = 1
@@ -98,14 +99,3 @@ class DDM(StreamingBase):
     def _estimate(self) -> float:
         return self._p
 
-    def _dump(self) -> DdmState:
-        ps_min = self._ps_min if math.isfinite(self._ps_min) else None
-        return DdmState(n=self._n, p=self._p, p_min=self._p_min, s_min=self._s_min, ps_min=ps_min,
-                        warning=self.warning)
-
-    def _load(self, data: AlgorithmState) -> None:
-        if not isinstance(data, DdmState):
-            raise TypeError(f"DDM cannot load a {type(data).__name__}")
-        self._n, self._p, self._p_min, self._s_min = data.n, data.p, data.p_min, data.s_min
-        self._ps_min = math.inf if data.ps_min is None else data.ps_min
-        self.warning = data.warning

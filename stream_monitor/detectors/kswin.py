@@ -46,6 +46,7 @@ class KSWIN(RiverWrapped):
     """KSWIN drift detector; see the module docstring."""
 
     name = "kswin"
+    Algorithm = KswinState
 
     def __init__(
         self, alpha: float = 0.005, window_size: int = 100, stat_size: int = 30, seed: int = 0, *, every: int = 1

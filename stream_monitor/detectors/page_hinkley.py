@@ -33,22 +33,17 @@ Page, E. S. (1954). Continuous inspection schemes. Biometrika 41(1/2), 100-115.
 
 from __future__ import annotations
 
-import math
-
-from stream_monitor.detectors.state import AlgorithmState, PageHinkleyState
+from stream_monitor.detectors.state import PageHinkleyState
 from stream_monitor.detectors.streaming_base import RiverWrapped
 
 __all__ = ["PageHinkley"]
-
-
-def _finite_or_none(x: float) -> float | None:
-    return float(x) if math.isfinite(x) else None
 
 
 class PageHinkley(RiverWrapped):
     """Page-Hinkley drift detector; see the module docstring."""
 
     name = "page_hinkley"
+    Algorithm = PageHinkleyState
 
     def __init__(
         self,
@@ -72,19 +67,3 @@ class PageHinkley(RiverWrapped):
     def _estimate(self) -> float:
         return float(self._det._x_mean.get())
 
-    def _dump(self) -> PageHinkleyState:
-        d = self._det
-        return PageHinkleyState(mean_n=float(d._x_mean.n), mean=float(d._x_mean._mean),
-                                sum_increase=d._sum_increase, sum_decrease=d._sum_decrease,
-                                min_increase=_finite_or_none(d._min_increase),
-                                max_decrease=_finite_or_none(d._max_decrease), drift=bool(d.drift_detected))
-
-    def _load(self, data: AlgorithmState) -> None:
-        if not isinstance(data, PageHinkleyState):
-            raise TypeError(f"Page-Hinkley cannot load a {type(data).__name__}")
-        d = self._det
-        d._x_mean.n, d._x_mean._mean = data.mean_n, data.mean
-        d._sum_increase, d._sum_decrease = data.sum_increase, data.sum_decrease
-        d._min_increase = math.inf if data.min_increase is None else data.min_increase
-        d._max_decrease = -math.inf if data.max_decrease is None else data.max_decrease
-        d._drift_detected = data.drift

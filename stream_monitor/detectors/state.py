@@ -14,9 +14,11 @@ True
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import BaseModel
 
-from stream_monitor.windows.persist import Int64Array
+from stream_monitor.windows.persist import From, Int64Array, NegInfAsNone, PosInfAsNone
 from stream_monitor.windows.state import STATE_CONFIG
 
 __all__ = [
@@ -34,23 +36,23 @@ class AdwinState(BaseModel):
     """ADWIN's exponential histogram: per row the bucket totals and variances."""
 
     model_config = STATE_CONFIG
-    totals: list[list[float]]
-    variances: list[list[float]]
-    total: float
-    variance: float
-    width: float
-    tick: int
+    totals: Annotated[list[list[float]], From("_totals")]
+    variances: Annotated[list[list[float]], From("_variances")]
+    total: Annotated[float, From("_total")]
+    variance: Annotated[float, From("_variance")]
+    width: Annotated[float, From("_width")]
+    tick: Annotated[int, From("_tick")]
 
 
 class DdmState(BaseModel):
     """DDM's running error rate and its minimum; ``ps_min`` ``None`` while infinite."""
 
     model_config = STATE_CONFIG
-    n: int
-    p: float
-    p_min: float | None
-    s_min: float | None
-    ps_min: float | None
+    n: Annotated[int, From("_n")]
+    p: Annotated[float, From("_p")]
+    p_min: Annotated[float | None, From("_p_min")]
+    s_min: Annotated[float | None, From("_s_min")]
+    ps_min: Annotated[PosInfAsNone, From("_ps_min")]
     warning: bool
 
 
@@ -69,13 +71,13 @@ class PageHinkleyState(BaseModel):
     """Page-Hinkley's running mean and cumulative sums; infinite extremes are ``None``."""
 
     model_config = STATE_CONFIG
-    mean_n: float
-    mean: float
-    sum_increase: float
-    sum_decrease: float
-    min_increase: float | None
-    max_decrease: float | None
-    drift: bool
+    mean_n: Annotated[float, From("_det._x_mean.n")]
+    mean: Annotated[float, From("_det._x_mean._mean")]
+    sum_increase: Annotated[float, From("_det._sum_increase")]
+    sum_decrease: Annotated[float, From("_det._sum_decrease")]
+    min_increase: Annotated[PosInfAsNone, From("_det._min_increase")]
+    max_decrease: Annotated[NegInfAsNone, From("_det._max_decrease")]
+    drift: Annotated[bool, From("_det._drift_detected")]
 
 
 # The four have pairwise different required fields, so the union is never ambiguous.
@@ -93,7 +95,7 @@ class StreamingState(BaseModel):
     updates: int
     skipped: int
     detections: int
-    drift: bool
+    drift: Annotated[bool, From("_drift")]
     algorithm: AlgorithmState
 
 

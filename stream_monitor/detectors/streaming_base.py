@@ -10,10 +10,13 @@ raised on. ``every`` feeds only every n-th value.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, cast
+
+from pydantic import BaseModel
 
 from stream_monitor.detectors.base import DetectorState, StreamReading
 from stream_monitor.detectors.state import AlgorithmState, StreamingState
+from stream_monitor.windows.persist import assign, capture
 
 __all__ = ["RiverWrapped", "StreamingBase"]
 
@@ -22,6 +25,7 @@ class StreamingBase:
     """What every streaming detector shares: sub-sampling, counters, the state shape."""
 
     name = ""
+    Algorithm: type[BaseModel]  # the algorithm's state model (see :mod:`~stream_monitor.windows.persist`)
 
     def __init__(self, *, every: int = 1) -> None:
         if int(every) < 1:
@@ -44,11 +48,14 @@ class StreamingBase:
         raise NotImplementedError
 
     def _dump(self) -> AlgorithmState:
-        raise NotImplementedError
+        """The algorithm's state: the fields of ``Algorithm`` read from the detector."""
+        return cast(AlgorithmState, capture(self.Algorithm, self))
 
     def _load(self, data: AlgorithmState) -> None:
         """Restore :meth:`_dump`; ``TypeError`` for another algorithm's state."""
-        raise NotImplementedError
+        if not isinstance(data, self.Algorithm):
+            raise TypeError(f"{self.name} cannot load a {type(data).__name__}")
+        assign(self, data)
 
     def update(self, value: float) -> None:
         """Feed one value (every ``every``-th one reaches the algorithm)."""
@@ -78,14 +85,11 @@ class StreamingBase:
 
     def to_state(self) -> StreamingState:
         """The detector's state; :func:`restore_streaming` rebuilds an identical detector."""
-        return StreamingState(kind=self.name, params=self.params(), every=self.every, seen=self.seen,
-                              updates=self.updates, skipped=self.skipped, detections=self.detections,
-                              drift=self._drift, algorithm=self._dump())
+        return capture(StreamingState, self, kind=self.name, params=self.params(), algorithm=self._dump())
 
     def load_state(self, state: StreamingState) -> None:
         """Take the counters and the algorithm's state of ``state`` (built with the same parameters)."""
-        self.every, self.seen, self.updates = state.every, state.seen, state.updates
-        self.skipped, self.detections, self._drift = state.skipped, state.detections, state.drift
+        assign(self, state, skip=("kind", "params", "algorithm"))
         self._load(state.algorithm)
 
 

@@ -36,6 +36,7 @@ PairState(counts=[1, 2], span=(0.5, 2.0))
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, is_dataclass
 from typing import Annotated, Any, ClassVar, Generic, Self, TypeVar, cast
@@ -44,7 +45,7 @@ import numpy as np
 from pydantic import BaseModel, BeforeValidator
 from pydantic.fields import FieldInfo
 
-__all__ = ["From", "Int64Array", "Persistent", "Revive", "capture", "restore"]
+__all__ = ["From", "Int64Array", "NegInfAsNone", "PosInfAsNone", "Persistent", "Revive", "assign", "capture", "restore"]
 
 S = TypeVar("S", bound=BaseModel)
 T = TypeVar("T")
@@ -54,7 +55,8 @@ _LIVE: dict[type[BaseModel], type[Any]] = {}
 
 
 class From:
-    """Field marker: the live attribute(s) a field is read from and restored to."""
+    """Field marker: the live attribute(s) a field is read from and restored to (a dotted
+    path reaches into a wrapped object, e.g. a river detector's private state)."""
 
     __slots__ = ("names",)
 
@@ -79,6 +81,19 @@ def _int64(value: Any) -> np.ndarray:
 
 # An int64 array: a list of ints in the model, an int64 array in the live object.
 Int64Array = Annotated[list[int], BeforeValidator(_listed), Revive(_int64)]
+
+
+def _finite_or_none(value: Any) -> Any:
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def _inf(sign: float) -> Callable[[Any], Any]:
+    return lambda v: math.copysign(math.inf, sign) if v is None else v
+
+
+# A float that may be infinite (with that sign): stored as ``None`` (as any non-finite value).
+PosInfAsNone = Annotated[float | None, BeforeValidator(_finite_or_none), Revive(_inf(1.0))]
+NegInfAsNone = Annotated[float | None, BeforeValidator(_finite_or_none), Revive(_inf(-1.0))]
 
 
 class Persistent(Generic[S]):
@@ -121,12 +136,15 @@ def _captured(value: Any) -> Any:
     return value
 
 
-def capture(model: type[S], obj: object) -> S:
-    """The state of ``obj`` as ``model``."""
-    fields: dict[str, Any] = {}
+def capture(model: type[S], obj: object, **given: Any) -> S:
+    """The state of ``obj`` as ``model``; ``given`` supplies fields that are computed rather
+    than read (a detector's kind, its algorithm's state)."""
+    fields: dict[str, Any] = dict(given)
     for name, info in model.model_fields.items():
+        if name in given:
+            continue
         names = _names(name, info)
-        values = tuple(_captured(getattr(obj, n)) for n in names)
+        values = tuple(_captured(_get(obj, n)) for n in names)
         fields[name] = values[0] if len(names) == 1 else values
     return model.model_validate(fields)
 
@@ -142,14 +160,35 @@ def _revived(value: Any) -> Any:
     return copy.deepcopy(value)
 
 
-def restore(cls: type[T], state: BaseModel, **extra: Any) -> T:
-    """The live ``cls`` that ``state`` describes; ``extra`` gives constructor arguments the
-    state does not hold (configuration)."""
-    kwargs = dict(extra)
+def _live_fields(state: BaseModel, skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The live attributes and values that ``state`` describes."""
+    out: dict[str, Any] = {}
     for name, info in type(state).model_fields.items():
+        if name in skip:
+            continue
         value = getattr(state, name)
         revive = _marker(info, Revive)
         value = revive.fn(value) if revive is not None else _revived(value)
         names = _names(name, info)
-        kwargs.update({names[0]: value} if len(names) == 1 else zip(names, value, strict=True))
-    return cls(**kwargs)
+        out.update({names[0]: value} if len(names) == 1 else zip(names, value, strict=True))
+    return out
+
+
+def restore(cls: type[T], state: BaseModel, **extra: Any) -> T:
+    """The live ``cls`` that ``state`` describes; ``extra`` gives constructor arguments the
+    state does not hold (configuration)."""
+    return cls(**extra, **_live_fields(state))
+
+
+def assign(obj: object, state: BaseModel, *, skip: tuple[str, ...] = ()) -> None:
+    """Set the attributes of an existing ``obj`` (one built from configuration) to ``state``,
+    but for the fields in ``skip``."""
+    for path, value in _live_fields(state, skip).items():
+        head, _, last = path.rpartition(".")
+        setattr(_get(obj, head) if head else obj, last, value)
+
+
+def _get(obj: object, path: str) -> Any:
+    for name in path.split("."):
+        obj = getattr(obj, name)
+    return obj
