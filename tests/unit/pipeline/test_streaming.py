@@ -8,6 +8,7 @@ from river import drift
 
 from stream_monitor.detectors import build_streaming, restore_streaming
 from stream_monitor.detectors.checks import check_model_spec
+from stream_monitor.detectors.concept import build_concept, restore_concept
 from stream_monitor.detectors.state import StreamingState
 from stream_monitor.pipeline.monitor import Monitor
 from stream_monitor.specs.detection import StreamingSpec
@@ -96,3 +97,19 @@ def test_streaming_readings_in_windows_and_snapshots(demo_spec: ModelSpec, demo_
     second.restore(first.snapshot())
     second.observe(records(events[3333:], start=3333), now=0)
     assert second.to_state() == straight.to_state()
+
+
+@pytest.mark.parametrize("cut", [10, 2500])  # before DDM has a minimum (stored as null), and after
+def test_ddm_snapshot_restore_continues_identically(cut: int) -> None:
+    rng = np.random.default_rng(cut)
+    errors = (rng.random(5000) < np.where(np.arange(5000) < 3000, 0.1, 0.3)).astype(float)
+    a = build_concept("ddm", {})
+    for x in errors[:cut]:
+        a.update(float(x))
+    stored = a.to_state().model_dump_json()
+    b = restore_concept(StreamingState.model_validate_json(stored))
+    assert b.to_state().model_dump_json() == stored
+    assert ('"ps_min":null' in stored) == (cut == 10)
+    fired = _fired(a, errors[cut:])
+    assert fired and fired == _fired(b, errors[cut:])  # the rise at 3,000 is detected by both
+    assert a.to_state() == b.to_state()
