@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stream_monitor.pipeline.state import FeatureJoinState
+from stream_monitor.windows.persist import assign, capture
 
 __all__ = ["FeatureJoin", "JoinCounts"]
 
@@ -137,14 +138,10 @@ class FeatureJoin:
     # -- state -------------------------------------------------------------------------
 
     def to_state(self) -> FeatureJoinState:
-        return FeatureJoinState(watermark=self.watermark,
-                                preds=[(eid, v, x[0], x[1]) for (eid, v), x in self.preds.items()],
-                                feats=[(eid, v, x[0], x[1]) for (eid, v), x in self.feats.items()])
+        return capture(FeatureJoinState, self)
 
     def load_state(self, data: FeatureJoinState) -> None:
-        self.watermark = data.watermark
-        self.preds = {(eid, v): [ts, list(g)] for eid, v, ts, g in data.preds}
-        self.feats = {(eid, v): [ts, dict(f)] for eid, v, ts, f in data.feats}
+        assign(self, data)
 
 
 def _count(counts: Counts, version: str, reason: str) -> None:

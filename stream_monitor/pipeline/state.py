@@ -18,13 +18,14 @@ True
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, JsonValue, SerializerFunctionWrapHandler, model_serializer
+from pydantic import BaseModel, BeforeValidator, JsonValue, SerializerFunctionWrapHandler, model_serializer
 
 from stream_monitor.decisions.state import PolicyState
 from stream_monitor.detectors.state import CusumState, StreamingState
 from stream_monitor.windows.groups import GroupCounts
+from stream_monitor.windows.persist import keyed_by, rows_of
 from stream_monitor.windows.profile import ReferenceProfile
 from stream_monitor.windows.state import (
     STATE_CONFIG,
@@ -86,8 +87,8 @@ class FeatureJoinState(BaseModel):
 
     model_config = STATE_CONFIG
     watermark: float | None
-    preds: list[tuple[str, str, float, list[str]]]
-    feats: list[tuple[str, str, float, dict[str, JsonValue]]]
+    preds: Annotated[list[tuple[str, str, float, list[str]]], BeforeValidator(rows_of), keyed_by(2)]
+    feats: Annotated[list[tuple[str, str, float, dict[str, JsonValue]]], BeforeValidator(rows_of), keyed_by(2)]
 
 
 class ModelMonitorState(_OmitNone):

@@ -8,7 +8,8 @@ field:
   attribute ``a`` instead, ``From("a", "b", "c")`` reads the three as one positional tuple;
 - a live value that is itself :class:`Persistent` becomes its own model, inside dicts, lists
   and tuples too; a model of a persistent class becomes that live object again on restore;
-- numpy arrays are stored as lists (:data:`Int64Array`) and revived as int64 arrays;
+- numpy arrays are stored as lists (:data:`Int64Array`) and revived as int64 arrays; a
+  mapping keyed by tuples is stored as rows (:func:`rows_of`, :func:`keyed_by`);
 - pydantic validates copies of the containers, and restore copies them back: a state never
   aliases the object it was taken from.
 
@@ -45,7 +46,8 @@ import numpy as np
 from pydantic import BaseModel, BeforeValidator
 from pydantic.fields import FieldInfo
 
-__all__ = ["From", "Int64Array", "NegInfAsNone", "PosInfAsNone", "Persistent", "Revive", "assign", "capture", "restore"]
+__all__ = ["From", "Int64Array", "NegInfAsNone", "Persistent", "PosInfAsNone", "Revive", "assign", "capture",
+           "keyed_by", "restore", "rows_of"]
 
 S = TypeVar("S", bound=BaseModel)
 T = TypeVar("T")
@@ -94,6 +96,18 @@ def _inf(sign: float) -> Callable[[Any], Any]:
 # A float that may be infinite (with that sign): stored as ``None`` (as any non-finite value).
 PosInfAsNone = Annotated[float | None, BeforeValidator(_finite_or_none), Revive(_inf(1.0))]
 NegInfAsNone = Annotated[float | None, BeforeValidator(_finite_or_none), Revive(_inf(-1.0))]
+
+
+def rows_of(value: Any) -> Any:
+    """A mapping with tuple keys and list values, as rows: key parts, then the value's items."""
+    if isinstance(value, dict):
+        return [(*key, *item) for key, item in value.items()]
+    return value
+
+
+def keyed_by(parts: int) -> Revive:
+    """Revive rows of :func:`rows_of` as the mapping: the first ``parts`` items are the key."""
+    return Revive(lambda rows: {tuple(r[:parts]): copy.deepcopy(list(r[parts:])) for r in rows})
 
 
 class Persistent(Generic[S]):

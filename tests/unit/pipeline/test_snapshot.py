@@ -12,9 +12,11 @@ import pytest
 
 from stream_monitor.errors import SnapshotError
 from stream_monitor.pipeline import snapshot as snapshot_module
+from stream_monitor.pipeline.feature_join import FeatureJoin
 from stream_monitor.pipeline.model_monitor import ModelMonitor
 from stream_monitor.pipeline.monitor import Monitor, Outcome
 from stream_monitor.pipeline.snapshot import SNAPSHOT_SCHEMA, decode_snapshot, migrate_1_to_2
+from stream_monitor.pipeline.state import FeatureJoinState
 from tests.unit.pipeline import snapshot_scenario as sc
 from tests.unit.pipeline.test_seasonality import _events, _reference, _spec
 
@@ -126,3 +128,19 @@ def test_a_blob_that_is_not_a_snapshot_fails_safely(blob: bytes) -> None:
         mon.restore(blob)
     assert "everything" not in str(err.value)  # no raw values in the message
     assert mon.snapshot() == before  # nothing was half restored
+
+
+def test_the_feature_join_round_trips_unaliased_and_joins_as_before() -> None:
+    join = FeatureJoin(ttl_seconds=60.0, max_pending=100)
+    for i in range(6):
+        join.add_prediction(f"e{i}", "v1", float(i), [f"g{i % 2}"])
+    for i in range(3, 9):
+        join.add_features(f"e{i}", "v1" if i < 8 else "v2", float(i), {"x": float(i), "c": "a"})
+    stored = join.to_state().model_dump_json()
+    assert json.loads(stored)["preds"][0] == ["e0", "v1", 0.0, ["g0"]]
+    again = FeatureJoin(ttl_seconds=60.0, max_pending=100)
+    again.load_state(FeatureJoinState.model_validate_json(stored))
+    assert again.to_state().model_dump_json() == stored
+    again.preds[("e0", "v1")][1].append("changed")
+    assert join.to_state().model_dump_json() == stored
+    assert again.add_features("e1", "v1", 9.0, {"x": 1.0}) == join.add_features("e1", "v1", 9.0, {"x": 1.0})
