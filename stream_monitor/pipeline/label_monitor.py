@@ -57,7 +57,8 @@ from stream_monitor.detectors.reading import Reading, label_reading
 from stream_monitor.detectors.streaming_base import StreamingBase
 from stream_monitor.events.models import LabelEvent, PredictionEvent
 from stream_monitor.pipeline.drift_timeline import DriftTimeline
-from stream_monitor.pipeline.joins import WARM_DELAYS, JoinBuffer, Pair
+from stream_monitor.pipeline.join_bounds import WARM_DELAYS
+from stream_monitor.pipeline.joins import JoinBuffer, Pair
 from stream_monitor.pipeline.state import OutcomeMonitorState, OutcomeVersionState
 from stream_monitor.specs.labels import HIGHER_IS_BETTER
 from stream_monitor.specs.model import ModelSpec
