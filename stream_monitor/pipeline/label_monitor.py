@@ -32,91 +32,31 @@ persistence and severity rules, as for drift windows.
 Pure: no clock, no I/O. The state (join buffer and windows, bounded) has its
 own parameter hash: changing the label config resets only the label path.
 :meth:`OutcomeMonitor.finish` closes the open windows at the end of a finite input.
+
+Here: taking events (the reference period, the windows' updates). The versions and
+their persistence are in :mod:`~stream_monitor.pipeline.label_versions`, the window
+closes in :mod:`~stream_monitor.pipeline.label_windows`.
 """
 
 from __future__ import annotations
 
-import copy
-import hashlib
-import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-from scipy import special
-
 from stream_monitor.decisions.conclusion import WindowReport
-from stream_monitor.decisions.policy import decide_outcomes
-from stream_monitor.decisions.request import ReferenceInfo, RetrainRequest, WindowInfo
-from stream_monitor.decisions.state import PolicyState
-from stream_monitor.detectors.concept import build_concept, restore_concept
-from stream_monitor.detectors.fairness import FairnessValue, gap_test, outcome_fairness, representation
-from stream_monitor.detectors.psi import psi as psi_statistic
-from stream_monitor.detectors.reading import Reading, label_reading
-from stream_monitor.detectors.streaming_base import StreamingBase
+from stream_monitor.decisions.request import RetrainRequest
 from stream_monitor.events.models import LabelEvent, PredictionEvent
 from stream_monitor.pipeline.drift_timeline import DriftTimeline
-from stream_monitor.pipeline.joins import WARM_DELAYS, JoinBuffer, Pair
-from stream_monitor.pipeline.state import OutcomeMonitorState, OutcomeVersionState
-from stream_monitor.specs.labels import HIGHER_IS_BETTER
-from stream_monitor.specs.model import ModelSpec
-from stream_monitor.windows.groups import GroupCounts, group_of
-from stream_monitor.windows.outcome_windows import PairWindow, PredictionWindow
-from stream_monitor.windows.performance import MetricValue, PerformanceAccumulator, class_key
+from stream_monitor.pipeline.join_bounds import WARM_DELAYS
+from stream_monitor.pipeline.joins import Pair
+from stream_monitor.pipeline.label_versions import VersionOutcomes, positive_key
+from stream_monitor.pipeline.label_windows import OutcomeWindows
+from stream_monitor.windows.performance import class_key
 
-__all__ = ["OutcomeBatch", "OutcomeMonitor", "VersionOutcomes"]
+__all__ = ["OutcomeBatch", "OutcomeMonitor"]
 
 OutcomeEvent = PredictionEvent | LabelEvent
-_DEFAULT_LEARN = 2000  # pairs, when neither reference_performance nor learn_first_n is set
-
-
-def _one_sided(excess: float, se: float) -> float:
-    """p-value of ``H0: excess <= 0`` for an estimate with standard error ``se``."""
-    if se > 0:
-        return float(special.ndtr(-(excess / se)))  # stats.norm.sf, bit for bit
-    return 0.0 if excess > 0 else 1.0
-
-
-def _positive_key(value: str) -> str:
-    return {"true": "1", "false": "0"}.get(value.lower(), class_key(value))
-
-
-@dataclass(slots=True)
-class VersionOutcomes:
-    """The label-path state of one model version."""
-
-    version: str
-    preds: PredictionWindow
-    pairs: PairWindow
-    reference: dict[str, MetricValue] | None = None
-    learning: PerformanceAccumulator | None = None
-    shares: dict[str, dict[str, float]] = field(default_factory=dict)  # attribute -> group -> reference share
-    share_learning: dict[str, GroupCounts] | None = None
-    concept: dict[str, StreamingBase] = field(default_factory=dict)
-    marks: dict[str, int] = field(default_factory=dict)
-    pair_policy: PolicyState = field(default_factory=PolicyState)
-    pred_policy: PolicyState = field(default_factory=PolicyState)
-    predictions: int = 0
-    labelled: int = 0
-    # the reference period (learned reference): predictions kept for it, the last one's time, pairs joined
-    ref_admitted: int = 0
-    ref_last_ts: float | None = None
-    ref_joined: int = 0
-    incarnation: str = ""  # the event time that started this life of the version (request ids)
-    # in memory only: what the last closed windows said (exported at scrape time)
-    last_pairs: WindowReport | None = None
-    last_preds: WindowReport | None = None
-    metrics: dict[str, MetricValue] = field(default_factory=dict)
-    drops: dict[str, float] = field(default_factory=dict)  # reference minus window, signed so that > 0 is worse
-    estimates: dict[str, tuple[float, float, float]] = field(default_factory=dict)  # metric -> (value, lo, hi)
-    group_shares: dict[str, dict[str, float]] = field(default_factory=dict)
-    histogram: list[float] | None = None
-    differences: dict[tuple[str, str], float] = field(default_factory=dict)  # (other version, metric) -> diff
-
-    @property
-    def coverage(self) -> float | None:
-        return self.labelled / self.predictions if self.predictions else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +73,7 @@ class OutcomeBatch:
     sampled: Mapping[str, int] = field(default_factory=dict)  # version -> predictions sampled out of the join
 
 
-class OutcomeMonitor:
+class OutcomeMonitor(OutcomeWindows):
     """The label path of one model; see the module docstring.
 
     Parameters
@@ -143,94 +83,6 @@ class OutcomeMonitor:
     input_drift
         Whether the inputs of a version are in drift (from the drift path).
     """
-
-    def __init__(self, spec: ModelSpec, input_drift: Callable[[str], bool] | None = None) -> None:
-        if spec.labels is None and spec.fairness is None:
-            raise ValueError(f"model {spec.model_id!r} has no labels or fairness config")
-        self.spec = spec
-        self.labels = spec.labels
-        self.fairness = spec.fairness
-        self.input_drift = input_drift or (lambda _v: False)
-        self._drifting = self.input_drift  # as of the event being taken (see observe)
-        self.declared: dict[str, list[str]] = dict(spec.fairness.groups) if spec.fairness else {}
-        blob = spec.model_dump_json(include={"model_id", "labels", "fairness", "prediction"}).encode()
-        self.params_hash = hashlib.sha256(blob).hexdigest()[:16]
-        lab = self.labels
-        self.bins = lab.score_bins if lab else 50
-        self.positive = _positive_key(lab.positive_label) if lab else "1"
-        self.task = lab.task if lab else ("regression" if spec.prediction.type == "regression" else "binary")
-        seed = int(hashlib.sha256(spec.model_id.encode()).hexdigest()[:8], 16)
-        self.join = (
-            JoinBuffer(ttl_seconds=lab.join_ttl_seconds, max_pending=lab.max_pending, max_labels=lab.max_pending_labels,
-                       max_bytes=lab.max_pending_bytes, min_ttl_seconds=lab.join_min_ttl_seconds, seed=seed)
-            if lab else None
-        )
-        self.learn_n = (lab.learn_first_n or _DEFAULT_LEARN) if lab else 0
-        self.versions: dict[str, VersionOutcomes] = {}  # least recently seen first
-        w = spec.fairness.window_events if spec.fairness and spec.fairness.window_events else spec.window.events
-        self.pred_window_events = w or 1000
-
-    # -- versions ------------------------------------------------------------------------
-
-    def _new_version(self, version: str) -> VersionOutcomes:
-        lab, fair = self.labels, self.fairness
-        vs = VersionOutcomes(version, PredictionWindow.empty(0, self.declared, bins=self.bins),
-                             self._empty_pairs(0))
-        if lab is not None:
-            if lab.reference_performance:
-                vs.reference = {k: MetricValue(v, 0.0, 0) for k, v in lab.reference_performance.items()}
-            else:
-                vs.learning = PerformanceAccumulator.empty(self.task, bins=self.bins, max_classes=lab.max_classes)
-            vs.concept = {c.kind: build_concept(c.kind, dict(c.params)) for c in lab.concept}
-            vs.marks = dict.fromkeys(vs.concept, 0)
-        if fair is not None:
-            vs.shares = {a: dict(s) for a, s in fair.reference_shares.items()}
-            if set(vs.shares) != set(self.declared):
-                vs.share_learning = {a: GroupCounts.empty(gs) for a, gs in self.declared.items()}
-        return vs
-
-    def _empty_pairs(self, index: int) -> PairWindow:
-        lab = self.labels
-        return PairWindow.empty(index, self.task, self.declared, bins=self.bins,
-                                max_classes=lab.max_classes if lab else 20)
-
-    def _version(self, version: str, retired: list[str], ts: float) -> VersionOutcomes:
-        vs = self.versions.pop(version, None)
-        if vs is None:
-            while len(self.versions) >= self.spec.max_versions:
-                oldest = next(iter(self.versions))
-                self.retire(oldest)
-                retired.append(oldest)
-            vs = self._new_version(version)
-            vs.incarnation = repr(float(ts))
-        self.versions[version] = vs
-        return vs
-
-    def retire(self, version: str) -> None:
-        self.versions.pop(version, None)
-        if self.join is not None:
-            self.join.drop_version(version)
-
-    # -- reading events ------------------------------------------------------------------
-
-    def _read(self, e: PredictionEvent) -> tuple[float | None, Any, bool]:
-        """(score, predicted class or value, predicted positive) of a prediction."""
-        p = e.prediction
-        score = e.score
-        if self.task == "regression":
-            value = float(p) if isinstance(p, int | float) and not isinstance(p, bool) else None
-            return None, value, False
-        if isinstance(p, float) and not isinstance(p, bool) and not p.is_integer() and 0.0 <= p <= 1.0:
-            score = p if score is None else score
-            thr = self.labels.threshold if self.labels else 0.5
-            cls = "1" if p >= thr else "0"
-        else:
-            cls = class_key(p)
-        return score, cls, cls == self.positive
-
-    def _groups(self, e: PredictionEvent) -> list[str]:
-        attrs = e.attributes or {}
-        return [group_of(attrs.get(a), gs) for a, gs in self.declared.items()]
 
     # -- the hot path --------------------------------------------------------------------
 
@@ -369,7 +221,7 @@ class OutcomeMonitor:
             target.add_regression(float(predicted), float(pair.label))
             error = abs(float(predicted) - float(pair.label))
         else:
-            label = _positive_key(pair.label) if isinstance(pair.label, str) else class_key(pair.label)
+            label = positive_key(pair.label) if isinstance(pair.label, str) else class_key(pair.label)
             if self.task == "binary":
                 actual = label == self.positive
                 target.add_binary(predicted == self.positive, score, actual)
@@ -390,219 +242,3 @@ class OutcomeMonitor:
             w.estimate.add(score, predicted == self.positive)
         if w.n >= lab.window_pairs:
             self._close_pairs(vs, reports, requests)
-
-    # -- closing windows -----------------------------------------------------------------
-
-    def _close_pairs(self, vs: VersionOutcomes, reports: list[WindowReport], requests: list[RetrainRequest]) -> None:
-        lab = self.labels
-        assert lab is not None
-        w = vs.pairs
-        metrics = w.performance.metrics()
-        readings: list[Reading] = []
-        drops: dict[str, float] = {}
-        ref = vs.reference or {}
-        judged = [m for m in (lab.metrics or list(ref)) if m in ref and m in metrics]
-        for name in judged:
-            cur, r = metrics[name], ref[name]
-            higher = name in HIGHER_IS_BETTER
-            drop = (r.value - cur.value) if higher else (
-                abs(cur.value) - abs(r.value) if name == "bias" else cur.value - r.value)
-            drops[name] = drop
-            floor = lab.min_drop.get(name)
-            tolerated = r.value - (floor or 0.0) if higher else r.value + (floor or 0.0)
-            readings.append(label_reading("performance", name, name, cur.value, r.value, tolerated, cur.n,
-                                           p_value=_one_sided(drop, math.hypot(cur.se, r.se)), effect=drop,
-                                           effect_floor=floor, family="performance", se=cur.se))
-        est = w.estimate.accuracy() if (w.estimate.n == w.n and "accuracy" in metrics) else None
-        if est is not None:
-            value, se = est
-            realized = metrics["accuracy"].value
-            readings.append(label_reading("estimate", "accuracy", "realized_vs_estimated", realized, value, value,
-                                           w.n, p_value=_one_sided(value - realized, se), family="performance",
-                                           se=se))
-        for name, det in vs.concept.items():
-            fired_n = det.detections - vs.marks.get(name, 0)
-            vs.marks[name] = det.detections
-            readings.append(label_reading("concept", name, "error_rate", float(fired_n), None, 0.5, w.n))
-        fair = self.fairness
-        if fair is not None and self.task != "regression":
-            for attr, counts in w.groups.items():
-                values = outcome_fairness(counts, min_group_size=fair.min_group_size)
-                for metric, limit in (("tpr_gap", fair.tpr_gap_max), ("fpr_gap", fair.fpr_gap_max)):
-                    v = values.get(metric)
-                    if v is not None:
-                        readings.append(self._gap_reading(attr, metric, v, limit))
-        info = WindowInfo(index=w.index, start=w.start, end=w.end, events=w.n)
-        report, request = decide_outcomes(
-            readings, self.spec, vs.pair_policy, model_version=vs.version, source="pairs", window=info,
-            minimum=lab.min_pairs, reference=self._perf_reference(vs), params_hash=self.params_hash,
-            inputs_drift=self._drifting(vs.version), incarnation=vs.incarnation,
-        )
-        vs.last_pairs = report
-        vs.metrics = metrics
-        vs.drops = drops
-        self._compare(vs, "pairs")
-        reports.append(report)
-        if request is not None:
-            requests.append(request)
-        vs.pairs = self._empty_pairs(w.index + 1)
-
-    def _close_predictions(self, vs: VersionOutcomes, reports: list[WindowReport],
-                           requests: list[RetrainRequest]) -> None:
-        w = vs.preds
-        fair, lab = self.fairness, self.labels
-        readings: list[Reading] = []
-        shares: dict[str, dict[str, float]] = {}
-        if fair is not None:
-            for attr, counts in w.groups.items():
-                rep = representation(counts, vs.shares.get(attr, {}))
-                if rep is not None:
-                    shares[attr] = dict(rep.shares)
-                    lo, hi = fair.share_ratio_min, 1 / fair.share_ratio_min
-                    for g, ratio in rep.ratios.items():
-                        # The effect: how far the share moved as a factor (either way); the chi-square
-                        # approximation needs an expected count of 5, below it no effect is measured.
-                        expected = vs.shares[attr][g] * rep.n
-                        factor = (max(ratio, 1 / ratio) if ratio > 0 else math.inf) if expected >= 5 else None
-                        readings.append(label_reading("representation", "share_ratio", f"{attr}={g}", ratio,
-                                                       vs.shares[attr][g], lo if ratio < 1 else hi,
-                                                       counts.n[counts.index(g)], p_value=rep.p_value,
-                                                       effect=factor, effect_floor=hi, family="representation",
-                                                       attribute=attr))
-                if self.task == "regression":
-                    continue
-                values = outcome_fairness(counts, min_group_size=fair.min_group_size)
-                di = values.get("disparate_impact_ratio")
-                if di is not None:
-                    readings.append(self._gap_reading(attr, "disparate_impact_ratio", di, fair.disparate_impact_min,
-                                                      ratio=True))
-                dp = values.get("demographic_parity_difference")
-                if dp is not None:
-                    readings.append(self._gap_reading(attr, "demographic_parity_difference", dp,
-                                                      fair.parity_difference_max))
-        estimates: dict[str, tuple[float, float, float]] = {}
-        z = float(special.ndtri(0.975))
-        for name, got in (("accuracy", w.estimate.accuracy()), ("roc_auc", w.estimate.roc_auc())):
-            if got is None:
-                continue
-            value, se = got
-            estimates[name] = (value, value - z * se, value + z * se)
-            ref = (vs.reference or {}).get(name)
-            if ref is not None and lab is not None:
-                floor = lab.min_drop.get(name)
-                drop = ref.value - value
-                readings.append(label_reading("estimate", f"estimated_{name}", f"estimated_{name}", value,
-                                               ref.value, ref.value - (floor or 0.0), w.estimate.n,
-                                               p_value=_one_sided(drop, math.hypot(se, ref.se)), effect=drop,
-                                               effect_floor=floor, family="performance", se=se))
-        info = WindowInfo(index=w.index, start=w.start, end=w.end, events=w.n)
-        report, request = decide_outcomes(
-            readings, self.spec, vs.pred_policy, model_version=vs.version, source="predictions", window=info,
-            minimum=self.spec.detectors.min_samples, reference=self._share_reference(vs),
-            params_hash=self.params_hash, incarnation=vs.incarnation,
-        )
-        vs.last_preds = report
-        vs.estimates = estimates
-        vs.group_shares = shares
-        vs.histogram = list(w.histogram) if sum(w.histogram) else None
-        self._compare(vs, "predictions")
-        reports.append(report)
-        if request is not None:
-            requests.append(request)
-        vs.preds = PredictionWindow.empty(w.index + 1, self.declared, bins=self.bins)
-
-    def _gap_reading(self, attr: str, metric: str, v: FairnessValue, tolerance: float, *,
-                     ratio: bool = False) -> Reading:
-        """A group gap with the p-value of its test against ``tolerance`` (family ``fairness``)."""
-        fair = self.fairness
-        assert fair is not None
-        test = gap_test(v, tolerance, fair.alpha / fair.alpha_windows, ratio=ratio)
-        return label_reading("fairness", metric, f"{attr}={v.groups[1]}", v.value, None, tolerance, v.n,
-                             p_value=test.p_value, family="fairness", attribute=attr, se=test.se)
-
-    def _compare(self, vs: VersionOutcomes, source: str) -> None:
-        """Champion/challenger: differences to every other live version's last closed window."""
-        lab = self.labels
-        if lab is not None and not lab.compare_versions:
-            return
-        for other in self.versions.values():
-            if other is vs:
-                continue
-            if source == "pairs":
-                for name, mv in vs.metrics.items():
-                    if name in other.metrics:
-                        vs.differences[(other.version, name)] = mv.value - other.metrics[name].value
-                        other.differences[(vs.version, name)] = other.metrics[name].value - mv.value
-            elif vs.histogram is not None and other.histogram is not None:
-                psi = float(psi_statistic(np.asarray(other.histogram, dtype=float),
-                                          np.asarray(vs.histogram, dtype=float)))
-                vs.differences[(other.version, "score_psi")] = psi
-                other.differences[(vs.version, "score_psi")] = psi
-        live = set(self.versions)
-        for v in self.versions.values():
-            v.differences = {k: x for k, x in v.differences.items() if k[0] in live}
-
-    def _perf_reference(self, vs: VersionOutcomes) -> ReferenceInfo:
-        lab = self.labels
-        assert lab is not None
-        ref = vs.reference or {}
-        fp = hashlib.sha256(repr(sorted((k, round(v.value, 9)) for k, v in ref.items())).encode()).hexdigest()[:16]
-        if lab.reference_performance:
-            return ReferenceInfo(kind="static", source="labels.reference_performance", fingerprint=fp, rows=0)
-        rows = next(iter(ref.values())).n if ref else 0
-        return ReferenceInfo(kind="learned", source=f"learned from the labelled predictions among the first "
-                             f"{self.learn_n} kept before any input drift", fingerprint=fp, rows=rows)
-
-    def _share_reference(self, vs: VersionOutcomes) -> ReferenceInfo:
-        fp = hashlib.sha256(repr(sorted((a, sorted(s.items())) for a, s in vs.shares.items())).encode())
-        configured = self.fairness is not None and bool(self.fairness.reference_shares)
-        rows = 0 if configured or self.fairness is None else self.fairness.learn_first_n
-        return ReferenceInfo(kind="static" if configured else "learned",
-                             source="fairness.reference_shares" if configured else "learned group shares",
-                             fingerprint=fp.hexdigest()[:16], rows=rows)
-
-    # -- persistence ---------------------------------------------------------------------
-
-    def to_state(self) -> OutcomeMonitorState:
-        versions = {}
-        for v, s in self.versions.items():
-            versions[v] = OutcomeVersionState(
-                preds=s.preds.to_state(),
-                pairs=s.pairs.to_state(),
-                reference={k: (m.value, m.se, m.n) for k, m in s.reference.items()} if s.reference else None,
-                learning=s.learning.to_state() if s.learning is not None else None,
-                shares=s.shares,
-                share_learning=s.share_learning,
-                concept={k: d.to_state() for k, d in s.concept.items()},
-                marks=s.marks,
-                pair_policy=s.pair_policy,
-                pred_policy=s.pred_policy,
-                counts=(s.predictions, s.labelled),
-                reference_period=(s.ref_admitted, s.ref_last_ts, s.ref_joined),
-                incarnation=s.incarnation,
-            )
-        return OutcomeMonitorState(params=self.params_hash, versions=versions,
-                                   join=self.join.to_state() if self.join is not None else None)
-
-    def load_state(self, data: OutcomeMonitorState) -> bool:
-        """Restore from :meth:`to_state`; ``False`` (fresh state kept) when the config changed."""
-        if data.params != self.params_hash:
-            return False
-        self.versions = {}
-        for v, d in data.versions.items():
-            s = VersionOutcomes(v, PredictionWindow.from_state(d.preds), PairWindow.from_state(d.pairs))
-            s.reference = {k: MetricValue(*x) for k, x in d.reference.items()} if d.reference else None
-            s.learning = PerformanceAccumulator.from_state(d.learning) if d.learning else None
-            s.shares = {a: dict(sh) for a, sh in d.shares.items()}
-            s.share_learning = copy.deepcopy(d.share_learning)
-            s.concept = {k: restore_concept(x) for k, x in d.concept.items()}
-            s.marks = dict(d.marks)
-            s.pair_policy, s.pred_policy = copy.deepcopy(d.pair_policy), copy.deepcopy(d.pred_policy)
-            s.predictions, s.labelled = d.counts
-            s.ref_admitted, s.ref_last_ts, s.ref_joined = d.reference_period
-            s.incarnation = d.incarnation
-            self.versions[v] = s
-        if self.join is not None and data.join is not None:
-            self.join.load_state(data.join)
-        return True
-

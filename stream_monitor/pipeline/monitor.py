@@ -7,27 +7,28 @@ reads the monitors' state through a frozen :meth:`Monitor.view`. Which records a
 applied and where their events go is the intake's part (the base class
 :class:`~stream_monitor.pipeline.intake.RecordIntake`): positions that make replays
 idempotent, null-key routing, the event-time bound and the version allow-list.
-Positions and state are persisted together (:meth:`Monitor.snapshot`).
+Positions and state are persisted together (:meth:`Monitor.snapshot`, the other
+base class :class:`~stream_monitor.pipeline.persistence.MonitorPersistence`).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, Final
+from typing import Final
 
 from stream_monitor.decisions.conclusion import WindowReport
 from stream_monitor.decisions.request import RetrainRequest
 from stream_monitor.detectors.base import DetectorState
 from stream_monitor.detectors.checks import check_model_spec
-from stream_monitor.errors import SnapshotError
 from stream_monitor.pipeline.drift_timeline import DriftTimeline
 from stream_monitor.pipeline.feature_join import JoinCounts
 from stream_monitor.pipeline.intake import VERSION_PATTERN, Intake, RecordIntake
 from stream_monitor.pipeline.label_monitor import OutcomeMonitor
 from stream_monitor.pipeline.model_monitor import ModelMonitor
 from stream_monitor.pipeline.outcome import DeadLetter, Outcome, SourceRecord, TopicPartition, event_facts
-from stream_monitor.pipeline.snapshot import SNAPSHOT_SCHEMA, MonitorState, decode_snapshot, encode_snapshot
+from stream_monitor.pipeline.persistence import MonitorPersistence
+from stream_monitor.pipeline.snapshot import SNAPSHOT_SCHEMA
 from stream_monitor.pipeline.view import MonitorView
 from stream_monitor.pipeline.viewing import monitor_view
 from stream_monitor.specs.model import ModelSpec
@@ -39,7 +40,7 @@ __all__ = ["SNAPSHOT_SCHEMA", "DeadLetter", "Monitor", "Outcome", "SourceRecord"
 _VERSION: Final = re.compile(VERSION_PATTERN)
 
 
-class Monitor(RecordIntake):
+class Monitor(RecordIntake, MonitorPersistence):
     """Decode, route and monitor records for every configured model.
 
     Parameters
@@ -213,55 +214,3 @@ class Monitor(RecordIntake):
         """Expect the next record of ``topic[partition]`` at ``offset`` (a partition assigned for the
         first time starts at its log start; a reset log is read again from its new start)."""
         self.positions[(topic, partition)] = offset
-
-    # -- persistence -----------------------------------------------------------------
-
-    def state(self) -> MonitorState:
-        """The whole state, typed (:mod:`stream_monitor.pipeline.snapshot`)."""
-        return MonitorState(
-            positions=[(t, p, o) for (t, p), o in sorted(self.positions.items())],
-            models={m: mon.to_state() for m, mon in self.models.items()},
-            pending=list(self.pending.values()),
-            routed=[(t, p, m, o) for (t, p, m), o in sorted(self.routed.items())],
-            outcomes={m: o.to_state() for m, o in self.outcomes.items()},
-            newest=dict(sorted(self.newest.items())),
-            learned={m: dict(sorted(v.items())) for m, v in sorted(self.learned.items())},
-        )
-
-    def to_state(self) -> dict[str, Any]:
-        """:meth:`state` as JSON-able data (what a snapshot holds)."""
-        return self.state().model_dump(mode="json", by_alias=True)
-
-    def snapshot(self) -> bytes:
-        """The whole state as compressed JSON (never pickle)."""
-        return encode_snapshot(self.state())
-
-    def restore(self, blob: bytes) -> list[str]:
-        """Load a :meth:`snapshot` (of this or an older schema). Returns the model ids whose
-        state was reset because their parameters changed since the snapshot was taken;
-        raises :class:`SnapshotError` when the blob is not a snapshot (state untouched) or
-        its parts do not fit the configured models (start from a new monitor then)."""
-        data = decode_snapshot(blob)
-        try:
-            return self._restore(data)
-        except (LookupError, TypeError, ValueError) as exc:
-            raise SnapshotError(f"snapshot does not fit the configured models: {type(exc).__name__}") from None
-
-    def _restore(self, data: MonitorState) -> list[str]:
-        self.positions = {(t, p): o for t, p, o in data.positions}
-        self.pending = {r.request_id: r for r in data.pending}
-        self.newest = {m: t for m, t in data.newest.items() if m in self.models}
-        for model_id, saved_versions in data.learned.items():
-            if model_id in self.learned:
-                self.learned[model_id] = dict(list(saved_versions.items())[-self._caps[model_id]:])
-        self.routed = {(t, p, m): o for t, p, m, o in data.routed}
-        reset = []
-        for model_id, mon in self.models.items():
-            saved = data.models.get(model_id)
-            if saved is not None and not mon.load_state(saved):
-                reset.append(model_id)
-        for model_id, om in self.outcomes.items():
-            saved_outcomes = data.outcomes.get(model_id)
-            if saved_outcomes is not None and not om.load_state(saved_outcomes) and model_id not in reset:
-                reset.append(model_id)
-        return reset

@@ -119,7 +119,7 @@ class LabelJoinState(BaseModel):
 
 
 class OutcomeVersionState(BaseModel):
-    """One model version of the label path (:class:`~stream_monitor.pipeline.label_monitor.VersionOutcomes`).
+    """One model version of the label path (:class:`~stream_monitor.pipeline.label_versions.VersionOutcomes`).
 
     ``reference`` rows are (value, standard error, n) per metric; ``counts`` is
     (predictions, labelled); ``reference_period`` is (admitted, last time, joined)."""

@@ -21,7 +21,8 @@ from river.drift.binary import DDM as RiverDDM
 
 from stream_monitor.detectors.checks import check_model_spec
 from stream_monitor.detectors.ddm import DDM
-from stream_monitor.pipeline.joins import JoinBuffer, entry_bytes
+from stream_monitor.pipeline.join_bounds import entry_bytes
+from stream_monitor.pipeline.joins import JoinBuffer
 from stream_monitor.pipeline.label_monitor import OutcomeMonitor
 from stream_monitor.pipeline.monitor import Monitor, Outcome, SourceRecord
 from stream_monitor.sinks.prometheus import MonitorMetrics
@@ -106,9 +107,9 @@ def test_join_buffer_counts_ttl_sampling_duplicates_and_orphans() -> None:
 
 
 def _u(j: JoinBuffer, event_id: str) -> float:
-    from stream_monitor.pipeline.joins import _uniform
+    from stream_monitor.pipeline.join_bounds import uniform
 
-    return _uniform(j.seed, event_id)
+    return uniform(j.seed, event_id)
 
 
 def test_delayed_shuffled_duplicated_missing_labels_join_exactly() -> None:

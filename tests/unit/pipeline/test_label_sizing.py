@@ -19,7 +19,8 @@ import pytest
 
 from stream_monitor.decisions.request import RetrainRequest
 from stream_monitor.events.models import LabelEvent, PredictionEvent
-from stream_monitor.pipeline.joins import JoinBuffer, entry_bytes
+from stream_monitor.pipeline.join_bounds import entry_bytes
+from stream_monitor.pipeline.joins import JoinBuffer
 from stream_monitor.pipeline.label_monitor import OutcomeMonitor
 from stream_monitor.specs.model import ModelSpec
 from stream_monitor.tools.simulate_labels import labelled_model_config

@@ -15,7 +15,8 @@ import numpy as np
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 
 from stream_monitor.events.models import BatchEnvelope
-from stream_monitor.sinks.prometheus import LAG_BUCKETS, observe_many
+from stream_monitor.sinks.prometheus import observe_many
+from stream_monitor.sinks.prometheus_families import LAG_BUCKETS
 from stream_monitor.tools.traffic import envelope
 from stream_monitor.validation import Rejection, decode
 from stream_monitor.validation.adapters import ADAPTERS

@@ -1,0 +1,216 @@
+"""The label path's versions: the state of one model version, and the base that keeps them.
+
+:class:`VersionOutcomes` is what the label path holds per model version: its open
+prediction and pair windows, the reference (given or being learned), the concept
+detectors, both policies, and what its last closed windows said.
+:class:`OutcomeVersions` is the base of
+:class:`~stream_monitor.pipeline.label_monitor.OutcomeMonitor`: the model's label
+and fairness config, its versions (least recently seen first, at most
+``max_versions``: the oldest is retired), how a prediction is read (score, class,
+groups), and the persistence of the versions with the join buffer.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from stream_monitor.decisions.conclusion import WindowReport
+from stream_monitor.decisions.state import PolicyState
+from stream_monitor.detectors.concept import build_concept, restore_concept
+from stream_monitor.detectors.streaming_base import StreamingBase
+from stream_monitor.events.models import PredictionEvent
+from stream_monitor.pipeline.joins import JoinBuffer
+from stream_monitor.pipeline.state import OutcomeMonitorState, OutcomeVersionState
+from stream_monitor.specs.model import ModelSpec
+from stream_monitor.windows.groups import GroupCounts, group_of
+from stream_monitor.windows.outcome_windows import PairWindow, PredictionWindow
+from stream_monitor.windows.performance import MetricValue, PerformanceAccumulator, class_key
+
+__all__ = ["OutcomeVersions", "VersionOutcomes", "positive_key"]
+
+_DEFAULT_LEARN = 2000  # pairs, when neither reference_performance nor learn_first_n is set
+
+
+def positive_key(value: str) -> str:
+    return {"true": "1", "false": "0"}.get(value.lower(), class_key(value))
+
+
+@dataclass(slots=True)
+class VersionOutcomes:
+    """The label-path state of one model version."""
+
+    version: str
+    preds: PredictionWindow
+    pairs: PairWindow
+    reference: dict[str, MetricValue] | None = None
+    learning: PerformanceAccumulator | None = None
+    shares: dict[str, dict[str, float]] = field(default_factory=dict)  # attribute -> group -> reference share
+    share_learning: dict[str, GroupCounts] | None = None
+    concept: dict[str, StreamingBase] = field(default_factory=dict)
+    marks: dict[str, int] = field(default_factory=dict)
+    pair_policy: PolicyState = field(default_factory=PolicyState)
+    pred_policy: PolicyState = field(default_factory=PolicyState)
+    predictions: int = 0
+    labelled: int = 0
+    # the reference period (learned reference): predictions kept for it, the last one's time, pairs joined
+    ref_admitted: int = 0
+    ref_last_ts: float | None = None
+    ref_joined: int = 0
+    incarnation: str = ""  # the event time that started this life of the version (request ids)
+    # in memory only: what the last closed windows said (exported at scrape time)
+    last_pairs: WindowReport | None = None
+    last_preds: WindowReport | None = None
+    metrics: dict[str, MetricValue] = field(default_factory=dict)
+    drops: dict[str, float] = field(default_factory=dict)  # reference minus window, signed so that > 0 is worse
+    estimates: dict[str, tuple[float, float, float]] = field(default_factory=dict)  # metric -> (value, lo, hi)
+    group_shares: dict[str, dict[str, float]] = field(default_factory=dict)
+    histogram: list[float] | None = None
+    differences: dict[tuple[str, str], float] = field(default_factory=dict)  # (other version, metric) -> diff
+
+    @property
+    def coverage(self) -> float | None:
+        return self.labelled / self.predictions if self.predictions else None
+
+
+
+
+class OutcomeVersions:
+    """The config and the versions of one model's label path (the base of ``OutcomeMonitor``)."""
+
+    def __init__(self, spec: ModelSpec, input_drift: Callable[[str], bool] | None = None) -> None:
+        if spec.labels is None and spec.fairness is None:
+            raise ValueError(f"model {spec.model_id!r} has no labels or fairness config")
+        self.spec = spec
+        self.labels = spec.labels
+        self.fairness = spec.fairness
+        self.input_drift = input_drift or (lambda _v: False)
+        self._drifting = self.input_drift  # as of the event being taken (see observe)
+        self.declared: dict[str, list[str]] = dict(spec.fairness.groups) if spec.fairness else {}
+        blob = spec.model_dump_json(include={"model_id", "labels", "fairness", "prediction"}).encode()
+        self.params_hash = hashlib.sha256(blob).hexdigest()[:16]
+        lab = self.labels
+        self.bins = lab.score_bins if lab else 50
+        self.positive = positive_key(lab.positive_label) if lab else "1"
+        self.task = lab.task if lab else ("regression" if spec.prediction.type == "regression" else "binary")
+        seed = int(hashlib.sha256(spec.model_id.encode()).hexdigest()[:8], 16)
+        self.join = (
+            JoinBuffer(ttl_seconds=lab.join_ttl_seconds, max_pending=lab.max_pending, max_labels=lab.max_pending_labels,
+                       max_bytes=lab.max_pending_bytes, min_ttl_seconds=lab.join_min_ttl_seconds, seed=seed)
+            if lab else None
+        )
+        self.learn_n = (lab.learn_first_n or _DEFAULT_LEARN) if lab else 0
+        self.versions: dict[str, VersionOutcomes] = {}  # least recently seen first
+        w = spec.fairness.window_events if spec.fairness and spec.fairness.window_events else spec.window.events
+        self.pred_window_events = w or 1000
+
+    # -- versions ------------------------------------------------------------------------
+
+    def _new_version(self, version: str) -> VersionOutcomes:
+        lab, fair = self.labels, self.fairness
+        vs = VersionOutcomes(version, PredictionWindow.empty(0, self.declared, bins=self.bins),
+                             self._empty_pairs(0))
+        if lab is not None:
+            if lab.reference_performance:
+                vs.reference = {k: MetricValue(v, 0.0, 0) for k, v in lab.reference_performance.items()}
+            else:
+                vs.learning = PerformanceAccumulator.empty(self.task, bins=self.bins, max_classes=lab.max_classes)
+            vs.concept = {c.kind: build_concept(c.kind, dict(c.params)) for c in lab.concept}
+            vs.marks = dict.fromkeys(vs.concept, 0)
+        if fair is not None:
+            vs.shares = {a: dict(s) for a, s in fair.reference_shares.items()}
+            if set(vs.shares) != set(self.declared):
+                vs.share_learning = {a: GroupCounts.empty(gs) for a, gs in self.declared.items()}
+        return vs
+
+    def _empty_pairs(self, index: int) -> PairWindow:
+        lab = self.labels
+        return PairWindow.empty(index, self.task, self.declared, bins=self.bins,
+                                max_classes=lab.max_classes if lab else 20)
+
+    def _version(self, version: str, retired: list[str], ts: float) -> VersionOutcomes:
+        vs = self.versions.pop(version, None)
+        if vs is None:
+            while len(self.versions) >= self.spec.max_versions:
+                oldest = next(iter(self.versions))
+                self.retire(oldest)
+                retired.append(oldest)
+            vs = self._new_version(version)
+            vs.incarnation = repr(float(ts))
+        self.versions[version] = vs
+        return vs
+
+    def retire(self, version: str) -> None:
+        self.versions.pop(version, None)
+        if self.join is not None:
+            self.join.drop_version(version)
+
+    # -- reading events ------------------------------------------------------------------
+
+    def _read(self, e: PredictionEvent) -> tuple[float | None, Any, bool]:
+        """(score, predicted class or value, predicted positive) of a prediction."""
+        p = e.prediction
+        score = e.score
+        if self.task == "regression":
+            value = float(p) if isinstance(p, int | float) and not isinstance(p, bool) else None
+            return None, value, False
+        if isinstance(p, float) and not isinstance(p, bool) and not p.is_integer() and 0.0 <= p <= 1.0:
+            score = p if score is None else score
+            thr = self.labels.threshold if self.labels else 0.5
+            cls = "1" if p >= thr else "0"
+        else:
+            cls = class_key(p)
+        return score, cls, cls == self.positive
+
+    def _groups(self, e: PredictionEvent) -> list[str]:
+        attrs = e.attributes or {}
+        return [group_of(attrs.get(a), gs) for a, gs in self.declared.items()]
+
+    # -- persistence ---------------------------------------------------------------------
+
+    def to_state(self) -> OutcomeMonitorState:
+        versions = {}
+        for v, s in self.versions.items():
+            versions[v] = OutcomeVersionState(
+                preds=s.preds.to_state(),
+                pairs=s.pairs.to_state(),
+                reference={k: (m.value, m.se, m.n) for k, m in s.reference.items()} if s.reference else None,
+                learning=s.learning.to_state() if s.learning is not None else None,
+                shares=s.shares,
+                share_learning=s.share_learning,
+                concept={k: d.to_state() for k, d in s.concept.items()},
+                marks=s.marks,
+                pair_policy=s.pair_policy,
+                pred_policy=s.pred_policy,
+                counts=(s.predictions, s.labelled),
+                reference_period=(s.ref_admitted, s.ref_last_ts, s.ref_joined),
+                incarnation=s.incarnation,
+            )
+        return OutcomeMonitorState(params=self.params_hash, versions=versions,
+                                   join=self.join.to_state() if self.join is not None else None)
+
+    def load_state(self, data: OutcomeMonitorState) -> bool:
+        """Restore from :meth:`to_state`; ``False`` (fresh state kept) when the config changed."""
+        if data.params != self.params_hash:
+            return False
+        self.versions = {}
+        for v, d in data.versions.items():
+            s = VersionOutcomes(v, PredictionWindow.from_state(d.preds), PairWindow.from_state(d.pairs))
+            s.reference = {k: MetricValue(*x) for k, x in d.reference.items()} if d.reference else None
+            s.learning = PerformanceAccumulator.from_state(d.learning) if d.learning else None
+            s.shares = {a: dict(sh) for a, sh in d.shares.items()}
+            s.share_learning = copy.deepcopy(d.share_learning)
+            s.concept = {k: restore_concept(x) for k, x in d.concept.items()}
+            s.marks = dict(d.marks)
+            s.pair_policy, s.pred_policy = copy.deepcopy(d.pair_policy), copy.deepcopy(d.pred_policy)
+            s.predictions, s.labelled = d.counts
+            s.ref_admitted, s.ref_last_ts, s.ref_joined = d.reference_period
+            s.incarnation = d.incarnation
+            self.versions[v] = s
+        if self.join is not None and data.join is not None:
+            self.join.load_state(data.join)
+        return True
+

@@ -1,0 +1,87 @@
+"""The monitor's persistence: its whole state, typed or as a snapshot, and restoring one.
+
+:class:`MonitorPersistence` is a base of :class:`~stream_monitor.pipeline.monitor.Monitor`
+(beside :class:`~stream_monitor.pipeline.intake.RecordIntake`). Positions and the
+state of every model's drift and label path are persisted together, so a restored
+monitor goes on from the positions its state is at: replays are skipped, never
+counted twice. A model whose parameters changed since the snapshot was taken
+starts afresh (:meth:`MonitorPersistence.restore` names it). The snapshot's
+format, schema and migrations are in :mod:`~stream_monitor.pipeline.snapshot`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stream_monitor.decisions.request import RetrainRequest
+from stream_monitor.errors import SnapshotError
+from stream_monitor.pipeline.label_monitor import OutcomeMonitor
+from stream_monitor.pipeline.model_monitor import ModelMonitor
+from stream_monitor.pipeline.outcome import TopicPartition
+from stream_monitor.pipeline.snapshot import MonitorState, decode_snapshot, encode_snapshot
+
+__all__ = ["MonitorPersistence"]
+
+
+class MonitorPersistence:
+    """The persistence half of :class:`~stream_monitor.pipeline.monitor.Monitor`. The monitor
+    sets the state declared here."""
+
+    models: dict[str, ModelMonitor]
+    outcomes: dict[str, OutcomeMonitor]
+    positions: dict[TopicPartition, int]
+    pending: dict[str, RetrainRequest]  # decided, not yet confirmed published
+    newest: dict[str, float]
+    learned: dict[str, dict[str, float]]
+    routed: dict[tuple[str, int, str], int]
+    _caps: dict[str, int]
+
+    def state(self) -> MonitorState:
+        """The whole state, typed (:mod:`stream_monitor.pipeline.snapshot`)."""
+        return MonitorState(
+            positions=[(t, p, o) for (t, p), o in sorted(self.positions.items())],
+            models={m: mon.to_state() for m, mon in self.models.items()},
+            pending=list(self.pending.values()),
+            routed=[(t, p, m, o) for (t, p, m), o in sorted(self.routed.items())],
+            outcomes={m: o.to_state() for m, o in self.outcomes.items()},
+            newest=dict(sorted(self.newest.items())),
+            learned={m: dict(sorted(v.items())) for m, v in sorted(self.learned.items())},
+        )
+
+    def to_state(self) -> dict[str, Any]:
+        """:meth:`state` as JSON-able data (what a snapshot holds)."""
+        return self.state().model_dump(mode="json", by_alias=True)
+
+    def snapshot(self) -> bytes:
+        """The whole state as compressed JSON (never pickle)."""
+        return encode_snapshot(self.state())
+
+    def restore(self, blob: bytes) -> list[str]:
+        """Load a :meth:`snapshot` (of this or an older schema). Returns the model ids whose
+        state was reset because their parameters changed since the snapshot was taken;
+        raises :class:`SnapshotError` when the blob is not a snapshot (state untouched) or
+        its parts do not fit the configured models (start from a new monitor then)."""
+        data = decode_snapshot(blob)
+        try:
+            return self._restore(data)
+        except (LookupError, TypeError, ValueError) as exc:
+            raise SnapshotError(f"snapshot does not fit the configured models: {type(exc).__name__}") from None
+
+    def _restore(self, data: MonitorState) -> list[str]:
+        self.positions = {(t, p): o for t, p, o in data.positions}
+        self.pending = {r.request_id: r for r in data.pending}
+        self.newest = {m: t for m, t in data.newest.items() if m in self.models}
+        for model_id, saved_versions in data.learned.items():
+            if model_id in self.learned:
+                self.learned[model_id] = dict(list(saved_versions.items())[-self._caps[model_id]:])
+        self.routed = {(t, p, m): o for t, p, m, o in data.routed}
+        reset = []
+        for model_id, mon in self.models.items():
+            saved = data.models.get(model_id)
+            if saved is not None and not mon.load_state(saved):
+                reset.append(model_id)
+        for model_id, om in self.outcomes.items():
+            saved_outcomes = data.outcomes.get(model_id)
+            if saved_outcomes is not None and not om.load_state(saved_outcomes) and model_id not in reset:
+                reset.append(model_id)
+        return reset
