@@ -12,7 +12,6 @@ groups), and the persistence of the versions with the join buffer.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,7 +19,7 @@ from typing import Any
 
 from stream_monitor.decisions.conclusion import WindowReport
 from stream_monitor.decisions.state import PolicyState
-from stream_monitor.detectors.concept import build_concept, restore_concept
+from stream_monitor.detectors.concept import build_concept
 from stream_monitor.detectors.streaming_base import StreamingBase
 from stream_monitor.events.models import PredictionEvent
 from stream_monitor.pipeline.joins import JoinBuffer
@@ -29,6 +28,7 @@ from stream_monitor.specs.model import ModelSpec
 from stream_monitor.windows.groups import GroupCounts, group_of
 from stream_monitor.windows.outcome_windows import PairWindow, PredictionWindow
 from stream_monitor.windows.performance import MetricValue, PerformanceAccumulator, class_key
+from stream_monitor.windows.persist import capture, restore
 
 __all__ = ["OutcomeVersions", "VersionOutcomes", "positive_key"]
 
@@ -74,8 +74,6 @@ class VersionOutcomes:
     @property
     def coverage(self) -> float | None:
         return self.labelled / self.predictions if self.predictions else None
-
-
 
 
 class OutcomeVersions:
@@ -172,44 +170,15 @@ class OutcomeVersions:
     # -- persistence ---------------------------------------------------------------------
 
     def to_state(self) -> OutcomeMonitorState:
-        versions = {}
-        for v, s in self.versions.items():
-            versions[v] = OutcomeVersionState(
-                preds=s.preds.to_state(),
-                pairs=s.pairs.to_state(),
-                reference={k: (m.value, m.se, m.n) for k, m in s.reference.items()} if s.reference else None,
-                learning=s.learning.to_state() if s.learning is not None else None,
-                shares=s.shares,
-                share_learning=s.share_learning,
-                concept={k: d.to_state() for k, d in s.concept.items()},
-                marks=s.marks,
-                pair_policy=s.pair_policy,
-                pred_policy=s.pred_policy,
-                counts=(s.predictions, s.labelled),
-                reference_period=(s.ref_admitted, s.ref_last_ts, s.ref_joined),
-                incarnation=s.incarnation,
-            )
-        return OutcomeMonitorState(params=self.params_hash, versions=versions,
+        return OutcomeMonitorState(params=self.params_hash,
+                                   versions={v: capture(OutcomeVersionState, s) for v, s in self.versions.items()},
                                    join=self.join.to_state() if self.join is not None else None)
 
     def load_state(self, data: OutcomeMonitorState) -> bool:
         """Restore from :meth:`to_state`; ``False`` (fresh state kept) when the config changed."""
         if data.params != self.params_hash:
             return False
-        self.versions = {}
-        for v, d in data.versions.items():
-            s = VersionOutcomes(v, PredictionWindow.from_state(d.preds), PairWindow.from_state(d.pairs))
-            s.reference = {k: MetricValue(*x) for k, x in d.reference.items()} if d.reference else None
-            s.learning = PerformanceAccumulator.from_state(d.learning) if d.learning else None
-            s.shares = {a: dict(sh) for a, sh in d.shares.items()}
-            s.share_learning = copy.deepcopy(d.share_learning)
-            s.concept = {k: restore_concept(x) for k, x in d.concept.items()}
-            s.marks = dict(d.marks)
-            s.pair_policy, s.pred_policy = copy.deepcopy(d.pair_policy), copy.deepcopy(d.pred_policy)
-            s.predictions, s.labelled = d.counts
-            s.ref_admitted, s.ref_last_ts, s.ref_joined = d.reference_period
-            s.incarnation = d.incarnation
-            self.versions[v] = s
+        self.versions = {v: restore(VersionOutcomes, d, version=v) for v, d in data.versions.items()}
         if self.join is not None and data.join is not None:
             self.join.load_state(data.join)
         return True

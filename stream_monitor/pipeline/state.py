@@ -23,12 +23,15 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, JsonValue, SerializerFunctionWrapHandler, model_serializer
 
 from stream_monitor.decisions.state import PolicyState
+from stream_monitor.detectors.concept import restore_concept
 from stream_monitor.detectors.state import CusumState, StreamingState
+from stream_monitor.detectors.streaming_base import StreamingBase
 from stream_monitor.windows.groups import GroupCounts
-from stream_monitor.windows.persist import keyed_by, rows_of
+from stream_monitor.windows.persist import From, Revive, keyed_by, rows_of
 from stream_monitor.windows.profile import ReferenceProfile
 from stream_monitor.windows.state import (
     STATE_CONFIG,
+    MetricState,
     PairWindowState,
     PerformanceState,
     PredictionWindowState,
@@ -127,17 +130,21 @@ class OutcomeVersionState(BaseModel):
     model_config = STATE_CONFIG
     preds: PredictionWindowState
     pairs: PairWindowState
-    reference: dict[str, tuple[float, float, int]] | None
+    reference: dict[str, MetricState] | None
     learning: PerformanceState | None
     shares: dict[str, dict[str, float]]
     share_learning: dict[str, GroupCounts] | None
-    concept: dict[str, StreamingState]
+    concept: Annotated[dict[str, StreamingState], Revive(_concept_detectors)]
     marks: dict[str, int]
     pair_policy: PolicyState
     pred_policy: PolicyState
-    counts: tuple[int, int]
-    reference_period: tuple[int, float | None, int]
+    counts: Annotated[tuple[int, int], From("predictions", "labelled")]
+    reference_period: Annotated[tuple[int, float | None, int], From("ref_admitted", "ref_last_ts", "ref_joined")]
     incarnation: str
+
+
+def _concept_detectors(states: dict[str, StreamingState]) -> dict[str, StreamingBase]:
+    return {k: restore_concept(s) for k, s in states.items()}
 
 
 class OutcomeMonitorState(BaseModel):

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from stream_monitor.windows.persist import Persistent
-from stream_monitor.windows.state import PerformanceState
+from stream_monitor.windows.state import MetricState, PerformanceState
 
 __all__ = ["MetricValue", "PerformanceAccumulator", "class_key", "score_bin", "score_edges"]
 
@@ -78,9 +78,10 @@ def class_key(value: Any) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class MetricValue:
+class MetricValue(Persistent[MetricState]):
     """One metric of one window: value, standard error and the sample it rests on."""
 
+    State = MetricState
     value: float
     se: float
     n: int

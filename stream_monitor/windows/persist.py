@@ -139,7 +139,7 @@ def _names(name: str, info: FieldInfo) -> tuple[str, ...]:
 
 
 def _captured(value: Any) -> Any:
-    if isinstance(value, Persistent):
+    if isinstance(value, Persistent) or callable(getattr(value, "to_state", None)):
         return value.to_state()
     if isinstance(value, dict):
         return {k: _captured(v) for k, v in value.items()}

@@ -31,6 +31,7 @@ __all__ = [
     "CategoricalState",
     "EmbeddingState",
     "EstimateState",
+    "MetricState",
     "NumericState",
     "PairWindowState",
     "PerformanceState",
@@ -97,17 +98,10 @@ class SegmentsState(BaseModel):
     windows: list[tuple[str, str, WindowState]]
 
 
-class EstimateState(BaseModel):
-    """:class:`~stream_monitor.windows.outcome_windows.Estimate`, stored as one positional
-    row: bins, n, sum of p, sum of p(1 - p), positive and negative mass per score bin."""
+class _Row(BaseModel):
+    """A model stored as one positional row of its fields, in their order."""
 
     model_config = STATE_CONFIG
-    bins: int
-    n: int
-    p_sum: float
-    pq_sum: float
-    pos: list[float]
-    neg: list[float]
 
     @model_validator(mode="before")
     @classmethod
@@ -117,8 +111,29 @@ class EstimateState(BaseModel):
         return data
 
     @model_serializer(mode="plain")
-    def _to_row(self) -> tuple[int, int, float, float, list[float], list[float]]:
-        return (self.bins, self.n, self.p_sum, self.pq_sum, self.pos, self.neg)
+    def _to_row(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in type(self).model_fields)
+
+
+class EstimateState(_Row):
+    """:class:`~stream_monitor.windows.outcome_windows.Estimate`, stored as one row: bins, n,
+    sum of p, sum of p(1 - p), positive and negative mass per score bin."""
+
+    bins: int
+    n: int
+    p_sum: float
+    pq_sum: float
+    pos: list[float]
+    neg: list[float]
+
+
+class MetricState(_Row):
+    """:class:`~stream_monitor.windows.performance.MetricValue`, stored as one row: value,
+    standard error, n."""
+
+    value: float
+    se: float
+    n: int
 
 
 class PerformanceState(BaseModel):
