@@ -15,7 +15,8 @@ from typing import TypeVar
 from stream_monitor.decisions.request import RetrainRequest
 from stream_monitor.decisions.state import PolicyState
 from stream_monitor.pipeline.label_monitor import OutcomeMonitor, VersionOutcomes
-from stream_monitor.pipeline.model_monitor import ModelMonitor, VersionState
+from stream_monitor.pipeline.model_monitor import ModelMonitor
+from stream_monitor.pipeline.version_state import VersionState
 from stream_monitor.pipeline.view import (
     DriftModelView,
     DriftVersionView,
