@@ -65,7 +65,7 @@ class _OmitNone(BaseModel):
 
 
 class VersionSnapshot(_OmitNone):
-    """One model version of the drift path (:class:`~stream_monitor.pipeline.model_monitor.VersionState`).
+    """One model version of the drift path (:class:`~stream_monitor.pipeline.version_state.VersionState`).
 
     ``reference`` is kept only when it was learned; ``learning`` holds the rows still
     being learned from (``None`` once the reference exists)."""

@@ -16,7 +16,8 @@ from stream_monitor.decisions.request import RetrainRequest
 from stream_monitor.decisions.state import PolicyState
 from stream_monitor.pipeline.label_monitor import OutcomeMonitor
 from stream_monitor.pipeline.label_versions import VersionOutcomes
-from stream_monitor.pipeline.model_monitor import ModelMonitor, VersionState
+from stream_monitor.pipeline.model_monitor import ModelMonitor
+from stream_monitor.pipeline.version_state import VersionState
 from stream_monitor.pipeline.view import (
     DriftModelView,
     DriftVersionView,
