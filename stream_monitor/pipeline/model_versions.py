@@ -23,6 +23,7 @@ from stream_monitor.pipeline.feature_join import FeatureJoin
 from stream_monitor.pipeline.state import ModelMonitorState, VersionSnapshot
 from stream_monitor.pipeline.version_state import VersionState, WindowEvent
 from stream_monitor.specs.model import ModelSpec
+from stream_monitor.windows.persist import capture
 from stream_monitor.windows.profile import ReferenceProfile, build_profile
 from stream_monitor.windows.window import Window
 
@@ -109,21 +110,9 @@ class ModelVersions:
     # -- persistence -----------------------------------------------------------------
 
     def to_state(self) -> ModelMonitorState:
-        versions = {}
-        for v, s in self.versions.items():
-            versions[v] = VersionSnapshot(
-                reference=s.reference if (s.learned and s.reference) else None,
-                learning=s.learning,
-                window=s.window.to_state() if s.window is not None else None,
-                policy=s.policy,
-                streams={k: d.to_state() for k, d in s.streams.items()},
-                stream_marks=s.stream_marks,
-                healthy=[h.to_state() for h in s.healthy],
-                incarnation=s.incarnation,
-                cusum=s.cusum.to_state() if s.cusum is not None else None,
-                segments=s.segments.to_state() if s.segments is not None else None,
-                phases=s.phases.tolist() if s.phases is not None else None,
-            )
+        # The reference is kept only when it was learned (a configured one is reloaded).
+        versions = {v: capture(VersionSnapshot, s, reference=s.reference if (s.learned and s.reference) else None)
+                    for v, s in self.versions.items()}
         return ModelMonitorState(params=self.params_hash, versions=versions,
                                  feature_join=self.join.to_state() if self.join is not None else None)
 

@@ -27,7 +27,7 @@ from stream_monitor.detectors.concept import restore_concept
 from stream_monitor.detectors.state import CusumState, StreamingState
 from stream_monitor.detectors.streaming_base import StreamingBase
 from stream_monitor.windows.groups import GroupCounts
-from stream_monitor.windows.persist import From, Revive, keyed_by, rows_of
+from stream_monitor.windows.persist import From, Int64Array, Revive, keyed_by, rows_of
 from stream_monitor.windows.profile import ReferenceProfile
 from stream_monitor.windows.state import (
     STATE_CONFIG,
@@ -81,7 +81,7 @@ class VersionSnapshot(_OmitNone):
     incarnation: str
     cusum: CusumState | None = None
     segments: SegmentsState | None = None
-    phases: list[int] | None = None
+    phases: Int64Array | None = None
 
 
 class FeatureJoinState(BaseModel):
@@ -121,6 +121,10 @@ class LabelJoinState(BaseModel):
     ttl: float | None  # None: the configured maximum
 
 
+def _concept_detectors(states: dict[str, StreamingState]) -> dict[str, StreamingBase]:
+    return {k: restore_concept(s) for k, s in states.items()}
+
+
 class OutcomeVersionState(BaseModel):
     """One model version of the label path (:class:`~stream_monitor.pipeline.label_versions.VersionOutcomes`).
 
@@ -141,10 +145,6 @@ class OutcomeVersionState(BaseModel):
     counts: Annotated[tuple[int, int], From("predictions", "labelled")]
     reference_period: Annotated[tuple[int, float | None, int], From("ref_admitted", "ref_last_ts", "ref_joined")]
     incarnation: str
-
-
-def _concept_detectors(states: dict[str, StreamingState]) -> dict[str, StreamingBase]:
-    return {k: restore_concept(s) for k, s in states.items()}
 
 
 class OutcomeMonitorState(BaseModel):

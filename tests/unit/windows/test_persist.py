@@ -96,3 +96,31 @@ def test_the_stored_json_keeps_the_version_2_shape() -> None:
     window = json.loads(_objects(1)[3].to_state().model_dump_json())
     assert set(window["features"]) == {"amount", "country"}
     assert isinstance(window["features"]["amount"]["counts"], list)
+
+
+def test_every_field_marker_reaches_the_built_models() -> None:
+    # pydantic drops a field's metadata when the model is first built before a name in its
+    # annotation exists (e.g. a Revive function defined below the model): compare what the
+    # annotations say with what the built models carry.
+    import inspect
+    import typing
+
+    from pydantic import BaseModel
+
+    from stream_monitor.detectors import state as detector_state
+    from stream_monitor.pipeline import state as pipeline_state
+    from stream_monitor.windows import state as window_state
+    from stream_monitor.windows.persist import From, Revive
+
+    checked = 0
+    for module in (window_state, detector_state, pipeline_state):
+        for _, model in inspect.getmembers(module, inspect.isclass):
+            if not issubclass(model, BaseModel) or model.__module__ != module.__name__:
+                continue
+            hints = typing.get_type_hints(model, include_extras=True)
+            for name, info in model.model_fields.items():
+                declared = [m for m in getattr(hints[name], "__metadata__", ()) if isinstance(m, From | Revive)]
+                built = [m for m in info.metadata if isinstance(m, From | Revive)]
+                assert len(built) == len(declared), (model.__name__, name)
+                checked += len(declared)
+    assert checked >= 20
