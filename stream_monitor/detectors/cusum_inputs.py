@@ -18,8 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special
 
+from stream_monitor.windows.columns import Column
 from stream_monitor.windows.profile import PREDICTION, CategoricalProfile, NumericProfile, categorical_key
-from stream_monitor.windows.window import Column
 
 __all__ = ["SURPRISAL_CAP", "_Input", "_Numeric", "_Signal", "_Slot", "_Tables"]
 

@@ -67,8 +67,8 @@ from stream_monitor.detectors.cusum import DEFAULT_HEAD_START, SCALE, Stream, de
 from stream_monitor.detectors.cusum_inputs import _Input, _Tables
 from stream_monitor.detectors.cusum_pairs import _Pair, _pairs, _Residual, _residuals
 from stream_monitor.detectors.cusum_streams import _inputs, _streams
+from stream_monitor.windows.columns import Column
 from stream_monitor.windows.profile import PREDICTION, CategoricalProfile, NumericProfile
-from stream_monitor.windows.window import Column
 
 __all__ = ["CusumLayout"]
 

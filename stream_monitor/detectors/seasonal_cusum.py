@@ -31,6 +31,7 @@ from stream_monitor.detectors.cusum import DEFAULT_HEAD_START, Stream
 from stream_monitor.detectors.cusum_signals import CusumLayout
 from stream_monitor.events.models import FeatureEvent, PredictionEvent
 from stream_monitor.specs.model import ModelSpec
+from stream_monitor.windows.columns import Column, columns_of
 from stream_monitor.windows.profile import (
     PREDICTION,
     CategoricalProfile,
@@ -39,7 +40,6 @@ from stream_monitor.windows.profile import (
     ReferenceProfile,
 )
 from stream_monitor.windows.seasonal import PHASE_UNIT, BucketCounts
-from stream_monitor.windows.window import Column, columns_of
 
 __all__ = ["SeasonalCusum"]
 

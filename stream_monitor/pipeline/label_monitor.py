@@ -52,7 +52,7 @@ from stream_monitor.pipeline.join_bounds import WARM_DELAYS
 from stream_monitor.pipeline.joins import Pair
 from stream_monitor.pipeline.label_versions import VersionOutcomes, positive_key
 from stream_monitor.pipeline.label_windows import OutcomeWindows
-from stream_monitor.windows.performance import class_key
+from stream_monitor.windows.metric_values import class_key
 
 __all__ = ["OutcomeBatch", "OutcomeMonitor"]
 

@@ -26,8 +26,9 @@ from stream_monitor.pipeline.joins import JoinBuffer
 from stream_monitor.pipeline.state import OutcomeMonitorState, OutcomeVersionState
 from stream_monitor.specs.model import ModelSpec
 from stream_monitor.windows.groups import GroupCounts, group_of
+from stream_monitor.windows.metric_values import MetricValue, class_key
 from stream_monitor.windows.outcome_windows import PairWindow, PredictionWindow
-from stream_monitor.windows.performance import MetricValue, PerformanceAccumulator, class_key
+from stream_monitor.windows.performance import PerformanceAccumulator
 from stream_monitor.windows.persist import capture, restore
 
 __all__ = ["OutcomeVersions", "VersionOutcomes", "positive_key"]

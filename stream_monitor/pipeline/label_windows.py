@@ -28,8 +28,8 @@ from stream_monitor.detectors.psi import psi as psi_statistic
 from stream_monitor.detectors.reading import Reading, label_reading
 from stream_monitor.pipeline.label_versions import OutcomeVersions, VersionOutcomes
 from stream_monitor.specs.labels import HIGHER_IS_BETTER
+from stream_monitor.windows.metric_values import MetricValue
 from stream_monitor.windows.outcome_windows import PredictionWindow
-from stream_monitor.windows.performance import MetricValue
 
 __all__ = ["OutcomeWindows"]
 

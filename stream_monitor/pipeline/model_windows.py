@@ -29,8 +29,9 @@ from stream_monitor.pipeline.segments import segment_quantile, segment_readings
 from stream_monitor.pipeline.sequential import event_increments, sequential_readings
 from stream_monitor.pipeline.version_state import Groups, VersionState, WindowEvent
 from stream_monitor.specs.model import ModelSpec
+from stream_monitor.windows.columns import feature_columns, float_arrays
 from stream_monitor.windows.profile import PREDICTION
-from stream_monitor.windows.window import Window, feature_columns, float_arrays, next_boundary
+from stream_monitor.windows.window import Window, next_boundary
 
 __all__ = ["ModelWindows"]
 

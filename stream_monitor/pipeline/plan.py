@@ -22,6 +22,7 @@ from stream_monitor.detectors.base import WindowTest
 from stream_monitor.detectors.calibration import Calibrator
 from stream_monitor.detectors.registry import get_test
 from stream_monitor.specs.model import ModelSpec
+from stream_monitor.windows.accumulators import reference_counts
 from stream_monitor.windows.profile import (
     PREDICTION,
     CategoricalProfile,
@@ -29,7 +30,7 @@ from stream_monitor.windows.profile import (
     ReferenceProfile,
     prediction_kind,
 )
-from stream_monitor.windows.window import Accumulator, Window, reference_counts
+from stream_monitor.windows.window import Accumulator, Window
 
 __all__ = ["MMD_EFFECT_FLOOR", "EvaluationPlan", "FeaturePlan", "TestPlan"]
 

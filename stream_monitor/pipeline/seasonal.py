@@ -38,6 +38,7 @@ import numpy as np
 
 from stream_monitor.detectors.base import WindowTest
 from stream_monitor.detectors.calibration import Calibrator
+from stream_monitor.windows.accumulators import reference_counts
 from stream_monitor.windows.embedding import FeatureMap
 from stream_monitor.windows.profile import (
     PREDICTION,
@@ -47,7 +48,6 @@ from stream_monitor.windows.profile import (
     ReferenceProfile,
 )
 from stream_monitor.windows.seasonal import BucketCounts, SeasonalProfile
-from stream_monitor.windows.window import reference_counts
 
 __all__ = ["PhaseCalibrator", "PhaseReference", "mix_moments", "reference_grid"]
 

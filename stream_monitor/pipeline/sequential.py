@@ -21,6 +21,7 @@ from stream_monitor.detectors.cusum_signals import CusumLayout
 from stream_monitor.detectors.reading import Reading
 from stream_monitor.events.models import FeatureEvent, PredictionEvent
 from stream_monitor.specs.model import ModelSpec
+from stream_monitor.windows.columns import Column, columns_of
 from stream_monitor.windows.profile import (
     MULTIVARIATE,
     PREDICTION,
@@ -29,7 +30,6 @@ from stream_monitor.windows.profile import (
     ReferenceCache,
     ReferenceProfile,
 )
-from stream_monitor.windows.window import Column, columns_of
 
 __all__ = ["CLEAR_EVIDENCE", "DETECTOR", "event_increments", "sequential_layout", "sequential_readings"]
 

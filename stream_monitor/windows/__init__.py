@@ -5,6 +5,7 @@ from stream_monitor.windows.accumulators import (
     CategoricalAccumulator,
     NumericAccumulator,
     binning_for,
+    reference_counts,
 )
 from stream_monitor.windows.profile import (
     PREDICTION,
@@ -14,7 +15,7 @@ from stream_monitor.windows.profile import (
     build_profile,
     categorical_key,
 )
-from stream_monitor.windows.window import Accumulator, Window, WindowLayout, next_boundary, reference_counts
+from stream_monitor.windows.window import Accumulator, Window, WindowLayout, next_boundary
 
 __all__ = [
     "PREDICTION",

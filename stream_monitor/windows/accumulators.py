@@ -18,7 +18,7 @@ from stream_monitor.windows.persist import Persistent
 from stream_monitor.windows.profile import CategoricalProfile, NumericProfile
 from stream_monitor.windows.state import CategoricalState, NumericState
 
-__all__ = ["Binning", "CategoricalAccumulator", "NumericAccumulator", "binning_for"]
+__all__ = ["Binning", "CategoricalAccumulator", "NumericAccumulator", "binning_for", "reference_counts"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,3 +158,9 @@ class CategoricalAccumulator(Persistent[CategoricalState]):
             mismatched=self.mismatched + other.mismatched,
         )
 
+
+def reference_counts(profile: NumericProfile | CategoricalProfile) -> np.ndarray:
+    """The reference counts on the same bins as a window accumulator."""
+    if isinstance(profile, NumericProfile):
+        return np.asarray(profile.counts, dtype=np.int64)
+    return np.asarray(profile.bin_counts(), dtype=np.int64)

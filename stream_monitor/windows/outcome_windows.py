@@ -31,7 +31,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from stream_monitor.windows.groups import GroupCounts
-from stream_monitor.windows.performance import PerformanceAccumulator, binned_auc, hanley_mcneil_se, score_bin
+from stream_monitor.windows.metric_values import binned_auc, hanley_mcneil_se, score_bin
+from stream_monitor.windows.performance import PerformanceAccumulator
 from stream_monitor.windows.persist import Persistent
 from stream_monitor.windows.state import EstimateState, PairWindowState, PredictionWindowState
 

@@ -128,7 +128,7 @@ class EstimateState(_Row):
 
 
 class MetricState(_Row):
-    """:class:`~stream_monitor.windows.performance.MetricValue`, stored as one row: value,
+    """:class:`~stream_monitor.windows.metric_values.MetricValue`, stored as one row: value,
     standard error, n."""
 
     value: float

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from operator import itemgetter
 from typing import Any
 
 import numpy as np
 
-from stream_monitor.events.models import FeatureEvent, PredictionEvent
+from stream_monitor.events.models import PredictionEvent
 from stream_monitor.specs.inputs import WindowSpec
 from stream_monitor.specs.model import ModelSpec
 from stream_monitor.windows.accumulators import (
@@ -25,17 +24,15 @@ from stream_monitor.windows.accumulators import (
     NumericAccumulator,
     binning_for,
 )
+from stream_monitor.windows.columns import Column, WindowEvent, categorical_column, columns_of, numeric_column
 from stream_monitor.windows.embedding import EmbeddingAccumulator, FeatureMap
 from stream_monitor.windows.persist import Persistent, restore
-from stream_monitor.windows.profile import NumericProfile, ReferenceProfile, categorical_key
+from stream_monitor.windows.profile import ReferenceProfile
 from stream_monitor.windows.state import WindowState
 
-__all__ = ["Accumulator", "Column", "Window", "WindowLayout", "columns_of", "feature_columns", "float_arrays",
-           "next_boundary"]
+__all__ = ["Accumulator", "Window", "WindowLayout", "next_boundary"]
 
 Accumulator = NumericAccumulator | CategoricalAccumulator
-Column = Sequence[Any] | np.ndarray  # one feature's values per event; a float array once all are floats
-WindowEvent = PredictionEvent | FeatureEvent
 
 
 def next_boundary(
@@ -136,80 +133,13 @@ class WindowLayout:
         return event.prediction
 
 
-def columns_of(rows: Sequence[Mapping[str, Any]], names: Sequence[str]) -> dict[str, Sequence[Any]]:
-    """The value of each named feature in each row (``None`` when absent), column by column.
-
-    When every row has every name (the common case) one C-level pass picks the
-    values and transposes them; otherwise each column is read with ``dict.get``.
-    """
-    if not names:
-        return {}
-    if len(names) > 1:
-        try:
-            return dict(zip(names, zip(*map(itemgetter(*names), rows), strict=True), strict=True))
-        except KeyError:
-            pass
-    return {name: [r.get(name) for r in rows] for name in names}
-
-
-def feature_columns(events: Sequence[WindowEvent], names: Sequence[str]) -> dict[str, Sequence[Any]] | None:
-    """Each named feature's value per event, aligned with ``events``; ``None`` unless
-    every event carries features (then the caller reads them its own way)."""
-    rows = [e.features for e in events]
-    if not rows or any(r is None for r in rows):
-        return None
-    return columns_of(rows, names)  # type: ignore[arg-type]
-
-
-def float_arrays(columns: Mapping[str, Sequence[Any]], names: Sequence[str]) -> dict[str, Column]:
-    """``columns`` (from :func:`feature_columns`) with each named column whose values are
-    all floats as a float array, read once for the window and the sequential detectors."""
-    out: dict[str, Column] = dict(columns)
-    for name in names:
-        col = columns[name]
-        if col and set(map(type, col)) == {float}:
-            out[name] = np.array(col, dtype=float)
-    return out
-
-
-def _numeric_column(values: Column) -> tuple[np.ndarray, int, int]:
-    if isinstance(values, np.ndarray):  # from float_arrays: every value a float
-        return values, 0, 0
-    if values and set(map(type, values)) == {float}:  # every value valid: no Python loop
-        return np.array(values, dtype=float), 0, 0
-    good: list[float] = []
-    missing = mismatched = 0
-    for v in values:
-        if v is None:
-            missing += 1
-        elif type(v) is float:
-            good.append(v)
-        else:
-            mismatched += 1
-    return np.asarray(good, dtype=float), missing, mismatched
-
-
-def _categorical_column(values: Column) -> tuple[Sequence[str], int]:
-    if not isinstance(values, np.ndarray) and values and set(map(type, values)) == {str} and "" not in values:
-        return values, 0  # non-empty strings are their own keys (categorical_key)
-    keys: list[str] = []
-    missing = 0
-    for v in values:
-        k = categorical_key(v)
-        if k is None:
-            missing += 1
-        else:
-            keys.append(k)
-    return keys, missing
-
-
 def _add(acc: Accumulator, binning: Binning, values: Column) -> np.ndarray | None:
     """Add one column; returns the valid values of a numeric column that had no bad ones."""
     if isinstance(acc, NumericAccumulator):
-        good, missing, mismatched = _numeric_column(values)
+        good, missing, mismatched = numeric_column(values)
         acc.update(good, binning, missing=missing, mismatched=mismatched)
         return good if good.size == len(values) else None
-    keys, missing = _categorical_column(values)
+    keys, missing = categorical_column(values)
     acc.update(keys, binning, missing=missing)
     return None
 
@@ -314,10 +244,3 @@ def _same_kind(got: Accumulator, want: Accumulator) -> Accumulator:
     if type(got) is not type(want):
         raise TypeError(f"a {type(got).__name__} state cannot restore a {type(want).__name__}")
     return got
-
-
-def reference_counts(profile: NumericProfile | Any) -> np.ndarray:
-    """The reference counts on the same bins as a window accumulator."""
-    if isinstance(profile, NumericProfile):
-        return np.asarray(profile.counts, dtype=np.int64)
-    return np.asarray(profile.bin_counts(), dtype=np.int64)

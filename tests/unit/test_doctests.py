@@ -25,6 +25,7 @@ MODULES = [
     "stream_monitor.detectors.checks",
     "stream_monitor.decisions.thresholds",
     "stream_monitor.windows.persist",
+    "stream_monitor.windows.metric_values",
 ]
 
 

@@ -20,7 +20,7 @@ from stream_monitor.sinks.prometheus_families import LAG_BUCKETS
 from stream_monitor.tools.traffic import envelope
 from stream_monitor.validation import Rejection, decode
 from stream_monitor.validation.adapters import ADAPTERS
-from stream_monitor.windows.window import _categorical_column, _numeric_column, columns_of
+from stream_monitor.windows.columns import categorical_column, columns_of, numeric_column
 
 decode_module = importlib.import_module("stream_monitor.validation.decode")
 
@@ -91,13 +91,13 @@ def test_numeric_and_categorical_columns_match_the_general_loop() -> None:
     for _ in range(200):
         values = [rng.choice(pool) for _ in range(rng.randint(0, 12))]
         floats = [v for v in values if type(v) is float]
-        good, missing, mismatched = _numeric_column(values)
+        good, missing, mismatched = numeric_column(values)
         assert good.tolist() == floats and good.dtype == np.float64
         assert (missing, mismatched) == (values.count(None), len(values) - len(floats) - values.count(None))
         only_float = [v for v in values if type(v) is float]
-        assert _numeric_column(only_float)[0].tolist() == only_float
+        assert numeric_column(only_float)[0].tolist() == only_float
         strings = [v for v in values if isinstance(v, str)]
-        keys, missing = _categorical_column(strings)
+        keys, missing = categorical_column(strings)
         assert list(keys) == [s for s in strings if s] and missing == strings.count("")
 
 
@@ -136,7 +136,8 @@ def test_features_read_once_give_the_same_window_and_increments(demo_spec, demo_
     from stream_monitor.events.models import PredictionEvent
     from stream_monitor.pipeline.sequential import event_increments, sequential_layout
     from stream_monitor.tools.simulate import Scenario, generate
-    from stream_monitor.windows.window import Window, WindowLayout, feature_columns
+    from stream_monitor.windows.columns import feature_columns
+    from stream_monitor.windows.window import Window, WindowLayout
 
     events = [PredictionEvent.model_validate(e) for e in generate(Scenario(kind="abrupt", change_at=150, seed=4), 300)]
     first = events[0].features or {}
