@@ -18,7 +18,7 @@ from typing import Any
 
 import faust
 import mode
-from faust.types import TP
+from faust.types import TP, TableT, TopicT
 from prometheus_client import CollectorRegistry
 
 from stream_monitor.app.faust_io import FaustPublisher, TableStore, broker_credentials, consumer_class
@@ -29,6 +29,7 @@ from stream_monitor.app.runtime import Runtime
 from stream_monitor.app.sizing import consumer_fetch_bytes, producer_request_bytes
 from stream_monitor.app.timers import WorkerTimers
 from stream_monitor.app.web import Health, WebServer
+from stream_monitor.config.groups import TopicSettings
 from stream_monitor.pipeline.outcome import SourceRecord
 from stream_monitor.settings import ServiceSettings
 from stream_monitor.sinks.prometheus import MonitorMetrics
@@ -56,51 +57,13 @@ class MonitorApp(WorkerTimers):
         self.health = Health(
             stall_after_seconds=w.stall_after_seconds, loop_lag_limit_seconds=w.loop_block_limit_seconds
         )
-        self.app = faust.App(
-            w.app_id,
-            broker=[f"kafka://{h.strip()}" for h in s.kafka.bootstrap_servers.split(",")],
-            broker_credentials=broker_credentials(s.kafka.security),
-            web_enabled=False,
-            datadir=str(w.data_dir),
-            topic_partitions=t.partitions,
-            topic_replication_factor=t.replication_factor,
-            topic_allow_declare=True,
-            broker_commit_interval=w.commit_interval_seconds,
-            # faust's 60 s default makes a fresh group hang in join on Tansu; 10 s
-            # joins in ~5 s and bounds failover after a SIGKILL to ~15 s.
-            broker_session_timeout=w.session_timeout_seconds,
-            consumer_auto_offset_reset="earliest",
-            processing_guarantee="at_least_once",
-            producer_acks=-1,
-            # The producer takes every dead letter the consumer can hand it (values
-            # above the fetch size are cut, with a hash of the whole, before publishing).
-            producer_max_request_size=producer_request_bytes(s),
-            consumer_max_fetch_size=consumer_fetch_bytes(s),
-            stream_buffer_maxsize=max(w.batch_max_events * 2, 4096),
-            table_cleanup_interval=3600.0,
-        )
+        self.app = _faust_app(settings)
         # Records of the source topics the Kafka client cannot decode become dead letters.
         self.guard = RecordGuard((t.predictions, t.features, t.labels))
         install(self.guard)
         # Before the consumer exists; faust reads the class from the transport instance.
         self.app.transport.Consumer = consumer_class(w.fetch_max_wait_ms)  # type: ignore[misc]
-        self.source = self.app.topic(
-            t.predictions,
-            t.features,
-            t.labels,
-            key_type=bytes,
-            value_type=bytes,
-            key_serializer="raw",
-            value_serializer="raw",
-            partitions=t.partitions,
-        )
-        self.table = self.app.Table(
-            TABLE_NAME,
-            key_type=bytes,  # bytes key/value types make faust use the raw codec
-            value_type=bytes,
-            partitions=t.partitions,
-            default=None,
-        )
+        self.source, self.table = _source_and_table(self.app, t)
         self.metrics = MonitorMetrics(self.registry, lambda: self.runtime.all_monitors())
         self.runtime = Runtime(
             settings,
@@ -233,3 +196,53 @@ def create_app(
     version_references: Mapping[str, Mapping[str, ReferenceProfile]] | None = None,
 ) -> MonitorApp:
     return MonitorApp(settings, references, registry, version_references)
+
+
+def _faust_app(settings: ServiceSettings) -> faust.App:
+    """The faust app of a worker: its broker, group, commit and table settings."""
+    s, t, w = settings, settings.topics, settings.worker
+    return faust.App(
+        w.app_id,
+        broker=[f"kafka://{h.strip()}" for h in s.kafka.bootstrap_servers.split(",")],
+        broker_credentials=broker_credentials(s.kafka.security),
+        web_enabled=False,
+        datadir=str(w.data_dir),
+        topic_partitions=t.partitions,
+        topic_replication_factor=t.replication_factor,
+        topic_allow_declare=True,
+        broker_commit_interval=w.commit_interval_seconds,
+        # faust's 60 s default makes a fresh group hang in join on Tansu; 10 s
+        # joins in ~5 s and bounds failover after a SIGKILL to ~15 s.
+        broker_session_timeout=w.session_timeout_seconds,
+        consumer_auto_offset_reset="earliest",
+        processing_guarantee="at_least_once",
+        producer_acks=-1,
+        # The producer takes every dead letter the consumer can hand it (values
+        # above the fetch size are cut, with a hash of the whole, before publishing).
+        producer_max_request_size=producer_request_bytes(s),
+        consumer_max_fetch_size=consumer_fetch_bytes(s),
+        stream_buffer_maxsize=max(w.batch_max_events * 2, 4096),
+        table_cleanup_interval=3600.0,
+    )
+
+
+def _source_and_table(app: faust.App, t: TopicSettings) -> tuple[TopicT, TableT[bytes, bytes]]:
+    """The source topics (raw bytes) and the changelog-backed table of monitor snapshots."""
+    source = app.topic(
+        t.predictions,
+        t.features,
+        t.labels,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=t.partitions,
+    )
+    table = app.Table(
+        TABLE_NAME,
+        key_type=bytes,  # bytes key/value types make faust use the raw codec
+        value_type=bytes,
+        partitions=t.partitions,
+        default=None,
+    )
+    return source, table

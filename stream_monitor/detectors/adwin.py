@@ -47,9 +47,8 @@ adaptive windowing. SIAM International Conference on Data Mining.
 from __future__ import annotations
 
 import math
-from typing import Any
 
-from stream_monitor.detectors.state import AdwinState
+from stream_monitor.detectors.state import AdwinState, StreamParams
 from stream_monitor.detectors.streaming_base import StreamingBase
 
 __all__ = ["ADWIN"]
@@ -83,7 +82,7 @@ class ADWIN(StreamingBase):
         self.grace_period = float(grace_period)
         self._fresh()
 
-    def params(self) -> dict[str, Any]:
+    def params(self) -> StreamParams:
         return {"delta": self.delta, "clock": self.clock, "max_buckets": self.max_buckets,
                 "min_window_length": int(self.min_window_length), "grace_period": int(self.grace_period)}
 

@@ -40,9 +40,8 @@ detection. SBIA 2004, 286-295.
 from __future__ import annotations
 
 import math
-from typing import Any
 
-from stream_monitor.detectors.state import DdmState
+from stream_monitor.detectors.state import DdmState, StreamParams
 from stream_monitor.detectors.streaming_base import StreamingBase
 
 __all__ = ["DDM"]
@@ -73,7 +72,7 @@ class DDM(StreamingBase):
         self._s_min: float | None = None
         self._ps_min = math.inf
 
-    def params(self) -> dict[str, Any]:
+    def params(self) -> StreamParams:
         return {"warm_start": self.warm_start, "warning_threshold": self.warning_threshold,
                 "drift_threshold": self.drift_threshold}
 

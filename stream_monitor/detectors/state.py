@@ -28,6 +28,7 @@ __all__ = [
     "DdmState",
     "KswinState",
     "PageHinkleyState",
+    "StreamParams",
     "StreamingState",
 ]
 
@@ -84,12 +85,16 @@ class PageHinkleyState(BaseModel):
 AlgorithmState = AdwinState | DdmState | KswinState | PageHinkleyState
 
 
+# A streaming detector's constructor parameters (``params()``, and the snapshot's copy).
+StreamParams = dict[str, float | int | str | bool | None]
+
+
 class StreamingState(BaseModel):
     """A streaming detector: its kind and parameters, counters, and the algorithm's state."""
 
     model_config = STATE_CONFIG
     kind: str
-    params: dict[str, float | int | str | bool | None]
+    params: StreamParams
     every: int
     seen: int
     updates: int

@@ -15,7 +15,7 @@ from typing import Any, cast
 from pydantic import BaseModel
 
 from stream_monitor.detectors.base import DetectorState, StreamReading
-from stream_monitor.detectors.state import AlgorithmState, StreamingState
+from stream_monitor.detectors.state import AlgorithmState, StreamingState, StreamParams
 from stream_monitor.windows.persist import assign, capture
 
 __all__ = ["RiverWrapped", "StreamingBase"]
@@ -37,7 +37,7 @@ class StreamingBase:
         self.detections = 0
         self._drift = False
 
-    def params(self) -> dict[str, Any]:
+    def params(self) -> StreamParams:
         """The constructor parameters (without ``every``)."""
         raise NotImplementedError
 
@@ -96,10 +96,10 @@ class StreamingBase:
 class RiverWrapped(StreamingBase):
     """A streaming detector that delegates to a river detector ``_det`` built from ``_params``."""
 
-    _params: dict[str, Any]
+    _params: dict[str, Any]  # as river's typed constructors take them
     _det: Any
 
-    def params(self) -> dict[str, Any]:
+    def params(self) -> StreamParams:
         return dict(self._params)
 
     def _step(self, value: float) -> bool:

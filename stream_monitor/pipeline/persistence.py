@@ -11,7 +11,7 @@ format, schema and migrations are in :mod:`~stream_monitor.pipeline.snapshot`.
 
 from __future__ import annotations
 
-from typing import Any
+from pydantic import JsonValue
 
 from stream_monitor.decisions.request import RetrainRequest
 from stream_monitor.errors import SnapshotError
@@ -48,9 +48,10 @@ class MonitorPersistence:
             learned={m: dict(sorted(v.items())) for m, v in sorted(self.learned.items())},
         )
 
-    def to_state(self) -> dict[str, Any]:
+    def to_state(self) -> dict[str, JsonValue]:
         """:meth:`state` as JSON-able data (what a snapshot holds)."""
-        return self.state().model_dump(mode="json", by_alias=True)
+        data: dict[str, JsonValue] = self.state().model_dump(mode="json", by_alias=True)
+        return data
 
     def snapshot(self) -> bytes:
         """The whole state as compressed JSON (never pickle)."""

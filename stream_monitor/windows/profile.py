@@ -27,11 +27,11 @@ from stream_monitor.windows.reference_profile import (
     ReferenceEmbedding,
     ReferenceProfile,
     ReferenceSample,
-    _as_float,
     as_float,
     categorical_key,
     prediction_kind,
 )
+from stream_monitor.windows.reference_rows import RowTally
 
 __all__ = [
     "MULTIVARIATE",
@@ -121,86 +121,30 @@ def _build_profile(
     source: str,
     prediction_column: Sequence[str],
 ) -> ReferenceProfile:
-    numeric = {f.name: [] for f in spec.features if f.type == "numeric"}  # type: dict[str, list[float]]
-    categorical = {f.name: Counter() for f in spec.features if f.type != "numeric"}  # type: dict[str, Counter[str]]
-    missing = Counter()  # type: Counter[str]
-    pred_num: list[float] = []
-    pred_cat: Counter[str] = Counter()
-    pred_missing = 0
-    pred_is_cat = prediction_kind(spec) == "categorical"
-    n_rows = 0
-    sample_size = spec.reference.sample_rows
-    reservoir: list[list[float]] = []
-    wide: list[list[float]] = []  # the larger reservoir behind the correlation matrix
-    complete = 0
-    sampler = np.random.default_rng(spec.reference.sample_seed)
-    wide_sampler = np.random.default_rng([spec.reference.sample_seed, 0x434F52])
+    tally = RowTally(spec, prediction_column, correlation_rows=CORRELATION_ROWS)
     for row in rows:
-        n_rows += 1
-        parsed = []
-        for name, vals in numeric.items():
-            x = _as_float(row.get(name))
-            parsed.append(x)
-            if x is None:
-                missing[name] += 1
-            else:
-                vals.append(x)
-        if sample_size and parsed and all(x is not None for x in parsed):
-            complete += 1
-            _keep(reservoir, parsed, sample_size, complete, sampler)  # type: ignore[arg-type]
-            _keep(wide, parsed, CORRELATION_ROWS, complete, wide_sampler)  # type: ignore[arg-type]
-        for name, counter in categorical.items():
-            key = categorical_key(row.get(name))
-            if key is None:
-                missing[name] += 1
-            else:
-                counter[key] += 1
-        raw = next((row[c] for c in prediction_column if row.get(c) not in (None, "")), None)
-        pred_missing += not _tally(raw, pred_is_cat, pred_cat, pred_num)
-    if n_rows == 0:
+        tally.add(row)
+    if tally.rows == 0:
         raise ValueError("the reference has no rows")
     bins, max_cat = spec.reference.bins, spec.reference.max_categories
     features: dict[str, NumericProfile | CategoricalProfile] = {}
     for f in spec.features:
         if f.type == "numeric":
-            vals = numeric[f.name]
+            vals = tally.numeric[f.name]
             if not vals:
                 raise ValueError(f"feature {f.name!r} has no numeric value in the reference")
-            features[f.name] = _numeric_profile(np.asarray(vals, dtype=float), missing[f.name], bins)
+            features[f.name] = _numeric_profile(np.asarray(vals, dtype=float), tally.missing[f.name], bins)
         else:
-            features[f.name] = _categorical_profile(categorical[f.name], missing[f.name], max_cat)
+            features[f.name] = _categorical_profile(tally.categorical[f.name], tally.missing[f.name], max_cat)
     prediction: NumericProfile | CategoricalProfile | None = None
-    if pred_is_cat and pred_cat:
-        prediction = _categorical_profile(pred_cat, pred_missing, max_cat)
-    elif not pred_is_cat and pred_num:
-        prediction = _numeric_profile(np.asarray(pred_num, dtype=float), pred_missing, bins)
+    if tally.prediction_is_categorical and tally.pred_cat:
+        prediction = _categorical_profile(tally.pred_cat, tally.pred_missing, max_cat)
+    elif not tally.prediction_is_categorical and tally.pred_num:
+        prediction = _numeric_profile(np.asarray(tally.pred_num, dtype=float), tally.pred_missing, bins)
     return ReferenceProfile(
-        model_id=spec.model_id, source=source, rows=n_rows, features=features, prediction=prediction,
-        sample=_sample(list(numeric), reservoir, wide, features, spec),
+        model_id=spec.model_id, source=source, rows=tally.rows, features=features, prediction=prediction,
+        sample=_sample(list(tally.numeric), tally.reservoir, tally.wide, features, spec),
     )
-
-
-def _tally(value: Any, categorical: bool, counts: Counter[str], values: list[float]) -> bool:
-    """Count one cell into ``counts`` (categorical) or ``values`` (numeric); False when it is missing."""
-    if categorical:
-        key = categorical_key(value)
-        if key is not None:
-            counts[key] += 1
-        return key is not None
-    x = _as_float(value)
-    if x is not None:
-        values.append(x)
-    return x is not None
-
-
-def _keep(reservoir: list[list[float]], row: list[float], size: int, seen: int, rng: np.random.Generator) -> None:
-    """Reservoir sampling (algorithm R): after ``seen`` rows, each is kept with chance ``size / seen``."""
-    if len(reservoir) < size:
-        reservoir.append(row)
-    else:
-        j = int(rng.integers(seen))
-        if j < size:
-            reservoir[j] = row
 
 
 def _sample(
