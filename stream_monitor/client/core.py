@@ -69,16 +69,9 @@ class ClientCore:
         producer_factory: Callable[[], Any] | None = None,
         columnar: bool = True,
     ) -> None:
-        for name, value in (("model_id", model_id), ("model_version", model_version)):
-            if not isinstance(value, str) or not 0 < len(value) <= _MAX_ID:
-                raise ValueError(f"{name} must be a non-empty string of at most {_MAX_ID} characters")
-        if not 1 <= batch_size <= MAX_BATCH_EVENTS:
-            raise ValueError(f"batch_size must be between 1 and {MAX_BATCH_EVENTS}")
-        if max_queue < 1 or max_queue_bytes < 1 or linger_seconds < 0 or max_message_bytes < 1024:
-            raise ValueError("max_queue and max_queue_bytes must be >= 1, linger_seconds >= 0, "
-                             "max_message_bytes >= 1024")
-        if block_timeout_seconds < 0 or delivery_timeout_seconds <= 0:
-            raise ValueError("block_timeout_seconds must be >= 0 and delivery_timeout_seconds > 0")
+        _check_ids(model_id, model_version)
+        _check_bounds(batch_size, linger_seconds, max_queue, max_queue_bytes, max_message_bytes,
+                      block_timeout_seconds, delivery_timeout_seconds)
         self.model_id = model_id
         self.model_version = model_version
         self.topics = {"prediction": predictions_topic, "feature": features_topic, "label": labels_topic}
@@ -89,16 +82,7 @@ class ClientCore:
         self.max_message_bytes = max_message_bytes
         self.block_seconds = block_timeout_seconds if block else 0.0
         self.columnar = columnar
-        settings: dict[str, Any] = {
-            "acks": "all",
-            "enable_idempotence": False,  # not offered by every Kafka-protocol broker
-            "linger_ms": 0,  # the client lingers itself, per envelope
-            "max_batch_size": max_message_bytes + 1024,
-            "max_request_size": max(2 * max_message_bytes, 1 << 20),
-            "request_timeout_ms": int(delivery_timeout_seconds * 1000),
-            "client_id": "stream-monitor-client",
-            **(producer_config or {}),
-        }
+        settings = _producer_settings(max_message_bytes, delivery_timeout_seconds, producer_config)
         self._factory = producer_factory or functools.partial(kafka_producer, bootstrap_servers, settings)
         self._buffer = Buffer(max_queue, max_queue_bytes)
         self._sender: Sender | None = None
@@ -212,3 +196,35 @@ def _describe(exc: ValidationError) -> str:
         if loc not in seen or (seen[loc].endswith("_type") and not e["type"].endswith("_type")):
             seen[loc] = e["type"]
     return "; ".join(f"{loc or '$'}: {typ}" for loc, typ in list(seen.items())[:3])
+
+
+def _check_ids(model_id: str, model_version: str) -> None:
+    for name, value in (("model_id", model_id), ("model_version", model_version)):
+        if not isinstance(value, str) or not 0 < len(value) <= _MAX_ID:
+            raise ValueError(f"{name} must be a non-empty string of at most {_MAX_ID} characters")
+
+
+def _check_bounds(batch_size: int, linger_seconds: float, max_queue: int, max_queue_bytes: int,
+                  max_message_bytes: int, block_timeout_seconds: float, delivery_timeout_seconds: float) -> None:
+    if not 1 <= batch_size <= MAX_BATCH_EVENTS:
+        raise ValueError(f"batch_size must be between 1 and {MAX_BATCH_EVENTS}")
+    if max_queue < 1 or max_queue_bytes < 1 or linger_seconds < 0 or max_message_bytes < 1024:
+        raise ValueError("max_queue and max_queue_bytes must be >= 1, linger_seconds >= 0, "
+                         "max_message_bytes >= 1024")
+    if block_timeout_seconds < 0 or delivery_timeout_seconds <= 0:
+        raise ValueError("block_timeout_seconds must be >= 0 and delivery_timeout_seconds > 0")
+
+
+def _producer_settings(max_message_bytes: int, delivery_timeout_seconds: float,
+                       producer_config: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The Kafka producer's settings; ``producer_config`` overrides any of them."""
+    return {
+        "acks": "all",
+        "enable_idempotence": False,  # not offered by every Kafka-protocol broker
+        "linger_ms": 0,  # the client lingers itself, per envelope
+        "max_batch_size": max_message_bytes + 1024,
+        "max_request_size": max(2 * max_message_bytes, 1 << 20),
+        "request_timeout_ms": int(delivery_timeout_seconds * 1000),
+        "client_id": "stream-monitor-client",
+        **(producer_config or {}),
+    }
