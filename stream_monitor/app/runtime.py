@@ -103,11 +103,13 @@ class Runtime(PartitionPositions):
             try:
                 reset = mon.restore(blob)
             except SnapshotError as exc:
-                log.warning("partition %d: %s", partition, exc)
+                log.warning("partition %d: %s; the partition starts fresh", partition, exc)
                 mon = self._new_monitor()
+                self._count_restore("unreadable")
             else:
                 if reset:
                     log.warning("partition %d: configuration changed, state reset for %s", partition, reset)
+                self._count_restore("reset" if reset else "restored")
                 positions = len(mon.view(models=()).positions)
                 log.info("partition %d: state restored (%d positions)", partition, positions)
         self.monitors[partition] = mon
@@ -115,6 +117,10 @@ class Runtime(PartitionPositions):
         if pending:  # decided before a crash, maybe never published
             await self._publish(mon, pending)
         return mon
+
+    def _count_restore(self, result: str) -> None:
+        if self.metrics is not None:
+            self.metrics.state_restores.labels(result).inc()
 
     def forget(self, partitions: Iterable[int]) -> None:
         """Drop the monitors of revoked partitions; their new owner restores them."""

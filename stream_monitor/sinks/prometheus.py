@@ -24,7 +24,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from stream_monitor.pipeline.monitor import Monitor
 from stream_monitor.pipeline.outcome import DeadLetter, Outcome
-from stream_monitor.sinks.prometheus_families import MetricFamilies
+from stream_monitor.sinks.prometheus_families import RESTORE_RESULTS, MetricFamilies
 from stream_monitor.sinks.prometheus_outcomes import OutcomeMetrics
 from stream_monitor.sinks.prometheus_requests import RequestCollector
 from stream_monitor.sinks.prometheus_state import StateCollector
@@ -68,6 +68,8 @@ class MonitorMetrics(MetricFamilies):
             self.offset_regressions.labels(source)
             for reason in REASON_CODES:
                 self.dead_letter.labels(source, reason)
+        for result in RESTORE_RESULTS:
+            self.state_restores.labels(result)
         self.outcomes = OutcomeMetrics(registry, prefix=p)  # the label path's counters
 
     def initialise(self, model: str, version: str) -> None:

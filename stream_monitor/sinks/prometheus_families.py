@@ -2,7 +2,7 @@
 
 :class:`MetricFamilies` is its base: it creates, on the injected registry, the
 counters of what each batch did (events, dead letters, requests, windows,
-unknown features, version overflow, replays, seeks, reset logs), the
+unknown features, version overflow, replays, seeks, reset logs, state restores), the
 histograms of processing lag, serving latency and batch time, the worker's
 gauges (last event time, up, ready, build info, consumer and event-loop lag,
 state size, broker reachability, a blocked loop) and the feature join's
@@ -18,7 +18,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from stream_monitor import __version__
 
-__all__ = ["BATCH_BUCKETS", "LAG_BUCKETS", "LATENCY_BUCKETS", "MetricFamilies"]
+__all__ = ["BATCH_BUCKETS", "LAG_BUCKETS", "LATENCY_BUCKETS", "RESTORE_RESULTS", "MetricFamilies"]
 
 # Up to 7 days: a replayed or backfilled topic is processed days after its events' time.
 LAG_BUCKETS: Final = (
@@ -26,6 +26,8 @@ LAG_BUCKETS: Final = (
 )
 LATENCY_BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 BATCH_BUCKETS: Final = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5)
+# What reading a partition's state from the state table came to (stream_monitor_state_restores_total).
+RESTORE_RESULTS: Final = ("restored", "reset", "unreadable")
 
 
 class MetricFamilies:
@@ -70,6 +72,11 @@ class MetricFamilies:
         self.offset_regressions = Counter(
             f"{p}_offset_regressions", "Source logs found reset (ending before the applied position); "
             "reprocessed from their start.", ["source"], registry=r
+        )
+        self.state_restores = Counter(
+            f"{p}_state_restores", "Partition states read from the state table: restored; reset (restored, "
+            "but models whose configuration changed start fresh); unreadable (the partition starts fresh).",
+            ["result"], registry=r,
         )
 
     def _histograms(self, p: str, r: CollectorRegistry) -> None:

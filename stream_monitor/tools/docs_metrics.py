@@ -28,6 +28,7 @@ UNITS = {
     "stream_monitor_replayed_records_skipped_total": "records",
     "stream_monitor_gap_seeks_total": "seeks",
     "stream_monitor_offset_regressions_total": "log resets",
+    "stream_monitor_state_restores_total": "partition states",
     "stream_monitor_consumer_lag": "records",
     "stream_monitor_window_events": "events",
     "stream_monitor_last_window_events": "events",

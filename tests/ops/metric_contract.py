@@ -134,6 +134,8 @@ METRICS: tuple[Metric, ...] = (
     Metric("stream_monitor_replayed_records_skipped_total", "counter", ()),
     Metric("stream_monitor_gap_seeks_total", "counter", ("source",), {"source": DLQ_SOURCES}),
     Metric("stream_monitor_offset_regressions_total", "counter", ("source",), {"source": DLQ_SOURCES}),
+    Metric("stream_monitor_state_restores_total", "counter", ("result",),
+           {"result": ("restored", "reset", "unreadable")}),
     # Drift
     Metric("stream_monitor_drift_statistic", "gauge", _MVFD),
     Metric("stream_monitor_drift_threshold", "gauge", _MVFD),

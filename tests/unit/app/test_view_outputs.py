@@ -37,7 +37,7 @@ from stream_monitor.windows.profile import build_profile
 from tests.conftest import make_monitor, records
 
 PINNED = {
-    "exposition": "fb27b988cb6663366f71c32a62c7ff873a8a6cea5cc1c7f90ce5b6c68aff8365",
+    "exposition": "8efd9569324c3bf374effc613d12bafb096b81c48d8717562fc2ade39b35c115",
     "status_json": "25ce42d20604bcbce4b1789d7c1b56cb4316aa1fe029cee84a1d43aebd0d7871",
     "status_page": "d92f605887dde7ea1455c4d56fa7a06b8bd1f9fc981743c3fabd8c159d2daf2d",
 }
