@@ -23,6 +23,8 @@ MODULES = [
     "stream_monitor.detectors.wasserstein",
     "stream_monitor.detectors.calibration",
     "stream_monitor.detectors.checks",
+    "stream_monitor.detectors.cusum",
+    "stream_monitor.detectors.cusum_thresholds",
     "stream_monitor.decisions.thresholds",
     "stream_monitor.windows.persist",
 ]
