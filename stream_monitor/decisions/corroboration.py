@@ -1,7 +1,7 @@
 """Sequential alarms are evidence: a decision needs a second, independent piece of it.
 
 A per-event CUSUM bank keeps its false alarms within a budget per event
-(:mod:`stream_monitor.detectors.cusum`), so over a long stationary stream it
+(:mod:`stream_monitor.detectors.cusum_thresholds`), so over a long stationary stream it
 *will* alarm now and then: at 10 per million events, a model that sees 20
 million events a week alarms a few times a week by chance. One alarm therefore
 never makes a decision alone. A feature's alarm counts as drift once, within
@@ -24,7 +24,7 @@ The false-request rate
     reference, an alarm is corroborated by chance with probability at most
 
     * ``exp(-theta (h - h0))`` by its own stream's restart at ``h0`` (Wald;
-      :mod:`stream_monitor.detectors.cusum` sets ``h0`` so that this is at most
+      :mod:`stream_monitor.detectors.cusum_thresholds` sets ``h0`` so that this is at most
       ``D * r``),
     * ``2 D r_f`` by a fresh alarm of the same feature and ``2 D r`` by one
       of another input (the expected alarms in the ``2 D`` events around it;

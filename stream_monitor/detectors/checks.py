@@ -20,8 +20,7 @@ do :func:`stream_monitor.compare` and the record-level monitor.
 
 from __future__ import annotations
 
-from stream_monitor.detectors.concept import build_concept
-from stream_monitor.detectors.streaming import build_streaming
+from stream_monitor.detectors.streaming import build_concept, build_streaming
 from stream_monitor.specs.model import ModelSpec
 
 __all__ = ["check_model_spec", "spec_problems"]

@@ -63,10 +63,11 @@ from typing import Any
 
 import numpy as np
 
-from stream_monitor.detectors.cusum import DEFAULT_HEAD_START, SCALE, Stream, derived_head_start
+from stream_monitor.detectors.cusum import SCALE, Stream
 from stream_monitor.detectors.cusum_inputs import _Input, _Tables
 from stream_monitor.detectors.cusum_pairs import _Pair, _pairs, _Residual, _residuals
 from stream_monitor.detectors.cusum_streams import _inputs, _streams
+from stream_monitor.detectors.cusum_thresholds import DEFAULT_HEAD_START, derived_head_start
 from stream_monitor.windows.columns import Column
 from stream_monitor.windows.profile import PREDICTION, CategoricalProfile, NumericProfile
 
@@ -116,8 +117,8 @@ class CusumLayout:
         ``max_pairs`` correlated pairs (strongest first); ``None`` or
         ``max_pairs=0`` leaves them out. ``horizon`` (the corroboration
         horizon in events) sets the head start
-        (:func:`~stream_monitor.detectors.cusum.derived_head_start`); without
-        one it is :data:`~stream_monitor.detectors.cusum.DEFAULT_HEAD_START`.
+        (:func:`~stream_monitor.detectors.cusum_thresholds.derived_head_start`); without
+        one it is :data:`~stream_monitor.detectors.cusum_thresholds.DEFAULT_HEAD_START`.
         """
         t = _Tables(variance)
         for name, prof in numeric.items():

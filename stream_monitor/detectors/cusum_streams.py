@@ -1,7 +1,7 @@
 """From signals to CUSUM streams: each stream's threshold and its increment per reference bin.
 
 The false-alarm bound and the reference as an estimate
-    The thresholds come from :func:`stream_monitor.detectors.cusum.cusum_threshold`
+    The thresholds come from :func:`stream_monitor.detectors.cusum_thresholds.cusum_threshold`
     on each signal's exact reference distribution. The reference is
     itself an estimate: its mean of each signal is off from the truth by a
     normal error of one standard error, ``1 / sqrt(rows)``. Each stream's
@@ -32,8 +32,9 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from stream_monitor.detectors.cusum import SCALE, Stream, cusum_threshold
+from stream_monitor.detectors.cusum import SCALE, Stream
 from stream_monitor.detectors.cusum_inputs import _Input, _Signal, _Slot
+from stream_monitor.detectors.cusum_thresholds import cusum_threshold
 
 __all__ = ["BIAS_SE", "_inputs", "_streams"]
 

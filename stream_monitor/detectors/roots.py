@@ -2,7 +2,7 @@
 :mod:`scipy.optimize`.
 
 The CUSUM thresholds are calibrated by one root search per stream
-(:mod:`stream_monitor.detectors.cusum`); :mod:`scipy.optimize` costs a worker about 24 MB
+(:mod:`stream_monitor.detectors.cusum_thresholds`); :mod:`scipy.optimize` costs a worker about 24 MB
 of resident memory at import for that one function (``scipy.special`` 51 MB,
 ``scipy.optimize`` 75 MB, measured with ``/proc/self/statm`` on Python 3.11 and SciPy
 1.17). This is SciPy's C routine (``scipy/optimize/Zeros/brentq.c``, by Charles Harris;

@@ -12,7 +12,7 @@ phase's reference distribution, so it has mean 0 and variance 1 there.
 All buckets feed one bank of streams (one per feature, signal, direction and
 ``k``, in the order of first appearance over the buckets); a stream's
 threshold is the largest of its buckets' thresholds, each computed as in
-:func:`~stream_monitor.detectors.cusum.cusum_threshold` with the bucket's own
+:func:`~stream_monitor.detectors.cusum_thresholds.cusum_threshold` with the bucket's own
 rows as the reference size, so the false-alarm bound holds in every phase.
 The correlation and residual signals are left out: pairs of features that
 follow the same cycle are correlated over the day but not within a phase, and
@@ -27,8 +27,9 @@ from typing import Any
 
 import numpy as np
 
-from stream_monitor.detectors.cusum import DEFAULT_HEAD_START, Stream
+from stream_monitor.detectors.cusum import Stream
 from stream_monitor.detectors.cusum_signals import CusumLayout
+from stream_monitor.detectors.cusum_thresholds import DEFAULT_HEAD_START
 from stream_monitor.events.models import FeatureEvent, PredictionEvent
 from stream_monitor.specs.model import ModelSpec
 from stream_monitor.windows.columns import Column, columns_of

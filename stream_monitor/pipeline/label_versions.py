@@ -19,7 +19,7 @@ from typing import Any
 
 from stream_monitor.decisions.conclusion import WindowReport
 from stream_monitor.decisions.state import PolicyState
-from stream_monitor.detectors.concept import build_concept
+from stream_monitor.detectors.streaming import build_concept
 from stream_monitor.detectors.streaming_base import StreamingBase
 from stream_monitor.events.models import PredictionEvent
 from stream_monitor.pipeline.joins import JoinBuffer

@@ -23,8 +23,8 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, JsonValue, SerializerFunctionWrapHandler, model_serializer
 
 from stream_monitor.decisions.state import PolicyState
-from stream_monitor.detectors.concept import restore_concept
 from stream_monitor.detectors.state import CusumState, StreamingState
+from stream_monitor.detectors.streaming import restore_concept
 from stream_monitor.detectors.streaming_base import StreamingBase
 from stream_monitor.windows.groups import GroupCounts
 from stream_monitor.windows.persist import From, Int64Array, Revive, keyed_by, rows_of

@@ -66,7 +66,7 @@ class SequentialSpec(BaseModel):
     from the budget and ``confirm_events``: the share at which a restart
     reaches the threshold by chance no more often than another alarm falls in
     the corroboration horizon (0.75 for the demo model at the defaults; see
-    :mod:`stream_monitor.detectors.cusum`).
+    :mod:`stream_monitor.detectors.cusum_thresholds`).
     """
 
     model_config = _STRICT

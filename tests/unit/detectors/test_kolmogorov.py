@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from scipy import optimize, stats
 
-from stream_monitor.detectors.cusum import cusum_threshold
+from stream_monitor.detectors.cusum_thresholds import cusum_threshold
 from stream_monitor.detectors.kolmogorov import kstwo_sf
 from stream_monitor.detectors.roots import brentq
 
@@ -55,7 +55,7 @@ def test_brentq_is_scipys_bit_for_bit() -> None:
 
 def test_cusum_thresholds_are_the_ones_scipys_root_finder_gives(monkeypatch: pytest.MonkeyPatch) -> None:
     """The calibration's root search, with SciPy's brentq swapped in, gives the same thresholds."""
-    import stream_monitor.detectors.cusum as cusum
+    import stream_monitor.detectors.cusum_thresholds as thresholds
 
     rng = np.random.default_rng(3)
     cases = []
@@ -70,9 +70,9 @@ def test_cusum_thresholds_are_the_ones_scipys_root_finder_gives(monkeypatch: pyt
         searches.append(a)
         return brentq(f, a, b, xtol=xtol)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(cusum, "brentq", counted)
+    monkeypatch.setattr(thresholds, "brentq", counted)
     ours = [cusum_threshold(v, p, k, log_rate, se) for v, p, k, log_rate, se in cases]
-    monkeypatch.setattr(cusum, "brentq", lambda f, a, b, xtol: float(optimize.brentq(f, a, b, xtol=xtol)))
+    monkeypatch.setattr(thresholds, "brentq", lambda f, a, b, xtol: float(optimize.brentq(f, a, b, xtol=xtol)))
     theirs = [cusum_threshold(v, p, k, log_rate, se) for v, p, k, log_rate, se in cases]
     assert ours == theirs and len(searches) >= 10
 

@@ -18,18 +18,16 @@ import pytest
 from pydantic import ValidationError
 from scipy import optimize
 
-from stream_monitor.detectors.cusum import (
+from stream_monitor.detectors.cusum import SCALE, CusumBank, head_starts
+from stream_monitor.detectors.cusum_signals import CusumLayout
+from stream_monitor.detectors.cusum_thresholds import (
     DEFAULT_HEAD_START,
     MAX_HEAD_START,
-    SCALE,
-    CusumBank,
     cusum_threshold,
     derived_head_start,
-    head_starts,
     wald_theta,
     wald_thetas,
 )
-from stream_monitor.detectors.cusum_signals import CusumLayout
 from stream_monitor.detectors.state import CusumState
 from stream_monitor.pipeline.model_monitor import ModelMonitor
 from stream_monitor.specs.detection import SequentialSpec
@@ -204,7 +202,7 @@ def test_threshold_keeps_the_expected_rate_over_the_reference_error() -> None:
 def test_compressed_draws_only_move_up_and_keep_their_mass() -> None:
     """Copula signals come as 100,000 draws; the threshold sums run on at most 2,048 points,
     each draw moved up to its bin's top, which can only lower theta (raise h)."""
-    from stream_monitor.detectors.cusum import _compressed
+    from stream_monitor.detectors.cusum_thresholds import _compressed
 
     rng = np.random.default_rng(29)
     a, b = rng.standard_normal((2, 100_000))
