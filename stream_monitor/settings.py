@@ -55,7 +55,7 @@ class ServiceSettings(BaseSettings):
     @classmethod
     def _detectors_build(cls, models: list[ModelSpec]) -> list[ModelSpec]:
         # The registries own the detector names; imported on use, as the specs' validators did.
-        from stream_monitor.detectors.checks import spec_problems
+        from stream_monitor.detectors.streaming import spec_problems
 
         problems = [f"model {i} ({m.model_id}): {p}" for i, m in enumerate(models) for p in spec_problems(m)]
         if problems:

@@ -26,7 +26,7 @@ import numpy as np
 
 from stream_monitor.api.result import Comparison, Distribution, Rejected
 from stream_monitor.api.tables import Cell, Columns, Row, TableLike, infer_features, iter_rows, length, to_columns
-from stream_monitor.detectors.checks import check_model_spec
+from stream_monitor.detectors.streaming import check_model_spec
 from stream_monitor.pipeline.monitor import Monitor as CoreMonitor
 from stream_monitor.pipeline.outcome import Outcome, SourceRecord
 from stream_monitor.specs.model import ModelSpec

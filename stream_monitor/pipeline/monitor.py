@@ -20,7 +20,7 @@ from typing import Final
 from stream_monitor.decisions.conclusion import WindowReport
 from stream_monitor.decisions.request import RetrainRequest
 from stream_monitor.detectors.base import DetectorState
-from stream_monitor.detectors.checks import check_model_spec
+from stream_monitor.detectors.streaming import check_model_spec
 from stream_monitor.pipeline.drift_timeline import DriftTimeline
 from stream_monitor.pipeline.feature_join import JoinCounts
 from stream_monitor.pipeline.intake import VERSION_PATTERN, Intake, RecordIntake

@@ -22,7 +22,6 @@ MODULES = [
     "stream_monitor.detectors.variance_shift",
     "stream_monitor.detectors.wasserstein",
     "stream_monitor.detectors.calibration",
-    "stream_monitor.detectors.checks",
     "stream_monitor.detectors.cusum",
     "stream_monitor.detectors.cusum_thresholds",
     "stream_monitor.detectors.streaming",

@@ -19,8 +19,8 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from river.drift.binary import DDM as RiverDDM
 
-from stream_monitor.detectors.checks import check_model_spec
 from stream_monitor.detectors.ddm import DDM
+from stream_monitor.detectors.streaming import check_model_spec
 from stream_monitor.pipeline.join_bounds import entry_bytes
 from stream_monitor.pipeline.joins import JoinBuffer
 from stream_monitor.pipeline.label_monitor import OutcomeMonitor

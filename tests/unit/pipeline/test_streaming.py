@@ -7,9 +7,8 @@ import pytest
 from river import drift
 
 from stream_monitor.detectors import build_streaming, restore_streaming
-from stream_monitor.detectors.checks import check_model_spec
 from stream_monitor.detectors.state import StreamingState
-from stream_monitor.detectors.streaming import build_concept, restore_concept
+from stream_monitor.detectors.streaming import build_concept, check_model_spec, restore_concept
 from stream_monitor.pipeline.monitor import Monitor
 from stream_monitor.specs.detection import StreamingSpec
 from stream_monitor.specs.model import ModelSpec
