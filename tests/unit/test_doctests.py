@@ -23,7 +23,7 @@ MODULES = [
     "stream_monitor.detectors.wasserstein",
     "stream_monitor.detectors.calibration",
     "stream_monitor.detectors.checks",
-    "stream_monitor.decisions.thresholds",
+    "stream_monitor.decisions.judge",
     "stream_monitor.windows.persist",
     "stream_monitor.windows.metric_values",
 ]
