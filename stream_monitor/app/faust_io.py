@@ -23,7 +23,7 @@ from stream_monitor.app.sizing import partition_key
 from stream_monitor.app.web import Health
 from stream_monitor.config.groups import KafkaSecurity
 from stream_monitor.errors import PublishError
-from stream_monitor.sinks.base import Headers
+from stream_monitor.sinks.topics import Headers
 from stream_monitor.tools.kafka_admin import ssl_context
 
 __all__ = ["FaustPublisher", "TableStore", "Tick", "any_reachable", "broker_credentials", "consumer_class", "timer"]

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 
 from stream_monitor.pipeline.outcome import SourceRecord
 from stream_monitor.settings import ServiceSettings
-from stream_monitor.sinks.dead_letter import MAX_EXTRA_BYTES
+from stream_monitor.sinks.topics import MAX_EXTRA_BYTES
 
 __all__ = [
     "TURNS_BETWEEN_SLICES",
