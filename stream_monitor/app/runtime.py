@@ -16,8 +16,8 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
+from stream_monitor.app.faust_io import TURNS_BETWEEN_SLICES, dead_letter_value_bytes, slices
 from stream_monitor.app.positions import PartitionPositions, Seeker
-from stream_monitor.app.sizing import TURNS_BETWEEN_SLICES, dead_letter_value_bytes, slices
 from stream_monitor.errors import PublishError, SnapshotError
 from stream_monitor.events.models import EventKind
 from stream_monitor.pipeline.monitor import Monitor

@@ -9,8 +9,8 @@ import hashlib
 
 from prometheus_client import CollectorRegistry
 
+from stream_monitor.app.faust_io import dead_letter_value_bytes, producer_request_bytes
 from stream_monitor.app.runtime import Runtime
-from stream_monitor.app.sizing import dead_letter_value_bytes, producer_request_bytes
 from stream_monitor.config.references import load_references
 from stream_monitor.errors import PublishError
 from stream_monitor.pipeline.monitor import SourceRecord
