@@ -17,7 +17,7 @@ from stream_monitor.decisions.conclusion import WindowReport
 from stream_monitor.decisions.request import RetrainRequest
 from stream_monitor.detectors.base import DetectorState
 from stream_monitor.detectors.reading import Reading
-from stream_monitor.report.distribution import Distribution
+from stream_monitor.report.comparison import Distribution, render_comparison
 from stream_monitor.report.window_json import report_to_json
 
 __all__ = ["Comparison", "Distribution", "Rejected"]
@@ -96,8 +96,6 @@ class Comparison:
 
     def to_html(self, path: str | Path | None = None) -> str:
         """The self-contained HTML report (inline SVG, no script); written to ``path`` if given."""
-        from stream_monitor.report.comparison import render_comparison
-
         page: str = render_comparison(self)
         if path is not None:
             Path(path).write_text(page, encoding="utf-8")

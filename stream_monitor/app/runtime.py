@@ -16,8 +16,8 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
+from stream_monitor.app.faust_io import TURNS_BETWEEN_SLICES, dead_letter_value_bytes, slices
 from stream_monitor.app.positions import PartitionPositions, Seeker
-from stream_monitor.app.sizing import TURNS_BETWEEN_SLICES, dead_letter_value_bytes, slices
 from stream_monitor.errors import PublishError, SnapshotError
 from stream_monitor.events.models import EventKind
 from stream_monitor.pipeline.monitor import Monitor
@@ -25,10 +25,8 @@ from stream_monitor.pipeline.outcome import ROUTED_FROM, Outcome, SourceRecord
 from stream_monitor.report.history import StatusHistory, status_payload
 from stream_monitor.report.status_view import version_views
 from stream_monitor.settings import ServiceSettings
-from stream_monitor.sinks.base import Publisher
-from stream_monitor.sinks.dead_letter import DeadLetterSink
 from stream_monitor.sinks.prometheus import MonitorMetrics
-from stream_monitor.sinks.retrain_topic import RetrainTopicSink
+from stream_monitor.sinks.topics import DeadLetterSink, Publisher, RetrainTopicSink
 from stream_monitor.windows.profile import ReferenceProfile
 
 __all__ = ["Runtime", "SnapshotStore"]

@@ -21,12 +21,11 @@ import mode
 from faust.types import TP, TableT, TopicT
 from prometheus_client import CollectorRegistry
 
-from stream_monitor.app.faust_io import FaustPublisher, TableStore, broker_credentials, consumer_class
+from stream_monitor.app import faust_io
 from stream_monitor.app.liveness import LoopWatchdog
 from stream_monitor.app.logs import RepeatFilter, install_repeat_filter
 from stream_monitor.app.records import RecordGuard, install
 from stream_monitor.app.runtime import Runtime
-from stream_monitor.app.sizing import consumer_fetch_bytes, producer_request_bytes
 from stream_monitor.app.timers import WorkerTimers
 from stream_monitor.app.web import Health, WebServer
 from stream_monitor.config.groups import TopicSettings
@@ -62,15 +61,15 @@ class MonitorApp(WorkerTimers):
         self.guard = RecordGuard((t.predictions, t.features, t.labels))
         install(self.guard)
         # Before the consumer exists; faust reads the class from the transport instance.
-        self.app.transport.Consumer = consumer_class(w.fetch_max_wait_ms)  # type: ignore[misc]
+        self.app.transport.Consumer = faust_io.consumer_class(w.fetch_max_wait_ms)  # type: ignore[misc]
         self.source, self.table = _source_and_table(self.app, t)
         self.metrics = MonitorMetrics(self.registry, lambda: self.runtime.all_monitors())
         self.runtime = Runtime(
             settings,
             references,
-            FaustPublisher(self.app, w.publish_timeout_seconds, self.health),
+            faust_io.FaustPublisher(self.app, w.publish_timeout_seconds, self.health),
             self.metrics,
-            TableStore(self.table),
+            faust_io.TableStore(self.table),
             self._seek,
             version_references=version_references,
             before_publish=self._crash_before_publish if s.faults.crash_before_publish else None,
@@ -204,7 +203,7 @@ def _faust_app(settings: ServiceSettings) -> faust.App:
     return faust.App(
         w.app_id,
         broker=[f"kafka://{h.strip()}" for h in s.kafka.bootstrap_servers.split(",")],
-        broker_credentials=broker_credentials(s.kafka.security),
+        broker_credentials=faust_io.broker_credentials(s.kafka.security),
         web_enabled=False,
         datadir=str(w.data_dir),
         topic_partitions=t.partitions,
@@ -219,8 +218,8 @@ def _faust_app(settings: ServiceSettings) -> faust.App:
         producer_acks=-1,
         # The producer takes every dead letter the consumer can hand it (values
         # above the fetch size are cut, with a hash of the whole, before publishing).
-        producer_max_request_size=producer_request_bytes(s),
-        consumer_max_fetch_size=consumer_fetch_bytes(s),
+        producer_max_request_size=faust_io.producer_request_bytes(s),
+        consumer_max_fetch_size=faust_io.consumer_fetch_bytes(s),
         stream_buffer_maxsize=max(w.batch_max_events * 2, 4096),
         table_cleanup_interval=3600.0,
     )

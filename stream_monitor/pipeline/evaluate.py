@@ -1,12 +1,28 @@
-"""Run a reference's evaluation plan on a closed window.
+"""Run a reference's evaluation plan on a closed window and on its segments.
 
 Produces raw :class:`~stream_monitor.decisions.policy.Reading` values (``drift``
 not yet decided) and per-feature data-quality rates. What runs, at what threshold,
 is the :class:`~stream_monitor.pipeline.plan.EvaluationPlan` built when the version
 started on its reference.
+
+Each sufficient segment window (:class:`~stream_monitor.windows.segments.SegmentWindows`,
+at least ``detectors.min_samples`` predictions) runs the same per-feature tests
+as the version window, against the model's reference, and its readings are
+renamed ``<feature>@<attribute>=<group>``. Segments below ``min_samples`` are
+insufficient: they produce no readings (and so never fire, nor take a share of
+the false-alarm budget). The budget is shared with the version window's tests:
+:func:`segment_quantile` is the distance calibration quantile over all of
+them, and the policy corrects the p-values of all of them together.
+
+A segment is compared with the whole population's reference: a feature whose
+distribution differs between segments by design (a country per region) drifts
+in its segments from the start; segment such models by attributes independent
+of their inputs, or leave the correlated feature out of their tests.
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 from stream_monitor.detectors.base import TestInput
 from stream_monitor.detectors.calibration import Calibrator
@@ -16,9 +32,10 @@ from stream_monitor.pipeline.plan import EvaluationPlan, FeaturePlan, Profile
 from stream_monitor.windows.accumulators import CategoricalAccumulator, NumericAccumulator
 from stream_monitor.windows.embedding import FeatureMap
 from stream_monitor.windows.profile import MULTIVARIATE, ReferenceProfile
+from stream_monitor.windows.segments import SegmentWindows, segment_name
 from stream_monitor.windows.window import Accumulator, Window
 
-__all__ = ["evaluate_window", "multivariate_readings"]
+__all__ = ["evaluate_window", "multivariate_readings", "segment_quantile", "segment_readings"]
 
 
 def _feature_readings(
@@ -109,3 +126,26 @@ def multivariate_readings(window: Window, embedding: FeatureMap | None, plan: Ev
                          embedding.ref_n)
     return [Reading(MULTIVARIATE, "mmd", "mmd2", t, plan.alpha, p, False, acc.n, embedding.ref_n, mmd,
                     plan.mmd_floor)]
+
+
+def segment_quantile(window: Window, segments: SegmentWindows, reference: ReferenceProfile,
+                     plan: EvaluationPlan) -> float:
+    """The distance calibration quantile when the window's budget includes its sufficient segments."""
+    n = plan.distance_tests(window, reference)
+    n += sum(plan.distance_tests(w, reference) for _, _, w in segments.sufficient(plan.min_samples))
+    return plan.quantile(n)
+
+
+def segment_readings(
+    segments: SegmentWindows,
+    reference: ReferenceProfile,
+    plan: EvaluationPlan,
+    calibrator: Calibrator | None,
+    quantile: float,
+) -> list[Reading]:
+    """Raw readings (``drift`` not yet decided) of every sufficient segment window."""
+    out: list[Reading] = []
+    for attr, group, w in segments.sufficient(plan.min_samples):
+        readings, _ = evaluate_window(w, reference, plan, calibrator, quantile=quantile)
+        out.extend(dataclasses.replace(r, feature=segment_name(r.feature, attr, group)) for r in readings)
+    return out

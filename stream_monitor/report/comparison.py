@@ -1,16 +1,22 @@
-"""The HTML report of a comparison (:meth:`stream_monitor.api.Comparison.to_html`).
+"""The HTML report of a comparison (:meth:`stream_monitor.api.Comparison.to_html`), and the value it draws.
 
 One self-contained page: the decision, every reading, reference vs current
 distribution per feature (bars on the reference's bins), each detector's
 statistic per window against its threshold, and the retrain requests the
 stream would publish, with their event times.
+
+The value drawn, a :class:`Distribution`, is one feature's counts on the
+reference's bins, reference against current. The status view draws it too and
+the Python API returns it (:class:`~stream_monitor.api.result.Comparison`); it
+lives in the report, below the API.
 """
 
 from __future__ import annotations
 
 import html
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
 
 from stream_monitor.decisions.conclusion import WindowReport
 from stream_monitor.decisions.request import RetrainRequest
@@ -20,7 +26,40 @@ from stream_monitor.report.svg import Point, bars, line
 if TYPE_CHECKING:
     from stream_monitor.api.result import Comparison
 
-__all__ = ["readings_table", "render_comparison", "requests_table", "statistic_charts"]
+__all__ = ["Distribution", "readings_table", "render_comparison", "requests_table", "statistic_charts"]
+
+
+@dataclass(frozen=True, slots=True)
+class Distribution:
+    """One feature's counts on the reference's bins: reference and current.
+
+    Numeric: ``edges`` are the inner bin edges (``len(edges) + 1`` bins).
+    Categorical: ``categories`` and a last bin for every other category.
+    """
+
+    feature: str
+    kind: Literal["numeric", "categorical"]
+    edges: tuple[float, ...]
+    categories: tuple[str, ...]
+    reference: tuple[int, ...]
+    current: tuple[int, ...]
+    reference_missing: int
+    current_missing: int
+
+    def labels(self) -> tuple[str, ...]:
+        """A short label per bin."""
+        if self.kind == "categorical":
+            return (*self.categories, "other")
+        e = self.edges
+        if not e:
+            return ("all",)
+        inner = tuple(f"{a:.3g}..{b:.3g}" for a, b in zip(e, e[1:], strict=False))
+        return (f"<{e[0]:.3g}", *inner, f">={e[-1]:.3g}")
+
+    def to_dict(self) -> dict[str, object]:
+        return {"feature": self.feature, "kind": self.kind, "bins": list(self.labels()),
+                "reference": list(self.reference), "current": list(self.current),
+                "reference_missing": self.reference_missing, "current_missing": self.current_missing}
 
 
 def readings_table(windows: Sequence[WindowReport]) -> str:

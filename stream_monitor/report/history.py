@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from stream_monitor.decisions.conclusion import WindowReport
-from stream_monitor.report.distribution import Distribution
+from stream_monitor.report.comparison import Distribution
 from stream_monitor.report.status_view import VersionView
 
 __all__ = ["SeriesPoint", "StatusHistory", "status_payload"]

@@ -18,7 +18,7 @@ from typing import Any
 from stream_monitor.detectors.reading import Reading
 from stream_monitor.pipeline.monitor import Monitor
 from stream_monitor.pipeline.view import FeatureCounts, MonitorView
-from stream_monitor.report.distribution import Distribution
+from stream_monitor.report.comparison import Distribution
 from stream_monitor.windows.profile import NumericProfile, ReferenceProfile
 
 __all__ = ["VersionView", "version_views", "views_of"]

@@ -25,7 +25,7 @@ from stream_monitor.retrain.handlers import Delivery, Handler, HandlerFailed
 from stream_monitor.retrain.options import ListenOptions, ListenStats
 from stream_monitor.retrain.plan import Handle, Incoming, Poison, Skip, Step, Superseded
 from stream_monitor.retrain.store import DedupStore
-from stream_monitor.sinks.dead_letter import HEADER_PREFIX, MAX_EXTRA_BYTES
+from stream_monitor.sinks.topics import HEADER_PREFIX, MAX_EXTRA_BYTES
 
 __all__ = ["MAX_DEAD_LETTER_VALUE_BYTES", "Engine", "StopListening", "dead_letter_headers"]
 

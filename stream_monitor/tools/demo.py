@@ -5,7 +5,7 @@
 3. produces stationary traffic, then traffic with an abrupt shift in ``amount``
    and ``country``, plus a few malformed records; ground-truth labels follow for a
    share of the predictions, each a little later, as production labels do
-   (:mod:`stream_monitor.tools.demo_traffic`);
+   (:mod:`stream_monitor.tools.traffic`);
 4. shows a live summary scraped from ``/metrics``;
 5. prints the retrain request read back from the retrain topic and the label path's
    last readings (:mod:`stream_monitor.tools.demo_watch`), then stops everything.
@@ -28,18 +28,18 @@ from typing import Any
 from stream_monitor.config.groups import TopicSettings
 from stream_monitor.settings import ServiceSettings
 from stream_monitor.tools.broker import EmbeddedBroker, free_port
-from stream_monitor.tools.demo_traffic import (
+from stream_monitor.tools.demo_watch import drift_line, http_get, label_line, metric_sum, read_requests
+from stream_monitor.tools.kafka_admin import create_topics
+from stream_monitor.tools.traffic import (
     DEMO_CHANGE_AT,
     DEMO_EVENTS,
     LABEL_DELAY_SECONDS,
     demo_labels,
     demo_predictions,
     malformed,
+    produce,
     send_traffic,
 )
-from stream_monitor.tools.demo_watch import drift_line, http_get, label_line, metric_sum, read_requests
-from stream_monitor.tools.kafka_admin import create_topics
-from stream_monitor.tools.traffic import produce
 
 __all__ = ["run_demo"]
 

@@ -23,7 +23,7 @@ import promql_parser
 import pytest
 
 from stream_monitor.tools.broker import EmbeddedBroker
-from stream_monitor.tools.demo_traffic import (
+from stream_monitor.tools.traffic import (
     DEMO_CHANGE_AT,
     DEMO_EVENTS,
     demo_labels,

@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 import time
 
-from stream_monitor.tools.demo_traffic import (
+from stream_monitor.tools.simulate import generate
+from stream_monitor.tools.traffic import (
     DEMO_RATE,
     LABEL_DELAY_SECONDS,
     LABEL_SHARE,
@@ -15,7 +16,6 @@ from stream_monitor.tools.demo_traffic import (
     demo_scenario,
     malformed,
 )
-from stream_monitor.tools.simulate import generate
 
 
 def test_demo_events_start_now_and_advance_at_the_production_rate() -> None:

@@ -25,7 +25,7 @@ MODULES = [
     "stream_monitor.detectors.cusum",
     "stream_monitor.detectors.cusum_thresholds",
     "stream_monitor.detectors.streaming",
-    "stream_monitor.decisions.thresholds",
+    "stream_monitor.decisions.judge",
     "stream_monitor.windows.persist",
     "stream_monitor.windows.metric_values",
 ]

@@ -9,14 +9,14 @@ import hashlib
 
 from prometheus_client import CollectorRegistry
 
+from stream_monitor.app.faust_io import dead_letter_value_bytes, producer_request_bytes
 from stream_monitor.app.runtime import Runtime
-from stream_monitor.app.sizing import dead_letter_value_bytes, producer_request_bytes
 from stream_monitor.config.references import load_references
 from stream_monitor.errors import PublishError
 from stream_monitor.pipeline.monitor import SourceRecord
 from stream_monitor.settings import ServiceSettings
-from stream_monitor.sinks.base import Headers, MemoryPublisher
 from stream_monitor.sinks.prometheus import MonitorMetrics
+from stream_monitor.sinks.topics import Headers, MemoryPublisher
 from stream_monitor.tools.simulate import Scenario, generate, to_json
 from tests.conftest import ROOT, MemoryStore
 

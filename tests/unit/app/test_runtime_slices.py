@@ -17,12 +17,12 @@ from typing import Any
 
 import pytest
 
+from stream_monitor.app.faust_io import TURNS_BETWEEN_SLICES, slices
 from stream_monitor.app.runtime import Runtime
-from stream_monitor.app.sizing import TURNS_BETWEEN_SLICES, slices
 from stream_monitor.config.references import load_references
 from stream_monitor.pipeline.monitor import SourceRecord
 from stream_monitor.settings import ServiceSettings
-from stream_monitor.sinks.base import MemoryPublisher
+from stream_monitor.sinks.topics import MemoryPublisher
 from stream_monitor.tools.simulate import Scenario, generate, to_json
 from stream_monitor.tools.traffic import envelope
 from tests.conftest import ROOT, MemoryStore

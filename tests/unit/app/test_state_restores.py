@@ -11,8 +11,8 @@ from stream_monitor.app.runtime import Runtime
 from stream_monitor.config.references import load_references
 from stream_monitor.pipeline.monitor import SourceRecord
 from stream_monitor.settings import ServiceSettings
-from stream_monitor.sinks.base import MemoryPublisher
 from stream_monitor.sinks.prometheus import MonitorMetrics
+from stream_monitor.sinks.topics import MemoryPublisher
 from stream_monitor.tools.simulate import Scenario, generate, to_json
 from tests.conftest import ROOT, MemoryStore
 

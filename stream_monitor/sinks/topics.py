@@ -1,5 +1,16 @@
-"""Dead-letter records: the refused bytes, unchanged, with the reason in headers.
+"""The sink protocol, and the sinks that produce to Kafka topics: retrain requests and dead letters.
 
+A sink receives every :class:`~stream_monitor.pipeline.monitor.Outcome` through
+``emit()``; ``flush()`` is called before offsets are committed. Sinks that
+produce records take a :class:`Publisher`, so tests use an in-memory one and
+the app a faust producer.
+
+Retrain requests go to their topic: JSON value, key = model id. Requests are
+published with the broker's acknowledgement awaited; only then are they marked
+published in the monitor (and so dropped from the snapshot's pending list). A
+crash in between re-publishes the same ``request_id``.
+
+Dead-letter records are the refused bytes, unchanged, with the reason in headers.
 Following the Kafka Connect convention, the record value is the original value
 (for one refused event of a batch envelope, that event re-encoded as JSON) and
 the key is the original key, so a fixed record can be replayed as it is. The
@@ -30,15 +41,81 @@ and the record's own headers and key are dropped when together they exceed
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
 
+from stream_monitor.decisions.request import RetrainRequest
 from stream_monitor.pipeline.outcome import DeadLetter, Outcome
-from stream_monitor.sinks.base import Publisher
 
-__all__ = ["HEADER_PREFIX", "MAX_EXTRA_BYTES", "DeadLetterSink", "dead_letter_headers"]
+__all__ = [
+    "HEADER_PREFIX",
+    "MAX_EXTRA_BYTES",
+    "DeadLetterSink",
+    "MemoryPublisher",
+    "Published",
+    "Publisher",
+    "RetrainTopicSink",
+    "Sink",
+    "dead_letter_headers",
+    "encode_request",
+]
 
 HEADER_PREFIX = "stream-monitor."
 MAX_EXTRA_BYTES = 128 * 1024  # the record's own key and headers kept in a dead letter
+
+Headers = Sequence[tuple[str, bytes]]
+
+
+class Publisher(Protocol):
+    async def publish(self, topic: str, key: bytes | None, value: bytes | None, headers: Headers = ()) -> None:
+        """Produce one record and wait until the broker acknowledged it."""
+        ...
+
+
+class Sink(Protocol):
+    async def emit(self, outcome: Outcome) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    topic: str
+    key: bytes | None
+    value: bytes | None
+    headers: tuple[tuple[str, bytes], ...] = ()
+
+
+@dataclass
+class MemoryPublisher:
+    """A :class:`Publisher` that keeps what it was given (for tests and backtests)."""
+
+    records: list[Published] = field(default_factory=list)
+
+    async def publish(self, topic: str, key: bytes | None, value: bytes | None, headers: Headers = ()) -> None:
+        self.records.append(Published(topic, key, value, tuple(headers)))
+
+
+def encode_request(request: RetrainRequest) -> bytes:
+    return request.model_dump_json().encode()
+
+
+class RetrainTopicSink:
+    def __init__(self, publisher: Publisher, topic: str) -> None:
+        self.publisher = publisher
+        self.topic = topic
+
+    async def publish(self, requests: Iterable[RetrainRequest]) -> list[str]:
+        """Publish requests in order; return the ids the broker acknowledged."""
+        done = []
+        for r in requests:
+            await self.publisher.publish(
+                self.topic,
+                r.model_id.encode(),
+                encode_request(r),
+                [("stream-monitor.request_id", r.request_id.encode())],
+            )
+            done.append(r.request_id)
+        return done
 
 
 def dead_letter_headers(dl: DeadLetter) -> list[tuple[str, bytes]]:
