@@ -4,7 +4,7 @@ One self-contained page (inline CSS, no script, no external resource): the
 worker's readiness and health problems, every model version's drift state, the
 most recent retrain requests with their times, the per-feature drift of each
 version's last closed window, and plots drawn as inline SVG
-(:mod:`stream_monitor.report.svg`): reference vs current distribution of every
+(:mod:`stream_monitor.report.page`): reference vs current distribution of every
 feature, and each detector's statistic per window against its threshold. Every
 value from the status view or from configuration is HTML-escaped; model ids and
 versions are also cut to 64 printable characters.
@@ -19,12 +19,11 @@ from itertools import groupby
 from typing import Any
 
 from stream_monitor.report.page import CSS as _CSS
+from stream_monitor.report.page import Point, bars, line, plotted
 from stream_monitor.report.page import badge as _badge
 from stream_monitor.report.page import iso as _iso
 from stream_monitor.report.page import name as _name
 from stream_monitor.report.page import num as _num
-from stream_monitor.report.page import plotted
-from stream_monitor.report.svg import Point, bars, line
 
 __all__ = ["render_status"]
 

@@ -22,12 +22,10 @@ from faust.types import TP, TableT, TopicT
 from prometheus_client import CollectorRegistry
 
 from stream_monitor.app import faust_io
-from stream_monitor.app.liveness import LoopWatchdog
-from stream_monitor.app.logs import RepeatFilter, install_repeat_filter
 from stream_monitor.app.records import RecordGuard, install
 from stream_monitor.app.runtime import Runtime
-from stream_monitor.app.timers import WorkerTimers
-from stream_monitor.app.web import Health, WebServer
+from stream_monitor.app.timers import RepeatFilter, WorkerTimers, install_repeat_filter
+from stream_monitor.app.web import Health, LoopWatchdog, WebServer
 from stream_monitor.config.groups import TopicSettings
 from stream_monitor.pipeline.outcome import SourceRecord
 from stream_monitor.settings import ServiceSettings

@@ -1,4 +1,5 @@
-"""Run a reference's evaluation plan on a closed window and on its segments.
+"""Run a reference's evaluation plan on a closed window and on its segments, and build
+the rolling reference a window is also compared with.
 
 Produces raw :class:`~stream_monitor.decisions.policy.Reading` values (``drift``
 not yet decided) and per-feature data-quality rates. What runs, at what threshold,
@@ -18,11 +19,22 @@ A segment is compared with the whole population's reference: a feature whose
 distribution differs between segments by design (a country per region) drifts
 in its segments from the start; segment such models by attributes independent
 of their inputs, or leave the correlated feature out of their tests.
+
+A static reference answers "has the traffic moved away from training?"; a rolling one
+(:func:`rolling_profile`: the merged accumulators of the last N healthy windows) answers
+"did it just change?". Slow, seasonal drift shows against the static reference only; a
+sudden change shows against both. The rolling profile uses the static profile's bins,
+so the same window accumulators serve both comparisons; its moments come from the
+merged running sums.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
+from collections.abc import Sequence
+
+import numpy as np
 
 from stream_monitor.detectors.base import TestInput
 from stream_monitor.detectors.calibration import Calibrator
@@ -31,11 +43,11 @@ from stream_monitor.detectors.reading import Quality, Reading
 from stream_monitor.pipeline.plan import EvaluationPlan, FeaturePlan, Profile
 from stream_monitor.windows.accumulators import CategoricalAccumulator, NumericAccumulator
 from stream_monitor.windows.embedding import FeatureMap
-from stream_monitor.windows.profile import MULTIVARIATE, ReferenceProfile
+from stream_monitor.windows.profile import MULTIVARIATE, CategoricalProfile, NumericProfile, ReferenceProfile
 from stream_monitor.windows.segments import SegmentWindows, segment_name
 from stream_monitor.windows.window import Accumulator, Window
 
-__all__ = ["evaluate_window", "multivariate_readings", "segment_quantile", "segment_readings"]
+__all__ = ["evaluate_window", "multivariate_readings", "rolling_profile", "segment_quantile", "segment_readings"]
 
 
 def _feature_readings(
@@ -149,3 +161,57 @@ def segment_readings(
         readings, _ = evaluate_window(w, reference, plan, calibrator, quantile=quantile)
         out.extend(dataclasses.replace(r, feature=segment_name(r.feature, attr, group)) for r in readings)
     return out
+
+
+def _numeric(static: NumericProfile, acc: NumericAccumulator) -> NumericProfile:
+    var = acc.variance()
+    return NumericProfile(
+        edges=static.edges,
+        counts=tuple(int(c) for c in acc.counts),
+        missing=acc.missing,
+        minimum=static.minimum,
+        maximum=static.maximum,
+        mean=acc.mean() if acc.n else static.mean,
+        std=math.sqrt(var) if acc.n > 1 and math.isfinite(var) else static.std,
+        kurtosis=static.kurtosis,
+    )
+
+
+def _categorical(static: CategoricalProfile, acc: CategoricalAccumulator) -> CategoricalProfile:
+    counts = acc.counts
+    return CategoricalProfile(
+        categories=static.categories,
+        counts=tuple(int(c) for c in counts[:-1]),
+        other=int(counts[-1]),
+        missing=acc.missing,
+    )
+
+
+def _profile(static: NumericProfile | CategoricalProfile, acc: Accumulator) -> NumericProfile | CategoricalProfile:
+    if isinstance(static, NumericProfile):
+        assert isinstance(acc, NumericAccumulator)
+        return _numeric(static, acc)
+    assert isinstance(acc, CategoricalAccumulator)
+    return _categorical(static, acc)
+
+
+def rolling_profile(static: ReferenceProfile, windows: Sequence[Window]) -> ReferenceProfile | None:
+    """The profile of the merged ``windows`` on ``static``'s bins (``None`` if empty)."""
+    if not windows:
+        return None
+    merged = windows[0]
+    for w in windows[1:]:
+        merged = merged.merge(w)
+    if any(np.sum(a.counts) == 0 for a in merged.accumulators.values()):
+        return None
+    features = {name: _profile(static.features[name], acc) for name, acc in merged.accumulators.items()}
+    prediction = None
+    if static.prediction is not None and merged.prediction is not None and merged.prediction.n:
+        prediction = _profile(static.prediction, merged.prediction)
+    return ReferenceProfile(
+        model_id=static.model_id,
+        source=f"rolling: windows {windows[0].index}-{windows[-1].index}",
+        rows=merged.n,
+        features=features,
+        prediction=prediction,
+    )

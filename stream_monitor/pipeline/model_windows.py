@@ -23,8 +23,7 @@ from stream_monitor.decisions.request import RetrainRequest, WindowInfo
 from stream_monitor.detectors.base import DetectorState
 from stream_monitor.detectors.reading import Quality, Reading
 from stream_monitor.events.models import PredictionEvent
-from stream_monitor.pipeline.evaluate import evaluate_window, segment_quantile, segment_readings
-from stream_monitor.pipeline.references import rolling_profile
+from stream_monitor.pipeline.evaluate import evaluate_window, rolling_profile, segment_quantile, segment_readings
 from stream_monitor.pipeline.sequential import event_increments, sequential_readings
 from stream_monitor.pipeline.version_state import Groups, VersionState, WindowEvent
 from stream_monitor.specs.model import ModelSpec

@@ -20,8 +20,7 @@ from typing import TYPE_CHECKING, Literal
 
 from stream_monitor.decisions.conclusion import WindowReport
 from stream_monitor.decisions.request import RetrainRequest
-from stream_monitor.report.page import CSS, badge, iso, name, num, plotted
-from stream_monitor.report.svg import Point, bars, line
+from stream_monitor.report.page import CSS, Point, badge, bars, iso, line, name, num, plotted
 
 if TYPE_CHECKING:
     from stream_monitor.api.result import Comparison

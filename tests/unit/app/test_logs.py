@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from stream_monitor.app.logs import RepeatFilter
+from stream_monitor.app.timers import RepeatFilter
 
 
 def test_a_burst_of_errors_becomes_one_line_and_one_summary(caplog: pytest.LogCaptureFixture) -> None:

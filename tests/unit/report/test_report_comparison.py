@@ -14,8 +14,7 @@ import pytest
 
 import stream_monitor
 from stream_monitor.api import Comparison
-from stream_monitor.report.page import plotted
-from stream_monitor.report.svg import Point, bars, line
+from stream_monitor.report.page import Point, bars, line, plotted
 from tests.conftest import ROOT
 from tests.tool_markers import program
 
