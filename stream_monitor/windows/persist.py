@@ -2,16 +2,24 @@
 
 A class that persists names its model (``State``) and inherits :class:`Persistent`; its
 ``to_state()`` and ``from_state()`` are derived from the model's fields, never written per
-field:
+field. Objects built from configuration use the same mapping through :func:`capture`
+(with ``given`` for computed fields) and :func:`assign` (into the configured object) or
+:func:`restore` (with ``extra`` constructor arguments):
 
 - a field is read from the live attribute of the same name; ``From("a")`` on the field reads
-  attribute ``a`` instead, ``From("a", "b", "c")`` reads the three as one positional tuple;
-- a live value that is itself :class:`Persistent` becomes its own model, inside dicts, lists
-  and tuples too; a model of a persistent class becomes that live object again on restore;
-- numpy arrays are stored as lists (:data:`Int64Array`) and revived as int64 arrays; a
-  mapping keyed by tuples is stored as rows (:func:`rows_of`, :func:`keyed_by`);
-- pydantic validates copies of the containers, and restore copies them back: a state never
-  aliases the object it was taken from.
+  attribute ``a`` instead, ``From("a", "b", "c")`` reads the three as one positional tuple,
+  and a dotted ``From("_det._x_mean.n")`` reaches into a wrapped object;
+- a live value that is :class:`Persistent` (or has its own ``to_state()``) becomes its
+  model, inside dicts, lists and tuples too; a model of a persistent class becomes that
+  live object again on restore (other models are revived by a ``Revive`` marker);
+- numpy arrays are stored as lists (:data:`Int64Array`) and revived as int64 arrays;
+  infinities as ``None`` (:data:`PosInfAsNone`, :data:`NegInfAsNone`); a mapping keyed by
+  tuples as rows (:func:`rows_of`, :func:`keyed_by`);
+- pydantic validates copies of the containers, dataclass values are copied, and restore
+  copies back: a state never aliases the object it was taken from.
+
+Define a ``Revive`` function above the model that uses it: pydantic drops a field's
+metadata when the model is built before a name in its annotation exists.
 
 Examples
 --------
