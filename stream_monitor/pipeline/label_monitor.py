@@ -47,10 +47,9 @@ from typing import Any
 from stream_monitor.decisions.conclusion import WindowReport
 from stream_monitor.decisions.request import RetrainRequest
 from stream_monitor.events.models import LabelEvent, PredictionEvent
-from stream_monitor.pipeline.drift_timeline import DriftTimeline
 from stream_monitor.pipeline.join_bounds import WARM_DELAYS
 from stream_monitor.pipeline.joins import Pair
-from stream_monitor.pipeline.label_versions import VersionOutcomes, positive_key
+from stream_monitor.pipeline.label_versions import DriftTimeline, VersionOutcomes, positive_key
 from stream_monitor.pipeline.label_windows import OutcomeWindows
 from stream_monitor.windows.metric_values import class_key
 

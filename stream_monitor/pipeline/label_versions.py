@@ -1,4 +1,5 @@
-"""The label path's versions: the state of one model version, and the base that keeps them.
+"""The label path's versions: the state of one model version, the base that keeps them, and
+the drift path's view of a version's inputs as the label path sees it, event by event.
 
 :class:`VersionOutcomes` is what the label path holds per model version: its open
 prediction and pair windows, the reference (given or being learned), the concept
@@ -8,12 +9,21 @@ detectors, both policies, and what its last closed windows said.
 and fairness config, its versions (least recently seen first, at most
 ``max_versions``: the oldest is retired), how a prediction is read (score, class,
 groups), and the persistence of the versions with the join buffer.
+
+The label path asks whether a version's inputs are in drift (its reference period keeps only
+predictions made while they are not, and a performance drop is told apart from a concept
+change by it). The drift path takes a whole batch before the label path does, so reading its
+state afterwards would give every event of the batch the state at the batch's end, and a batch
+cut elsewhere would let other predictions into the reference period. A :class:`DriftTimeline`
+starts from the state before the batch and applies each change the drift path made (its
+window closes, ``ModelOutcome.marks``) at the event that made it: the label path sees what it
+would see if every event came alone.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +41,8 @@ from stream_monitor.windows.outcome_windows import PairWindow, PredictionWindow
 from stream_monitor.windows.performance import PerformanceAccumulator
 from stream_monitor.windows.persist import capture, restore
 
-__all__ = ["OutcomeVersions", "VersionOutcomes", "positive_key"]
+__all__ = ["DriftTimeline", "OutcomeVersions", "VersionOutcomes", "positive_key"]
+
 
 _DEFAULT_LEARN = 2000  # pairs, when neither reference_performance nor learn_first_n is set
 
@@ -184,3 +195,28 @@ class OutcomeVersions:
             self.join.load_state(data.join)
         return True
 
+
+class DriftTimeline:
+    """Whether each version's inputs are in warning or drift, as of the current event.
+
+    ``live`` is the drift path's current answer and ``versions`` the versions it knows, both
+    read when the timeline is made (before the drift path takes the batch); a version it
+    meets later starts clear. Set :attr:`marks` once the drift path has run, then
+    :meth:`advance` before each label-path event.
+    """
+
+    def __init__(self, live: Callable[[str], bool], versions: Iterable[str]) -> None:
+        self._state = {v: live(v) for v in versions}
+        self.marks: tuple[tuple[int, str, bool], ...] = ()
+        self._next = 0
+
+    def advance(self, seen: int) -> None:
+        """Apply the changes made by the drift path's first ``seen`` events of the batch."""
+        marks = self.marks
+        while self._next < len(marks) and marks[self._next][0] < seen:
+            _, version, drifting = marks[self._next]
+            self._state[version] = drifting
+            self._next += 1
+
+    def __call__(self, version: str) -> bool:
+        return self._state.get(version, False)
