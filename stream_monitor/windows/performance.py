@@ -26,6 +26,7 @@ Examples
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -220,7 +221,7 @@ class PerformanceAccumulator(Persistent[PerformanceState]):
     # -- merge and state ---------------------------------------------------------------
 
     def merge(self, other: PerformanceAccumulator) -> PerformanceAccumulator:
-        out = PerformanceAccumulator.from_state(self.to_state())
+        out = copy.deepcopy(self)
         for label, row in other.confusion.items():
             for pred, k in row.items():
                 lab, pr = out._class(label), out._class(pred)

@@ -7,7 +7,8 @@ names the live attributes where they differ); serialisation is pydantic's (``mod
 (:mod:`stream_monitor.pipeline.snapshot`), which carries the schema version and the
 migrations from older snapshots. Field names and shapes are those of the version-1
 snapshot, so a version-1 part validates as it is; compact positional rows (an estimate,
-a log-loss triple) are typed tuples. Plain dataclasses (:class:`~stream_monitor.windows.groups.GroupCounts`)
+a metric value) are models stored as one JSON array each, and the log-loss triple a typed
+tuple. Plain dataclasses (:class:`~stream_monitor.windows.groups.GroupCounts`)
 are validated and dumped by pydantic as they are.
 
 Examples
