@@ -62,21 +62,33 @@ RIVER: dict[str, Callable[[], Any]] = {
 SLOW = {"river KSWIN"}  # run on the first ``slow_seeds`` seeds only
 
 
-def _stream_monitor(events: list[dict[str, Any]], spec: ModelSpec, ref: Any) -> list[int]:
-    """Event counts at which stream-monitor entered the drift state."""
+# Event counts of a method's decisions, and of its warnings (evidence short of a decision).
+Outcome = tuple[list[int], list[int]]
+
+
+def _stream_monitor(events: list[dict[str, Any]], spec: ModelSpec, ref: Any) -> Outcome:
+    """Event counts at which stream-monitor entered the drift state, and at which a report
+    was in warning or drift (a first breached window, or an alarm not yet corroborated)."""
     mon = ModelMonitor(spec, ref)
     out = mon.observe([PredictionEvent.model_validate(e) for e in events])
-    decisions, previous = [], "ok"
+    decisions, warnings, previous = [], [], "ok"
     seen = 0
     for r in out.reports:
         seen += r.window.events
         if r.state.value == "drift" and previous != "drift":
             decisions.append(seen)
+        if r.state.value in ("warning", "drift"):
+            warnings.append(seen)
         previous = r.state.value
-    return decisions
+    return decisions, warnings
 
 
-def _river(events: list[dict[str, Any]], factory: Callable[[], Any]) -> list[int]:
+def _first_after(counts: list[int], point: int) -> int | None:
+    """Events from ``point`` to the first count after it."""
+    return next((c - point for c in counts if c > point), None)
+
+
+def _river(events: list[dict[str, Any]], factory: Callable[[], Any]) -> Outcome:
     streams = {name: factory() for name in (*NUMERIC_STREAMS, "score")}
     decisions = []
     for i, e in enumerate(events):
@@ -87,7 +99,7 @@ def _river(events: list[dict[str, Any]], factory: Callable[[], Any]) -> list[int
             fired = fired or det.drift_detected
         if fired:
             decisions.append(i + 1)
-    return decisions
+    return decisions, []  # river's detectors have no warning state
 
 
 def change_point(change_at: int, seed: int) -> int:
@@ -102,7 +114,7 @@ def run(events: int, change_at: int, seeds: list[int], slow_seeds: int = 5,
     seq = spec.detectors.sequential.model_copy(update={"enabled": False})
     windows_only = spec.model_copy(update={"detectors": spec.detectors.model_copy(update={"sequential": seq})})
     ref = build_profile(spec, reference_rows(20_000, seed=1), source="benchmark reference")
-    methods: dict[str, Callable[[list[dict[str, Any]]], list[int]]] = {
+    methods: dict[str, Callable[[list[dict[str, Any]]], Outcome]] = {
         "stream-monitor defaults": lambda evs: _stream_monitor(evs, spec, ref),
         "stream-monitor window tests only": lambda evs: _stream_monitor(evs, windows_only, ref),
         **{name: (lambda evs, f=f: _river(evs, f)) for name, f in RIVER.items()},
@@ -115,6 +127,7 @@ def run(events: int, change_at: int, seeds: list[int], slow_seeds: int = 5,
         for method, fn in methods.items():
             chance: list[int] = []
             delays: list[int] = []
+            warned: list[int] = []
             misses = false_alarms = quiet_events = 0
             method_seeds = seeds[:slow_seeds] if method in SLOW else seeds
             if not method_seeds:  # --slow-seeds 0 leaves KSWIN out
@@ -123,7 +136,7 @@ def run(events: int, change_at: int, seeds: list[int], slow_seeds: int = 5,
             for seed in method_seeds:
                 cp = None if kind == "stationary" else change_point(change_at, seed)
                 evs = list(generate(Scenario(kind=kind, change_at=cp, seed=seed), events))  # type: ignore[arg-type]
-                decisions = fn(evs)
+                decisions, warnings = fn(evs)
                 if cp is None:
                     quiet[(method, seed)] = decisions
                 else:  # the same point on the stationary stream: how soon a chance firing comes
@@ -133,15 +146,18 @@ def run(events: int, change_at: int, seeds: list[int], slow_seeds: int = 5,
                 false_alarms += sum(d <= limit for d in decisions)
                 quiet_events += limit
                 if cp is not None:
-                    after = [d - cp for d in decisions if d > cp]
-                    if after:
-                        delays.append(after[0])
+                    delay, warning = _first_after(decisions, cp), _first_after(warnings, cp)
+                    if delay is not None:
+                        delays.append(delay)
                     else:
                         misses += 1
+                    if warning is not None:
+                        warned.append(warning)
             rows.append({
                 "scenario": kind,
                 "method": method,
                 "delay": statistics.median(delays) if delays and not misses else None,
+                "warning": statistics.median(warned) if warned and len(warned) == len(method_seeds) else None,
                 "chance": statistics.median(chance) if chance else None,
                 "low": min(delays, default=0),
                 "high": max(delays, default=0),
@@ -169,18 +185,23 @@ def to_markdown(rows: list[dict[str, Any]], events: int, change_at: int, seeds: 
         "the first decision (range in brackets). False alarms: decisions before the change, per million events. "
         "Chance firing: the median events from the same point of the stationary stream (same seed) to the "
         "method's next decision there (the stream's end when none): a delay not clearly below it is chance, "
-        "not detection.",
+        "not detection. First warning: stream-monitor's median events from the change to its first report in "
+        "warning or drift (an alarm not yet corroborated, or a first breached window); the decision follows "
+        "when the evidence is corroborated. river's detectors have no warning state.",
         "",
-        "| scenario | method | delay (events) | missed | false alarms / 1M events | chance firing after (events) |",
-        "| --- | --- | ---: | ---: | ---: | ---: |",
+        "| scenario | method | delay (events) | first warning (events) | missed | false alarms / 1M events "
+        "| chance firing after (events) |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in rows:
         delay = "n/a" if r["scenario"] == "stationary" else (
             f"{r['delay']:,.0f} ({r['low']:,}-{r['high']:,})" if r["delay"] is not None else "-")
         missed = "n/a" if r["scenario"] == "stationary" else f"{r['misses']}/{r['runs']}"
         chance = "n/a" if r.get("chance") is None else f"{r['chance']:,.0f}"
-        lines.append(
-            f"| {r['scenario']} | {r['method']} | {delay} | {missed} | {r['fa_per_million']:,.0f} | {chance} |")
+        warning = "n/a" if r["scenario"] == "stationary" or not r["method"].startswith("stream-monitor") else (
+            "-" if r.get("warning") is None else f"{r['warning']:,.0f}")
+        lines.append(f"| {r['scenario']} | {r['method']} | {delay} | {warning} | {missed} "
+                     f"| {r['fa_per_million']:,.0f} | {chance} |")
     return "\n".join(lines) + "\n"
 
 
