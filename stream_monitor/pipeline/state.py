@@ -20,14 +20,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, JsonValue, SerializerFunctionWrapHandler, model_serializer
+from pydantic import BaseModel, JsonValue, SerializerFunctionWrapHandler, model_serializer
 
 from stream_monitor.decisions.state import PolicyState
 from stream_monitor.detectors.state import CusumState, StreamingState
 from stream_monitor.detectors.streaming import restore_concept
 from stream_monitor.detectors.streaming_base import StreamingBase
 from stream_monitor.windows.groups import GroupCounts
-from stream_monitor.windows.persist import From, Int64Array, Revive, keyed_by, rows_of
+from stream_monitor.windows.persist import From, Int64Array, Revive
+from stream_monitor.windows.persist_mappings import as_rows
 from stream_monitor.windows.profile import ReferenceProfile
 from stream_monitor.windows.state import (
     STATE_CONFIG,
@@ -90,8 +91,8 @@ class FeatureJoinState(BaseModel):
 
     model_config = STATE_CONFIG
     watermark: float | None
-    preds: Annotated[list[tuple[str, str, float, list[str]]], BeforeValidator(rows_of), keyed_by(2)]
-    feats: Annotated[list[tuple[str, str, float, dict[str, JsonValue]]], BeforeValidator(rows_of), keyed_by(2)]
+    preds: Annotated[list[tuple[str, str, float, list[str]]], as_rows(2)]
+    feats: Annotated[list[tuple[str, str, float, dict[str, JsonValue]]], as_rows(2)]
 
 
 class ModelMonitorState(_OmitNone):

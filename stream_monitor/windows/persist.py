@@ -13,8 +13,11 @@ field. Objects built from configuration use the same mapping through :func:`capt
   model, inside dicts, lists and tuples too; a model of a persistent class becomes that
   live object again on restore (other models are revived by a ``Revive`` marker);
 - numpy arrays are stored as lists (:data:`Int64Array`) and revived as int64 arrays;
-  infinities as ``None`` (:data:`PosInfAsNone`, :data:`NegInfAsNone`); a mapping keyed by
-  tuples as rows (:func:`rows_of`, :func:`keyed_by`);
+  infinities as ``None`` (:data:`PosInfAsNone`, :data:`NegInfAsNone`); a mapping as rows,
+  as its values or in key order (:mod:`~stream_monitor.windows.persist_mappings`);
+- a ``Fixed`` field is a constant of the model (a schema version), neither read nor
+  restored; :func:`assign` restores a ``Configured`` mapping into the configured one (only
+  the keys configuration gave it);
 - pydantic validates copies of the containers, dataclass values are copied, and restore
   copies back: a state never aliases the object it was taken from.
 
@@ -54,8 +57,8 @@ import numpy as np
 from pydantic import BaseModel, BeforeValidator
 from pydantic.fields import FieldInfo
 
-__all__ = ["From", "Int64Array", "NegInfAsNone", "Persistent", "PosInfAsNone", "Revive", "assign", "capture",
-           "keyed_by", "restore", "rows_of"]
+__all__ = ["Configured", "Fixed", "From", "Int64Array", "NegInfAsNone", "Persistent", "PosInfAsNone", "Revive",
+           "assign", "capture", "restore", "revived"]
 
 S = TypeVar("S", bound=BaseModel)
 T = TypeVar("T")
@@ -76,9 +79,21 @@ class From:
 
 @dataclass(frozen=True, slots=True)
 class Revive:
-    """Field marker: how a stored value becomes the live one."""
+    """Field marker: how a stored value becomes the live one (``fn``) and, for a value stored
+    in another form, how the live value becomes the stored one (``store``, by :func:`capture`)."""
 
     fn: Callable[[Any], Any]
+    store: Callable[[Any], Any] | None = None
+
+
+class Fixed:
+    """Field marker: a constant of the model (its default, e.g. a schema version), neither
+    read from the live object nor restored to it."""
+
+
+class Configured:
+    """Field marker: a mapping that :func:`assign` restores into the one configuration built:
+    the stored entries of its keys replace theirs, entries of other keys are dropped."""
 
 
 def _listed(value: Any) -> Any:
@@ -104,18 +119,6 @@ def _inf(sign: float) -> Callable[[Any], Any]:
 # A float that may be infinite (with that sign): stored as ``None`` (as any non-finite value).
 PosInfAsNone = Annotated[float | None, BeforeValidator(_finite_or_none), Revive(_inf(1.0))]
 NegInfAsNone = Annotated[float | None, BeforeValidator(_finite_or_none), Revive(_inf(-1.0))]
-
-
-def rows_of(value: Any) -> Any:
-    """A mapping with tuple keys and list values, as rows: key parts, then the value's items."""
-    if isinstance(value, dict):
-        return [(*key, *item) for key, item in value.items()]
-    return value
-
-
-def keyed_by(parts: int) -> Revive:
-    """Revive rows of :func:`rows_of` as the mapping: the first ``parts`` items are the key."""
-    return Revive(lambda rows: {tuple(r[:parts]): copy.deepcopy(list(r[parts:])) for r in rows})
 
 
 class Persistent(Generic[S]):
@@ -163,22 +166,26 @@ def capture(model: type[S], obj: object, **given: Any) -> S:
     than read (a detector's kind, its algorithm's state)."""
     fields: dict[str, Any] = dict(given)
     for name, info in model.model_fields.items():
-        if name in given:
+        if name in given or _marker(info, Fixed) is not None:
             continue
         names = _names(name, info)
         values = tuple(_captured(_get(obj, n)) for n in names)
-        fields[name] = values[0] if len(names) == 1 else values
+        value = values[0] if len(names) == 1 else values
+        revive = _marker(info, Revive)
+        fields[name] = value if revive is None or revive.store is None else revive.store(value)
     return model.model_validate(fields)
 
 
-def _revived(value: Any) -> Any:
+def revived(value: Any) -> Any:
+    """The live form of a stored value: a model of a persistent class becomes that object
+    (inside dicts, lists and tuples too); anything else is copied."""
     live = _LIVE.get(type(value)) if isinstance(value, BaseModel) else None
     if live is not None:
         return live.from_state(value)
     if isinstance(value, dict):
-        return {k: _revived(v) for k, v in value.items()}
+        return {k: revived(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return type(value)(_revived(v) for v in value)
+        return type(value)(revived(v) for v in value)
     return copy.deepcopy(value)
 
 
@@ -186,11 +193,11 @@ def _live_fields(state: BaseModel, skip: tuple[str, ...] = ()) -> dict[str, Any]
     """The live attributes and values that ``state`` describes."""
     out: dict[str, Any] = {}
     for name, info in type(state).model_fields.items():
-        if name in skip:
+        if name in skip or _marker(info, Fixed) is not None:
             continue
         value = getattr(state, name)
         revive = _marker(info, Revive)
-        value = revive.fn(value) if revive is not None else _revived(value)
+        value = revive.fn(value) if revive is not None else revived(value)
         names = _names(name, info)
         out.update({names[0]: value} if len(names) == 1 else zip(names, value, strict=True))
     return out
@@ -204,10 +211,17 @@ def restore(cls: type[T], state: BaseModel, **extra: Any) -> T:
 
 def assign(obj: object, state: BaseModel, *, skip: tuple[str, ...] = ()) -> None:
     """Set the attributes of an existing ``obj`` (one built from configuration) to ``state``,
-    but for the fields in ``skip``."""
+    but for the fields in ``skip``; a ``Configured`` mapping keeps its keys (see :class:`Configured`)."""
+    model = type(state)
+    configured = {_names(n, i)[0] for n, i in model.model_fields.items() if _marker(i, Configured) is not None}
     for path, value in _live_fields(state, skip).items():
         head, _, last = path.rpartition(".")
-        setattr(_get(obj, head) if head else obj, last, value)
+        target = _get(obj, head) if head else obj
+        if path in configured:
+            mapping = getattr(target, last)
+            mapping.update({k: v for k, v in value.items() if k in mapping})
+        else:
+            setattr(target, last, value)
 
 
 def _get(obj: object, path: str) -> Any:

@@ -124,3 +124,53 @@ def test_every_field_marker_reaches_the_built_models() -> None:
                 assert len(built) == len(declared), (model.__name__, name)
                 checked += len(declared)
     assert checked >= 20
+
+
+def test_mapping_forms_store_rows_values_and_key_order_and_restore_unaliased() -> None:
+    from typing import Annotated
+
+    from pydantic import BaseModel
+
+    from stream_monitor.windows.persist import Configured, Fixed, assign, capture
+    from stream_monitor.windows.persist_mappings import SortedKeys, as_rows, as_values
+
+    class Request(BaseModel):
+        request_id: str
+        n: int
+
+    class QueueState(BaseModel):
+        version: Annotated[int, Fixed()] = 7
+        waiting: Annotated[list[tuple[str, str, float, list[int]]], as_rows(2, nested=True)]
+        marks: Annotated[list[tuple[str, int]], as_rows(1, single=True, sort=True)]
+        pending: Annotated[list[Request], as_values("request_id")]
+        seen: Annotated[dict[str, dict[str, float]], SortedKeys]
+        counts: Annotated[dict[str, int], Configured()]
+
+    class Queue:
+        def __init__(self) -> None:
+            self.waiting: dict[str, dict[str, list[Any]]] = {"e2": {"v1": [2.0, [1]]}, "e1": {"v2": [1.0, []]}}
+            self.marks = {"b": 2, "a": 1}
+            self.pending = {"r1": Request(request_id="r1", n=1)}
+            self.seen = {"m": {"y": 1.0, "x": 2.0}, "a": {}}
+            self.counts = {"configured": 1, "also": 2}
+
+    live = Queue()
+    state = capture(QueueState, live)
+    stored = json.loads(state.model_dump_json())
+    assert stored == {"version": 7, "waiting": [["e2", "v1", 2.0, [1]], ["e1", "v2", 1.0, []]],
+                      "marks": [["a", 1], ["b", 2]], "pending": [{"request_id": "r1", "n": 1}],
+                      "seen": {"a": {}, "m": {"x": 2.0, "y": 1.0}}, "counts": {"configured": 1, "also": 2}}
+    live.waiting["e2"]["v1"][1].append(5)
+    assert state.waiting[0][3] == [1]  # the state does not alias the live object
+
+    again = Queue()
+    again.waiting, again.marks, again.pending, again.seen = {}, {}, {}, {}
+    again.counts = {"configured": 0, "new": 0}
+    assign(again, QueueState.model_validate_json(state.model_dump_json()))
+    assert again.waiting == {"e2": {"v1": [2.0, [1]]}, "e1": {"v2": [1.0, []]}}
+    assert again.marks == {"a": 1, "b": 2} and again.pending == {"r1": Request(request_id="r1", n=1)}
+    assert again.seen == {"a": {}, "m": {"x": 2.0, "y": 1.0}}
+    assert again.counts == {"configured": 1, "new": 0}  # configured keys only
+    assert not hasattr(again, "version")
+    again.waiting["e1"]["v2"][1].append(3)
+    assert state.waiting[1][3] == []  # nor does the restored object alias the state
