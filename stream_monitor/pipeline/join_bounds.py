@@ -7,7 +7,9 @@ keeps them bounded: the label-delay histogram that sets the TTL
 (:meth:`JoinBounds.delay_quantile`), expiry at the event-time watermark, the
 estimated bytes of each entry (:func:`entry_bytes`) and the keep probability
 that thins the waiting predictions to a uniform sample at the cap
-(:func:`uniform`). The state is persisted here too (:meth:`JoinBounds.to_state`).
+(:func:`uniform`). The state is persisted here too (:meth:`JoinBounds.to_state`): the
+entries through the codec (:mod:`~stream_monitor.windows.persist`), the byte and delay
+counters derived from them on load.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import math
 from typing import Any, Final
 
 from stream_monitor.pipeline.state import LabelJoinState
+from stream_monitor.windows.persist import assign, capture
 
 __all__ = ["DEFAULT_MAX_BYTES", "TOMBSTONES", "WARM_DELAYS", "JoinBounds", "Payload", "entry_bytes", "uniform"]
 
@@ -61,7 +64,7 @@ class JoinBounds:
         self.max_labels = max_labels
         self.max_bytes = max_bytes
         self.seed = seed
-        self.preds: dict[str, dict[str, list[Any]]] = {}  # id -> version -> [ts, payload, bytes, pinned]
+        self.preds: dict[str, dict[str, list[Any]]] = {}  # id -> version -> [ts, payload, pinned]
         self.labels: dict[str, list[Any]] = {}  # id -> [ts, label, label_version, [joined versions]]
         self.tombstones: dict[str, float] = {}  # expired prediction id -> its time (late labels' delays)
         self.n_preds = 0
@@ -115,10 +118,10 @@ class JoinBounds:
         for eid in [e for e in self.preds if uniform(self.seed, e) >= p]:
             waiting = self.preds[eid]
             for v, x in list(waiting.items()):
-                if x[3]:
+                if x[2]:
                     continue  # pinned
                 del waiting[v]
-                self._forget(x)
+                self._forget(eid, x)
                 self._count(self.sampled, v)
             if not waiting:
                 del self.preds[eid]
@@ -135,7 +138,7 @@ class JoinBounds:
                 break
             del self.preds[eid]
             for v, x in waiting.items():
-                self._forget(x)
+                self._forget(eid, x)
                 self._count(self.expired, (v, "ttl"))
                 self.tombstones[eid] = x[0]
             while len(self.tombstones) > TOMBSTONES:
@@ -149,11 +152,18 @@ class JoinBounds:
                 self.max_pending is None or 4 * self.n_preds < self.max_pending):
             self.halvings -= 1  # traffic fell: new predictions are kept twice as often
 
-    def _forget(self, entry: list[Any]) -> None:
+    def _hold(self, size: int, pinned: bool) -> None:
+        """Count a waiting prediction of ``size`` bytes in the bounds."""
+        self.n_preds += 1
+        self.bytes += size
+        self.pinned_bytes += size if pinned else 0
+
+    def _forget(self, event_id: str, entry: list[Any]) -> None:
+        """Count a waiting prediction out of the bounds."""
+        size = entry_bytes(event_id, entry[1])
         self.n_preds -= 1
-        self.bytes -= entry[2]
-        if entry[3]:
-            self.pinned_bytes -= entry[2]
+        self.bytes -= size
+        self.pinned_bytes -= size if entry[2] else 0
 
     def _drop_label(self, event_id: str, reason: str) -> None:
         entry = self.labels.pop(event_id)
@@ -172,29 +182,18 @@ class JoinBounds:
     # -- state -------------------------------------------------------------------------
 
     def to_state(self) -> LabelJoinState:
-        return LabelJoinState(
-            watermark=self.watermark,
-            preds=[(eid, v, x[0], x[1], int(x[3])) for eid, w in self.preds.items() for v, x in w.items()],
-            labels=[(eid, e[0], e[1], e[2], e[3]) for eid, e in self.labels.items()],
-            tombstones=list(self.tombstones.items()),
-            halvings=self.halvings,
-            delays=self.delays,
-            ttl=self.ttl,
-        )
+        return capture(LabelJoinState, self)
 
     def load_state(self, data: LabelJoinState) -> None:
-        """Restore :meth:`to_state`; a delay histogram of another shape starts empty."""
-        self.watermark = data.watermark
-        self.preds, self.n_preds, self.bytes, self.pinned_bytes = {}, 0, 0, 0
-        for eid, v, ts, payload, pinned in data.preds:
-            size = entry_bytes(eid, payload)
-            self.preds.setdefault(eid, {})[v] = [ts, payload, size, bool(pinned)]
-            self.n_preds += 1
-            self.bytes += size
-            self.pinned_bytes += size if pinned else 0
-        self.labels = {eid: [ts, label, version, list(joined)] for eid, ts, label, version, joined in data.labels}
-        self.tombstones = dict(data.tombstones)
-        self.halvings = data.halvings
-        self.delays = list(data.delays) if len(data.delays) == _DELAY_BINS else [0] * _DELAY_BINS
+        """Restore :meth:`to_state`. The bounds' counters are derived from the entries; a delay
+        histogram of another shape starts empty, and a state without a TTL takes the maximum."""
+        assign(self, data)
+        if len(self.delays) != _DELAY_BINS:
+            self.delays = [0] * _DELAY_BINS
         self.n_delays = sum(self.delays)
-        self.ttl = self.max_ttl if data.ttl is None else data.ttl
+        if data.ttl is None:
+            self.ttl = self.max_ttl
+        self.n_preds = self.bytes = self.pinned_bytes = 0
+        for eid, waiting in self.preds.items():
+            for x in waiting.values():
+                self._hold(entry_bytes(eid, x[1]), x[2])

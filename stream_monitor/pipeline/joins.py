@@ -133,10 +133,8 @@ class JoinBuffer(JoinBounds):
         if not pinned and uniform(self.seed, event_id) >= self.keep_probability:
             self._count(self.sampled, version)
             return []
-        self.preds.setdefault(event_id, {})[version] = [ts, payload, size, pinned]
-        self.n_preds += 1
-        self.bytes += size
-        self.pinned_bytes += size if pinned else 0
+        self.preds.setdefault(event_id, {})[version] = [ts, payload, pinned]
+        self._hold(size, pinned)
         self.admitted = True
         self._shrink()
         return []
@@ -152,7 +150,7 @@ class JoinBuffer(JoinBounds):
             for v in [v for v in waiting if version is None or v == version]:
                 x = waiting.pop(v)
                 pts, payload = x[0], x[1]
-                self._forget(x)
+                self._forget(event_id, x)
                 joined.append(Pair(event_id, v, pts, payload, label, ts))
                 self._observe_delay(ts - pts)
             if not waiting:
@@ -188,6 +186,6 @@ class JoinBuffer(JoinBounds):
         """Forget the waiting predictions of a retired version (not counted as expired)."""
         for eid in [e for e, w in self.preds.items() if version in w]:
             x = self.preds[eid].pop(version)
-            self._forget(x)
+            self._forget(eid, x)
             if not self.preds[eid]:
                 del self.preds[eid]

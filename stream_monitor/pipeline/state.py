@@ -110,13 +110,14 @@ class LabelJoinState(BaseModel):
 
     ``preds`` rows: event id, version, time, payload, pinned (0/1); ``labels`` rows: event
     id, time, label, label version, joined versions; ``tombstones``: expired ids and their
-    times; ``delays``: the label-delay histogram; ``ttl``: the adaptive TTL."""
+    times; ``delays``: the label-delay histogram; ``ttl``: the adaptive TTL. The byte and
+    delay counters are derived from these on load."""
 
     model_config = STATE_CONFIG
     watermark: float | None
-    preds: list[tuple[str, str, float, list[JsonValue], int]]
-    labels: list[tuple[str, float, JsonValue, JsonValue, list[str]]]
-    tombstones: list[tuple[str, float]]
+    preds: Annotated[list[tuple[str, str, float, list[JsonValue], int]], as_rows(2, nested=True)]
+    labels: Annotated[list[tuple[str, float, JsonValue, JsonValue, list[str]]], as_rows(1)]
+    tombstones: Annotated[list[tuple[str, float]], as_rows(1, single=True)]
     halvings: int
     delays: list[int]
     ttl: float | None  # None: the configured maximum

@@ -250,5 +250,5 @@ def test_pins_cannot_break_the_memory_cap() -> None:
     for i in range(10_000):
         j.add_prediction(f"id-{i}", "v1", float(i), [0.5, "1", []], pinned=True)
     assert j.pinned_bytes <= (1 << 20) // 2 and j.bytes <= 1 << 20 and j.keep_probability < 1
-    pinned = [eid for eid, w in j.preds.items() for x in w.values() if x[3]]
+    pinned = [eid for eid, w in j.preds.items() for x in w.values() if x[2]]
     assert sum(entry_bytes(e, [0.5, "1", []]) for e in pinned) == j.pinned_bytes > (1 << 20) // 2 - 600

@@ -1,0 +1,74 @@
+"""The pipeline's state parts round-trip through their models and JSON: equal, unaliased, and
+fitted to the configuration they are restored into (derived counters recomputed, parts of
+another configuration reset or dropped)."""
+
+from __future__ import annotations
+
+import json
+import random
+
+from stream_monitor.pipeline.joins import JoinBuffer
+from stream_monitor.pipeline.state import LabelJoinState
+
+
+def _join(seed: int) -> JoinBuffer:
+    rng = random.Random(seed)
+    j = JoinBuffer(ttl_seconds=200.0, max_pending=60, max_labels=40, min_ttl_seconds=50.0, seed=seed)
+    for i in range(1500):
+        eid = f"e{rng.randrange(600)}"
+        if rng.random() < 0.6:
+            groups = ["north"] if rng.random() < 0.5 else []
+            j.add_prediction(eid, rng.choice(["v1", "v2"]), float(i), [rng.random(), "1", groups],
+                             pinned=rng.random() < 0.1)
+        else:
+            j.add_label(eid, rng.choice([None, "v1"]), float(i) + rng.random() * 30, rng.choice(["0", "1"]))
+    return j
+
+
+def _counters(j: JoinBuffer) -> tuple[object, ...]:
+    return (j.n_preds, j.bytes, j.pinned_bytes, j.n_delays, j.ttl, j.halvings, j.watermark)
+
+
+def test_the_label_join_round_trips_through_json_with_its_counters_derived() -> None:
+    for seed in (1, 2, 3):
+        j = _join(seed)
+        assert j.preds and j.labels and j.tombstones and j.n_delays  # every part is exercised
+        stored = j.to_state().model_dump_json()
+        again = JoinBuffer(ttl_seconds=200.0, max_pending=60, max_labels=40, min_ttl_seconds=50.0, seed=seed)
+        again.load_state(LabelJoinState.model_validate_json(stored))
+        assert again.to_state().model_dump_json() == stored
+        assert _counters(again) == _counters(j)
+        assert again.preds == {e: {v: [x[0], x[1], int(x[2])] for v, x in w.items()} for e, w in j.preds.items()}
+        assert again.labels == j.labels and again.tombstones == j.tombstones and again.delays == j.delays
+        # ... and both go on alike
+        for k in range(1500, 1800):
+            for buf in (j, again):
+                buf.add_prediction(f"n{k}", "v1", float(k), [0.5, "0", []])
+                buf.add_label(f"n{k - 20}", None, float(k), "1")
+        assert again.to_state() == j.to_state() and _counters(again) == _counters(j)
+
+
+def test_the_label_join_state_does_not_alias_the_buffer() -> None:
+    j = _join(4)
+    state = j.to_state()
+    before = state.model_dump_json()
+    eid, waiting = next(iter(j.preds.items()))
+    next(iter(waiting.values()))[1][2].append("changed")
+    next(iter(j.labels.values()))[3].append("v9")
+    assert state.model_dump_json() == before
+    again = JoinBuffer(ttl_seconds=200.0, max_pending=60, max_labels=40, min_ttl_seconds=50.0, seed=4)
+    again.load_state(state)
+    next(iter(next(iter(again.preds.values())).values()))[1].append("more")
+    next(iter(again.labels.values()))[3].append("v8")
+    assert state.model_dump_json() == before
+
+
+def test_a_label_join_state_of_another_shape_fits_the_configured_buffer() -> None:
+    j = _join(5)
+    raw = json.loads(j.to_state().model_dump_json())
+    raw["delays"], raw["ttl"] = [3, 4], None  # another histogram; no adaptive TTL yet
+    again = JoinBuffer(ttl_seconds=900.0, max_pending=60, max_labels=40, min_ttl_seconds=50.0, seed=5)
+    again.load_state(LabelJoinState.model_validate(raw))
+    assert again.delays == [0] * len(j.delays) and again.n_delays == 0
+    assert again.ttl == again.max_ttl == 900.0
+    assert (again.n_preds, again.bytes, again.pinned_bytes) == (j.n_preds, j.bytes, j.pinned_bytes)
