@@ -36,6 +36,7 @@ from typing import Any
 from stream_monitor.events.models import FeatureEvent, PredictionEvent
 from stream_monitor.specs.labels import OTHER_GROUP
 from stream_monitor.windows.groups import group_of
+from stream_monitor.windows.persist import assign, capture
 from stream_monitor.windows.state import SegmentsState
 from stream_monitor.windows.window import Window, WindowLayout
 
@@ -122,14 +123,14 @@ class SegmentWindows:
         self.windows = {k: Window.empty(index, self.layout) for k in self.windows}
 
     def to_state(self) -> SegmentsState:
-        return SegmentsState(params=self.params_hash(self.segments),
-                             windows=[(a, g, w.to_state()) for (a, g), w in self.windows.items()])
+        return capture(SegmentsState, self, params=self.params_hash(self.segments))
 
     def load_state(self, data: SegmentsState | None) -> bool:
-        """Restore :meth:`to_state`; ``False`` (fresh windows kept) when absent or configured differently."""
+        """Restore :meth:`to_state` into the configured groups, each window shaped by the
+        layout; ``False`` (fresh windows kept) when absent or configured differently."""
         if data is None or data.params != self.params_hash(self.segments):
             return False
-        for a, g, w in data.windows:
-            if (a, g) in self.windows:
-                self.windows[(a, g)] = Window.from_state(w, self.layout)
+        assign(self, data, skip=("params",))
+        for w in self.windows.values():
+            w.fit(self.layout)
         return True

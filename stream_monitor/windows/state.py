@@ -25,7 +25,8 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, model_serializer, model_validator
 
 from stream_monitor.windows.groups import GroupCounts
-from stream_monitor.windows.persist import From, Int64Array
+from stream_monitor.windows.persist import Configured, From, Int64Array
+from stream_monitor.windows.persist_mappings import as_rows
 
 __all__ = [
     "STATE_CONFIG",
@@ -92,11 +93,12 @@ class WindowState(BaseModel):
 
 class SegmentsState(BaseModel):
     """:class:`~stream_monitor.windows.segments.SegmentWindows`: ``params`` hashes the
-    configured groups; ``windows`` holds (attribute, group, window)."""
+    configured groups; ``windows`` holds (attribute, group, window), restored for the
+    configured groups only."""
 
     model_config = STATE_CONFIG
     params: str
-    windows: list[tuple[str, str, WindowState]]
+    windows: Annotated[list[tuple[str, str, WindowState]], as_rows(2, single=True), Configured()]
 
 
 class _Row(BaseModel):

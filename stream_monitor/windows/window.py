@@ -222,22 +222,21 @@ class Window(Persistent[WindowState]):
 
     @classmethod
     def from_state(cls, state: WindowState, layout: WindowLayout | None = None) -> Window:
-        """The window ``state`` describes, shaped by ``layout`` when given (see :func:`_fit`)."""
+        """The window ``state`` describes, shaped by ``layout`` when given (see :meth:`fit`)."""
         window = restore(cls, state)
         if layout is not None:
-            _fit(window, layout)
+            window.fit(layout)
         return window
 
-
-def _fit(window: Window, layout: WindowLayout) -> None:
-    """Shape a restored window as ``layout``: its features in the layout's order
-    (``KeyError`` when one is missing), the layout's prediction and embedding (empty when
-    the state has none); ``TypeError`` when a state is of another kind than the layout's."""
-    empty = Window.empty(window.index, layout)
-    window.accumulators = {k: _same_kind(window.accumulators[k], acc) for k, acc in empty.accumulators.items()}
-    window.prediction = (empty.prediction if window.prediction is None or empty.prediction is None
-                         else _same_kind(window.prediction, empty.prediction))
-    window.embedding = empty.embedding if window.embedding is None or empty.embedding is None else window.embedding
+    def fit(self, layout: WindowLayout) -> None:
+        """Shape the window as ``layout``: its features in the layout's order (``KeyError``
+        when one is missing), the layout's prediction and embedding (empty when the window
+        has none); ``TypeError`` when an accumulator is of another kind than the layout's."""
+        empty = Window.empty(self.index, layout)
+        self.accumulators = {k: _same_kind(self.accumulators[k], acc) for k, acc in empty.accumulators.items()}
+        self.prediction = (empty.prediction if self.prediction is None or empty.prediction is None
+                           else _same_kind(self.prediction, empty.prediction))
+        self.embedding = empty.embedding if self.embedding is None or empty.embedding is None else self.embedding
 
 
 def _same_kind(got: Accumulator, want: Accumulator) -> Accumulator:

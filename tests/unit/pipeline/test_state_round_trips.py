@@ -6,9 +6,15 @@ from __future__ import annotations
 
 import json
 import random
+from functools import cache
 
 from stream_monitor.pipeline.joins import JoinBuffer
+from stream_monitor.pipeline.monitor import Monitor
 from stream_monitor.pipeline.state import LabelJoinState
+from stream_monitor.pipeline.version_state import VersionState
+from stream_monitor.windows.segments import SegmentWindows
+from stream_monitor.windows.state import SegmentsState
+from tests.unit.pipeline import snapshot_scenario as sc
 
 
 def _join(seed: int) -> JoinBuffer:
@@ -72,3 +78,51 @@ def test_a_label_join_state_of_another_shape_fits_the_configured_buffer() -> Non
     assert again.delays == [0] * len(j.delays) and again.n_delays == 0
     assert again.ttl == again.max_ttl == 900.0
     assert (again.n_preds, again.bytes, again.pinned_bytes) == (j.n_preds, j.bytes, j.pinned_bytes)
+
+
+@cache
+def _monitor() -> Monitor:
+    """The snapshot scenario's monitor part way: a learned reference, segments, streams, CUSUMs,
+    rolling windows, the feature join and the label path all hold state."""
+    mon = sc.monitor()
+    sc.run(mon, sc.records(n=2500)[:3200])
+    return mon
+
+
+def _version(mon: Monitor) -> VersionState:
+    return next(v for v in mon.models[sc.FRAUD].versions.values() if v.segments is not None)
+
+
+def _fresh_segments(segments: SegmentWindows) -> SegmentWindows:
+    return SegmentWindows.empty(segments.segments, segments.layout, 0)
+
+
+def test_segment_windows_round_trip_into_the_configured_groups() -> None:
+    segments = _version(_monitor()).segments
+    assert segments is not None and any(w.n for w in segments.windows.values())
+    stored = segments.to_state().model_dump_json()
+    again = _fresh_segments(segments)
+    assert again.load_state(SegmentsState.model_validate_json(stored))
+    assert again.to_state().model_dump_json() == stored
+    assert list(again.windows) == list(segments.windows)
+    for key, window in again.windows.items():  # restored unaliased, shaped by the layout
+        assert window is not segments.windows[key]
+        assert list(window.accumulators) == list(segments.windows[key].accumulators)
+    next(iter(again.windows.values())).n += 1
+    assert segments.to_state().model_dump_json() == stored
+
+
+def test_segment_windows_of_another_configuration_start_fresh_and_unconfigured_groups_are_dropped() -> None:
+    segments = _version(_monitor()).segments
+    assert segments is not None
+    raw = json.loads(segments.to_state().model_dump_json())
+    fresh = _fresh_segments(segments).to_state()
+    other = _fresh_segments(segments)
+    assert not other.load_state(SegmentsState.model_validate({**raw, "params": "another"}))
+    assert not other.load_state(None)
+    assert other.to_state() == fresh
+    raw["windows"].append(["region", "mars", raw["windows"][0][2]])
+    again = _fresh_segments(segments)
+    assert again.load_state(SegmentsState.model_validate(raw))
+    assert ("region", "mars") not in again.windows
+    assert again.to_state() == segments.to_state()
