@@ -87,6 +87,9 @@ class VersionOutcomes:
     def coverage(self) -> float | None:
         return self.labelled / self.predictions if self.predictions else None
 
+    def to_state(self) -> OutcomeVersionState:
+        return capture(OutcomeVersionState, self)
+
 
 class OutcomeVersions:
     """The config and the versions of one model's label path (the base of ``OutcomeMonitor``)."""
@@ -182,12 +185,11 @@ class OutcomeVersions:
     # -- persistence ---------------------------------------------------------------------
 
     def to_state(self) -> OutcomeMonitorState:
-        return OutcomeMonitorState(params=self.params_hash,
-                                   versions={v: capture(OutcomeVersionState, s) for v, s in self.versions.items()},
-                                   join=self.join.to_state() if self.join is not None else None)
+        return capture(OutcomeMonitorState, self)
 
     def load_state(self, data: OutcomeMonitorState) -> bool:
-        """Restore from :meth:`to_state`; ``False`` (fresh state kept) when the config changed."""
+        """Restore from :meth:`to_state` (each version named by its key, the join into the
+        configured one); ``False`` (fresh state kept) when the config changed."""
         if data.params != self.params_hash:
             return False
         self.versions = {v: restore(VersionOutcomes, d, version=v) for v, d in data.versions.items()}

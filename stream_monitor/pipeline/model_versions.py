@@ -10,26 +10,26 @@ and :meth:`~ModelVersions.load_state` save and restore every version.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from stream_monitor.detectors.cusum import CusumBank
-from stream_monitor.detectors.streaming import restore_streaming
 from stream_monitor.events.models import PredictionEvent
 from stream_monitor.pipeline.feature_join import FeatureJoin
 from stream_monitor.pipeline.state import ModelMonitorState, VersionSnapshot
 from stream_monitor.pipeline.version_state import VersionState, WindowEvent
 from stream_monitor.specs.model import ModelSpec
-from stream_monitor.windows.persist import capture
+from stream_monitor.windows.persist import assign, capture
 from stream_monitor.windows.profile import ReferenceProfile, build_profile
 from stream_monitor.windows.window import Window
 
 __all__ = ["ModelVersions", "_check_seasonal"]
 
 _PRED_COLUMN = "__prediction__"
+# What a started version's layouts shape (see ModelVersions._fit), or what its reference decides.
+_FITTED = ("reference", "learning", "window", "healthy", "cusum", "segments", "phases")
 
 
 def _check_seasonal(spec: ModelSpec, reference: ReferenceProfile | None) -> None:
@@ -110,45 +110,44 @@ class ModelVersions:
     # -- persistence -----------------------------------------------------------------
 
     def to_state(self) -> ModelMonitorState:
-        # The reference is kept only when it was learned (a configured one is reloaded).
-        versions = {v: capture(VersionSnapshot, s, reference=s.reference if (s.learned and s.reference) else None)
-                    for v, s in self.versions.items()}
-        return ModelMonitorState(params=self.params_hash, versions=versions,
-                                 feature_join=self.join.to_state() if self.join is not None else None)
+        return capture(ModelMonitorState, self)
 
     def load_state(self, data: ModelMonitorState) -> bool:
         """Restore from :meth:`to_state`. Returns ``False`` (and keeps a fresh state)
         when the parameters that shaped the state have changed."""
         if data.params != self.params_hash:
             return False
-        self.versions = {}
-        for v, d in data.versions.items():
-            configured = self._reference_for(v)
-            s = VersionState(v, None, learned=configured is None, incarnation=d.incarnation)
-            ref = configured if configured is not None else d.reference
-            if ref is not None:
-                s.start(self.spec, ref)
-                self._load_detectors(s, d)
-            else:
-                s.learning = list(d.learning or [])
-            s.policy = copy.deepcopy(d.policy)
-            self.versions[v] = s
+        self.versions = {v: self._restored(v, d) for v, d in data.versions.items()}
         if self.join is not None and data.feature_join is not None:
             self.join.load_state(data.feature_join)
         return True
 
-    def _load_detectors(self, s: VersionState, d: VersionSnapshot) -> None:
-        """The window and the detectors' state of a started version."""
-        assert s.layout is not None
-        s.window = Window.from_state(d.window, s.layout) if d.window is not None else s.window
-        assert s.window is not None
-        s.streams.update({k: restore_streaming(x) for k, x in d.streams.items() if k in s.streams})
-        s.stream_marks.update({k: x for k, x in d.stream_marks.items() if k in s.streams})
+    def _restored(self, version: str, d: VersionSnapshot) -> VersionState:
+        """The version ``d`` describes, started from its configured reference (else the learned
+        one): configuration builds its layouts and detectors, the state fills them."""
+        configured = self._reference_for(version)
+        s = VersionState(version, None, learned=configured is None)
+        ref = configured if configured is not None else d.reference
+        if ref is not None:
+            s.start(self.spec, ref)
+        assign(s, d, skip=_FITTED)
+        if ref is None:
+            s.learning = list(d.learning or [])
+        else:
+            self._fit(s, d)
+        return s
+
+    def _fit(self, s: VersionState, d: VersionSnapshot) -> None:
+        """The parts of a started version that its layouts shape: the open and healthy windows,
+        the CUSUM bank, the segment windows and the phase counts. A bank, segments or phase
+        counts that do not fit the configured layout start fresh."""
+        assert s.layout is not None and s.window is not None
+        if d.window is not None:
+            s.window = Window.from_state(d.window, s.layout)
         s.healthy = [Window.from_state(h, s.layout) for h in d.healthy]
         if s.cusum_layout is not None and d.cusum is not None:
             head = self.spec.detectors.sequential.head_start
             s.cusum = CusumBank.from_state(d.cusum, s.cusum_layout, head) or s.cusum
-        # Segments configured differently (or newly) start fresh.
         if s.segments is not None and not s.segments.load_state(d.segments):
             s.segments.reset(s.window.index)
         if s.phases is not None and d.phases is not None and len(d.phases) == s.phases.size:

@@ -24,10 +24,10 @@ from pydantic import BaseModel, JsonValue, SerializerFunctionWrapHandler, model_
 
 from stream_monitor.decisions.state import PolicyState
 from stream_monitor.detectors.state import CusumState, StreamingState
-from stream_monitor.detectors.streaming import restore_concept
+from stream_monitor.detectors.streaming import restore_concept, restore_streaming
 from stream_monitor.detectors.streaming_base import StreamingBase
 from stream_monitor.windows.groups import GroupCounts
-from stream_monitor.windows.persist import From, Int64Array, Revive
+from stream_monitor.windows.persist import Configured, From, Int64Array, Revive
 from stream_monitor.windows.persist_mappings import as_rows
 from stream_monitor.windows.profile import ReferenceProfile
 from stream_monitor.windows.state import (
@@ -65,19 +65,24 @@ class _OmitNone(BaseModel):
         return out
 
 
+def _streaming_detectors(states: dict[str, StreamingState]) -> dict[str, StreamingBase]:
+    return {k: restore_streaming(s) for k, s in states.items()}
+
+
 class VersionSnapshot(_OmitNone):
     """One model version of the drift path (:class:`~stream_monitor.pipeline.version_state.VersionState`).
 
     ``reference`` is kept only when it was learned; ``learning`` holds the rows still
-    being learned from (``None`` once the reference exists)."""
+    being learned from (``None`` once the reference exists). The streaming detectors and
+    their marks are restored for the configured detectors only."""
 
     _OPTIONAL = frozenset({"cusum", "segments", "phases"})
-    reference: ReferenceProfile | None
+    reference: Annotated[ReferenceProfile | None, From("learned_reference")]
     learning: list[dict[str, JsonValue]] | None
     window: WindowState | None
     policy: PolicyState
-    streams: dict[str, StreamingState]
-    stream_marks: dict[str, int]
+    streams: Annotated[dict[str, StreamingState], Revive(_streaming_detectors), Configured()]
+    stream_marks: Annotated[dict[str, int], Configured()]
     healthy: list[WindowState]
     incarnation: str
     cusum: CusumState | None = None
@@ -100,9 +105,9 @@ class ModelMonitorState(_OmitNone):
     parameters that shaped the state."""
 
     _OPTIONAL = frozenset({"feature_join"})
-    params: str
+    params: Annotated[str, From("params_hash")]
     versions: dict[str, VersionSnapshot]
-    feature_join: FeatureJoinState | None = None
+    feature_join: Annotated[FeatureJoinState | None, From("join")] = None
 
 
 class LabelJoinState(BaseModel):
@@ -153,6 +158,6 @@ class OutcomeMonitorState(BaseModel):
     """:class:`~stream_monitor.pipeline.label_monitor.OutcomeMonitor`."""
 
     model_config = STATE_CONFIG
-    params: str
+    params: Annotated[str, From("params_hash")]
     versions: dict[str, OutcomeVersionState]
     join: LabelJoinState | None

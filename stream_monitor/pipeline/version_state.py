@@ -30,7 +30,9 @@ from stream_monitor.events.models import FeatureEvent, PredictionEvent
 from stream_monitor.pipeline.plan import EvaluationPlan
 from stream_monitor.pipeline.seasonal import PhaseCalibrator, PhaseReference
 from stream_monitor.pipeline.sequential import sequential_layout
+from stream_monitor.pipeline.state import VersionSnapshot
 from stream_monitor.specs.model import ModelSpec
+from stream_monitor.windows.persist import capture
 from stream_monitor.windows.profile import ReferenceProfile
 from stream_monitor.windows.segments import SegmentWindows
 from stream_monitor.windows.window import Window, WindowLayout
@@ -88,6 +90,14 @@ class VersionState:
             self.cusum_layout = sequential_layout(spec, reference)
         head = det.sequential.head_start
         self.cusum = CusumBank.empty(self.cusum_layout, head) if self.cusum_layout is not None else None
+
+    @property
+    def learned_reference(self) -> ReferenceProfile | None:
+        """The reference when it was learned (a configured one is not persisted: configuration gives it)."""
+        return self.reference if self.learned and self.reference else None
+
+    def to_state(self) -> VersionSnapshot:
+        return capture(VersionSnapshot, self)
 
     def reference_info(self, rolling: ReferenceProfile | None = None) -> ReferenceInfo:
         ref = rolling if rolling is not None else self.reference

@@ -10,7 +10,7 @@ from functools import cache
 
 from stream_monitor.pipeline.joins import JoinBuffer
 from stream_monitor.pipeline.monitor import Monitor
-from stream_monitor.pipeline.state import LabelJoinState
+from stream_monitor.pipeline.state import LabelJoinState, ModelMonitorState, OutcomeMonitorState
 from stream_monitor.pipeline.version_state import VersionState
 from stream_monitor.windows.segments import SegmentWindows
 from stream_monitor.windows.state import SegmentsState
@@ -126,3 +126,63 @@ def test_segment_windows_of_another_configuration_start_fresh_and_unconfigured_g
     assert again.load_state(SegmentsState.model_validate(raw))
     assert ("region", "mars") not in again.windows
     assert again.to_state() == segments.to_state()
+
+
+def test_a_model_monitor_round_trips_into_one_built_from_the_same_configuration() -> None:
+    first = _monitor().models[sc.FRAUD]
+    stored = first.to_state().model_dump_json()
+    second = sc.monitor().models[sc.FRAUD]
+    assert second.load_state(ModelMonitorState.model_validate_json(stored))
+    assert second.to_state().model_dump_json() == stored
+    a = _version(_monitor())
+    b = second.versions[a.version]
+    assert a.learned and b.learned and b.reference is not None and b.layout is not None
+    assert b.window is not a.window and b.streams.keys() == a.streams.keys() and b.policy is not a.policy
+    b.policy.history.append(True)
+    b.stream_marks[next(iter(b.stream_marks))] += 1
+    assert first.to_state().model_dump_json() == stored
+
+
+def test_a_model_state_of_other_parameters_is_refused_and_unconfigured_detectors_are_dropped() -> None:
+    first = _monitor().models[sc.FRAUD]
+    raw = json.loads(first.to_state().model_dump_json())
+    fresh = sc.monitor().models[sc.FRAUD]
+    assert not fresh.load_state(ModelMonitorState.model_validate({**raw, "params": "other"}))
+    assert fresh.versions == {}
+    version = next(iter(raw["versions"].values()))
+    kept = dict(version["streams"])
+    version["streams"]["ddm"] = version["streams"]["adwin"]  # not configured
+    version["stream_marks"]["ddm"] = 7
+    del version["streams"]["kswin"]  # configured, but not in this state: starts fresh
+    again = sc.monitor().models[sc.FRAUD]
+    assert again.load_state(ModelMonitorState.model_validate(raw))
+    restored = next(iter(again.versions.values()))
+    assert list(restored.streams) == list(kept) and "ddm" not in restored.stream_marks
+    assert restored.streams["kswin"].seen == 0 and restored.streams["adwin"].seen > 0
+
+
+def test_a_version_still_learning_round_trips_its_rows() -> None:
+    mon = sc.monitor()
+    sc.run(mon, sc.records(n=2500)[:800])
+    model = mon.models[sc.FRAUD]
+    learning = [v for v in model.versions.values() if v.learning]
+    assert learning and all(v.layout is None for v in learning)
+    stored = model.to_state().model_dump_json()
+    again = sc.monitor().models[sc.FRAUD]
+    assert again.load_state(ModelMonitorState.model_validate_json(stored))
+    assert again.to_state().model_dump_json() == stored
+    assert [v.learning for v in again.versions.values()] == [v.learning for v in model.versions.values()]
+
+
+def test_the_label_path_round_trips_its_versions_and_join() -> None:
+    first = _monitor().outcomes[sc.CREDIT]
+    assert first.versions and first.join is not None and first.join.preds
+    stored = first.to_state().model_dump_json()
+    second = sc.monitor().outcomes[sc.CREDIT]
+    assert second.load_state(OutcomeMonitorState.model_validate_json(stored))
+    assert second.to_state().model_dump_json() == stored
+    assert not sc.monitor().outcomes[sc.CREDIT].load_state(
+        OutcomeMonitorState.model_validate({**json.loads(stored), "params": "other"}))
+    version = next(iter(second.versions.values()))
+    version.marks[next(iter(version.marks))] += 1
+    assert first.to_state().model_dump_json() == stored
