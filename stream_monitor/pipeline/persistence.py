@@ -19,6 +19,7 @@ from stream_monitor.pipeline.label_monitor import OutcomeMonitor
 from stream_monitor.pipeline.model_monitor import ModelMonitor
 from stream_monitor.pipeline.outcome import TopicPartition
 from stream_monitor.pipeline.snapshot import MonitorState, decode_snapshot, encode_snapshot
+from stream_monitor.windows.persist import assign, capture
 
 __all__ = ["MonitorPersistence"]
 
@@ -38,15 +39,7 @@ class MonitorPersistence:
 
     def state(self) -> MonitorState:
         """The whole state, typed (:mod:`stream_monitor.pipeline.snapshot`)."""
-        return MonitorState(
-            positions=[(t, p, o) for (t, p), o in sorted(self.positions.items())],
-            models={m: mon.to_state() for m, mon in self.models.items()},
-            pending=list(self.pending.values()),
-            routed=[(t, p, m, o) for (t, p, m), o in sorted(self.routed.items())],
-            outcomes={m: o.to_state() for m, o in self.outcomes.items()},
-            newest=dict(sorted(self.newest.items())),
-            learned={m: dict(sorted(v.items())) for m, v in sorted(self.learned.items())},
-        )
+        return capture(MonitorState, self)
 
     def to_state(self) -> dict[str, JsonValue]:
         """:meth:`state` as JSON-able data (what a snapshot holds)."""
@@ -69,13 +62,12 @@ class MonitorPersistence:
             raise SnapshotError(f"snapshot does not fit the configured models: {type(exc).__name__}") from None
 
     def _restore(self, data: MonitorState) -> list[str]:
-        self.positions = {(t, p): o for t, p, o in data.positions}
-        self.pending = {r.request_id: r for r in data.pending}
+        """Restore ``data`` into the configured models: newest times of configured models only,
+        learned versions of the models that learn them (at most ``max_versions`` each), each
+        model's drift and label path by its own ``load_state``."""
+        assign(self, data, skip=("models", "outcomes", "newest"))
         self.newest = {m: t for m, t in data.newest.items() if m in self.models}
-        for model_id, saved_versions in data.learned.items():
-            if model_id in self.learned:
-                self.learned[model_id] = dict(list(saved_versions.items())[-self._caps[model_id]:])
-        self.routed = {(t, p, m): o for t, p, m, o in data.routed}
+        self.learned = {m: dict(list(seen.items())[-self._caps[m]:]) for m, seen in self.learned.items()}
         reset = []
         for model_id, mon in self.models.items():
             saved = data.models.get(model_id)

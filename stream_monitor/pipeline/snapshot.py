@@ -34,7 +34,7 @@ import json
 import re
 import zlib
 from collections.abc import Callable, Mapping
-from typing import Any, Final, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
@@ -42,6 +42,8 @@ from stream_monitor.decisions.request import RetrainRequest
 from stream_monitor.errors import SnapshotError
 from stream_monitor.pipeline.intake import OTHER_VERSION, VERSION_PATTERN
 from stream_monitor.pipeline.state import ModelMonitorState, OutcomeMonitorState
+from stream_monitor.windows.persist import Configured, Fixed
+from stream_monitor.windows.persist_mappings import SortedKeys, as_rows, as_values
 from stream_monitor.windows.state import STATE_CONFIG
 
 __all__ = ["MIGRATIONS", "SNAPSHOT_SCHEMA", "MonitorState", "decode_snapshot", "encode_snapshot", "migrate_1_to_2"]
@@ -55,17 +57,19 @@ class MonitorState(BaseModel):
     """:class:`~stream_monitor.pipeline.monitor.Monitor`: consumed positions (topic,
     partition, offset), per-model drift and label state, requests not yet published,
     routed positions (topic, partition, model, offset), the newest event time and the
-    learned versions (and when each was last seen) per model."""
+    learned versions (and when each was last seen) per model. Positions and routed positions
+    are stored as sorted rows, the mappings in key order; learned versions are restored for the
+    models that learn versions."""
 
     model_config = STATE_CONFIG
-    schema_version: Literal[2] = Field(default=2, alias="schema")
-    positions: list[tuple[str, int, int]]
+    schema_version: Annotated[Literal[2], Fixed()] = Field(default=2, alias="schema")
+    positions: Annotated[list[tuple[str, int, int]], as_rows(2, single=True, sort=True)]
     models: dict[str, ModelMonitorState]
-    pending: list[RetrainRequest]
-    routed: list[tuple[str, int, str, int]]
+    pending: Annotated[list[RetrainRequest], as_values("request_id")]
+    routed: Annotated[list[tuple[str, int, str, int]], as_rows(3, single=True, sort=True)]
     outcomes: dict[str, OutcomeMonitorState]
-    newest: dict[str, float]
-    learned: dict[str, dict[str, float]]
+    newest: Annotated[dict[str, float], SortedKeys]
+    learned: Annotated[dict[str, dict[str, float]], SortedKeys, Configured()]
 
 
 def encode_snapshot(state: MonitorState) -> bytes:

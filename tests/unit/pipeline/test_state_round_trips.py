@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import random
+import zlib
 from functools import cache
 
 from stream_monitor.pipeline.joins import JoinBuffer
@@ -83,9 +84,9 @@ def test_a_label_join_state_of_another_shape_fits_the_configured_buffer() -> Non
 @cache
 def _monitor() -> Monitor:
     """The snapshot scenario's monitor part way: a learned reference, segments, streams, CUSUMs,
-    rolling windows, the feature join and the label path all hold state."""
+    rolling windows, the feature join, the label path and pending requests all hold state."""
     mon = sc.monitor()
-    sc.run(mon, sc.records(n=2500)[:3200])
+    sc.run(mon, sc.records(n=2500)[:8000])
     return mon
 
 
@@ -186,3 +187,36 @@ def test_the_label_path_round_trips_its_versions_and_join() -> None:
     version = next(iter(second.versions.values()))
     version.marks[next(iter(version.marks))] += 1
     assert first.to_state().model_dump_json() == stored
+
+
+def test_the_monitor_state_stores_sorted_rows_and_restores_into_the_configured_models() -> None:
+    first = _monitor()
+    state = first.state()
+    raw = json.loads(state.model_dump_json(by_alias=True))
+    assert raw["schema"] == 2 and raw["positions"] == sorted(raw["positions"]) and raw["pending"]
+    assert list(raw["newest"]) == sorted(raw["newest"]) and raw["learned"][sc.FRAUD]
+    raw["positions"].append(["elsewhere", 3, 9])
+    raw["routed"] = [["t", 1, sc.FRAUD, 5], ["a", 0, sc.FRAUD, 3]]
+    raw["newest"]["unconfigured"] = 1.0
+    raw["learned"]["unconfigured"] = {"v1": 1.0}
+    raw["learned"][sc.FRAUD] = {f"v{i}": float(i) for i in range(20)}  # more than max_versions
+    again = sc.monitor()
+    cap = next(s.max_versions for s in sc.specs() if s.model_id == sc.FRAUD)
+    assert again.restore(zlib.compress(json.dumps(raw).encode())) == []
+    assert again.positions[("elsewhere", 3)] == 9 and again.positions.keys() == {*first.positions, ("elsewhere", 3)}
+    assert "unconfigured" not in again.newest and "unconfigured" not in again.learned
+    assert again.learned[sc.FRAUD] == {f"v{i}": float(i) for i in range(20 - cap, 20)}
+    assert again.pending == first.pending and all(again.pending[k] is not first.pending[k] for k in first.pending)
+    assert again.routed == {("t", 1, sc.FRAUD): 5, ("a", 0, sc.FRAUD): 3}
+    assert again.state().routed == [("a", 0, sc.FRAUD, 3), ("t", 1, sc.FRAUD, 5)]
+
+
+def test_the_monitor_state_round_trips_unaliased() -> None:
+    first = _monitor()
+    blob = first.snapshot()
+    again = sc.monitor()
+    assert again.restore(blob) == []
+    assert again.snapshot() == blob
+    again.positions[next(iter(again.positions))] += 1
+    again.routed.clear()
+    assert first.snapshot() == blob

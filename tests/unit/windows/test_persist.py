@@ -108,22 +108,24 @@ def test_every_field_marker_reaches_the_built_models() -> None:
     from pydantic import BaseModel
 
     from stream_monitor.detectors import state as detector_state
+    from stream_monitor.pipeline import snapshot as snapshot_state
     from stream_monitor.pipeline import state as pipeline_state
     from stream_monitor.windows import state as window_state
-    from stream_monitor.windows.persist import From, Revive
+    from stream_monitor.windows.persist import Configured, Fixed, From, Revive
 
     checked = 0
-    for module in (window_state, detector_state, pipeline_state):
+    for module in (window_state, detector_state, pipeline_state, snapshot_state):
         for _, model in inspect.getmembers(module, inspect.isclass):
             if not issubclass(model, BaseModel) or model.__module__ != module.__name__:
                 continue
             hints = typing.get_type_hints(model, include_extras=True)
             for name, info in model.model_fields.items():
-                declared = [m for m in getattr(hints[name], "__metadata__", ()) if isinstance(m, From | Revive)]
-                built = [m for m in info.metadata if isinstance(m, From | Revive)]
+                markers = From | Revive | Fixed | Configured
+                declared = [m for m in getattr(hints[name], "__metadata__", ()) if isinstance(m, markers)]
+                built = [m for m in info.metadata if isinstance(m, markers)]
                 assert len(built) == len(declared), (model.__name__, name)
                 checked += len(declared)
-    assert checked >= 20
+    assert checked >= 50
 
 
 def test_mapping_forms_store_rows_values_and_key_order_and_restore_unaliased() -> None:
