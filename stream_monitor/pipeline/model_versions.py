@@ -21,7 +21,7 @@ from stream_monitor.pipeline.feature_join import FeatureJoin
 from stream_monitor.pipeline.state import ModelMonitorState, VersionSnapshot
 from stream_monitor.pipeline.version_state import VersionState, WindowEvent
 from stream_monitor.specs.model import ModelSpec
-from stream_monitor.windows.persist import assign, capture
+from stream_monitor.windows.persist import assign, capture, revived
 from stream_monitor.windows.profile import ReferenceProfile, build_profile
 from stream_monitor.windows.window import Window
 
@@ -132,7 +132,7 @@ class ModelVersions:
             s.start(self.spec, ref)
         assign(s, d, skip=_FITTED)
         if ref is None:
-            s.learning = list(d.learning or [])
+            s.learning = revived(d.learning or [])
         else:
             self._fit(s, d)
         return s

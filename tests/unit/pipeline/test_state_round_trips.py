@@ -169,10 +169,15 @@ def test_a_version_still_learning_round_trips_its_rows() -> None:
     learning = [v for v in model.versions.values() if v.learning]
     assert learning and all(v.layout is None for v in learning)
     stored = model.to_state().model_dump_json()
+    state = ModelMonitorState.model_validate_json(stored)
     again = sc.monitor().models[sc.FRAUD]
-    assert again.load_state(ModelMonitorState.model_validate_json(stored))
+    assert again.load_state(state)
     assert again.to_state().model_dump_json() == stored
     assert [v.learning for v in again.versions.values()] == [v.learning for v in model.versions.values()]
+    rows = next(v.learning for v in again.versions.values() if v.learning)
+    rows[0]["amount"] = -1.0
+    rows.append({})
+    assert state.model_dump_json() == stored  # the restored rows are not the state's
 
 
 def test_the_label_path_round_trips_its_versions_and_join() -> None:
