@@ -27,26 +27,44 @@ import numpy as np
 import scipy.special
 
 from stream_monitor.detectors.kolmogorov_exact import (
-    _MIN_LOG,
-    _PI_FOUR,
-    _PI_SIX,
-    _PI_SQUARED,
-    _SQRT2PI,
-    _SQRT3,
     _clip_prob,
     _kolmogn_DMTW,
     _kolmogn_Pomeranz,
-    _log_nfactorial_div_n_pow_n,
     _select_and_clip_prob,
 )
 
 __all__ = ["kstwo_sf"]
+
+_SQRT2PI = np.sqrt(2 * np.pi)
+_LOG_2PI = np.log(2 * np.pi)
+_MIN_LOG = -708
+_SQRT3 = np.sqrt(3)
+_PI_SQUARED = np.pi ** 2
+_PI_FOUR = np.pi ** 4
+_PI_SIX = np.pi ** 6
+
+# [Lifted from _loggamma.pxd.] If B_m are the Bernoulli numbers,
+# then Stirling coeffs are B_{2j}/(2j)/(2j-1) for j=8,...1.
+_STIRLING_COEFFS = [-2.955065359477124183e-2, 6.4102564102564102564e-3,
+                    -1.9175269175269175269e-3, 8.4175084175084175084e-4,
+                    -5.952380952380952381e-4, 7.9365079365079365079e-4,
+                    -2.7777777777777777778e-3, 8.3333333333333333333e-2]
 
 
 def kstwo_sf(d: float, n: int) -> float:
     """``scipy.stats.kstwo.sf(d, n)``: the chance that the two-sided statistic of ``n``
     observations reaches ``d`` when they follow the reference."""
     return float(_kolmogn(n, d, cdf=False))
+
+
+def _log_nfactorial_div_n_pow_n(n: Any) -> Any:
+    # Computes n! / n**n
+    #    = (n-1)! / n**(n-1)
+    # Uses Stirling's approximation, but removes n*log(n) up-front to
+    # avoid subtractive cancellation.
+    #    = log(n)/2 - n + log(sqrt(2pi)) + sum B_{2j}/(2j)/(2j-1)/n**(2j-1)
+    rn = 1.0/n
+    return np.log(n)/2 - n + _LOG_2PI/2 + rn * np.polyval(_STIRLING_COEFFS, rn/n)
 
 
 def _kolmogn_PelzGood(n: Any, x: Any, cdf: bool = True) -> Any:
@@ -72,7 +90,21 @@ def _kolmogn_PelzGood(n: Any, x: Any, cdf: bool = True) -> Any:
         return _select_and_clip_prob(0.0, 1.0, cdf=cdf)
 
     q = np.exp(qlog)
+    K0to3, maxk = _pelz_good_odd_sums(z, zsquared, zfour, zsix, q)
+    _pelz_good_integer_sums(K0to3, z, zsquared, zthree, zsix, maxk)
+    powers_of_n = np.power(n * 1.0, np.arange(len(K0to3)) / 2.0)
+    K0to3 /= powers_of_n
 
+    if not cdf:
+        K0to3 *= -1
+        K0to3[0] += 1
+
+    Ksum = sum(K0to3)
+    return Ksum
+
+
+def _pelz_good_odd_sums(z: Any, zsquared: Any, zfour: Any, zsix: Any, q: Any) -> tuple[Any, int]:
+    """K0 to K3 over the odd integers (a Horner scheme in ``q``), and the number of terms."""
     # Coefficients of terms in the sums for K1, K2 and K3
     k1a = -zsquared
     k1b = _PI_SQUARED / 4
@@ -104,7 +136,11 @@ def _kolmogn_PelzGood(n: Any, x: Any, cdf: bool = True) -> Any:
     K0to3 *= _SQRT2PI
     # z**10 > 0 as z > 0.04
     K0to3 /= np.array([z, 6 * zfour, 72 * z**7, 6480 * z**10])
+    return K0to3, maxk
 
+
+def _pelz_good_integer_sums(K0to3: Any, z: Any, zsquared: Any, zthree: Any, zsix: Any, maxk: int) -> None:
+    """Add the terms of K2 and K3 that sum over all integers to ``K0to3``."""
     # Now do the other sum over the other terms, all integers k
     # K_2:  (pi^2 k^2) q^(k^2),
     # K_3:  (3pi^2 k^2 z^2 - pi^4 k^4)*q^(k^2)
@@ -121,19 +157,9 @@ def _kolmogn_PelzGood(n: Any, x: Any, cdf: bool = True) -> Any:
     k3extra = np.sum((sqrt3z + kspi) * (sqrt3z - kspi) * ksquared * qpwers)
     k3extra *= _PI_SQUARED * _SQRT2PI/(216 * zsix)
     K0to3[3] += k3extra
-    powers_of_n = np.power(n * 1.0, np.arange(len(K0to3)) / 2.0)
-    K0to3 /= powers_of_n
-
-    if not cdf:
-        K0to3 *= -1
-        K0to3[0] += 1
-
-    Ksum = sum(K0to3)
-    return Ksum
 
 
-
-def _kolmogn(n: Any, x: Any, cdf: bool = True) -> Any:  # noqa: C901 - SciPy's code, line for line
+def _kolmogn(n: Any, x: Any, cdf: bool = True) -> Any:
     """Computes the CDF(or SF) for the two-sided Kolmogorov-Smirnov statistic.
 
     x must be of type float, n of type integer.
@@ -166,16 +192,25 @@ def _kolmogn(n: Any, x: Any, cdf: bool = True) -> Any:  # noqa: C901 - SciPy's c
 
     nxsquared = t * x
     if n <= 140:
-        if nxsquared <= 0.754693:
-            prob = _kolmogn_DMTW(n, x, cdf=True)
-            return _select_and_clip_prob(prob, 1.0 - prob, cdf=cdf)
-        if nxsquared <= 4:
-            prob = _kolmogn_Pomeranz(n, x, cdf=True)
-            return _select_and_clip_prob(prob, 1.0 - prob, cdf=cdf)
-        # Now use Miller approximation of 2*smirnov
-        prob = 2 * scipy.special.smirnov(n, x)
-        return _select_and_clip_prob(1.0 - prob, prob, cdf=cdf)
+        return _kolmogn_small_n(n, x, nxsquared, cdf)
+    return _kolmogn_large_n(n, x, nxsquared, cdf)
 
+
+def _kolmogn_small_n(n: Any, x: Any, nxsquared: Any, cdf: bool) -> Any:
+    """:func:`_kolmogn` for ``n <= 140`` where neither Ruben-Gambino nor the exact 2 smirnov applies."""
+    if nxsquared <= 0.754693:
+        prob = _kolmogn_DMTW(n, x, cdf=True)
+        return _select_and_clip_prob(prob, 1.0 - prob, cdf=cdf)
+    if nxsquared <= 4:
+        prob = _kolmogn_Pomeranz(n, x, cdf=True)
+        return _select_and_clip_prob(prob, 1.0 - prob, cdf=cdf)
+    # Now use Miller approximation of 2*smirnov
+    prob = 2 * scipy.special.smirnov(n, x)
+    return _select_and_clip_prob(1.0 - prob, prob, cdf=cdf)
+
+
+def _kolmogn_large_n(n: Any, x: Any, nxsquared: Any, cdf: bool) -> Any:
+    """:func:`_kolmogn` for ``n > 140`` where neither Ruben-Gambino nor the exact 2 smirnov applies."""
     # Split CDF and SF as they have different cutoffs on nxsquared.
     if not cdf:
         if nxsquared >= 370.0:
@@ -191,4 +226,3 @@ def _kolmogn(n: Any, x: Any, cdf: bool = True) -> Any:  # noqa: C901 - SciPy's c
     else:
         cdfprob = _kolmogn_PelzGood(n, x, cdf=True)
     return _select_and_clip_prob(cdfprob, 1.0 - cdfprob, cdf=cdf)
-

@@ -26,32 +26,6 @@ _E128 = 128
 _EP128 = np.ldexp(np.longdouble(1), _E128)
 _EM128 = np.ldexp(np.longdouble(1), -_E128)
 
-_SQRT2PI = np.sqrt(2 * np.pi)
-_LOG_2PI = np.log(2 * np.pi)
-_MIN_LOG = -708
-_SQRT3 = np.sqrt(3)
-_PI_SQUARED = np.pi ** 2
-_PI_FOUR = np.pi ** 4
-_PI_SIX = np.pi ** 6
-
-# [Lifted from _loggamma.pxd.] If B_m are the Bernoulli numbers,
-# then Stirling coeffs are B_{2j}/(2j)/(2j-1) for j=8,...1.
-_STIRLING_COEFFS = [-2.955065359477124183e-2, 6.4102564102564102564e-3,
-                    -1.9175269175269175269e-3, 8.4175084175084175084e-4,
-                    -5.952380952380952381e-4, 7.9365079365079365079e-4,
-                    -2.7777777777777777778e-3, 8.3333333333333333333e-2]
-
-
-
-def _log_nfactorial_div_n_pow_n(n: Any) -> Any:
-    # Computes n! / n**n
-    #    = (n-1)! / n**(n-1)
-    # Uses Stirling's approximation, but removes n*log(n) up-front to
-    # avoid subtractive cancellation.
-    #    = log(n)/2 - n + log(sqrt(2pi)) + sum B_{2j}/(2j)/(2j-1)/n**(2j-1)
-    rn = 1.0/n
-    return np.log(n)/2 - n + _LOG_2PI/2 + rn * np.polyval(_STIRLING_COEFFS, rn/n)
-
 
 def _clip_prob(p: Any) -> Any:
     """clips a probability to range 0<=p<=1."""
@@ -85,6 +59,27 @@ def _kolmogn_DMTW(n: Any, d: Any, cdf: bool = True) -> Any:
     h = k - nd
     m = 2 * k - 1
 
+    H = _dmtw_matrix(h, m)
+    Hpwr, expnt = _dmtw_power(H, n, k)
+
+    p = Hpwr[k - 1, k - 1]
+
+    # Multiply by n!/n^n
+    for i in range(1, n + 1):
+        p = i * p / n
+        if np.abs(p) < _EM128:
+            p *= _EP128
+            expnt -= _E128
+
+    # unscale
+    if expnt != 0:
+        p = np.ldexp(p, expnt)
+
+    return _select_and_clip_prob(p, 1.0-p, cdf)
+
+
+def _dmtw_matrix(h: Any, m: int) -> Any:
+    """The initial m*m matrix H of the Durbin matrix algorithm."""
     H = np.zeros([m, m])
 
     # Initialize: v is first column (and last row) of H
@@ -106,7 +101,11 @@ def _kolmogn_DMTW(n: Any, d: Any, cdf: bool = True) -> Any:
         H[i - 1:, i] = w[:m - i + 1]
     H[:, 0] = v
     H[-1, :] = np.flip(v, axis=0)
+    return H
 
+
+def _dmtw_power(H: Any, n: Any, k: int) -> tuple[Any, int]:
+    """H^n by repeated squaring, scaled as needed: (the scaled power, its binary exponent)."""
     Hpwr = np.eye(np.shape(H)[0])  # Holds intermediate powers of H
     nn = n
     expnt = 0  # Scaling of Hpwr
@@ -122,21 +121,7 @@ def _kolmogn_DMTW(n: Any, d: Any, cdf: bool = True) -> Any:
             H /= _EP128
             Hexpnt += _E128
         nn = nn // 2
-
-    p = Hpwr[k - 1, k - 1]
-
-    # Multiply by n!/n^n
-    for i in range(1, n + 1):
-        p = i * p / n
-        if np.abs(p) < _EM128:
-            p *= _EP128
-            expnt -= _E128
-
-    # unscale
-    if expnt != 0:
-        p = np.ldexp(p, expnt)
-
-    return _select_and_clip_prob(p, 1.0-p, cdf)
+    return Hpwr, expnt
 
 
 def _pomeranz_compute_j1j2(i: int, n: Any, ll: int, ceilf: int, roundf: int) -> tuple[Any, Any]:
@@ -182,6 +167,26 @@ def _kolmogn_Pomeranz(n: Any, x: Any, cdf: bool = True) -> Any:
     ceilf = (1 if f > 0 else 0)
     roundf = (1 if f > 0.5 else 0)
     npwrs = 2 * (ll + 1)    # Maximum number of powers needed in convolutions
+    powers = _pomeranz_powers(n, g, npwrs)
+    V1, V1s, expnt = _pomeranz_rows(n, ll, ceilf, roundf, npwrs, powers)
+
+    # multiply by n!
+    ans = V1[n - V1s]
+    for m in range(1, n + 1):
+        if np.abs(ans) > _EP128:
+            ans *= _EM128
+            expnt += _E128
+        ans *= m
+
+    # Undo any intermediate scaling
+    if expnt != 0:
+        ans = np.ldexp(ans, expnt)
+    ans = _select_and_clip_prob(ans, 1.0 - ans, cdf)
+    return ans
+
+
+def _pomeranz_powers(n: Any, g: Any, npwrs: int) -> tuple[Any, Any, Any]:
+    """The three *almost* Poisson probabilities of the Pomeranz recursion, up to ``npwrs`` terms."""
     gpower = np.empty(npwrs)  # gpower = (g/n)^m/m!
     twogpower = np.empty(npwrs)  # twogpower = (2g/n)^m/m!
     onem2gpower = np.empty(npwrs)  # onem2gpower = ((1-2g)/n)^m/m!
@@ -190,13 +195,19 @@ def _kolmogn_Pomeranz(n: Any, x: Any, cdf: bool = True) -> Any:
     gpower[0] = 1.0
     twogpower[0] = 1.0
     onem2gpower[0] = 1.0
-    expnt = 0
     g_over_n, two_g_over_n, one_minus_two_g_over_n = g/n, 2*g/n, (1 - 2*g)/n
     for m in range(1, npwrs):
         gpower[m] = gpower[m - 1] * g_over_n / m
         twogpower[m] = twogpower[m - 1] * two_g_over_n / m
         onem2gpower[m] = onem2gpower[m - 1] * one_minus_two_g_over_n / m
+    return gpower, twogpower, onem2gpower
 
+
+def _pomeranz_rows(n: Any, ll: int, ceilf: int, roundf: int, npwrs: int,
+                   powers: tuple[Any, Any, Any]) -> tuple[Any, int, int]:
+    """The recursion's last row, the start index of that row and the scaling exponent."""
+    gpower, twogpower, onem2gpower = powers
+    expnt = 0
     V0 = np.zeros([npwrs])
     V1 = np.zeros([npwrs])
     V1[0] = 1  # first row
@@ -225,18 +236,4 @@ def _kolmogn_Pomeranz(n: Any, x: Any, cdf: bool = True) -> Any:
                 V1 *= _EP128
                 expnt -= _E128
             V1s = V0s + j1 - k1
-
-    # multiply by n!
-    ans = V1[n - V1s]
-    for m in range(1, n + 1):
-        if np.abs(ans) > _EP128:
-            ans *= _EM128
-            expnt += _E128
-        ans *= m
-
-    # Undo any intermediate scaling
-    if expnt != 0:
-        ans = np.ldexp(ans, expnt)
-    ans = _select_and_clip_prob(ans, 1.0 - ans, cdf)
-    return ans
-
+    return V1, V1s, expnt
