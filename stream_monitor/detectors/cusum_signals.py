@@ -120,15 +120,7 @@ class CusumLayout:
         (:func:`~stream_monitor.detectors.cusum_thresholds.derived_head_start`); without
         one it is :data:`~stream_monitor.detectors.cusum_thresholds.DEFAULT_HEAD_START`.
         """
-        t = _Tables(variance)
-        for name, prof in numeric.items():
-            t.add_numeric(name, prof)
-        for name, cat in categorical.items():
-            t.add_categorical(name, cat)
-        if isinstance(prediction, NumericProfile):
-            t.add_numeric(PREDICTION, prediction)
-        elif isinstance(prediction, CategoricalProfile):
-            t.add_categorical(PREDICTION, prediction)
+        t = _tables(numeric, categorical, prediction, variance)
         pair_specs: list[tuple[int, int, float, float]] = []
         if sample is not None and max_pairs > 0 and len(sample[1]) >= 20:
             pair_specs, pair_signals = _pairs(t.nums, t.num_probs, sample, max_pairs, seed, copula_draws)
@@ -195,3 +187,20 @@ class CusumLayout:
         return out
 
 
+def _tables(
+    numeric: Mapping[str, NumericProfile],
+    categorical: Mapping[str, CategoricalProfile],
+    prediction: NumericProfile | CategoricalProfile | None,
+    variance: bool,
+) -> _Tables:
+    """The single-input signals of every feature and of the prediction."""
+    t = _Tables(variance)
+    for name, prof in numeric.items():
+        t.add_numeric(name, prof)
+    for name, cat in categorical.items():
+        t.add_categorical(name, cat)
+    if isinstance(prediction, NumericProfile):
+        t.add_numeric(PREDICTION, prediction)
+    elif isinstance(prediction, CategoricalProfile):
+        t.add_categorical(PREDICTION, prediction)
+    return t
