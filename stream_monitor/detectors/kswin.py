@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import collections
 
-from stream_monitor.detectors.state import AlgorithmState, KswinState
+from stream_monitor.detectors.state import KswinState
 from stream_monitor.detectors.streaming_base import RiverWrapped
 
 __all__ = ["KSWIN"]
@@ -61,19 +61,22 @@ class KSWIN(RiverWrapped):
     def _estimate(self) -> float:
         return float(self._det.p_value)
 
-    def _dump(self) -> KswinState:
-        version, internal, gauss = self._det._rng.getstate()
-        return KswinState(window=[float(x) for x in self._det.window], rng=(version, list(internal), gauss),
-                          p_value=float(self._det.p_value), n=int(self._det.n),
-                          drift=bool(self._det.drift_detected))
+    @property
+    def _window(self) -> list[float]:
+        """river's window (a deque bounded at ``window_size``), as a list."""
+        return [float(x) for x in self._det.window]
 
-    def _load(self, data: AlgorithmState) -> None:
-        if not isinstance(data, KswinState):
-            raise TypeError(f"KSWIN cannot load a {type(data).__name__}")
-        det = self._det
-        det.window = collections.deque(data.window, maxlen=det.window_size)
-        version, internal, gauss = data.rng
-        det._rng.setstate((version, tuple(internal), gauss))
-        det.p_value = data.p_value
-        det.n = data.n
-        det._drift_detected = data.drift
+    @_window.setter
+    def _window(self, values: list[float]) -> None:
+        self._det.window = collections.deque(values, maxlen=self._det.window_size)
+
+    @property
+    def _rng_state(self) -> tuple[int, list[int], float | None]:
+        """The state of river's random generator (``random.getstate()``, its middle tuple as a list)."""
+        version, internal, gauss = self._det._rng.getstate()
+        return version, list(internal), gauss
+
+    @_rng_state.setter
+    def _rng_state(self, state: tuple[int, list[int], float | None]) -> None:
+        version, internal, gauss = state
+        self._det._rng.setstate((version, tuple(internal), gauss))

@@ -61,11 +61,11 @@ class KswinState(BaseModel):
     """KSWIN's window and the state of its random generator (``random.getstate()``)."""
 
     model_config = STATE_CONFIG
-    window: list[float]
-    rng: tuple[int, list[int], float | None]
-    p_value: float
-    n: int
-    drift: bool
+    window: Annotated[list[float], From("_window")]
+    rng: Annotated[tuple[int, list[int], float | None], From("_rng_state")]
+    p_value: Annotated[float, From("_det.p_value")]
+    n: Annotated[int, From("_det.n")]
+    drift: Annotated[bool, From("_det._drift_detected")]
 
 
 class PageHinkleyState(BaseModel):
