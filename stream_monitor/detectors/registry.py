@@ -14,23 +14,15 @@ from typing import Any, Final
 
 import numpy as np
 
-from stream_monitor.detectors import hellinger as _hellinger_mod
-from stream_monitor.detectors import jensen_shannon as _js_mod
+from stream_monitor.detectors import distances as _distances_mod
 from stream_monitor.detectors import mean_shift as _mean_mod
-from stream_monitor.detectors import psi as _psi_mod
-from stream_monitor.detectors import unseen as _unseen_mod
 from stream_monitor.detectors import variance_shift as _var_mod
-from stream_monitor.detectors import wasserstein as _w_mod
 from stream_monitor.detectors.base import StatResult, TestInput, WindowTest
 from stream_monitor.detectors.chi2 import chi2_homogeneity, cohens_w
-from stream_monitor.detectors.hellinger import hellinger
-from stream_monitor.detectors.jensen_shannon import js_distance
+from stream_monitor.detectors.distances import coarsen, hellinger, js_distance, psi, unseen_share, wasserstein_binned
 from stream_monitor.detectors.ks import ks_binned
 from stream_monitor.detectors.mean_shift import mean_shift_test
-from stream_monitor.detectors.psi import coarsen, psi
-from stream_monitor.detectors.unseen import unseen_share
 from stream_monitor.detectors.variance_shift import variance_shift_test
-from stream_monitor.detectors.wasserstein import wasserstein_binned
 
 __all__ = ["BOTH", "COARSENED", "WINDOW_TESTS", "get_test"]
 
@@ -109,9 +101,9 @@ def _numeric_coarsened(name: str, bins: int) -> WindowTest:
 
 
 _COARSE_FN: dict[str, tuple[Counts, str, float]] = {
-    "psi": (psi, _doc(_psi_mod), 0.2),
-    "jensen_shannon": (js_distance, _doc(_js_mod), 0.1),
-    "hellinger": (hellinger, _doc(_hellinger_mod), 0.1),
+    "psi": (psi, _doc(_distances_mod), 0.2),
+    "jensen_shannon": (js_distance, _doc(_distances_mod), 0.1),
+    "hellinger": (hellinger, _doc(_distances_mod), 0.1),
 }
 _CATEGORICAL_VERSION = {name: _distance(name, fn, doc, d, BOTH) for name, (fn, doc, d) in _COARSE_FN.items()}
 
@@ -124,14 +116,14 @@ WINDOW_TESTS: Final = MappingProxyType(
         "psi": _numeric_coarsened("psi", 10),
         "jensen_shannon": _numeric_coarsened("jensen_shannon", 10),
         "hellinger": _numeric_coarsened("hellinger", 10),
-        "wasserstein": WindowTest("wasserstein", "distance", NUMERIC, _needs_more("wasserstein"), _doc(_w_mod),
+        "wasserstein": WindowTest("wasserstein", "distance", NUMERIC, _needs_more("wasserstein"), _doc(_distances_mod),
                                   0.1, "wasserstein", compute_full=_wasserstein, batch=_wasserstein_batch),
         "mean_shift": WindowTest("mean_shift", "pvalue", NUMERIC, _needs_more("mean_shift"), _doc(_mean_mod),
                                  None, "mean_z", compute_full=_mean_shift, default_effect=0.1),
         "variance_shift": WindowTest("variance_shift", "pvalue", NUMERIC, _needs_more("variance_shift"),
                                      _doc(_var_mod), None, "log_variance_z", compute_full=_variance_shift,
                                      default_effect=0.1),
-        "unseen_share": _distance("unseen_share", unseen_share, _doc(_unseen_mod), 0.02, CATEGORICAL),
+        "unseen_share": _distance("unseen_share", unseen_share, _doc(_distances_mod), 0.02, CATEGORICAL),
     }
 )
 

@@ -23,8 +23,8 @@ from scipy import special
 from stream_monitor.decisions.conclusion import WindowReport
 from stream_monitor.decisions.policy import decide_outcomes
 from stream_monitor.decisions.request import ReferenceInfo, RetrainRequest, WindowInfo
+from stream_monitor.detectors.distances import psi as psi_statistic
 from stream_monitor.detectors.fairness import FairnessValue, gap_test, outcome_fairness, representation
-from stream_monitor.detectors.psi import psi as psi_statistic
 from stream_monitor.detectors.reading import Reading, label_reading
 from stream_monitor.pipeline.label_versions import OutcomeVersions, VersionOutcomes
 from stream_monitor.specs.labels import HIGHER_IS_BETTER

@@ -16,10 +16,7 @@ from scipy import stats
 from scipy.spatial import distance
 
 from stream_monitor.detectors import TestInput, get_test
-from stream_monitor.detectors.hellinger import hellinger
-from stream_monitor.detectors.jensen_shannon import js_distance
-from stream_monitor.detectors.unseen import unseen_share
-from stream_monitor.detectors.wasserstein import wasserstein_binned
+from stream_monitor.detectors.distances import hellinger, js_distance, unseen_share, wasserstein_binned
 from stream_monitor.specs.model import ModelSpec
 from stream_monitor.windows import NumericAccumulator, binning_for, build_profile
 
