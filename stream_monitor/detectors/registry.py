@@ -1,12 +1,13 @@
 """The explicit registry of window tests: config names -> :class:`WindowTest`.
 
 Built here, by hand, not by import side effects. Add a test by writing its
-module and one entry below.
+statistic (a distance in :mod:`~stream_monitor.detectors.distances`, a test with a
+p-value in :mod:`~stream_monitor.detectors.two_sample`) and one entry below. A
+test's ``doc`` is the docstring of the module that computes it.
 """
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from functools import lru_cache
 from types import MappingProxyType
@@ -14,15 +15,16 @@ from typing import Any, Final
 
 import numpy as np
 
-from stream_monitor.detectors import distances as _distances_mod
-from stream_monitor.detectors import mean_shift as _mean_mod
-from stream_monitor.detectors import variance_shift as _var_mod
+from stream_monitor.detectors import distances, two_sample
 from stream_monitor.detectors.base import StatResult, TestInput, WindowTest
-from stream_monitor.detectors.chi2 import chi2_homogeneity, cohens_w
 from stream_monitor.detectors.distances import coarsen, hellinger, js_distance, psi, unseen_share, wasserstein_binned
-from stream_monitor.detectors.ks import ks_binned
-from stream_monitor.detectors.mean_shift import mean_shift_test
-from stream_monitor.detectors.variance_shift import variance_shift_test
+from stream_monitor.detectors.two_sample import (
+    chi2_homogeneity,
+    cohens_w,
+    ks_binned,
+    mean_shift_test,
+    variance_shift_test,
+)
 
 __all__ = ["BOTH", "COARSENED", "WINDOW_TESTS", "get_test"]
 
@@ -38,6 +40,10 @@ Counts = Callable[..., Any]
 
 def _doc(module: object) -> str:
     return getattr(module, "__doc__", None) or ""
+
+
+_DISTANCE_DOC = _doc(distances)
+_TWO_SAMPLE_DOC = _doc(two_sample)
 
 
 def _ks(ref: np.ndarray, win: np.ndarray) -> StatResult:
@@ -101,29 +107,27 @@ def _numeric_coarsened(name: str, bins: int) -> WindowTest:
 
 
 _COARSE_FN: dict[str, tuple[Counts, str, float]] = {
-    "psi": (psi, _doc(_distances_mod), 0.2),
-    "jensen_shannon": (js_distance, _doc(_distances_mod), 0.1),
-    "hellinger": (hellinger, _doc(_distances_mod), 0.1),
+    "psi": (psi, _DISTANCE_DOC, 0.2),
+    "jensen_shannon": (js_distance, _DISTANCE_DOC, 0.1),
+    "hellinger": (hellinger, _DISTANCE_DOC, 0.1),
 }
 _CATEGORICAL_VERSION = {name: _distance(name, fn, doc, d, BOTH) for name, (fn, doc, d) in _COARSE_FN.items()}
 
 WINDOW_TESTS: Final = MappingProxyType(
     {
-        "ks": WindowTest("ks", "pvalue", NUMERIC, _ks, _doc(sys.modules[ks_binned.__module__]), None, "ks_d",
-                         default_effect=0.05),
-        "chi2": WindowTest("chi2", "pvalue", CATEGORICAL, _chi2, _doc(sys.modules[chi2_homogeneity.__module__]),
-                           None, "chi2", default_effect=0.1),
+        "ks": WindowTest("ks", "pvalue", NUMERIC, _ks, _TWO_SAMPLE_DOC, None, "ks_d", default_effect=0.05),
+        "chi2": WindowTest("chi2", "pvalue", CATEGORICAL, _chi2, _TWO_SAMPLE_DOC, None, "chi2", default_effect=0.1),
         "psi": _numeric_coarsened("psi", 10),
         "jensen_shannon": _numeric_coarsened("jensen_shannon", 10),
         "hellinger": _numeric_coarsened("hellinger", 10),
-        "wasserstein": WindowTest("wasserstein", "distance", NUMERIC, _needs_more("wasserstein"), _doc(_distances_mod),
+        "wasserstein": WindowTest("wasserstein", "distance", NUMERIC, _needs_more("wasserstein"), _DISTANCE_DOC,
                                   0.1, "wasserstein", compute_full=_wasserstein, batch=_wasserstein_batch),
-        "mean_shift": WindowTest("mean_shift", "pvalue", NUMERIC, _needs_more("mean_shift"), _doc(_mean_mod),
+        "mean_shift": WindowTest("mean_shift", "pvalue", NUMERIC, _needs_more("mean_shift"), _TWO_SAMPLE_DOC,
                                  None, "mean_z", compute_full=_mean_shift, default_effect=0.1),
         "variance_shift": WindowTest("variance_shift", "pvalue", NUMERIC, _needs_more("variance_shift"),
-                                     _doc(_var_mod), None, "log_variance_z", compute_full=_variance_shift,
+                                     _TWO_SAMPLE_DOC, None, "log_variance_z", compute_full=_variance_shift,
                                      default_effect=0.1),
-        "unseen_share": _distance("unseen_share", unseen_share, _doc(_distances_mod), 0.02, CATEGORICAL),
+        "unseen_share": _distance("unseen_share", unseen_share, _DISTANCE_DOC, 0.02, CATEGORICAL),
     }
 )
 

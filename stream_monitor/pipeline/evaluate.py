@@ -38,8 +38,8 @@ import numpy as np
 
 from stream_monitor.detectors.base import TestInput
 from stream_monitor.detectors.calibration import Calibrator
-from stream_monitor.detectors.mmd import mmd_test
 from stream_monitor.detectors.reading import Quality, Reading
+from stream_monitor.detectors.two_sample import mmd_test
 from stream_monitor.pipeline.plan import EvaluationPlan, FeaturePlan, Profile
 from stream_monitor.windows.accumulators import CategoricalAccumulator, NumericAccumulator
 from stream_monitor.windows.embedding import FeatureMap

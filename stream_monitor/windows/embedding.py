@@ -7,7 +7,7 @@ is mapped to ``2 * D`` random Fourier features (Rahimi & Recht 2007), whose
 inner product approximates the Gaussian kernel, and a window keeps only the
 *sum* of its rows' features: a vector of fixed size, exactly mergeable, cheap
 to snapshot. The MMD is then the distance between the window's mean feature
-and the reference's (see :mod:`stream_monitor.detectors.mmd`).
+and the reference's (see :func:`stream_monitor.detectors.two_sample.mmd_test`).
 
 Rows are first put on a common scale with the reference's own CDF of each
 feature (from the profile's quantile bins), turned into normal scores: heavy

@@ -15,9 +15,8 @@ import pytest
 from scipy import stats
 
 from stream_monitor.detectors import WINDOW_TESTS, get_test
-from stream_monitor.detectors.chi2 import chi2_homogeneity
 from stream_monitor.detectors.distances import coarsen, psi
-from stream_monitor.detectors.ks import ks_binned
+from stream_monitor.detectors.two_sample import chi2_homogeneity, ks_binned
 from stream_monitor.specs.detection import WINDOW_TEST_TYPES
 
 RNG_SEED = 20260101
