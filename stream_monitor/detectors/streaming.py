@@ -53,8 +53,7 @@ from typing import Any, Final
 
 from stream_monitor.detectors.adwin import ADWIN
 from stream_monitor.detectors.ddm import DDM
-from stream_monitor.detectors.kswin import KSWIN
-from stream_monitor.detectors.page_hinkley import PageHinkley
+from stream_monitor.detectors.river_wrapped import KSWIN, PageHinkley
 from stream_monitor.detectors.state import StreamingState
 from stream_monitor.detectors.streaming_base import StreamingBase
 from stream_monitor.specs.model import ModelSpec
