@@ -40,11 +40,9 @@ import math
 
 import numpy as np
 
-from stream_monitor.detectors.roots import brentq
+from stream_monitor.detectors.roots import brentq, wald_theta, wald_thetas
 
-__all__ = [
-    "DEFAULT_HEAD_START", "MAX_HEAD_START", "cusum_threshold", "derived_head_start", "wald_theta", "wald_thetas",
-]
+__all__ = ["DEFAULT_HEAD_START", "MAX_HEAD_START", "cusum_threshold", "derived_head_start"]
 
 # Gauss-Hermite nodes and weights (standard normal) for the reference's error in a signal's mean.
 _GH_NODES, _GH_WEIGHTS = np.polynomial.hermite_e.hermegauss(24)
@@ -69,59 +67,6 @@ def derived_head_start(log_streams_per_rate: float, rate_per_event: float, horiz
     if chance >= 1 or log_streams_per_rate <= 0:
         return MAX_HEAD_START
     return min(max(1.0 - math.log(1.0 / chance) / log_streams_per_rate, 0.0), MAX_HEAD_START)
-
-
-def wald_thetas(y: np.ndarray, probs: np.ndarray, shifts: np.ndarray) -> np.ndarray:
-    """For each shift ``s``, the ``theta > 0`` with ``E[exp(theta * (y + s))] = 1``; 0 where
-    there is none (``E[y + s] >= 0``, or ``y + s`` is never positive).
-
-    ``log E[exp(t (y + s))]`` is convex in ``t``, 0 at ``t = 0`` and falling there, so
-    Newton's method started right of the root (a Gaussian guess, doubled until past
-    it) descends to the root monotonically; all shifts are solved at once.
-
-    >>> wald_thetas(np.array([-1.5, 0.5]), np.array([0.5, 0.5]), np.array([0.0, 1.0])).round(4).tolist()
-    [1.2188, 0.0]
-    """
-    ys = y[None, :] + shifts[:, None]
-    mean = ys @ probs
-    ok = (mean < 0) & np.any((ys > 0) & (probs > 0)[None, :], axis=1)
-    ys, m = ys[ok], mean[ok]
-    out = np.zeros(len(shifts))
-    if not ys.size:
-        return out
-
-    def g(t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # log E[exp(t y)] and its derivative, stably
-        a = t[:, None] * ys
-        top = a.max(axis=1)
-        e = np.exp(a - top[:, None]) * probs
-        total = e.sum(axis=1)
-        return top + np.log(total), (e * ys).sum(axis=1) / total
-
-    t = -2 * m / np.maximum(((ys - m[:, None]) ** 2) @ probs, 1e-300)  # theta of a normal with this mean and variance
-    for _ in range(200):
-        low = g(t)[0] <= 0
-        if not low.any():
-            break
-        t[low] *= 2
-    for _ in range(100):
-        value, slope = g(t)
-        step = np.where(value > 0, value / slope, 0.0)  # at or left of the root (rounding): done
-        t = t - step
-        if np.all(step <= 1e-12 * t):
-            break
-    out[ok] = t
-    return out
-
-
-def wald_theta(y: np.ndarray, probs: np.ndarray) -> float | None:
-    """The ``theta > 0`` with ``E[exp(theta * y)] = 1``, or ``None`` if there is none
-    (``E[y] >= 0``, or ``y`` is never positive).
-
-    >>> round(wald_theta(np.array([-1.5, 0.5]), np.array([0.5, 0.5])), 4)
-    1.2188
-    """
-    theta = float(wald_thetas(y, probs, np.zeros(1))[0])
-    return theta if theta > 0 else None
 
 
 def _compressed(values: np.ndarray, probs: np.ndarray, points: int = 2048) -> tuple[np.ndarray, np.ndarray]:

@@ -1,14 +1,21 @@
-"""Brent's root finder, as :func:`scipy.optimize.brentq` computes it, without importing
-:mod:`scipy.optimize`.
+"""The root searches of the CUSUM thresholds (:mod:`stream_monitor.detectors.cusum_thresholds`).
 
-The CUSUM thresholds are calibrated by one root search per stream
-(:mod:`stream_monitor.detectors.cusum_thresholds`); :mod:`scipy.optimize` costs a worker about 24 MB
-of resident memory at import for that one function (``scipy.special`` 51 MB,
-``scipy.optimize`` 75 MB, measured with ``/proc/self/statm`` on Python 3.11 and SciPy
-1.17). This is SciPy's C routine (``scipy/optimize/Zeros/brentq.c``, by Charles Harris;
-SciPy is BSD-3-Clause licensed) step for step in Python floats, which are the same IEEE
-doubles, so the roots are the same bit for bit: ``tests/unit/detectors/test_kolmogorov.py`` compares them
-with :func:`scipy.optimize.brentq`.
+Brent's method (:func:`brentq`), as :func:`scipy.optimize.brentq` computes it
+    The thresholds are calibrated by one root search per stream over the
+    reference's error in the signal's mean; :mod:`scipy.optimize` costs a worker
+    about 24 MB of resident memory at import for that one function
+    (``scipy.special`` 51 MB, ``scipy.optimize`` 75 MB, measured with
+    ``/proc/self/statm`` on Python 3.11 and SciPy 1.17). This is SciPy's C
+    routine (``scipy/optimize/Zeros/brentq.c``, by Charles Harris; SciPy is
+    BSD-3-Clause licensed) step for step in Python floats, which are the same
+    IEEE doubles, so the roots are the same bit for bit:
+    ``tests/unit/detectors/test_kolmogorov.py`` compares them with
+    :func:`scipy.optimize.brentq`.
+Wald's ``theta`` (:func:`wald_thetas`, :func:`wald_theta`)
+    For the increments ``y`` of a CUSUM stream, the ``theta > 0`` with
+    ``E[exp(theta * y)] = 1`` on the exact reference distribution of the signal:
+    it sets the stream's threshold (the Wald bound). Newton's method, for many
+    shifts of the signal's mean at once.
 
 >>> brentq(lambda x: x * x - 2.0, 0.0, 2.0, xtol=1e-12)
 1.4142135623731364
@@ -19,7 +26,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Final
 
-__all__ = ["brentq"]
+import numpy as np
+
+__all__ = ["brentq", "wald_theta", "wald_thetas"]
 
 RTOL: Final = 4 * 2.220446049250313e-16  # scipy's default and smallest rtol: 4 machine epsilons
 
@@ -71,3 +80,56 @@ def _step(xpre: float, xcur: float, xblk: float, fpre: float, fcur: float, fblk:
         if 2 * abs(stry) < min(abs(spre), 3 * abs(sbis) - delta):
             return scur, stry  # good short step
     return sbis, sbis  # bisect
+
+
+def wald_thetas(y: np.ndarray, probs: np.ndarray, shifts: np.ndarray) -> np.ndarray:
+    """For each shift ``s``, the ``theta > 0`` with ``E[exp(theta * (y + s))] = 1``; 0 where
+    there is none (``E[y + s] >= 0``, or ``y + s`` is never positive).
+
+    ``log E[exp(t (y + s))]`` is convex in ``t``, 0 at ``t = 0`` and falling there, so
+    Newton's method started right of the root (a Gaussian guess, doubled until past
+    it) descends to the root monotonically; all shifts are solved at once.
+
+    >>> wald_thetas(np.array([-1.5, 0.5]), np.array([0.5, 0.5]), np.array([0.0, 1.0])).round(4).tolist()
+    [1.2188, 0.0]
+    """
+    ys = y[None, :] + shifts[:, None]
+    mean = ys @ probs
+    ok = (mean < 0) & np.any((ys > 0) & (probs > 0)[None, :], axis=1)
+    ys, m = ys[ok], mean[ok]
+    out = np.zeros(len(shifts))
+    if not ys.size:
+        return out
+
+    def g(t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # log E[exp(t y)] and its derivative, stably
+        a = t[:, None] * ys
+        top = a.max(axis=1)
+        e = np.exp(a - top[:, None]) * probs
+        total = e.sum(axis=1)
+        return top + np.log(total), (e * ys).sum(axis=1) / total
+
+    t = -2 * m / np.maximum(((ys - m[:, None]) ** 2) @ probs, 1e-300)  # theta of a normal with this mean and variance
+    for _ in range(200):
+        low = g(t)[0] <= 0
+        if not low.any():
+            break
+        t[low] *= 2
+    for _ in range(100):
+        value, slope = g(t)
+        step = np.where(value > 0, value / slope, 0.0)  # at or left of the root (rounding): done
+        t = t - step
+        if np.all(step <= 1e-12 * t):
+            break
+    out[ok] = t
+    return out
+
+
+def wald_theta(y: np.ndarray, probs: np.ndarray) -> float | None:
+    """The ``theta > 0`` with ``E[exp(theta * y)] = 1``, or ``None`` if there is none
+    (``E[y] >= 0``, or ``y`` is never positive).
+
+    >>> round(wald_theta(np.array([-1.5, 0.5]), np.array([0.5, 0.5])), 4)
+    1.2188
+    """
+    theta = float(wald_thetas(y, probs, np.zeros(1))[0])
+    return theta if theta > 0 else None

@@ -15,6 +15,7 @@ MODULES = [
     "stream_monitor.detectors.calibration",
     "stream_monitor.detectors.cusum",
     "stream_monitor.detectors.cusum_thresholds",
+    "stream_monitor.detectors.roots",
     "stream_monitor.detectors.streaming",
     "stream_monitor.decisions.judge",
     "stream_monitor.windows.persist",

@@ -25,9 +25,8 @@ from stream_monitor.detectors.cusum_thresholds import (
     MAX_HEAD_START,
     cusum_threshold,
     derived_head_start,
-    wald_theta,
-    wald_thetas,
 )
+from stream_monitor.detectors.roots import wald_theta, wald_thetas
 from stream_monitor.detectors.state import CusumState
 from stream_monitor.pipeline.model_monitor import ModelMonitor
 from stream_monitor.specs.detection import SequentialSpec
