@@ -157,7 +157,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
 
 
 def cmd_schemas(args: argparse.Namespace) -> int:
-    from stream_monitor.tools.schemas import write_schemas
+    from stream_monitor.tools.docs_gen import write_schemas
 
     for path in write_schemas(Path(args.output)):
         print(path)

@@ -1,4 +1,4 @@
-"""Generate the reference pages of ``docs/`` from the code, or check that they are current.
+"""Generate the reference pages of ``docs/`` and the JSON Schemas of ``schemas/`` from the code.
 
     python -m stream_monitor.tools.docs_gen metrics          # write docs/metrics.md
     python -m stream_monitor.tools.docs_gen config           # write docs/configuration.md
@@ -10,16 +10,29 @@ The metrics page comes from the Prometheus registry the exporter fills
 (:mod:`stream_monitor.tools.docs_config`), the environment variables' table from the
 same models (:mod:`stream_monitor.tools.docs_env`; the page around it is prose). CI runs the check through
 ``tests/ops/test_generated_docs.py``.
+
+The JSON Schema of every message stream-monitor reads or writes (:func:`all_schemas`; the
+headers of a dead letter are :class:`DeadLetterHeaders`) is exported into ``schemas/`` by
+``stream-monitor schemas`` (:func:`write_schemas`); a test fails when it is out of date.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
-__all__ = ["PAGES", "main", "render", "stale"]
+from pydantic import BaseModel, ConfigDict, Field
+
+from stream_monitor.decisions.request import RetrainRequest
+from stream_monitor.events.envelope import ColumnarEnvelope
+from stream_monitor.events.models import BatchEnvelope, FeatureEvent, LabelEvent, PredictionEvent
+from stream_monitor.validation import ReasonCode
+
+__all__ = ["PAGES", "DeadLetterHeaders", "all_schemas", "main", "render", "stale", "write_schemas"]
 
 
 def _metrics(_current: str) -> str:
@@ -67,6 +80,58 @@ def stale(root: Path, pages: Sequence[str]) -> list[str]:
         if current != fresh:
             out.append(PAGES[page][0])
     return out
+
+
+class DeadLetterHeaders(BaseModel):
+    """Headers of a record on the dead-letter topic (names prefixed ``stream-monitor.``).
+    The record value is the refused value, unchanged; the key is the original key."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+    reason: ReasonCode = Field(alias="stream-monitor.reason")
+    message: str = Field(alias="stream-monitor.message", description="field names and error types only")
+    topic: str = Field(alias="stream-monitor.topic")
+    partition: str = Field(alias="stream-monitor.partition", pattern=r"^[0-9]+$")
+    offset: str = Field(alias="stream-monitor.offset", pattern=r"^[0-9]+$")
+    index: str | None = Field(None, alias="stream-monitor.index", pattern=r"^[0-9]+$")
+    next_offset: str | None = Field(None, alias="stream-monitor.next-offset", pattern=r"^[0-9]+$",
+                                    description="after a batch the consumer could not decode")
+    truncated: str | None = Field(None, alias="stream-monitor.truncated", pattern=r"^[0-9]+$",
+                                  description="original value size when the value was cut")
+    sha256: str | None = Field(None, alias="stream-monitor.sha256", pattern=r"^[0-9a-f]{64}$",
+                               description="of the whole original value, when it was cut")
+    dropped: str | None = Field(None, alias="stream-monitor.dropped", description="'key,headers' when dropped")
+    schema_: str = Field("1", alias="stream-monitor.schema")
+
+
+def all_schemas() -> dict[str, dict[str, Any]]:
+    """The JSON Schema of every message, by name (the file name in ``schemas/`` without ``.json``)."""
+    models: dict[str, type[BaseModel]] = {
+        "prediction-event": PredictionEvent,
+        "feature-event": FeatureEvent,
+        "label-event": LabelEvent,
+        "batch-envelope": BatchEnvelope,
+        "columnar-envelope": ColumnarEnvelope,
+        "retrain-request": RetrainRequest,
+        "dead-letter-headers": DeadLetterHeaders,
+    }
+    out = {}
+    for name, model in models.items():
+        schema = model.model_json_schema(by_alias=True)
+        schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+        schema["$id"] = f"https://stream-monitor.dev/schemas/{name}.json"
+        out[name] = schema
+    return out
+
+
+def write_schemas(directory: Path) -> list[Path]:
+    """Write every schema of :func:`all_schemas` into ``directory``; the paths written."""
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, schema in all_schemas().items():
+        path = directory / f"{name}.json"
+        path.write_text(json.dumps(schema, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        written.append(path)
+    return written
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -11,7 +11,7 @@ import jsonschema
 from stream_monitor.cli import main
 from stream_monitor.settings import ServiceSettings
 from stream_monitor.tools.backtest import run_backtest
-from stream_monitor.tools.schemas import all_schemas
+from stream_monitor.tools.docs_gen import all_schemas
 from stream_monitor.tools.simulate import Scenario, generate
 from tests.conftest import ROOT
 
