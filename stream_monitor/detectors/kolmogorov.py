@@ -14,9 +14,10 @@ lives in) costs a worker about 46 MB of resident memory at import (numpy 25 MB,
 ``scipy.special`` 51 MB, ``scipy.stats`` 98 MB, measured with ``/proc/self/statm`` on
 Python 3.11 and SciPy 1.17). This is SciPy's implementation (Simard and L'Ecuyer, 2011:
 Ruben-Gambino, exact ``2 smirnov``, the Durbin matrix, the Pomeranz recursion and the
-Pelz-Good approximation, each where it is accurate), kept line for line so that the numbers
-are the same bit for bit; ``tests/unit/detectors/test_kolmogorov.py`` compares it with
-``scipy.stats.kstwo.sf``.
+Pelz-Good approximation, each where it is accurate), SciPy's lines in SciPy's order, cut
+into functions of a screen each (the same floating-point operations in the same order), so
+that the numbers are the same bit for bit; ``tests/unit/detectors/test_kolmogorov.py``
+compares it with ``scipy.stats.kstwo.sf``.
 """
 
 from __future__ import annotations

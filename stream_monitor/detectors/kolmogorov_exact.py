@@ -9,8 +9,9 @@
 """Exact Kolmogorov distribution for small ``n x``: the Durbin matrix (Marsaglia, Tsang and
 Wang) and the Pomeranz recursion, as SciPy computes them (see :mod:`.kolmogorov`).
 
-The code is SciPy's, kept line for line (only type annotations added) so that the numbers
-are the same bit for bit: ``tests/unit/detectors/test_kolmogorov.py`` compares them with
+The code is SciPy's lines in SciPy's order (type annotations added), cut into functions of a
+screen each: the same floating-point operations in the same order, so that the numbers are
+the same bit for bit: ``tests/unit/detectors/test_kolmogorov.py`` compares them with
 ``scipy.stats.kstwo.sf`` on a grid of sizes and distances.
 """
 
