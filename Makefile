@@ -62,6 +62,7 @@ $(BENCH_STAMP): $(STAMP)
 bench: $(BENCH_STAMP)
 	$(PY) -m benchmarks.run
 	$(PY) -m benchmarks.columnar
+	$(PY) -m benchmarks.core
 	$(PY) -m benchmarks.goals
 
 # A reduced run (under 3 minutes) to compare before and after a performance change;
@@ -70,6 +71,7 @@ bench-quick: $(BENCH_STAMP)
 	$(PY) -m benchmarks.run --runs 1 --single-events 20000 --batch-events 50000 \
 	  --skip scale latency memory peers --output $(VENV)/bench-quick/performance.md
 	$(PY) -m benchmarks.columnar --quick --output $(VENV)/bench-quick/columnar.md
+	$(PY) -m benchmarks.core --quick --output $(VENV)/bench-quick/core.md
 	$(PY) -m benchmarks.goals --results $(VENV)/bench-quick
 
 schemas: $(STAMP)

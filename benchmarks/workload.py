@@ -1,13 +1,17 @@
 """The benchmark workload: JSON prediction events of 20 numeric and 5 categorical features.
 
 Each event is about 645 bytes. The same seed gives
-the same bytes. :func:`write_config` writes a worker configuration (with a
+the same bytes. The environment variable ``BENCH_NUMERIC_FEATURES`` (read at
+import) sets another number of numeric features, for the benchmarks that measure
+on a wider model (:mod:`benchmarks.core`: 30); a process and the peer process it
+starts see the same value. :func:`write_config` writes a worker configuration (with a
 reference profile built from the same distribution) for ``n_models`` models.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +20,7 @@ import numpy as np
 
 __all__ = ["N_CATEGORICAL", "N_NUMERIC", "encoded_events", "model_spec_dict", "reference_rows", "write_config"]
 
-N_NUMERIC = 20
+N_NUMERIC = int(os.environ.get("BENCH_NUMERIC_FEATURES", "20"))
 N_CATEGORICAL = 5
 NUMERIC = [f"num_{i:02d}" for i in range(N_NUMERIC)]
 CATEGORICAL = [f"cat_{i}" for i in range(N_CATEGORICAL)]
