@@ -89,11 +89,15 @@ class ModelMonitor(ModelVersions, ModelWindows):
         """Add events of this model (any versions, in arrival order)."""
         routed, groups, positions = self._route(events)
         by_version: dict[str, tuple[list[WindowEvent], list[Groups], list[int]]] = {}
-        for e, g, at in zip(routed, groups, positions, strict=True):
-            evs, gs, ps = by_version.setdefault(e.model_version, ([], [], []))
-            evs.append(e)
-            gs.append(g)
-            ps.append(at)
+        versions = {e.model_version for e in routed}
+        if len(versions) == 1:  # the common case: one version, the events as they are
+            by_version[versions.pop()] = (list(routed), list(groups), list(positions))
+        else:
+            for e, g, at in zip(routed, groups, positions, strict=True):
+                evs, gs, ps = by_version.setdefault(e.model_version, ([], [], []))
+                evs.append(e)
+                gs.append(g)
+                ps.append(at)
         reports: list[WindowReport] = []
         requests: list[RetrainRequest] = []
         retired: list[str] = []

@@ -22,11 +22,11 @@ from stream_monitor.decisions.request import RetrainRequest
 from stream_monitor.detectors.base import DetectorState
 from stream_monitor.detectors.streaming import check_model_spec
 from stream_monitor.pipeline.feature_join import JoinCounts
-from stream_monitor.pipeline.intake import VERSION_PATTERN, Intake, RecordIntake
+from stream_monitor.pipeline.intake import VERSION_PATTERN, RecordIntake
 from stream_monitor.pipeline.label_monitor import OutcomeMonitor
 from stream_monitor.pipeline.label_versions import DriftTimeline
 from stream_monitor.pipeline.model_monitor import ModelMonitor
-from stream_monitor.pipeline.outcome import DeadLetter, Outcome, SourceRecord, TopicPartition, event_facts
+from stream_monitor.pipeline.outcome import DeadLetter, Intake, Outcome, SourceRecord, TopicPartition, event_facts
 from stream_monitor.pipeline.persistence import MonitorPersistence
 from stream_monitor.pipeline.snapshot import SNAPSHOT_SCHEMA
 from stream_monitor.pipeline.view import MonitorView

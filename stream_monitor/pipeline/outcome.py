@@ -9,18 +9,19 @@ records to publish again keyed by model (:class:`Route`), and where to seek back
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final, NamedTuple
 
 from stream_monitor.decisions.conclusion import WindowReport
 from stream_monitor.decisions.request import RetrainRequest
-from stream_monitor.events.models import EventKind, FeatureEvent, PredictionEvent
+from stream_monitor.events.models import EventKind, FeatureEvent, LabelEvent, PredictionEvent
 from stream_monitor.pipeline.feature_join import JoinCounts
 from stream_monitor.pipeline.label_monitor import OutcomeBatch
 from stream_monitor.validation import ReasonCode
 
-__all__ = ["ROUTED_FROM", "DeadLetter", "Outcome", "Route", "SourceRecord", "TopicPartition", "event_facts"]
+__all__ = ["ROUTED_FROM", "DeadLetter", "Intake", "Outcome", "Route", "SourceRecord", "TopicPartition", "event_facts"]
 
 ROUTED_FROM: Final = "stream-monitor.routed-from"  # header of a routed copy: b"<partition>:<offset>"
 TopicPartition = tuple[str, int]
@@ -86,6 +87,25 @@ class Outcome:
     feature_join: Mapping[str, JoinCounts] = field(default_factory=dict)  # model -> what its feature join did
     overflow: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (model, kind) -> events of "other"
     partial: bool = False  # from :meth:`Monitor.finish`: the windows closed before they were full
+
+
+@dataclass(slots=True)
+class Intake:
+    """What one :meth:`Monitor.observe` call sorts out of its records before the models see them."""
+
+    consumed: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    dead: list[DeadLetter] = field(default_factory=list)
+    per_model: dict[str, list[PredictionEvent | FeatureEvent]] = field(default_factory=dict)
+    seeks: dict[TopicPartition, int] = field(default_factory=dict)
+    label_path: dict[str, list[PredictionEvent | LabelEvent]] = field(default_factory=dict)
+    # per label-path event: how many of its model's events the drift path sees up to it
+    label_at: dict[str, list[int]] = field(default_factory=dict)
+    duplicates: int = 0
+    routes: list[Route] = field(default_factory=list)
+    overflow: Counter[tuple[str, str]] = field(default_factory=Counter)
+    retired: list[tuple[str, str]] = field(default_factory=list)
+    bounds: dict[str, float] = field(default_factory=dict)  # per model, fixed for the batch
+    label_times: dict[str, float] = field(default_factory=dict)
 
 
 def event_facts(

@@ -13,8 +13,10 @@ from stream_monitor.events import PredictionEvent
 from stream_monitor.events.envelope import encode_columns, encode_rows
 from stream_monitor.events.models import MAX_BATCH_EVENTS, FeatureEvent, LabelEvent
 from stream_monitor.pipeline.monitor import Monitor, Outcome
+from stream_monitor.pipeline.outcome import Intake
 from stream_monitor.specs.model import ModelSpec
 from stream_monitor.tools.simulate import Scenario, generate, to_json
+from stream_monitor.tools.simulate_labels import LabelScenario, generate_labelled, label_events, labelled_model_config
 from stream_monitor.validation import Rejection, decode
 from stream_monitor.windows.profile import ReferenceProfile
 from tests.conftest import make_monitor, records
@@ -209,3 +211,69 @@ def test_a_label_envelope_on_the_label_topic_and_tagged_kinds() -> None:
     tagged = _bytes({"kind": "columns", "event_kind": "feature", "model_id": "m", "model_version": "v",
                      "event_id": ["a"], "timestamp": [1.0], "features": {"x": [2.0]}})
     assert isinstance(decode(tagged, "prediction", max_bytes=1 << 20)[0], FeatureEvent)
+
+
+def _one_by_one(mon: Monitor, monkeypatch: pytest.MonkeyPatch) -> Monitor:
+    """``mon`` with every envelope taken event by event (the path the whole-envelope intake must equal)."""
+    monkeypatch.setattr(mon, "_take_whole", lambda *_: False)
+    return mon
+
+
+def _both_ways(spec: ModelSpec, reference: ReferenceProfile | None, values: Sequence[bytes],
+               monkeypatch: pytest.MonkeyPatch, **kwargs: Any) -> tuple[list[Outcome], list[Outcome], int]:
+    """The outcomes with envelopes taken whole where they can be, one by one, and how many were whole."""
+    whole = Monitor([spec], {spec.model_id: reference}, max_message_bytes=1 << 22, **kwargs)
+    single = _one_by_one(Monitor([spec], {spec.model_id: reference}, max_message_bytes=1 << 22, **kwargs),
+                         monkeypatch)
+    taken_whole: list[int] = []
+    take = whole._take_events
+    monkeypatch.setattr(whole, "_take_events", lambda items, b: bool(take(items, b) and taken_whole.append(1) is None))
+    recs = records(values)
+    got = [whole.observe(recs[lo:lo + 2], now=1.8e9) for lo in range(0, len(recs), 2)]
+    want = [single.observe(recs[lo:lo + 2], now=1.8e9) for lo in range(0, len(recs), 2)]
+    assert whole.to_state() == single.to_state()
+    return got, want, len(taken_whole)
+
+
+def test_a_whole_envelope_is_taken_as_its_events_one_by_one(
+    demo_spec: ModelSpec, demo_reference: ReferenceProfile, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Envelopes of one model and a known version are taken at once; an envelope that mixes
+    versions, has an event past the event-time bound or a version still to learn or refused
+    falls back to one event at a time. Both give the same outcomes and state."""
+    events = _events(6000, drop_every=11)
+    events[2200]["model_version"] = "v9"  # a second version, learned inside a row envelope
+    events[4600]["timestamp"] = 2.5e9  # past the bound (now 1.8e9 plus a day)
+    values = _columnar(events[:2000], 500) + _rows(events[2000:4000], 500) + _columnar(events[4000:], 1000)
+    got, want, whole = _both_ways(demo_spec, demo_reference, values, monkeypatch, max_event_skew_seconds=86_400.0)
+    assert got == want and whole == len(values) - 3  # the first (learning v1), the one with v9, the one too late
+    assert _summary(got)[2], "the abrupt scenario makes requests"
+    assert [(d.reason, d.index) for o in got for d in o.dead_letters] == [("timestamp_out_of_range", 600)]
+    listed = demo_spec.model_copy(update={"versions": ["v9"]})  # the others are refused, event by event
+    got, want, whole = _both_ways(listed, demo_reference, values[4:6], monkeypatch)
+    assert got == want and whole == 0 and sum(len(o.dead_letters) for o in got) == 999
+
+
+def test_a_whole_envelope_reaches_the_label_path_as_its_events(monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = ModelSpec.model_validate(labelled_model_config())
+    pairs = list(generate_labelled(LabelScenario(kind="representation", change_at=1000, seed=5), 3000))
+    values = _columnar([p for p, _ in pairs], 500)
+    labels = label_events([p for p, _ in pairs], [t for _, t in pairs], coverage=1.0, duplicate_rate=0.0, seed=5)
+    both = values[:3] + [encode_columns([LabelEvent.model_validate(x) for x in labels[:1500]]) or b""] + values[3:]
+    recs = [r._replace(kind="label", topic="model-labels", offset=0) if i == 3 else
+            r._replace(offset=i - (i > 3)) for i, r in enumerate(records(both))]
+    whole = Monitor([spec], {spec.model_id: None}, max_message_bytes=1 << 22)
+    single = _one_by_one(Monitor([spec], {spec.model_id: None}, max_message_bytes=1 << 22), monkeypatch)
+    got = [whole.observe(recs[lo:lo + 3], now=1.8e9) for lo in range(0, len(recs), 3)]
+    want = [single.observe(recs[lo:lo + 3], now=1.8e9) for lo in range(0, len(recs), 3)]
+    assert got == want and whole.to_state() == single.to_state()
+    assert sum(n for o in got for (_, _, kind), n in o.consumed.items() if kind == "label") == 1500
+    assert all(o.outcomes for o in got)  # the label path saw every batch
+    # What the intake sorts out of one envelope (a version already learned): equal field by field.
+    taken = [Intake(), Intake()]
+    for mon, b in zip((Monitor([spec], {spec.model_id: None}, max_message_bytes=1 << 22),
+                       _one_by_one(Monitor([spec], {spec.model_id: None}, max_message_bytes=1 << 22), monkeypatch)),
+                      taken, strict=True):
+        mon.observe(recs[:1], now=1.8e9)
+        mon._take(recs[1], b, 1.8e9)
+    assert taken[0] == taken[1] and taken[0].label_at[spec.model_id] == list(range(1, 501))
