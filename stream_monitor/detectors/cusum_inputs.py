@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from itertools import repeat
 
 import numpy as np
 from scipy import special
@@ -98,7 +99,7 @@ class _Input:
         assert self.index is not None
         get, unseen = self.index.get, self.unseen_row
         if len(values) == n and set(map(type, values)) == {str} and "" not in values:
-            return np.fromiter((get(v, unseen) for v in values), dtype=np.int64, count=n)
+            return np.fromiter(map(get, values, repeat(unseen)), dtype=np.int64, count=n)
         out = np.full(n, missing, dtype=np.int64)
         for i, v in enumerate(values):
             key = (v if type(v) is str and v else

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
 
 import numpy as np
 
@@ -146,7 +147,7 @@ class CategoricalAccumulator(Persistent[CategoricalState]):
     def update(self, keys: Sequence[str], binning: Binning, *, missing: int = 0, mismatched: int = 0) -> None:
         if keys:
             other = len(binning.index)
-            idx = np.fromiter((binning.index.get(k, other) for k in keys), dtype=np.int64, count=len(keys))
+            idx = np.fromiter(map(binning.index.get, keys, repeat(other)), dtype=np.int64, count=len(keys))
             self.counts += np.bincount(idx, minlength=self.counts.size)
         self.missing += missing
         self.mismatched += mismatched

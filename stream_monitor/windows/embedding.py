@@ -160,8 +160,12 @@ def median_distance(sample: np.ndarray) -> float:
 def random_features(scores: np.ndarray, omega: np.ndarray) -> np.ndarray:
     """Random Fourier features of rows in normal scores: (rows, 2 x frequencies)."""
     proj = scores @ omega
-    scale = 1.0 / np.sqrt(omega.shape[1])
-    embedded: np.ndarray = np.hstack([np.cos(proj), np.sin(proj)]) * scale
+    d = omega.shape[1]
+    scale = 1.0 / np.sqrt(d)
+    embedded = np.empty((proj.shape[0], 2 * d))  # cosines then sines, written in place
+    np.cos(proj, out=embedded[:, :d])
+    np.sin(proj, out=embedded[:, d:])
+    embedded *= scale
     return embedded
 
 
