@@ -19,6 +19,7 @@ from itertools import repeat
 import numpy as np
 from scipy import special
 
+from stream_monitor.windows.accumulators import Binned
 from stream_monitor.windows.columns import Column
 from stream_monitor.windows.profile import PREDICTION, CategoricalProfile, NumericProfile, categorical_key
 
@@ -107,6 +108,24 @@ class _Input:
             if key is not None:
                 out[i] = get(key, unseen)
         return out
+
+
+    def binned_rows(self, values: Column, binned: Binned) -> np.ndarray | None:
+        """:meth:`rows` from the bins a window found for the same values
+        (:func:`~stream_monitor.windows.accumulators.bin_index`), or ``None`` when
+        that binning is not this input's."""
+        binning, bins = binned
+        if self.edges is not None:
+            if binning.edges is None or not isinstance(values, np.ndarray) or not _same(binning.edges, self.edges):
+                return None
+            return np.where(np.isfinite(values), bins, self.table.shape[0] - 1)  # not finite: not observed
+        if binning.edges is not None or len(binning.index) != self.unseen_row or binning.index != self.index:
+            return None
+        return bins  # all non-empty strings (bin_index), unlisted ones in the unseen row
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> bool:
+    return a is b or (a.shape == b.shape and bool((a == b).all()))
 
 
 def _floats(values: Column, n: int) -> tuple[np.ndarray, np.ndarray]:

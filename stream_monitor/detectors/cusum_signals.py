@@ -68,6 +68,7 @@ from stream_monitor.detectors.cusum_inputs import _Input, _Tables
 from stream_monitor.detectors.cusum_pairs import _Pair, _pairs, _Residual, _residuals
 from stream_monitor.detectors.cusum_streams import _inputs, _streams
 from stream_monitor.detectors.cusum_thresholds import DEFAULT_HEAD_START, derived_head_start
+from stream_monitor.windows.accumulators import Binned
 from stream_monitor.windows.columns import Column
 from stream_monitor.windows.profile import PREDICTION, CategoricalProfile, NumericProfile
 
@@ -156,7 +157,8 @@ class CusumLayout:
         return tuple(i.name for i in self.inputs if i.name != PREDICTION)
 
     def increments(
-        self, columns: Mapping[str, Column], prediction: Sequence[Any] | None, n: int
+        self, columns: Mapping[str, Column], prediction: Column | None, n: int,
+        bins: Mapping[str, Binned] | None = None,
     ) -> np.ndarray:
         """The fixed-point increment of every stream for ``n`` events: an (n, streams) int64 array.
 
@@ -164,14 +166,18 @@ class CusumLayout:
         observed, e.g. a prediction event without features); ``prediction`` the
         prediction's value per event (``None`` for feature events). A value that
         is missing or of the wrong type adds nothing: data quality has its own
-        tests.
+        tests. ``bins`` may hold the bins a window found for some of these
+        columns (``__prediction__`` for ``prediction``), used when binned alike.
         """
         out = np.zeros((n, len(self.streams)), dtype=np.int64, order="F")  # written and summed by column
         rows: list[np.ndarray] = []
         empty: Sequence[Any] = [None] * n
         for inp in self.inputs:
             values = prediction if inp.name == PREDICTION else columns.get(inp.name)
-            r = inp.rows(values if values is not None else empty, n)
+            binned = bins.get(inp.name) if bins is not None and values is not None else None
+            r = inp.binned_rows(values, binned) if binned is not None and values is not None else None
+            if r is None:
+                r = inp.rows(values if values is not None else empty, n)
             rows.append(r)
             if inp.cols.size:
                 out[:, inp.cols] = inp.table[r]

@@ -24,10 +24,11 @@ from stream_monitor.detectors.base import DetectorState
 from stream_monitor.detectors.reading import Quality, Reading
 from stream_monitor.events.models import PredictionEvent
 from stream_monitor.pipeline.evaluate import evaluate_window, rolling_profile, segment_quantile, segment_readings
-from stream_monitor.pipeline.sequential import event_increments, sequential_readings
+from stream_monitor.pipeline.sequential import event_increments, prediction_values, sequential_readings
 from stream_monitor.pipeline.version_state import Groups, VersionState, WindowEvent
 from stream_monitor.specs.model import ModelSpec
-from stream_monitor.windows.columns import feature_columns, float_arrays
+from stream_monitor.windows.accumulators import Binned, bin_columns
+from stream_monitor.windows.columns import Column, feature_columns, float_arrays
 from stream_monitor.windows.profile import PREDICTION
 from stream_monitor.windows.window import Window, next_boundary
 
@@ -54,14 +55,14 @@ class ModelWindows:
         positions, marks = marking
         ts = [e.timestamp for e in events]
         counted = [isinstance(e, PredictionEvent) for e in events]
-        raw = feature_columns(events, state.layout.names)  # read once for the windows and the CUSUMs
-        columns = float_arrays(raw, [n for n, _ in state.layout.numeric]) if raw is not None else None
+        columns, predictions, bins = _read(state, events)  # once for the windows and the CUSUMs
         phases = state.phase.season.weights_of(np.asarray(ts)) if state.phase is not None else None
         increments: np.ndarray | None
         if state.seasonal_cusum is not None and phases is not None and state.cusum is not None:
             increments = state.seasonal_cusum.increments(events, phases, self.spec.prediction.type, columns)
         else:
-            increments = (event_increments(state.cusum_layout, events, self.spec.prediction.type, columns)
+            increments = (event_increments(state.cusum_layout, events, self.spec.prediction.type, columns,
+                                           predictions, bins)
                           if state.cusum is not None and state.cusum_layout is not None else None)
         i = 0
         while i < len(events):
@@ -74,7 +75,9 @@ class ModelWindows:
                 if stop is not None:
                     end, closes = i + stop + 1, True
             w.add(events[i:end], state.layout,
-                  None if columns is None else {n: c[i:end] for n, c in columns.items()})
+                  None if columns is None else {n: c[i:end] for n, c in columns.items()},
+                  {n: (b, x[i:end]) for n, (b, x) in bins.items()},
+                  None if predictions is None else predictions[i:end])
             if state.segments is not None:
                 state.segments.add(events[i:end], groups[i:end])
             if phases is not None and state.phases is not None and state.phase is not None:
@@ -165,6 +168,24 @@ class ModelWindows:
         if segs is not None and quantile is not None:
             readings.extend(segment_readings(segs, reference, plan, state.calibrator, quantile))
         return readings, quality
+
+
+def _read(state: VersionState, events: Sequence[WindowEvent]) -> tuple[
+        dict[str, Column] | None, Column | None, dict[str, Binned]]:
+    """The batch's feature columns (``None`` unless every event has features), prediction
+    values (``None`` when nothing reads them) and their bins by the window's layout."""
+    layout = state.layout
+    assert layout is not None
+    raw = feature_columns(events, layout.names)
+    columns = float_arrays(raw, [n for n, _ in layout.numeric]) if raw is not None else None
+    bins = bin_columns((*layout.numeric, *layout.categorical), columns) if columns is not None else {}
+    predictions: Column | None = None
+    if layout.prediction is not None or (state.cusum_layout is not None and state.cusum is not None):
+        predictions = float_arrays({PREDICTION: prediction_values(events, layout.prediction_type)},
+                                   [PREDICTION])[PREDICTION]
+        if layout.prediction is not None:
+            bins.update(bin_columns([(PREDICTION, layout.prediction)], {PREDICTION: predictions}))
+    return columns, predictions, bins
 
 
 def _open_next(state: VersionState, index: int) -> None:

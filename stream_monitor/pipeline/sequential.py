@@ -21,6 +21,7 @@ from stream_monitor.detectors.cusum_signals import CusumLayout
 from stream_monitor.detectors.reading import Reading
 from stream_monitor.events.models import FeatureEvent, PredictionEvent
 from stream_monitor.specs.model import ModelSpec
+from stream_monitor.windows.accumulators import Binned
 from stream_monitor.windows.columns import Column, columns_of
 from stream_monitor.windows.profile import (
     MULTIVARIATE,
@@ -31,7 +32,8 @@ from stream_monitor.windows.profile import (
     ReferenceProfile,
 )
 
-__all__ = ["CLEAR_EVIDENCE", "DETECTOR", "event_increments", "sequential_layout", "sequential_readings"]
+__all__ = ["CLEAR_EVIDENCE", "DETECTOR", "event_increments", "prediction_values", "sequential_layout",
+           "sequential_readings"]
 
 CLEAR_EVIDENCE = 1.25  # a residual side is blamed alone when its evidence is this many times the other side's
 
@@ -71,19 +73,29 @@ def event_increments(
     events: Sequence[PredictionEvent | FeatureEvent],
     prediction_type: str,
     columns: Mapping[str, Column] | None = None,
+    predictions: Column | None = None,
+    bins: Mapping[str, Binned] | None = None,
 ) -> np.ndarray:
     """The (events, streams) fixed-point increments of a batch, in event order.
 
     ``columns`` may hold the features' values per event already (aligned with
     ``events``); they are read from the events when it lacks one of them.
+    ``predictions`` (each event's prediction value, ``None`` for feature events)
+    and ``bins`` (a window's bins of ``columns`` and ``predictions``) save reading
+    the predictions and binning the values again.
     """
     names = layout.input_names
     if columns is None or not all(n in columns for n in names):
-        columns = columns_of([e.features if e.features is not None else {} for e in events], names)
-    pred = None
-    if any(i.name == PREDICTION for i in layout.inputs):
-        pred = [_prediction(e, prediction_type) if isinstance(e, PredictionEvent) else None for e in events]
-    return layout.increments(columns, pred, len(events))
+        columns, bins = columns_of([e.features if e.features is not None else {} for e in events], names), None
+    if any(i.name == PREDICTION for i in layout.inputs) and predictions is None:
+        predictions = prediction_values(events, prediction_type)
+    return layout.increments(columns, predictions, len(events), bins)
+
+
+def prediction_values(events: Sequence[PredictionEvent | FeatureEvent], prediction_type: str) -> list[Any]:
+    """The prediction's value per event (the score for ``score`` models, when given),
+    ``None`` for feature events."""
+    return [_prediction(e, prediction_type) if isinstance(e, PredictionEvent) else None for e in events]
 
 
 def _prediction(e: PredictionEvent, prediction_type: str) -> Any:

@@ -9,17 +9,19 @@ call per feature per batch, not per event.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import repeat
 
 import numpy as np
 
+from stream_monitor.windows.columns import Column, categorical_column, numeric_column
 from stream_monitor.windows.persist import Persistent
 from stream_monitor.windows.profile import CategoricalProfile, NumericProfile
 from stream_monitor.windows.state import CategoricalState, NumericState
 
-__all__ = ["Binning", "CategoricalAccumulator", "NumericAccumulator", "binning_for", "reference_counts"]
+__all__ = ["Accumulator", "Binned", "Binning", "CategoricalAccumulator", "NumericAccumulator", "add_column",
+           "bin_columns", "bin_index", "binning_for", "reference_counts"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +46,37 @@ def binning_for(profile: NumericProfile | CategoricalProfile) -> Binning:
             maximum=profile.maximum,
         )
     return Binning(index={c: i for i, c in enumerate(profile.categories)})
+
+
+def bin_index(binning: Binning, values: Column) -> np.ndarray | None:
+    """Each value's bin when no value needs checking, else ``None``.
+
+    A numeric binning bins a float array (from
+    :func:`~stream_monitor.windows.columns.float_arrays`) as
+    :meth:`NumericAccumulator.update` does (NaN in the last bin); a categorical one
+    bins values that are all non-empty strings as :meth:`CategoricalAccumulator.update`
+    does (unlisted ones in the last bin, the pooled one).
+    """
+    if binning.edges is not None:
+        return np.searchsorted(binning.edges, values, side="right") if isinstance(values, np.ndarray) else None
+    if isinstance(values, np.ndarray) or not values or set(map(type, values)) != {str} or "" in values:
+        return None
+    other = len(binning.index)
+    return np.fromiter(map(binning.index.get, values, repeat(other)), dtype=np.int64, count=len(values))
+
+
+Binned = tuple[Binning, np.ndarray]  # a binning and the bin of each value of a column (bin_index)
+
+
+def bin_columns(binnings: Iterable[tuple[str, Binning]], columns: Mapping[str, Column]) -> dict[str, Binned]:
+    """The bins of each named column that :func:`bin_index` can bin, with the binning used:
+    computed once per batch for the window and the sequential detectors."""
+    out: dict[str, Binned] = {}
+    for name, binning in binnings:
+        values = columns.get(name)
+        if values is not None and (bins := bin_index(binning, values)) is not None:
+            out[name] = binning, bins
+    return out
 
 
 # Moments take values clipped to +-1e150, so that no sum of squares of a window (up to 1e8
@@ -79,11 +112,13 @@ class NumericAccumulator(Persistent[NumericState]):
         """Every value seen, including missing and mismatched ones."""
         return self.n + self.missing + self.mismatched
 
-    def update(self, values: np.ndarray, binning: Binning, *, missing: int = 0, mismatched: int = 0) -> None:
-        """Add finite ``values`` (1-d float array) and the given counts of bad ones."""
+    def update(self, values: np.ndarray, binning: Binning, *, missing: int = 0, mismatched: int = 0,
+               bins: np.ndarray | None = None) -> None:
+        """Add finite ``values`` (1-d float array) and the given counts of bad ones; ``bins``
+        are the values' bins when the caller has them already (:func:`bin_index`)."""
         assert binning.edges is not None
         if values.size:
-            idx = np.searchsorted(binning.edges, values, side="right")
+            idx = np.searchsorted(binning.edges, values, side="right") if bins is None else bins
             self.counts += np.bincount(idx, minlength=self.counts.size)
             self.below += int(np.count_nonzero(values < binning.minimum))
             self.above += int(np.count_nonzero(values > binning.maximum))
@@ -147,10 +182,13 @@ class CategoricalAccumulator(Persistent[CategoricalState]):
     def update(self, keys: Sequence[str], binning: Binning, *, missing: int = 0, mismatched: int = 0) -> None:
         if keys:
             other = len(binning.index)
-            idx = np.fromiter(map(binning.index.get, keys, repeat(other)), dtype=np.int64, count=len(keys))
-            self.counts += np.bincount(idx, minlength=self.counts.size)
+            self.add_bins(np.fromiter(map(binning.index.get, keys, repeat(other)), dtype=np.int64, count=len(keys)))
         self.missing += missing
         self.mismatched += mismatched
+
+    def add_bins(self, bins: np.ndarray) -> None:
+        """Count values already binned (:func:`bin_index`)."""
+        self.counts += np.bincount(bins, minlength=self.counts.size)
 
     def merge(self, other: CategoricalAccumulator) -> CategoricalAccumulator:
         return CategoricalAccumulator(
@@ -158,6 +196,28 @@ class CategoricalAccumulator(Persistent[CategoricalState]):
             missing=self.missing + other.missing,
             mismatched=self.mismatched + other.mismatched,
         )
+
+
+Accumulator = NumericAccumulator | CategoricalAccumulator
+
+
+def add_column(
+    acc: Accumulator, binning: Binning, values: Column, bins: Mapping[str, Binned] | None = None, name: str = ""
+) -> np.ndarray | None:
+    """Add one column (binned already when ``bins`` has ``name`` by ``binning``); returns the
+    valid values of a numeric column that had no bad ones."""
+    got = bins.get(name) if bins is not None else None
+    binned = got[1] if got is not None and got[0] is binning else None
+    if isinstance(acc, NumericAccumulator):
+        good, missing, mismatched = numeric_column(values)
+        acc.update(good, binning, missing=missing, mismatched=mismatched, bins=binned)
+        return good if good.size == len(values) else None
+    if binned is not None:
+        acc.add_bins(binned)
+        return None
+    keys, missing = categorical_column(values)
+    acc.update(keys, binning, missing=missing)
+    return None
 
 
 def reference_counts(profile: NumericProfile | CategoricalProfile) -> np.ndarray:

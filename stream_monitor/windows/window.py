@@ -19,20 +19,21 @@ from stream_monitor.events.models import PredictionEvent
 from stream_monitor.specs.inputs import WindowSpec
 from stream_monitor.specs.model import ModelSpec
 from stream_monitor.windows.accumulators import (
+    Accumulator,
+    Binned,
     Binning,
     CategoricalAccumulator,
     NumericAccumulator,
+    add_column,
     binning_for,
 )
-from stream_monitor.windows.columns import Column, WindowEvent, categorical_column, columns_of, numeric_column
+from stream_monitor.windows.columns import Column, WindowEvent, columns_of
 from stream_monitor.windows.embedding import EmbeddingAccumulator, FeatureMap
 from stream_monitor.windows.persist import Persistent, restore
-from stream_monitor.windows.profile import ReferenceProfile
+from stream_monitor.windows.profile import PREDICTION, ReferenceProfile
 from stream_monitor.windows.state import WindowState
 
 __all__ = ["Accumulator", "Window", "WindowLayout", "next_boundary"]
-
-Accumulator = NumericAccumulator | CategoricalAccumulator
 
 
 def next_boundary(
@@ -133,17 +134,6 @@ class WindowLayout:
         return event.prediction
 
 
-def _add(acc: Accumulator, binning: Binning, values: Column) -> np.ndarray | None:
-    """Add one column; returns the valid values of a numeric column that had no bad ones."""
-    if isinstance(acc, NumericAccumulator):
-        good, missing, mismatched = numeric_column(values)
-        acc.update(good, binning, missing=missing, mismatched=mismatched)
-        return good if good.size == len(values) else None
-    keys, missing = categorical_column(values)
-    acc.update(keys, binning, missing=missing)
-    return None
-
-
 @dataclass(slots=True)
 class Window(Persistent[WindowState]):
     """Accumulated statistics of one window; mergeable and JSON-serialisable."""
@@ -168,11 +158,16 @@ class Window(Persistent[WindowState]):
         events: Sequence[WindowEvent],
         layout: WindowLayout,
         columns: Mapping[str, Column] | None = None,
+        bins: Mapping[str, Binned] | None = None,
+        predictions: Column | None = None,
     ) -> None:
         """Add events (in order) that all belong to this window.
 
         ``columns`` (from :func:`feature_columns`, aligned with ``events``) saves
-        reading the features again when the caller has them already.
+        reading the features again when the caller has them already; ``bins``
+        (:func:`~stream_monitor.windows.accumulators.bin_columns` of ``columns`` and,
+        as ``__prediction__``, of ``predictions``) saves binning them, and
+        ``predictions`` (the prediction value per event) reading the predictions.
         """
         if not events:
             return
@@ -185,10 +180,10 @@ class Window(Persistent[WindowState]):
         rows = [e.features for e in events if e.features is not None]
         if rows:
             if columns is None or len(rows) != len(events):
-                columns = columns_of(rows, layout.names)
+                columns, bins = columns_of(rows, layout.names), None
             complete: dict[str, np.ndarray] = {}  # numeric columns without a bad value
             for name, binning in (*layout.numeric, *layout.categorical):
-                good = _add(self.accumulators[name], binning, columns[name])
+                good = add_column(self.accumulators[name], binning, columns[name], bins, name)
                 if good is not None:
                     complete[name] = good
             if self.embedding is not None and layout.embedding is not None:
@@ -196,7 +191,9 @@ class Window(Persistent[WindowState]):
         preds = [e for e in events if isinstance(e, PredictionEvent)]
         self.n += len(preds)
         if preds and self.prediction is not None and layout.prediction is not None:
-            _add(self.prediction, layout.prediction, [layout.prediction_value(e) for e in preds])
+            if predictions is None or len(preds) != len(events):
+                predictions, bins = [layout.prediction_value(e) for e in preds], None
+            add_column(self.prediction, layout.prediction, predictions, bins, PREDICTION)
 
     def merge(self, other: Window) -> Window:
         """Combine two partial windows of the same index."""

@@ -157,3 +157,60 @@ def test_features_read_once_give_the_same_window_and_increments(demo_spec, demo_
     kind = demo_spec.prediction.type
     assert np.array_equal(event_increments(cusum, events, kind, columns), event_increments(cusum, events, kind))
     assert feature_columns([*events, events[0].model_copy(update={"features": None})], layout.names) is None
+
+
+def test_values_binned_once_give_the_same_window_and_increments(demo_spec, demo_reference) -> None:  # type: ignore[no-untyped-def]
+    """Bins found once per batch (float columns with NaN and inf, string columns with
+    unseen categories, the predictions) give what each consumer finds alone; columns
+    that need checking (a string among floats, an empty category) are binned by each."""
+    from stream_monitor.events.models import PredictionEvent
+    from stream_monitor.pipeline.sequential import event_increments, prediction_values, sequential_layout
+    from stream_monitor.tools.simulate import Scenario, generate
+    from stream_monitor.windows.accumulators import Binning, bin_columns
+    from stream_monitor.windows.columns import feature_columns, float_arrays
+    from stream_monitor.windows.profile import PREDICTION
+    from stream_monitor.windows.window import Window, WindowLayout
+
+    events = [PredictionEvent.model_validate(e) for e in generate(Scenario(kind="abrupt", change_at=150, seed=4), 300)]
+    layout = WindowLayout.build(demo_spec, demo_reference)
+    (num, _), (other, _) = layout.numeric[0], layout.numeric[1]
+    (cat, _), (cat2, _) = layout.categorical[0], layout.categorical[-1]
+
+    def patch(i: int, **values: object) -> None:
+        events[i] = events[i].model_copy(update={"features": {**(events[i].features or {}), **values}})
+
+    for i, v in ((3, float("nan")), (4, float("inf")), (5, -float("inf")), (6, 1e300)):
+        patch(i, **{num: v})
+    patch(7, **{cat: "never seen"})
+    patch(8, **{other: "text"})
+    patch(9, **{cat2: ""})
+    events[11] = events[11].model_copy(update={"score": float("nan")})
+    cusum = sequential_layout(demo_spec, demo_reference)
+    assert cusum is not None
+    raw = feature_columns(events, layout.names)
+    assert raw is not None
+    columns = float_arrays(raw, [n for n, _ in layout.numeric])
+    predictions = float_arrays({PREDICTION: prediction_values(events, layout.prediction_type)}, [PREDICTION])
+    bins = bin_columns((*layout.numeric, *layout.categorical), columns)
+    assert layout.prediction is not None
+    bins.update(bin_columns([(PREDICTION, layout.prediction)], predictions))
+    assert num in bins and cat in bins and PREDICTION in bins and other not in bins and cat2 not in bins
+    shared, alone = Window.empty(0, layout), Window.empty(0, layout)
+    for lo, hi in ((0, 7), (7, 180), (180, 300)):  # cut as window boundaries cut a batch
+        with np.errstate(over="ignore", invalid="ignore"):  # inf and NaN in the moments, alike on both paths
+            shared.add(events[lo:hi], layout, {n: c[lo:hi] for n, c in columns.items()},
+                       {n: (b, x[lo:hi]) for n, (b, x) in bins.items()}, predictions[PREDICTION][lo:hi])
+            alone.add(events[lo:hi], layout)
+    assert shared.to_state().model_dump_json() == alone.to_state().model_dump_json()
+    kind = demo_spec.prediction.type
+    expected = event_increments(cusum, events, kind)
+    assert np.array_equal(event_increments(cusum, events, kind, columns, predictions[PREDICTION], bins), expected)
+    # bins of another binning are not used
+    foreign = {n: (Binning(edges=np.array([0.0]), index={"x": 0}), np.zeros(len(events), dtype=np.int64))
+               for n in bins}
+    assert np.array_equal(event_increments(cusum, events, kind, columns, predictions[PREDICTION], foreign), expected)
+    again = Window.empty(0, layout)
+    with np.errstate(over="ignore", invalid="ignore"):
+        again.add(events, layout, columns, foreign, predictions[PREDICTION])
+    assert again.to_state().model_dump_json() == alone.to_state().model_dump_json()
+
