@@ -113,15 +113,16 @@ class CusumBank:
         start = 0
         while start < n:
             block = increments[start:start + _BLOCK]
-            c = np.cumsum(block, axis=0)
-            floor = np.minimum(np.minimum.accumulate(c, axis=0), -self.sums)
-            s = c - floor  # Lindley recursion max(0, s + y), in closed form
-            hit = s >= h
-            rows = np.flatnonzero(hit.any(axis=1))
-            if rows.size == 0:
+            s = np.cumsum(block, axis=0)
+            floor = np.minimum.accumulate(s, axis=0)
+            np.minimum(floor, -self.sums, out=floor)
+            s -= floor  # Lindley recursion max(0, s + y), in closed form
+            if not (s.max(axis=0) >= h).any():  # no alarm in the block (the common case)
                 self.sums = s[-1].copy()
                 start += block.shape[0]
                 continue
+            hit = s >= h
+            rows = np.flatnonzero(hit.any(axis=1))
             if stop_on_alarm:
                 r = int(rows[0])
                 fired = hit[r]

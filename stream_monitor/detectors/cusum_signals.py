@@ -169,7 +169,7 @@ class CusumLayout:
         tests. ``bins`` may hold the bins a window found for some of these
         columns (``__prediction__`` for ``prediction``), used when binned alike.
         """
-        out = np.zeros((n, len(self.streams)), dtype=np.int64, order="F")  # written and summed by column
+        out = np.zeros((len(self.streams), n), dtype=np.int64)  # per stream: its increments in event order
         rows: list[np.ndarray] = []
         empty: Sequence[Any] = [None] * n
         for inp in self.inputs:
@@ -180,17 +180,54 @@ class CusumLayout:
                 r = inp.rows(values if values is not None else empty, n)
             rows.append(r)
             if inp.cols.size:
-                out[:, inp.cols] = inp.table[r]
+                _gather(inp.table, r, out, inp.cols)
+        scores: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # numeric input -> its score per event, observed
         two: tuple[_Pair | _Residual, ...] = (*self.pairs, *self.residuals)
         for p in two:  # two-feature signals: both must be observed
-            za, zb = self.inputs[p.a], self.inputs[p.b]
-            assert za.z is not None and zb.z is not None
-            ra, rb = rows[p.a], rows[p.b]
-            ok = (ra < za.table.shape[0] - 1) & (rb < zb.table.shape[0] - 1)
-            x = p.signal(za.z[ra], zb.z[rb])
-            y = np.rint((x[:, None] * p.direction - p.k) * SCALE).astype(np.int64)
-            out[:, p.cols] = np.where(ok[:, None], y, 0)
-        return out
+            za, ok_a = _scores(self.inputs, rows, p.a, scores)
+            zb, ok_b = _scores(self.inputs, rows, p.b, scores)
+            y = p.direction[:, None] * p.signal(za, zb)  # (streams of the pair, events)
+            y -= p.k[:, None]
+            y *= SCALE
+            np.rint(y, out=y)
+            unobserved = ~(ok_a & ok_b)
+            if unobserved.any():
+                y[:, unobserved] = 0.0
+            _put(out, p.cols, y)
+        return out.T  # (events, streams), each stream's column contiguous: the scan sums by column
+
+
+def _scores(
+    inputs: Sequence[_Input], rows: Sequence[np.ndarray], i: int, done: dict[int, tuple[np.ndarray, np.ndarray]]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Numeric input ``i``'s standardised score per event (0 when not observed) and whether it was observed."""
+    got = done.get(i)
+    if got is None:
+        inp, r = inputs[i], rows[i]
+        assert inp.z is not None
+        got = done[i] = inp.z[r], r < inp.table.shape[0] - 1
+    return got
+
+
+def _run(cols: np.ndarray) -> slice | None:
+    """``cols`` as a slice when they are consecutive streams in order."""
+    lo = int(cols[0])
+    return slice(lo, lo + cols.size) if cols.tolist() == list(range(lo, lo + cols.size)) else None
+
+
+def _gather(table: np.ndarray, rows: np.ndarray, out: np.ndarray, cols: np.ndarray) -> None:
+    """``out[cols] = table[rows].T``: each stream's increments per event, from the table rows."""
+    run = _run(cols)
+    if run is None:
+        out[cols] = table[rows].T
+    else:  # straight into place ("clip" lets take write there; every row is in the table)
+        np.take(table.T, rows, axis=1, out=out[run], mode="clip")
+
+
+def _put(out: np.ndarray, cols: np.ndarray, values: np.ndarray) -> None:
+    """``out[cols] = values``, cast to integers."""
+    run = _run(cols)
+    out[cols if run is None else run] = values
 
 
 def _tables(

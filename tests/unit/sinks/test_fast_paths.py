@@ -214,3 +214,28 @@ def test_values_binned_once_give_the_same_window_and_increments(demo_spec, demo_
         again.add(events, layout, columns, foreign, predictions[PREDICTION])
     assert again.to_state().model_dump_json() == alone.to_state().model_dump_json()
 
+
+def test_increments_of_streams_out_of_order_land_in_their_columns(demo_spec, demo_reference) -> None:  # type: ignore[no-untyped-def]
+    """Streams that are not a run of consecutive columns are written one by one, where they belong."""
+    import dataclasses
+
+    from stream_monitor.events.models import PredictionEvent
+    from stream_monitor.pipeline.sequential import prediction_values, sequential_layout
+    from stream_monitor.tools.simulate import Scenario, generate
+    from stream_monitor.windows.columns import feature_columns
+
+    events = [PredictionEvent.model_validate(e) for e in generate(Scenario(kind="abrupt", change_at=50, seed=5), 120)]
+    name = next(iter(events[0].features or {}))
+    events[4] = events[4].model_copy(update={"features": {**(events[4].features or {}), name: None}})
+    layout = sequential_layout(demo_spec, demo_reference)
+    assert layout is not None and layout.pairs
+    columns = feature_columns(events, layout.input_names)
+    assert columns is not None
+    predictions = prediction_values(events, demo_spec.prediction.type)
+    order = np.arange(len(layout.streams))[::-1]  # stream j is written to column order[j]
+    moved = dataclasses.replace(
+        layout, inputs=tuple(dataclasses.replace(i, cols=order[i.cols]) for i in layout.inputs),
+        pairs=tuple(dataclasses.replace(p, cols=order[p.cols]) for p in layout.pairs),
+        residuals=tuple(dataclasses.replace(p, cols=order[p.cols]) for p in layout.residuals))
+    expected = layout.increments(columns, predictions, len(events))
+    assert np.array_equal(moved.increments(columns, predictions, len(events))[:, order], expected)
