@@ -17,7 +17,10 @@ Ruben-Gambino, exact ``2 smirnov``, the Durbin matrix, the Pomeranz recursion an
 Pelz-Good approximation, each where it is accurate), SciPy's lines in SciPy's order, cut
 into functions of a screen each (the same floating-point operations in the same order), so
 that the numbers are the same bit for bit; ``tests/unit/detectors/test_kolmogorov.py``
-compares it with ``scipy.stats.kstwo.sf``.
+compares it with ``scipy.stats.kstwo.sf``. The Pelz-Good approximation (the sum a window
+test of a thousand values usually takes) and the clip of a probability to [0, 1] run on
+Python floats instead of numpy scalars (:mod:`.kolmogorov_asymptotic`), the same operations
+in the same order.
 """
 
 from __future__ import annotations
@@ -27,22 +30,12 @@ from typing import Any
 import numpy as np
 import scipy.special
 
-from stream_monitor.detectors.kolmogorov_exact import (
-    _clip_prob,
-    _kolmogn_DMTW,
-    _kolmogn_Pomeranz,
-    _select_and_clip_prob,
-)
+from stream_monitor.detectors.kolmogorov_asymptotic import _clip, _kolmogn_PelzGood, _select_and_clip
+from stream_monitor.detectors.kolmogorov_exact import _kolmogn_DMTW, _kolmogn_Pomeranz
 
 __all__ = ["kstwo_sf"]
 
-_SQRT2PI = np.sqrt(2 * np.pi)
 _LOG_2PI = np.log(2 * np.pi)
-_MIN_LOG = -708
-_SQRT3 = np.sqrt(3)
-_PI_SQUARED = np.pi ** 2
-_PI_FOUR = np.pi ** 4
-_PI_SIX = np.pi ** 6
 
 # [Lifted from _loggamma.pxd.] If B_m are the Bernoulli numbers,
 # then Stirling coeffs are B_{2j}/(2j)/(2j-1) for j=8,...1.
@@ -68,98 +61,6 @@ def _log_nfactorial_div_n_pow_n(n: Any) -> Any:
     return np.log(n)/2 - n + _LOG_2PI/2 + rn * np.polyval(_STIRLING_COEFFS, rn/n)
 
 
-def _kolmogn_PelzGood(n: Any, x: Any, cdf: bool = True) -> Any:
-    """Computes the Pelz-Good approximation to Prob(Dn <= x) with 0<=x<=1.
-
-    Start with Li-Chien, Korolyuk approximation:
-        Prob(Dn <= x) ~ K0(z) + K1(z)/sqrt(n) + K2(z)/n + K3(z)/n**1.5
-    where z = x*sqrt(n).
-    Transform each K_(z) using Jacobi theta functions into a form suitable
-    for small z.
-    Pelz-Good (1976). [6]
-    """
-    if x <= 0.0:
-        return _select_and_clip_prob(0.0, 1.0, cdf=cdf)
-    if x >= 1.0:
-        return _select_and_clip_prob(1.0, 0.0, cdf=cdf)
-
-    z = np.sqrt(n) * x
-    zsquared, zthree, zfour, zsix = z**2, z**3, z**4, z**6
-
-    qlog = -_PI_SQUARED / 8 / zsquared
-    if qlog < _MIN_LOG:  # z ~ 0.041743441416853426
-        return _select_and_clip_prob(0.0, 1.0, cdf=cdf)
-
-    q = np.exp(qlog)
-    K0to3, maxk = _pelz_good_odd_sums(z, zsquared, zfour, zsix, q)
-    _pelz_good_integer_sums(K0to3, z, zsquared, zthree, zsix, maxk)
-    powers_of_n = np.power(n * 1.0, np.arange(len(K0to3)) / 2.0)
-    K0to3 /= powers_of_n
-
-    if not cdf:
-        K0to3 *= -1
-        K0to3[0] += 1
-
-    Ksum = sum(K0to3)
-    return Ksum
-
-
-def _pelz_good_odd_sums(z: Any, zsquared: Any, zfour: Any, zsix: Any, q: Any) -> tuple[Any, int]:
-    """K0 to K3 over the odd integers (a Horner scheme in ``q``), and the number of terms."""
-    # Coefficients of terms in the sums for K1, K2 and K3
-    k1a = -zsquared
-    k1b = _PI_SQUARED / 4
-
-    k2a = 6 * zsix + 2 * zfour
-    k2b = (2 * zfour - 5 * zsquared) * _PI_SQUARED / 4
-    k2c = _PI_FOUR * (1 - 2 * zsquared) / 16
-
-    k3d = _PI_SIX * (5 - 30 * zsquared) / 64
-    k3c = _PI_FOUR * (-60 * zsquared + 212 * zfour) / 16
-    k3b = _PI_SQUARED * (135 * zfour - 96 * zsix) / 4
-    k3a = -30 * zsix - 90 * z**8
-
-    K0to3 = np.zeros(4)
-    # Use a Horner scheme to evaluate sum c_i q^(i^2)
-    # Reduces to a sum over odd integers.
-    maxk = int(np.ceil(16 * z / np.pi))
-    for k in range(maxk, 0, -1):
-        m = 2 * k - 1
-        msquared, mfour, msix = m**2, m**4, m**6
-        qpower = np.power(q, 8 * k)
-        coeffs = np.array([1.0,
-                           k1a + k1b*msquared,
-                           k2a + k2b*msquared + k2c*mfour,
-                           k3a + k3b*msquared + k3c*mfour + k3d*msix])
-        K0to3 *= qpower
-        K0to3 += coeffs
-    K0to3 *= q
-    K0to3 *= _SQRT2PI
-    # z**10 > 0 as z > 0.04
-    K0to3 /= np.array([z, 6 * zfour, 72 * z**7, 6480 * z**10])
-    return K0to3, maxk
-
-
-def _pelz_good_integer_sums(K0to3: Any, z: Any, zsquared: Any, zthree: Any, zsix: Any, maxk: int) -> None:
-    """Add the terms of K2 and K3 that sum over all integers to ``K0to3``."""
-    # Now do the other sum over the other terms, all integers k
-    # K_2:  (pi^2 k^2) q^(k^2),
-    # K_3:  (3pi^2 k^2 z^2 - pi^4 k^4)*q^(k^2)
-    # Don't expect much subtractive cancellation so use direct calculation
-    q = np.exp(-_PI_SQUARED / 2 / zsquared)
-    ks = np.arange(maxk, 0, -1)
-    ksquared = ks ** 2
-    sqrt3z = _SQRT3 * z
-    kspi = np.pi * ks
-    qpwers = q ** ksquared
-    k2extra = np.sum(ksquared * qpwers)
-    k2extra *= _PI_SQUARED * _SQRT2PI/(-36 * zthree)
-    K0to3[2] += k2extra
-    k3extra = np.sum((sqrt3z + kspi) * (sqrt3z - kspi) * ksquared * qpwers)
-    k3extra *= _PI_SQUARED * _SQRT2PI/(216 * zsix)
-    K0to3[3] += k3extra
-
-
 def _kolmogn(n: Any, x: Any, cdf: bool = True) -> Any:
     """Computes the CDF(or SF) for the two-sided Kolmogorov-Smirnov statistic.
 
@@ -167,29 +68,29 @@ def _kolmogn(n: Any, x: Any, cdf: bool = True) -> Any:
 
     Simard & L'Ecuyer (2011) [7].
     """
-    if np.isnan(n):
+    if n != n:  # np.isnan(n) of a scalar
         return n  # Keep the same type of nan
     if int(n) != n or n <= 0:
         return np.nan
     if x >= 1.0:
-        return _select_and_clip_prob(1.0, 0.0, cdf=cdf)
+        return _select_and_clip(1.0, 0.0, cdf)
     if x <= 0.0:
-        return _select_and_clip_prob(0.0, 1.0, cdf=cdf)
+        return _select_and_clip(0.0, 1.0, cdf)
     t = n * x
     if t <= 1.0:  # Ruben-Gambino: 1/2n <= x <= 1/n
         if t <= 0.5:
-            return _select_and_clip_prob(0.0, 1.0, cdf=cdf)
+            return _select_and_clip(0.0, 1.0, cdf)
         if n <= 140:
             prob = np.prod(np.arange(1, n+1) * (1.0/n) * (2*t - 1))
         else:
             prob = np.exp(_log_nfactorial_div_n_pow_n(n) + n * np.log(2*t-1))
-        return _select_and_clip_prob(prob, 1.0 - prob, cdf=cdf)
+        return _select_and_clip(prob, 1.0 - prob, cdf)
     if t >= n - 1:  # Ruben-Gambino
         prob = 2 * (1.0 - x)**n
-        return _select_and_clip_prob(1 - prob, prob, cdf=cdf)
+        return _select_and_clip(1 - prob, prob, cdf)
     if x >= 0.5:  # Exact: 2 * smirnov
         prob = 2 * scipy.special.smirnov(n, x)
-        return _select_and_clip_prob(1.0 - prob, prob, cdf=cdf)
+        return _select_and_clip(1.0 - prob, prob, cdf)
 
     nxsquared = t * x
     if n <= 140:
@@ -201,13 +102,13 @@ def _kolmogn_small_n(n: Any, x: Any, nxsquared: Any, cdf: bool) -> Any:
     """:func:`_kolmogn` for ``n <= 140`` where neither Ruben-Gambino nor the exact 2 smirnov applies."""
     if nxsquared <= 0.754693:
         prob = _kolmogn_DMTW(n, x, cdf=True)
-        return _select_and_clip_prob(prob, 1.0 - prob, cdf=cdf)
+        return _select_and_clip(prob, 1.0 - prob, cdf)
     if nxsquared <= 4:
         prob = _kolmogn_Pomeranz(n, x, cdf=True)
-        return _select_and_clip_prob(prob, 1.0 - prob, cdf=cdf)
+        return _select_and_clip(prob, 1.0 - prob, cdf)
     # Now use Miller approximation of 2*smirnov
     prob = 2 * scipy.special.smirnov(n, x)
-    return _select_and_clip_prob(1.0 - prob, prob, cdf=cdf)
+    return _select_and_clip(1.0 - prob, prob, cdf)
 
 
 def _kolmogn_large_n(n: Any, x: Any, nxsquared: Any, cdf: bool) -> Any:
@@ -218,7 +119,7 @@ def _kolmogn_large_n(n: Any, x: Any, nxsquared: Any, cdf: bool) -> Any:
             return 0.0
         if nxsquared >= 2.2:
             prob = 2 * scipy.special.smirnov(n, x)
-            return _clip_prob(prob)
+            return _clip(float(prob))
         # Fall through and compute the SF as 1.0-CDF
     if nxsquared >= 18.0:
         cdfprob = 1.0
@@ -226,4 +127,4 @@ def _kolmogn_large_n(n: Any, x: Any, nxsquared: Any, cdf: bool) -> Any:
         cdfprob = _kolmogn_DMTW(n, x, cdf=True)
     else:
         cdfprob = _kolmogn_PelzGood(n, x, cdf=True)
-    return _select_and_clip_prob(cdfprob, 1.0 - cdfprob, cdf=cdf)
+    return _select_and_clip(cdfprob, 1.0 - cdfprob, cdf)
