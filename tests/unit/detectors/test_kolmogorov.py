@@ -83,3 +83,12 @@ def test_the_worker_imports_neither_scipy_stats_nor_optimize_nor_river() -> None
             "print(sorted(m for m in ('scipy.stats', 'scipy.optimize', 'river') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_kstwo_sf_cached_equals_the_distribution_computed_afresh() -> None:
+    """A repeated (d, n) is answered from the cache with the number the distribution gives."""
+    from stream_monitor.detectors.kolmogorov import _kolmogn
+
+    for n, d in [(952, 0.012), (952, 0.035), (952, 0.05), (500, 0.3), (100, 0.1), (50_000, 0.004)]:
+        first, again = kstwo_sf(d, n), kstwo_sf(d, n)
+        assert first == again == float(_kolmogn(n, d, cdf=False)) == float(stats.kstwo.sf(d, n))
