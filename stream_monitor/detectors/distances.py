@@ -117,17 +117,20 @@ def coarse_starts(reference: np.ndarray, bins: int) -> np.ndarray | None:
         return None
     # A pure function of the reference, asked for at every window close of every
     # feature (~17 us a call): cached on the counts' bytes.
-    return _coarse_starts(reference.tobytes(), reference.dtype.str, bins)
+    return _coarse(reference.tobytes(), reference.dtype.str, bins)[0]
 
 
 @functools.lru_cache(maxsize=1024)
-def _coarse_starts(counts: bytes, dtype: str, bins: int) -> np.ndarray:
+def _coarse(counts: bytes, dtype: str, bins: int) -> tuple[np.ndarray, np.ndarray]:
+    """The first fine bin of each group and the reference pooled into the groups."""
     reference = np.frombuffer(counts, dtype=dtype)
     cum = np.cumsum(reference) / max(reference.sum(), 1)
     cuts = np.searchsorted(cum, np.linspace(0, 1, bins + 1)[1:-1], side="left") + 1
     starts = np.unique(np.concatenate([[0], cuts[cuts < reference.size]]))
+    pooled = np.add.reduceat(reference, starts)
     starts.setflags(write=False)  # shared by every caller
-    return starts
+    pooled.setflags(write=False)
+    return starts, pooled
 
 
 def coarsen(reference: np.ndarray, window: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray]:
@@ -136,21 +139,29 @@ def coarsen(reference: np.ndarray, window: np.ndarray, bins: int) -> tuple[np.nd
     Pooling is by position, so it is meant for ordered (numeric) bins only.
     ``window`` may carry leading axes (many windows at once).
     """
-    starts = coarse_starts(reference, bins)
-    if starts is None:
+    if reference.size <= bins:
         return reference, window
-    return np.add.reduceat(reference, starts), np.add.reduceat(window, starts, axis=-1)
+    starts, pooled = _coarse(reference.tobytes(), reference.dtype.str, bins)
+    return pooled, np.add.reduceat(window, starts, axis=-1)
 
 
 def psi(reference: np.ndarray, window: np.ndarray, epsilon: float = 1e-4) -> np.ndarray | float:
     """PSI between two count vectors on the same bins (vectorised over leading axes of ``window``)."""
-    p = reference / max(reference.sum(), 1)
-    total = np.sum(window, axis=-1, keepdims=True)
+    p = _floored_shares(reference.tobytes(), reference.dtype.str, reference.shape, epsilon)
+    total = np.add.reduce(window, axis=-1, keepdims=True)
     q = window / np.maximum(total, 1)
-    p = np.maximum(p, epsilon)
     q = np.maximum(q, epsilon)
-    out = np.sum((q - p) * np.log(q / p), axis=-1)
+    out = np.add.reduce((q - p) * np.log(q / p), axis=-1)
     return float(out) if np.ndim(out) == 0 else out
+
+
+@functools.lru_cache(maxsize=1024)
+def _floored_shares(counts: bytes, dtype: str, shape: tuple[int, ...], epsilon: float) -> np.ndarray:
+    """The reference's shares floored at ``epsilon`` (a pure function of its counts: cached)."""
+    reference = np.frombuffer(counts, dtype=dtype).reshape(shape)
+    p: np.ndarray = np.maximum(reference / max(reference.sum(), 1), epsilon)
+    p.setflags(write=False)
+    return p
 
 
 def bin_midpoints(edges: np.ndarray, minimum: float, maximum: float) -> np.ndarray:

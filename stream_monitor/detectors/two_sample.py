@@ -94,6 +94,7 @@ Rahimi, A. and Recht, B. (2007). Random features for large-scale kernel machines
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -106,14 +107,26 @@ __all__ = ["chi2_homogeneity", "cohens_w", "ks_binned", "mean_shift_test", "mmd_
 
 def ks_binned(reference: np.ndarray, window: np.ndarray) -> tuple[float, float]:
     """Return (D, p-value) for two count vectors on the same ordered bins."""
-    m, n = int(reference.sum()), int(window.sum())
+    m, cdf = _reference_cdf(reference.tobytes(), reference.dtype.str, reference.shape)
+    n = int(window.sum())
     if m == 0 or n == 0:
         return 0.0, 1.0
-    gap = np.abs(np.cumsum(reference) / m - np.cumsum(window) / n)
+    gap = np.abs(cdf - np.cumsum(window) / n)
     d = float(gap.max())
     en = max(int(round(m * n / (m + n))), 1)
     p = kstwo_sf(d, en) if d > 0 else 1.0
     return d, min(max(p, 0.0), 1.0)
+
+
+@functools.lru_cache(maxsize=1024)
+def _reference_cdf(counts: bytes, dtype: str, shape: tuple[int, ...]) -> tuple[int, np.ndarray]:
+    """The reference's size and empirical CDF at the bin edges (a pure function of its
+    counts, asked for at every window close of every feature: cached)."""
+    reference = np.frombuffer(counts, dtype=dtype).reshape(shape)
+    m = int(reference.sum())
+    cdf = np.cumsum(reference) / m if m else np.zeros(0)
+    cdf.setflags(write=False)
+    return m, cdf
 
 
 def chi2_homogeneity(reference: np.ndarray, window: np.ndarray) -> tuple[float, float]:

@@ -15,7 +15,7 @@ import pytest
 from scipy import stats
 
 from stream_monitor.detectors import WINDOW_TESTS, get_test
-from stream_monitor.detectors.distances import coarsen, psi
+from stream_monitor.detectors.distances import coarse_starts, coarsen, psi
 from stream_monitor.detectors.two_sample import chi2_homogeneity, ks_binned
 from stream_monitor.specs.detection import WINDOW_TEST_TYPES
 
@@ -46,6 +46,29 @@ def test_psi_known_values_and_symmetry_of_zero() -> None:
     assert psi(ref, np.array([100, 200, 300, 400])) == pytest.approx(0.2282, abs=1e-3)
     r, w = coarsen(np.full(50, 100), np.arange(50), 10)
     assert r.size == 10 and r.sum() == 5000 and w.sum() == np.arange(50).sum()
+
+
+def _psi_afresh(reference: np.ndarray, window: np.ndarray, epsilon: float = 1e-4) -> np.ndarray:
+    p = np.maximum(reference / max(reference.sum(), 1), epsilon)
+    q = np.maximum(window / np.maximum(np.sum(window, axis=-1, keepdims=True), 1), epsilon)
+    out: np.ndarray = np.sum((q - p) * np.log(q / p), axis=-1)
+    return out
+
+
+def test_psi_and_coarsen_from_the_cache_equal_them_computed_afresh() -> None:
+    """The reference's floored shares and pooled counts come from a cache: the same numbers."""
+    rng = np.random.default_rng(5)
+    for _ in range(3):
+        ref = rng.integers(0, 500, 50)
+        wins = rng.integers(0, 40, (4, 50))
+        for _ in range(2):  # the second round is answered from the cache
+            r, w = coarsen(ref, wins, 10)
+            starts = coarse_starts(ref, 10)
+            assert starts is not None and 1 < starts.size <= 10
+            assert np.array_equal(r, np.add.reduceat(ref, starts))
+            assert np.array_equal(w, np.add.reduceat(wins, starts, axis=-1))
+            assert np.array_equal(psi(r, w), _psi_afresh(r, w))
+            assert psi(r, w[0]) == float(_psi_afresh(r, w[0]))
 
 
 def test_chi2_matches_scipy_contingency() -> None:
@@ -123,3 +146,17 @@ def test_the_specs_name_exactly_the_registered_window_tests() -> None:
             else:
                 with pytest.raises(ValueError, match="does not apply"):
                     get_test(name, ftype)
+
+
+def test_ks_binned_from_the_cached_reference_cdf_equals_it_computed_afresh() -> None:
+    """The reference's CDF comes from a cache: the same D and p-value as computed afresh."""
+    rng = np.random.default_rng(9)
+    for _ in range(4):
+        ref = rng.integers(0, 800, 50)
+        for _ in range(3):
+            win = rng.integers(0, 40, 50)
+            m, n = int(ref.sum()), int(win.sum())
+            d = float(np.abs(np.cumsum(ref) / m - np.cumsum(win) / n).max())
+            p = float(stats.kstwo.sf(d, max(int(round(m * n / (m + n))), 1)))
+            assert ks_binned(ref, win) == (d, p)
+    assert ks_binned(np.zeros(5, dtype=np.int64), np.ones(5, dtype=np.int64)) == (0.0, 1.0)
