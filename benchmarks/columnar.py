@@ -63,9 +63,9 @@ def in_process(total: int) -> dict[str, float]:
     import orjson
     from threadpoolctl import threadpool_limits
 
+    from benchmarks.core import core_per_event
     from benchmarks.workload import write_config
     from stream_monitor.config.references import load_references
-    from stream_monitor.pipeline.monitor import Monitor, SourceRecord
     from stream_monitor.settings import ServiceSettings
     from stream_monitor.validation import decode
 
@@ -80,23 +80,13 @@ def in_process(total: int) -> dict[str, float]:
         fn()
         return (time.perf_counter() - t0) / total * 1e6
 
-    def core(values: Sequence[bytes]) -> float:
-        """Per event after two warm-up envelopes (the first window calibrates thresholds)."""
-        mon = Monitor(settings.models, refs, max_message_bytes=settings.limits.max_message_bytes)
-        for i, v in enumerate(values[:2]):
-            mon.observe([SourceRecord("prediction", v, "t", 0, i)], 0.0)
-        t0 = time.perf_counter()
-        for i, v in enumerate(values[2:], 2):
-            mon.observe([SourceRecord("prediction", v, "t", 0, i)], 0.0)
-        return (time.perf_counter() - t0) / (total - 2 * SIZE) * 1e6
-
     steps: dict[str, Callable[[], float]] = {
         "orjson_rows": lambda: timed(lambda: [orjson.loads(v) for v in rows]),
         "orjson_columns": lambda: timed(lambda: [orjson.loads(v) for v in columns]),
         "decode_rows": lambda: timed(lambda: [decode(v, "prediction", max_bytes=1 << 24) for v in rows]),
         "decode_columns": lambda: timed(lambda: [decode(v, "prediction", max_bytes=1 << 24) for v in columns]),
-        "core_rows": lambda: core(rows),
-        "core_columns": lambda: core(columns),
+        "core_rows": lambda: core_per_event(settings, refs, rows),
+        "core_columns": lambda: core_per_event(settings, refs, columns),
     }
     best: dict[str, float] = {}
     for _ in range(3):  # rounds of every step: both formats see the same moments of a shared machine
