@@ -19,6 +19,7 @@ from typing import Final, cast
 from stream_monitor.events.models import FeatureEvent, LabelEvent, PredictionEvent
 from stream_monitor.pipeline.label_monitor import OutcomeMonitor
 from stream_monitor.pipeline.outcome import Intake
+from stream_monitor.validation.column_events import EventBatch
 
 __all__ = ["OTHER_VERSION", "UNKNOWN_VERSION", "VERSION_PATTERN", "VersionAllowList"]
 
@@ -107,6 +108,8 @@ class VersionAllowList:
         if model_id in self.outcomes and isinstance(first, PredictionEvent):
             b.label_path.setdefault(model_id, []).extend(cast("Sequence[PredictionEvent]", items))
             b.label_at.setdefault(model_id, []).extend(range(len(events) + 1, len(events) + len(items) + 1))
+        if isinstance(items, EventBatch) and items.features is not None:
+            b.columns.setdefault(model_id, []).append((len(events), len(items), items.features))
         events.extend(items)
         return True
 

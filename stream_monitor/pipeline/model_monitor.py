@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from stream_monitor.decisions.conclusion import WindowReport
 from stream_monitor.decisions.request import RetrainRequest
@@ -85,14 +86,19 @@ class ModelMonitor(ModelVersions, ModelWindows):
         fj = spec.feature_join
         self.join = FeatureJoin(ttl_seconds=fj.ttl_seconds, max_pending=fj.max_pending) if fj is not None else None
 
-    def observe(self, events: Sequence[WindowEvent]) -> ModelOutcome:
-        """Add events of this model (any versions, in arrival order)."""
+    def observe(self, events: Sequence[WindowEvent], columns: Mapping[str, Sequence[Any]] | None = None
+                ) -> ModelOutcome:
+        """Add events of this model (any versions, in arrival order); ``columns``, when given, are
+        their feature columns (each name's value per event, ``None`` where absent)."""
         routed, groups, positions = self._route(events)
         by_version: dict[str, tuple[list[WindowEvent], list[Groups], list[int]]] = {}
         versions = {e.model_version for e in routed}
+        if self.join is not None:
+            columns = None  # the windows see joined events, not these
         if len(versions) == 1:  # the common case: one version, the events as they are
             by_version[versions.pop()] = (list(routed), list(groups), list(positions))
         else:
+            columns = None
             for e, g, at in zip(routed, groups, positions, strict=True):
                 evs, gs, ps = by_version.setdefault(e.model_version, ([], [], []))
                 evs.append(e)
@@ -109,7 +115,8 @@ class ModelMonitor(ModelVersions, ModelWindows):
                 rest = self._learn(state, evs)
             if rest:
                 skip = len(evs) - len(rest)
-                self._windows(state, rest, gs[skip:], reports, requests, (ps[skip:], marks))
+                given = {n: c[skip:] for n, c in columns.items()} if columns is not None and skip else columns
+                self._windows(state, rest, gs[skip:], reports, requests, (ps[skip:], marks), given)
         counts = None
         if self.join is not None:
             expired, orphaned, duplicates, joined = self.join.drain()

@@ -13,7 +13,8 @@ decides the window and the next one opens.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -28,11 +29,13 @@ from stream_monitor.pipeline.sequential import event_increments, prediction_valu
 from stream_monitor.pipeline.version_state import Groups, VersionState, WindowEvent
 from stream_monitor.specs.model import ModelSpec
 from stream_monitor.windows.accumulators import Binned, bin_columns
-from stream_monitor.windows.columns import Column, feature_columns, float_arrays
+from stream_monitor.windows.columns import Column, feature_columns, float_arrays, named_columns
 from stream_monitor.windows.profile import PREDICTION
 from stream_monitor.windows.window import Window, next_boundary
 
 __all__ = ["ModelWindows"]
+
+Phases = tuple[np.ndarray, np.ndarray, np.ndarray]  # each event's phase weights (seasonality)
 
 
 class ModelWindows:
@@ -50,20 +53,15 @@ class ModelWindows:
         reports: list[WindowReport],
         requests: list[RetrainRequest],
         marking: tuple[Sequence[int], list[tuple[int, str, bool]]],
+        given: Mapping[str, Sequence[Any]] | None = None,
     ) -> None:
         assert state.window is not None and state.layout is not None
         positions, marks = marking
         ts = [e.timestamp for e in events]
         counted = [isinstance(e, PredictionEvent) for e in events]
-        columns, predictions, bins = _read(state, events)  # once for the windows and the CUSUMs
+        columns, predictions, bins = _read(state, events, given)  # once for the windows and the CUSUMs
         phases = state.phase.season.weights_of(np.asarray(ts)) if state.phase is not None else None
-        increments: np.ndarray | None
-        if state.seasonal_cusum is not None and phases is not None and state.cusum is not None:
-            increments = state.seasonal_cusum.increments(events, phases, self.spec.prediction.type, columns)
-        else:
-            increments = (event_increments(state.cusum_layout, events, self.spec.prediction.type, columns,
-                                           predictions, bins)
-                          if state.cusum is not None and state.cusum_layout is not None else None)
+        increments = self._increments(state, events, phases, (columns, predictions, bins))
         i = 0
         while i < len(events):
             w = state.window
@@ -92,6 +90,16 @@ class ModelWindows:
                     requests.append(request)
                 if positions:
                     marks.append((positions[end - 1], state.version, state.policy.state is not DetectorState.OK))
+
+    def _increments(self, state: VersionState, events: Sequence[WindowEvent], phases: Phases | None,
+                    read: tuple[dict[str, Column] | None, Column | None, dict[str, Binned]]) -> np.ndarray | None:
+        """The CUSUMs' increments of the batch (``None`` without CUSUMs), from what :func:`_read` read."""
+        columns, predictions, bins = read
+        if state.seasonal_cusum is not None and phases is not None and state.cusum is not None:
+            return state.seasonal_cusum.increments(events, phases, self.spec.prediction.type, columns)
+        if state.cusum is None or state.cusum_layout is None:
+            return None
+        return event_increments(state.cusum_layout, events, self.spec.prediction.type, columns, predictions, bins)
 
     def _stream(self, state: VersionState, events: Sequence[WindowEvent]) -> None:
         """Feed the per-event signal (the score) to the streaming detectors, in order."""
@@ -170,13 +178,14 @@ class ModelWindows:
         return readings, quality
 
 
-def _read(state: VersionState, events: Sequence[WindowEvent]) -> tuple[
+def _read(state: VersionState, events: Sequence[WindowEvent], given: Mapping[str, Sequence[Any]] | None) -> tuple[
         dict[str, Column] | None, Column | None, dict[str, Binned]]:
-    """The batch's feature columns (``None`` unless every event has features), prediction
-    values (``None`` when nothing reads them) and their bins by the window's layout."""
+    """The batch's feature columns (``given``, else read from the events: ``None`` unless every
+    event has features), prediction values (``None`` when nothing reads them) and their bins
+    by the window's layout."""
     layout = state.layout
     assert layout is not None
-    raw = feature_columns(events, layout.names)
+    raw = feature_columns(events, layout.names) if given is None else named_columns(given, layout.names, len(events))
     columns = float_arrays(raw, [n for n, _ in layout.numeric]) if raw is not None else None
     bins = bin_columns((*layout.numeric, *layout.categorical), columns) if columns is not None else {}
     predictions: Column | None = None

@@ -32,6 +32,7 @@ from stream_monitor.pipeline.snapshot import SNAPSHOT_SCHEMA
 from stream_monitor.pipeline.view import MonitorView
 from stream_monitor.pipeline.viewing import monitor_view
 from stream_monitor.specs.model import ModelSpec
+from stream_monitor.windows.columns import joined_columns
 from stream_monitor.windows.profile import ReferenceProfile
 
 # The monitor's own signature types stay importable from here (``Monitor.observe(records) -> Outcome``).
@@ -126,7 +127,7 @@ class Monitor(RecordIntake, MonitorPersistence):
         for model_id, events in b.per_model.items():
             if model_id in self.outcomes:
                 timelines[model_id] = DriftTimeline(self._input_drift(model_id), self.models[model_id].versions)
-            out = self.models[model_id].observe(events)
+            out = self.models[model_id].observe(events, joined_columns(b.columns.get(model_id), len(events)))
             if model_id in timelines:
                 timelines[model_id].marks = out.marks
             if out.feature_join is not None:

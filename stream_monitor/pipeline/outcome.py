@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Final, NamedTuple
+from typing import Any, Final, NamedTuple
 
 from stream_monitor.decisions.conclusion import WindowReport
 from stream_monitor.decisions.request import RetrainRequest
@@ -106,6 +106,9 @@ class Intake:
     retired: list[tuple[str, str]] = field(default_factory=list)
     bounds: dict[str, float] = field(default_factory=dict)  # per model, fixed for the batch
     label_times: dict[str, float] = field(default_factory=dict)
+    # per model: runs of its events taken whole from a columnar envelope (where the run starts in
+    # ``per_model``, how many, the envelope's feature columns), for the windows to read as they are
+    columns: dict[str, list[tuple[int, int, Mapping[str, list[Any]]]]] = field(default_factory=dict)
 
 
 def event_facts(

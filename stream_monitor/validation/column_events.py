@@ -8,7 +8,7 @@ keys, so the event equals the row-format event of the same values.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
 from pydantic import BaseModel
@@ -16,9 +16,24 @@ from pydantic import BaseModel
 from stream_monitor.events.envelope import ColumnarEnvelope
 from stream_monitor.events.models import EventKind, FeatureEvent, LabelEvent, PredictionEvent
 
-__all__ = ["build_events"]
+__all__ = ["EventBatch", "build_events"]
 
 Event = PredictionEvent | FeatureEvent | LabelEvent
+
+
+class EventBatch(list[Any]):
+    """The events of a columnar envelope whose every row was accepted, with the envelope's
+    feature columns when every event carries features (``features``, else ``None``).
+
+    The windows read those columns as they are instead of picking each value back out of
+    its event: the same values, the same objects, in the same order.
+    """
+
+    __slots__ = ("features",)
+
+    def __init__(self, events: Iterable[Any], features: Mapping[str, list[Any]] | None) -> None:
+        super().__init__(events)
+        self.features = features
 
 
 def _named_rows(cols: Mapping[str, list[Any]] | None, n: int, empty: bool = False) -> list[Any] | None:

@@ -17,7 +17,7 @@ import numpy as np
 
 from stream_monitor.events.envelope import ColumnarEnvelope
 from stream_monitor.events.models import _MAX_EPOCH_SECONDS, EventKind, FeatureEvent, LabelEvent, PredictionEvent
-from stream_monitor.validation.column_events import build_events
+from stream_monitor.validation.column_events import EventBatch, build_events
 
 __all__ = ["NAMED_COLUMNS", "REQUIRED", "ROW_COLUMNS", "RowRefusal", "rows"]
 
@@ -63,9 +63,14 @@ def rows(
         if cols is not None and any(len(v) != n for v in cols.values()):
             return [RowRefusal("schema_violation", f"a column of {name}.* has another length than event_id")]
     bad = _range_check(env, kind)
+    events = build_events(env, kind, bad)
+    if not bad and not refused:  # every row accepted: the events with the columns they came from
+        whole = kind != "label" and env.features is not None and all(
+            getattr(e, "features", None) is not None for e in events)
+        return EventBatch(events, env.features if whole else None)
     index = list(kept) if kept is not None else list(range(n))
     placed: dict[int, Event | RowRefusal] = dict(refused)
-    for row, event in enumerate(build_events(env, kind, bad)):
+    for row, event in enumerate(events):
         original = index[row]
         placed[original] = event if event is not None else RowRefusal(
             "schema_violation", bad[row], original, _event_payload(env, kind, row))

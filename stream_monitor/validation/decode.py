@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Any
+from typing import Any, cast
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -193,8 +193,10 @@ def _columns(raw: bytes, kind: EventKind) -> list[Event | Rejection]:
     except ValidationError as exc:
         return [classify(exc)]
     items, keys = decode_columns(parsed, kind, whole)
-    out: list[Event | Rejection] = [
-        Rejection(i.reason, i.message, i.index, i.payload) if isinstance(i, RowRefusal) else i for i in items]
+    out = cast("list[Event | Rejection]", items)  # as it is when every row was accepted (an EventBatch)
+    if any(isinstance(i, RowRefusal) for i in items):
+        out = [Rejection(i.reason, i.message, i.index, i.payload) if isinstance(i, RowRefusal) else i
+               for i in items]
     if keys and not no_duplicates(raw, keys) and repeated_at(parse_marking_repeats(raw)) is not None:
         return [Rejection("duplicate_key", "duplicate key in columnar envelope")]
     return out

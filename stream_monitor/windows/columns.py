@@ -9,6 +9,7 @@ whose values are all floats becomes one float array, read once for all of them.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from itertools import chain
 from operator import itemgetter
 from typing import Any
 
@@ -18,7 +19,7 @@ from stream_monitor.events.models import FeatureEvent, PredictionEvent
 from stream_monitor.windows.profile import categorical_key
 
 __all__ = ["Column", "WindowEvent", "categorical_column", "columns_of", "feature_columns", "float_arrays",
-           "numeric_column"]
+           "joined_columns", "named_columns", "numeric_column"]
 
 Column = Sequence[Any] | np.ndarray  # one feature's values per event; a float array once all are floats
 WindowEvent = PredictionEvent | FeatureEvent
@@ -47,6 +48,33 @@ def feature_columns(events: Sequence[WindowEvent], names: Sequence[str]) -> dict
     if not rows or any(r is None for r in rows):
         return None
     return columns_of(rows, names)  # type: ignore[arg-type]
+
+
+def joined_columns(runs: Sequence[tuple[int, int, Mapping[str, list[Any]]]] | None, n: int
+                   ) -> dict[str, list[Any]] | None:
+    """The feature columns of ``n`` events from those of consecutive runs of them (where each
+    run starts, its length, its columns), or ``None`` unless the runs cover every event once,
+    in order. A name that one run lacks is ``None`` there, as it is in that run's events."""
+    if not runs:
+        return None
+    at = 0
+    for start, length, _ in runs:
+        if start != at:
+            return None
+        at += length
+    if at != n:
+        return None
+    if len(runs) == 1:
+        return dict(runs[0][2])
+    names = dict.fromkeys(chain.from_iterable(cols for _, _, cols in runs))
+    return {name: list(chain.from_iterable(cols.get(name) or [None] * length for _, length, cols in runs))
+            for name in names}
+
+
+def named_columns(columns: Mapping[str, Sequence[Any]], names: Sequence[str], n: int) -> dict[str, Sequence[Any]]:
+    """Each named column of ``columns`` of ``n`` events (all ``None`` where it has none): what
+    :func:`feature_columns` reads from the events that carry these columns."""
+    return {name: col if (col := columns.get(name)) is not None else [None] * n for name in names}
 
 
 def float_arrays(columns: Mapping[str, Sequence[Any]], names: Sequence[str]) -> dict[str, Column]:

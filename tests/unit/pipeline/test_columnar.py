@@ -276,4 +276,10 @@ def test_a_whole_envelope_reaches_the_label_path_as_its_events(monkeypatch: pyte
                       taken, strict=True):
         mon.observe(recs[:1], now=1.8e9)
         mon._take(recs[1], b, 1.8e9)
+    # Only the whole envelope hands the windows its feature columns, aligned with its events.
+    (start, length, columns), = taken[0].columns[spec.model_id]
+    assert (start, length, taken[1].columns) == (0, 500, {})
+    events = taken[1].per_model[spec.model_id]
+    assert all(columns[name] == [e.features.get(name) for e in events] for name in columns)
+    taken[0].columns = {}
     assert taken[0] == taken[1] and taken[0].label_at[spec.model_id] == list(range(1, 501))
