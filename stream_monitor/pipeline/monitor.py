@@ -117,7 +117,8 @@ class Monitor(RecordIntake, MonitorPersistence):
 
     def _evaluate(self, b: Intake, now: float) -> Outcome:
         """Hand each model its events, the label path its own, and collect what they decided."""
-        lags, last_event, latencies, unknown_features = event_facts(b.per_model, self._features, now)
+        given = {m: joined_columns(b.columns.get(m), len(events)) for m, events in b.per_model.items()}
+        lags, last_event, latencies, unknown_features = event_facts(b.per_model, self._features, now, given)
         self._remember_times(last_event, b.label_times)
         reports: list[WindowReport] = []
         requests: list[RetrainRequest] = []
@@ -127,7 +128,7 @@ class Monitor(RecordIntake, MonitorPersistence):
         for model_id, events in b.per_model.items():
             if model_id in self.outcomes:
                 timelines[model_id] = DriftTimeline(self._input_drift(model_id), self.models[model_id].versions)
-            out = self.models[model_id].observe(events, joined_columns(b.columns.get(model_id), len(events)))
+            out = self.models[model_id].observe(events, given[model_id])
             if model_id in timelines:
                 timelines[model_id].marks = out.marks
             if out.feature_join is not None:

@@ -113,12 +113,13 @@ class Intake:
 
 def event_facts(
     per_model: Mapping[str, Sequence[PredictionEvent | FeatureEvent]], features: Mapping[str, frozenset[str]],
-    now: float,
+    now: float, columns: Mapping[str, Mapping[str, Sequence[Any]] | None],
 ) -> tuple[dict[str, tuple[float, ...]], dict[tuple[str, str], float],
            dict[tuple[str, str], tuple[float, ...]], dict[str, int]]:
     """Per model: the processing lags, the last event time and the serving latencies per
     version, and the count of feature names not in ``features`` (the configured ones). Column by column: one
-    pass per fact instead of several dictionary updates per event."""
+    pass per fact instead of several dictionary updates per event; the count is read from the
+    model's feature ``columns`` when it has them (each name's value per event, ``None`` where absent)."""
     lags: dict[str, tuple[float, ...]] = {}
     last_event: dict[tuple[str, str], float] = {}
     latencies: dict[tuple[str, str], tuple[float, ...]] = {}
@@ -141,7 +142,11 @@ def event_facts(
             if lat:
                 latencies[(model_id, version)] = tuple(lat)
         known = features[model_id]
-        extra = sum(len(f.keys() - known) for e in events if (f := e.features) and not known.issuperset(f))
+        given = columns.get(model_id)
+        if given is not None:
+            extra = sum(len(col) - col.count(None) for name, col in given.items() if name not in known)
+        else:
+            extra = sum(len(f.keys() - known) for e in events if (f := e.features) and not known.issuperset(f))
         if extra:
             unknown[model_id] = extra
     return lags, last_event, latencies, unknown

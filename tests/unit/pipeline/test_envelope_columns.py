@@ -77,6 +77,7 @@ def _same_either_way(spec: ModelSpec, reference: ReferenceProfile | None, values
     assert got == want
     assert state == want_state
     assert sum(len(o.reports) for o in got) > 3
+    assert sum(o.unknown_features.get(spec.model_id, 0) for o in got) > 0  # "unconfigured", counted
     return used
 
 
