@@ -19,6 +19,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from stream_monitor.detectors.prepared import Reference
+
 __all__ = [
     "BatchStatistic",
     "DetectorState",
@@ -51,7 +53,9 @@ class StatResult:
 class TestInput:
     """Everything a window test may look at.
 
-    ``reference`` and ``window`` are count vectors on the same bins. Tests that
+    ``reference`` and ``window`` are count vectors on the same bins; ``reference``
+    may come prepared (:class:`~stream_monitor.detectors.prepared.PreparedReference`),
+    with what the tests derive from it computed once for many windows. Tests that
     need more than counts (moments, bin edges) also read ``accumulator`` (the
     window's :class:`~stream_monitor.windows.accumulators.NumericAccumulator` or
     ``CategoricalAccumulator``) and ``profile`` (the reference feature profile).
@@ -60,16 +64,16 @@ class TestInput:
 
     __test__ = False  # not a pytest class
 
-    reference: np.ndarray
+    reference: Reference
     window: np.ndarray
     accumulator: Any = None
     profile: Any = None
 
 
 # A distance statistic computed for many windows at once: (reference counts (K,),
-# window counts (R, K), reference profile) -> statistics (R,). Used to calibrate
-# thresholds on resampled reference windows.
-BatchStatistic = Callable[[np.ndarray, np.ndarray, Any], np.ndarray]
+# raw or prepared, window counts (R, K), reference profile) -> statistics (R,). Used
+# to calibrate thresholds on resampled reference windows.
+BatchStatistic = Callable[[Reference, np.ndarray, Any], np.ndarray]
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,15 +81,16 @@ class WindowTest:
     """A named window test.
 
     ``compute(reference_counts, window_counts)`` gets two int arrays on the same
-    bins. ``kind`` says whether the decision uses the p-value (``pvalue``) or
-    compares the statistic to a threshold (``distance``). ``applies_to`` lists the
-    feature types it accepts.
+    bins (the reference's may come prepared: a
+    :class:`~stream_monitor.detectors.prepared.PreparedReference`). ``kind`` says
+    whether the decision uses the p-value (``pvalue``) or compares the statistic to
+    a threshold (``distance``). ``applies_to`` lists the feature types it accepts.
     """
 
     name: str
     kind: TestKind
     applies_to: frozenset[str]
-    compute: Callable[[np.ndarray, np.ndarray], StatResult]
+    compute: Callable[[Reference, np.ndarray], StatResult]
     doc: str
     default_threshold: float | None = None  # distance tests only
     statistic: str = ""  # the statistic's name in readings; defaults to the test name

@@ -67,14 +67,15 @@ Examples
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 
 __all__ = [
-    "bin_midpoints", "coarse_starts", "coarsen", "hellinger", "js_distance", "psi", "shares", "unseen_share",
-    "wasserstein_binned",
+    "PSI_EPSILON", "bin_midpoints", "coarse_groups", "coarse_starts", "coarsen", "floored_shares", "hellinger",
+    "js_distance", "psi", "psi_against", "shares", "unseen_share", "wasserstein_binned",
 ]
+
+# The floor of PSI's shares: keeps the logarithm of an empty bin finite.
+PSI_EPSILON = 1e-4
 
 
 def shares(counts: np.ndarray) -> np.ndarray:
@@ -111,26 +112,23 @@ def hellinger(reference: np.ndarray, window: np.ndarray) -> np.ndarray | float:
     return float(out) if out.ndim == 0 else out
 
 
-def coarse_starts(reference: np.ndarray, bins: int) -> np.ndarray | None:
-    """First fine bin of each pooled group (``None`` when no pooling is needed)."""
+def coarse_groups(reference: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """The first fine bin of each pooled group and the reference pooled into the groups.
+
+    ``None`` when the reference has no more than ``bins`` bins (no pooling is needed).
+    """
     if reference.size <= bins:
         return None
-    # A pure function of the reference, asked for at every window close of every
-    # feature (~17 us a call): cached on the counts' bytes.
-    return _coarse(reference.tobytes(), reference.dtype.str, bins)[0]
-
-
-@functools.lru_cache(maxsize=1024)
-def _coarse(counts: bytes, dtype: str, bins: int) -> tuple[np.ndarray, np.ndarray]:
-    """The first fine bin of each group and the reference pooled into the groups."""
-    reference = np.frombuffer(counts, dtype=dtype)
     cum = np.cumsum(reference) / max(reference.sum(), 1)
     cuts = np.searchsorted(cum, np.linspace(0, 1, bins + 1)[1:-1], side="left") + 1
     starts = np.unique(np.concatenate([[0], cuts[cuts < reference.size]]))
-    pooled = np.add.reduceat(reference, starts)
-    starts.setflags(write=False)  # shared by every caller
-    pooled.setflags(write=False)
-    return starts, pooled
+    return starts, np.add.reduceat(reference, starts)
+
+
+def coarse_starts(reference: np.ndarray, bins: int) -> np.ndarray | None:
+    """First fine bin of each pooled group (``None`` when no pooling is needed)."""
+    groups = coarse_groups(reference, bins)
+    return None if groups is None else groups[0]
 
 
 def coarsen(reference: np.ndarray, window: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray]:
@@ -139,29 +137,32 @@ def coarsen(reference: np.ndarray, window: np.ndarray, bins: int) -> tuple[np.nd
     Pooling is by position, so it is meant for ordered (numeric) bins only.
     ``window`` may carry leading axes (many windows at once).
     """
-    if reference.size <= bins:
+    groups = coarse_groups(reference, bins)
+    if groups is None:
         return reference, window
-    starts, pooled = _coarse(reference.tobytes(), reference.dtype.str, bins)
+    starts, pooled = groups
     return pooled, np.add.reduceat(window, starts, axis=-1)
 
 
-def psi(reference: np.ndarray, window: np.ndarray, epsilon: float = 1e-4) -> np.ndarray | float:
+def floored_shares(reference: np.ndarray, epsilon: float = PSI_EPSILON) -> np.ndarray:
+    """The reference's shares floored at ``epsilon``: the ``p`` of PSI."""
+    p: np.ndarray = np.maximum(reference / max(reference.sum(), 1), epsilon)
+    return p
+
+
+def psi(reference: np.ndarray, window: np.ndarray, epsilon: float = PSI_EPSILON) -> np.ndarray | float:
     """PSI between two count vectors on the same bins (vectorised over leading axes of ``window``)."""
-    p = _floored_shares(reference.tobytes(), reference.dtype.str, reference.shape, epsilon)
+    return psi_against(floored_shares(reference, epsilon), window, epsilon)
+
+
+def psi_against(p: np.ndarray, window: np.ndarray, epsilon: float = PSI_EPSILON) -> np.ndarray | float:
+    """PSI of ``window`` against reference shares ``p`` already floored at ``epsilon``
+    (:func:`floored_shares`)."""
     total = np.add.reduce(window, axis=-1, keepdims=True)
     q = window / np.maximum(total, 1)
     q = np.maximum(q, epsilon)
     out = np.add.reduce((q - p) * np.log(q / p), axis=-1)
     return float(out) if np.ndim(out) == 0 else out
-
-
-@functools.lru_cache(maxsize=1024)
-def _floored_shares(counts: bytes, dtype: str, shape: tuple[int, ...], epsilon: float) -> np.ndarray:
-    """The reference's shares floored at ``epsilon`` (a pure function of its counts: cached)."""
-    reference = np.frombuffer(counts, dtype=dtype).reshape(shape)
-    p: np.ndarray = np.maximum(reference / max(reference.sum(), 1), epsilon)
-    p.setflags(write=False)
-    return p
 
 
 def bin_midpoints(edges: np.ndarray, minimum: float, maximum: float) -> np.ndarray:

@@ -4,6 +4,11 @@ Built here, by hand, not by import side effects. Add a test by writing its
 statistic (a distance in :mod:`~stream_monitor.detectors.distances`, a test with a
 p-value in :mod:`~stream_monitor.detectors.two_sample`) and one entry below. A
 test's ``doc`` is the docstring of the module that computes it.
+
+Each test takes its reference as raw counts or prepared
+(:class:`~stream_monitor.detectors.prepared.PreparedReference`): from a prepared
+reference it reads the pooled groups, PSI's floored shares and the KS CDF
+computed once, from raw counts it computes them for the call.
 """
 
 from __future__ import annotations
@@ -17,11 +22,19 @@ import numpy as np
 
 from stream_monitor.detectors import distances, two_sample
 from stream_monitor.detectors.base import StatResult, TestInput, WindowTest
-from stream_monitor.detectors.distances import coarsen, hellinger, js_distance, psi, unseen_share, wasserstein_binned
+from stream_monitor.detectors.distances import (
+    PSI_EPSILON,
+    hellinger,
+    js_distance,
+    psi_against,
+    unseen_share,
+    wasserstein_binned,
+)
+from stream_monitor.detectors.prepared import PreparedReference, Reference, counts_of, prepare
 from stream_monitor.detectors.two_sample import (
     chi2_homogeneity,
     cohens_w,
-    ks_binned,
+    ks_against,
     mean_shift_test,
     variance_shift_test,
 )
@@ -35,7 +48,8 @@ CATEGORICAL = frozenset({"categorical"})
 # sparse bins their null value is dominated by noise, on ~10 it is not.
 COARSENED = frozenset({"psi", "jensen_shannon", "hellinger"})
 
-Counts = Callable[..., Any]
+# A distance of a prepared reference and window counts (vectorised over leading axes of the window).
+Distance = Callable[[PreparedReference, np.ndarray], Any]
 
 
 def _doc(module: object) -> str:
@@ -46,41 +60,60 @@ _DISTANCE_DOC = _doc(distances)
 _TWO_SAMPLE_DOC = _doc(two_sample)
 
 
-def _ks(ref: np.ndarray, win: np.ndarray) -> StatResult:
-    d, p = ks_binned(ref, win)
+def _ks(ref: Reference, win: np.ndarray) -> StatResult:
+    m, cdf = prepare(ref).cdf()
+    d, p = ks_against(m, cdf, win)
     return StatResult(d, p, effect=d)
 
 
-def _chi2(ref: np.ndarray, win: np.ndarray) -> StatResult:
-    stat, p = chi2_homogeneity(ref, win)
-    return StatResult(stat, p, effect=cohens_w(ref, win))
+def _chi2(ref: Reference, win: np.ndarray) -> StatResult:
+    counts = counts_of(ref)
+    stat, p = chi2_homogeneity(counts, win)
+    return StatResult(stat, p, effect=cohens_w(counts, win))
 
 
-def _needs_more(name: str) -> Callable[[np.ndarray, np.ndarray], StatResult]:
-    def compute(ref: np.ndarray, win: np.ndarray) -> StatResult:
+def _psi(ref: PreparedReference, win: np.ndarray) -> Any:
+    return psi_against(ref.floored_shares(PSI_EPSILON), win, PSI_EPSILON)
+
+
+def _on_counts(fn: Callable[[np.ndarray, np.ndarray], Any]) -> Distance:
+    """A distance of two count vectors as a distance of a prepared reference and a window."""
+
+    def distance(ref: PreparedReference, win: np.ndarray) -> Any:
+        return fn(ref.counts, win)
+
+    return distance
+
+
+def _needs_more(name: str) -> Callable[[Reference, np.ndarray], StatResult]:
+    def compute(ref: Reference, win: np.ndarray) -> StatResult:
         raise TypeError(f"test {name!r} needs the window accumulator and profile: call WindowTest.run")
 
     return compute
 
 
-def _distance(name: str, fn: Counts, doc: str, default: float, applies: frozenset[str],
+def _distance(name: str, fn: Distance, doc: str, default: float, applies: frozenset[str],
               bins: int | None = None) -> WindowTest:
     """A counts-only distance test; numeric bins are first pooled into ``bins`` groups."""
 
-    def batch(ref: np.ndarray, wins: np.ndarray, _profile: Any = None) -> np.ndarray:
-        r, w = coarsen(ref, wins, bins) if bins else (ref, wins)
-        return np.asarray(fn(r, w), dtype=float)
+    def batch(ref: Reference, wins: np.ndarray, _profile: Any = None) -> np.ndarray:
+        r = prepare(ref)
+        groups = r.pooled(bins) if bins else None
+        if groups is not None:
+            starts, r = groups
+            wins = np.add.reduceat(wins, starts, axis=-1)
+        return np.asarray(fn(r, wins), dtype=float)
 
-    def compute(ref: np.ndarray, win: np.ndarray) -> StatResult:
+    def compute(ref: Reference, win: np.ndarray) -> StatResult:
         return StatResult(float(batch(ref, win)))
 
     return WindowTest(name, "distance", applies, compute, doc, default, name, batch=batch)
 
 
-def _wasserstein_batch(ref: np.ndarray, wins: np.ndarray, profile: Any) -> np.ndarray:
+def _wasserstein_batch(ref: Reference, wins: np.ndarray, profile: Any) -> np.ndarray:
     edges = np.asarray(profile.edges, dtype=float)
     return np.asarray(
-        wasserstein_binned(ref, wins, edges, profile.minimum, profile.maximum, profile.std), dtype=float
+        wasserstein_binned(counts_of(ref), wins, edges, profile.minimum, profile.maximum, profile.std), dtype=float
     )
 
 
@@ -106,10 +139,10 @@ def _numeric_coarsened(name: str, bins: int) -> WindowTest:
     return _distance(name, fn, doc, default, BOTH, bins)
 
 
-_COARSE_FN: dict[str, tuple[Counts, str, float]] = {
-    "psi": (psi, _DISTANCE_DOC, 0.2),
-    "jensen_shannon": (js_distance, _DISTANCE_DOC, 0.1),
-    "hellinger": (hellinger, _DISTANCE_DOC, 0.1),
+_COARSE_FN: dict[str, tuple[Distance, str, float]] = {
+    "psi": (_psi, _DISTANCE_DOC, 0.2),
+    "jensen_shannon": (_on_counts(js_distance), _DISTANCE_DOC, 0.1),
+    "hellinger": (_on_counts(hellinger), _DISTANCE_DOC, 0.1),
 }
 _CATEGORICAL_VERSION = {name: _distance(name, fn, doc, d, BOTH) for name, (fn, doc, d) in _COARSE_FN.items()}
 
@@ -127,7 +160,7 @@ WINDOW_TESTS: Final = MappingProxyType(
         "variance_shift": WindowTest("variance_shift", "pvalue", NUMERIC, _needs_more("variance_shift"),
                                      _TWO_SAMPLE_DOC, None, "log_variance_z", compute_full=_variance_shift,
                                      default_effect=0.1),
-        "unseen_share": _distance("unseen_share", unseen_share, _DISTANCE_DOC, 0.02, CATEGORICAL),
+        "unseen_share": _distance("unseen_share", _on_counts(unseen_share), _DISTANCE_DOC, 0.02, CATEGORICAL),
     }
 )
 

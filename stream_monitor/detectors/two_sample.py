@@ -94,7 +94,6 @@ Rahimi, A. and Recht, B. (2007). Random features for large-scale kernel machines
 
 from __future__ import annotations
 
-import functools
 import math
 
 import numpy as np
@@ -102,12 +101,28 @@ from scipy import special
 
 from stream_monitor.detectors.kolmogorov import kstwo_sf
 
-__all__ = ["chi2_homogeneity", "cohens_w", "ks_binned", "mean_shift_test", "mmd_test", "variance_shift_test"]
+__all__ = [
+    "chi2_homogeneity", "cohens_w", "ks_against", "ks_binned", "mean_shift_test", "mmd_test", "reference_cdf",
+    "variance_shift_test",
+]
 
 
 def ks_binned(reference: np.ndarray, window: np.ndarray) -> tuple[float, float]:
     """Return (D, p-value) for two count vectors on the same ordered bins."""
-    m, cdf = _reference_cdf(reference.tobytes(), reference.dtype.str, reference.shape)
+    m, cdf = reference_cdf(reference)
+    return ks_against(m, cdf, window)
+
+
+def reference_cdf(reference: np.ndarray) -> tuple[int, np.ndarray]:
+    """The reference's size and its empirical CDF at the bin edges (empty when it has no values)."""
+    m = int(reference.sum())
+    cdf = np.cumsum(reference) / m if m else np.zeros(0)
+    return m, cdf
+
+
+def ks_against(m: int, cdf: np.ndarray, window: np.ndarray) -> tuple[float, float]:
+    """Return (D, p-value) of ``window`` against a reference of ``m`` values with CDF ``cdf``
+    (:func:`reference_cdf`)."""
     n = int(window.sum())
     if m == 0 or n == 0:
         return 0.0, 1.0
@@ -116,17 +131,6 @@ def ks_binned(reference: np.ndarray, window: np.ndarray) -> tuple[float, float]:
     en = max(int(round(m * n / (m + n))), 1)
     p = kstwo_sf(d, en) if d > 0 else 1.0
     return d, min(max(p, 0.0), 1.0)
-
-
-@functools.lru_cache(maxsize=1024)
-def _reference_cdf(counts: bytes, dtype: str, shape: tuple[int, ...]) -> tuple[int, np.ndarray]:
-    """The reference's size and empirical CDF at the bin edges (a pure function of its
-    counts, asked for at every window close of every feature: cached)."""
-    reference = np.frombuffer(counts, dtype=dtype).reshape(shape)
-    m = int(reference.sum())
-    cdf = np.cumsum(reference) / m if m else np.zeros(0)
-    cdf.setflags(write=False)
-    return m, cdf
 
 
 def chi2_homogeneity(reference: np.ndarray, window: np.ndarray) -> tuple[float, float]:

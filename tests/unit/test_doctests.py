@@ -12,6 +12,7 @@ MODULES = [
     "stream_monitor.detectors.distances",
     "stream_monitor.detectors.river_wrapped",
     "stream_monitor.detectors.two_sample",
+    "stream_monitor.detectors.prepared",
     "stream_monitor.detectors.calibration",
     "stream_monitor.detectors.cusum",
     "stream_monitor.detectors.cusum_thresholds",

@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from stream_monitor.detectors import WINDOW_TESTS, get_test
-from stream_monitor.detectors.distances import coarse_starts, coarsen, psi
+from stream_monitor.detectors import WINDOW_TESTS, StatResult, get_test
+from stream_monitor.detectors.distances import PSI_EPSILON, coarse_starts, coarsen, psi
+from stream_monitor.detectors.prepared import prepare
 from stream_monitor.detectors.two_sample import chi2_homogeneity, ks_binned
 from stream_monitor.specs.detection import WINDOW_TEST_TYPES
 
@@ -55,20 +56,34 @@ def _psi_afresh(reference: np.ndarray, window: np.ndarray, epsilon: float = 1e-4
     return out
 
 
-def test_psi_and_coarsen_from_the_cache_equal_them_computed_afresh() -> None:
-    """The reference's floored shares and pooled counts come from a cache: the same numbers."""
+def test_psi_and_coarsen_from_a_prepared_reference_equal_them_computed_from_the_counts() -> None:
+    """The pooled groups and floored shares a prepared reference keeps are the numbers computed
+    from the raw counts, and the distance tests answer the same from either."""
     rng = np.random.default_rng(5)
     for _ in range(3):
         ref = rng.integers(0, 500, 50)
         wins = rng.integers(0, 40, (4, 50))
-        for _ in range(2):  # the second round is answered from the cache
+        prepared = prepare(ref)
+        for _ in range(2):  # the second round reads what the first derived
+            groups = prepared.pooled(10)
+            assert groups is not None
+            starts, pooled = groups
             r, w = coarsen(ref, wins, 10)
-            starts = coarse_starts(ref, 10)
-            assert starts is not None and 1 < starts.size <= 10
-            assert np.array_equal(r, np.add.reduceat(ref, starts))
+            assert np.array_equal(starts, coarse_starts(ref, 10)) and 1 < starts.size <= 10
+            assert np.array_equal(pooled.counts, r) and np.array_equal(r, np.add.reduceat(ref, starts))
             assert np.array_equal(w, np.add.reduceat(wins, starts, axis=-1))
+            assert np.array_equal(pooled.floored_shares(PSI_EPSILON), np.maximum(r / r.sum(), PSI_EPSILON))
             assert np.array_equal(psi(r, w), _psi_afresh(r, w))
             assert psi(r, w[0]) == float(_psi_afresh(r, w[0]))
+            assert get_test("psi", "numeric").compute(prepared, wins[0]).value == float(_psi_afresh(r, w[0]))
+            for name, ftype in (("psi", "numeric"), ("jensen_shannon", "numeric"), ("hellinger", "numeric"),
+                                ("psi", "categorical"), ("unseen_share", "categorical")):
+                test = get_test(name, ftype)
+                assert test.batch is not None
+                assert np.array_equal(test.batch(prepared, wins, None), test.batch(ref, wins, None))
+                assert test.compute(prepared, wins[0]) == test.compute(ref, wins[0])
+        assert prepared.pooled(10) is prepared.pooled(10)  # derived once, then kept
+        assert prepared.floored_shares(PSI_EPSILON) is prepared.floored_shares(PSI_EPSILON)
 
 
 def test_chi2_matches_scipy_contingency() -> None:
@@ -148,15 +163,21 @@ def test_the_specs_name_exactly_the_registered_window_tests() -> None:
                     get_test(name, ftype)
 
 
-def test_ks_binned_from_the_cached_reference_cdf_equals_it_computed_afresh() -> None:
-    """The reference's CDF comes from a cache: the same D and p-value as computed afresh."""
+def test_ks_from_a_prepared_reference_equals_it_computed_from_the_counts() -> None:
+    """The reference CDF a prepared reference keeps gives the D and p-value computed from the raw counts."""
     rng = np.random.default_rng(9)
+    ks = get_test("ks", "numeric")
     for _ in range(4):
         ref = rng.integers(0, 800, 50)
-        for _ in range(3):
+        prepared = prepare(ref)
+        for _ in range(3):  # later rounds read the CDF the first derived
             win = rng.integers(0, 40, 50)
             m, n = int(ref.sum()), int(win.sum())
+            assert prepared.cdf()[0] == m and np.array_equal(prepared.cdf()[1], np.cumsum(ref) / m)
             d = float(np.abs(np.cumsum(ref) / m - np.cumsum(win) / n).max())
             p = float(stats.kstwo.sf(d, max(int(round(m * n / (m + n))), 1)))
             assert ks_binned(ref, win) == (d, p)
-    assert ks_binned(np.zeros(5, dtype=np.int64), np.ones(5, dtype=np.int64)) == (0.0, 1.0)
+            assert ks.compute(prepared, win) == ks.compute(ref, win) == StatResult(d, p, effect=d)
+    empty = np.zeros(5, dtype=np.int64)
+    assert ks_binned(empty, np.ones(5, dtype=np.int64)) == (0.0, 1.0)
+    assert ks.compute(prepare(empty), np.ones(5, dtype=np.int64)) == StatResult(0.0, 1.0, effect=0.0)
