@@ -60,7 +60,8 @@ def _feature_readings(
 ) -> tuple[list[Reading], Quality]:
     feature = plan.feature
     ref, ref_missing = plan.reference(profile)
-    n_ref = int(ref.sum())
+    counts = ref.counts
+    n_ref = int(counts.sum())
     n = acc.n  # a sum over the bins: read once
     readings = []
     for step in plan.tests:
@@ -69,7 +70,7 @@ def _feature_readings(
         threshold = step.threshold
         # Below min_samples a reading never fires (policy rule 6): no calibration for it.
         if step.calibrated and calibrator is not None and n >= whole.min_samples:
-            threshold = max(threshold, calibrator.threshold(feature, test, ref, profile, n, quantile))
+            threshold = max(threshold, calibrator.threshold(feature, test, counts, profile, n, quantile))
         readings.append(
             Reading(feature, step.name, test.statistic or step.name, result.value, threshold, result.p_value, False,
                     n, n_ref, result.effect, step.floor)

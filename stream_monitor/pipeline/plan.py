@@ -2,11 +2,14 @@
 
 A version builds its plan once, when it starts on a reference: the tests of every
 feature resolved from the registry, their configured thresholds and effect floors,
-the reference counts on the window's bins, and how the false-alarm budget is shared.
-Every window close then runs the plan (:func:`~stream_monitor.pipeline.evaluate.evaluate_window`)
-without looking anything up again. A rolling reference or a reference mixed to a
-window's phase composition has the static reference's features and bins, so the
-same plan serves it; only its counts are read from it.
+the reference counts on the window's bins, prepared once with what the window tests
+derive from them alone (:class:`~stream_monitor.detectors.prepared.PreparedReference`),
+and how the false-alarm budget is shared. Every window close then runs the plan
+(:func:`~stream_monitor.pipeline.evaluate.evaluate_window`) without looking anything
+up or deriving anything from the reference counts again. A rolling reference or a
+reference mixed to a window's phase composition has the static reference's features
+and bins, so the same plan serves it; only its counts are read from it, and prepared
+afresh for that one window close.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import numpy as np
 
 from stream_monitor.detectors.base import WindowTest
 from stream_monitor.detectors.calibration import Calibrator
+from stream_monitor.detectors.prepared import PreparedReference
 from stream_monitor.detectors.registry import get_test
 from stream_monitor.specs.model import ModelSpec
 from stream_monitor.windows.accumulators import reference_counts
@@ -68,20 +72,26 @@ class FeaturePlan:
 
     feature: str
     tests: tuple[TestPlan, ...]
-    profile: Profile  # the static reference's profile: ``bins`` and ``missing`` belong to it
-    bins: np.ndarray  # the reference counts on the window's bins (read-only)
+    profile: Profile  # the static reference's profile: ``prepared`` and ``missing`` belong to it
+    prepared: PreparedReference  # the reference counts on the window's bins (read-only), prepared once
     missing: float  # the reference's missing rate
+
+    @property
+    def bins(self) -> np.ndarray:
+        """The reference counts on the window's bins (read-only)."""
+        return self.prepared.counts
 
     @property
     def distance_tests(self) -> int:
         return sum(t.distance for t in self.tests)
 
-    def reference(self, profile: Profile) -> tuple[np.ndarray, float]:
-        """The reference counts and missing rate of ``profile``: the planned ones when it is the
-        static reference's, else read from it (a rolling or phase-mixed reference)."""
+    def reference(self, profile: Profile) -> tuple[PreparedReference, float]:
+        """The prepared reference counts and missing rate of ``profile``: the planned ones when it
+        is the static reference's, else read from it and prepared afresh (a rolling or
+        phase-mixed reference)."""
         if profile is self.profile:
-            return self.bins, self.missing
-        return reference_counts(profile), _missing_rate(profile)
+            return self.prepared, self.missing
+        return PreparedReference(reference_counts(profile)), _missing_rate(profile)
 
 
 def _missing_rate(profile: Profile) -> float:
@@ -178,4 +188,4 @@ def _feature_plan(name: str, profile: Profile, tests: list[str], spec: ModelSpec
         else:
             planned.append(TestPlan(test_name, test, det.threshold(test_name, test.default_threshold or 0.0), None,
                                     test.batch is not None))
-    return FeaturePlan(name, tuple(planned), profile, _bins(profile), _missing_rate(profile))
+    return FeaturePlan(name, tuple(planned), profile, PreparedReference(_bins(profile)), _missing_rate(profile))

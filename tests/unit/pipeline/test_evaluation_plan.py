@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
-from stream_monitor.detectors import registry
+from stream_monitor.detectors import TestInput, registry
 from stream_monitor.events import PredictionEvent
 from stream_monitor.pipeline import plan as plan_module
+from stream_monitor.pipeline.evaluate import evaluate_window, rolling_profile
 from stream_monitor.pipeline.model_monitor import ModelMonitor
 from stream_monitor.pipeline.plan import EvaluationPlan
 from stream_monitor.specs.model import ModelSpec
 from stream_monitor.tools.simulate import Scenario, generate
+from stream_monitor.windows.accumulators import reference_counts
 from stream_monitor.windows.profile import PREDICTION, ReferenceProfile
+from stream_monitor.windows.window import Window, WindowLayout
 
 
 def _events(n: int, seed: int, version: str = "v1") -> list[PredictionEvent]:
@@ -76,11 +80,43 @@ def test_planned_counts_are_the_static_references_and_another_profile_is_read(
 ) -> None:
     plan = EvaluationPlan.build(demo_spec, demo_reference)
     amount = plan.features["amount"]
-    bins, missing = amount.reference(demo_reference.features["amount"])
-    assert bins is amount.bins and not bins.flags.writeable
-    assert bins.tolist() == list(demo_reference.features["amount"].counts)
+    prepared, missing = amount.reference(demo_reference.features["amount"])
+    assert prepared is amount.prepared and prepared.counts is amount.bins and not amount.bins.flags.writeable
+    assert amount.bins.tolist() == list(demo_reference.features["amount"].counts)
     shifted = demo_reference.features["amount"].model_copy(
         update={"counts": tuple(c + 1 for c in demo_reference.features["amount"].counts), "missing": 7})
     other, other_missing = amount.reference(shifted)
-    assert other.tolist() == list(shifted.counts)
+    assert other is not amount.prepared and other.counts.tolist() == list(shifted.counts)
     assert other_missing == 7 / (shifted.n + 7) and missing != other_missing
+
+
+def _window(spec: ModelSpec, reference: ReferenceProfile, seed: int) -> Window:
+    layout = WindowLayout.build(spec, reference)
+    window = Window.empty(0, layout)
+    window.add(_events(1000, seed), layout)
+    return window
+
+
+def test_window_tests_answer_from_the_prepared_reference_what_they_compute_from_the_counts(
+    demo_spec: ModelSpec, demo_reference: ReferenceProfile
+) -> None:
+    """The static reference's derived quantities come from the plan, a rolling reference's are
+    derived for the close: either way every test gives what it gives on the raw counts."""
+    plan = EvaluationPlan.build(demo_spec, demo_reference)
+    window = _window(demo_spec, demo_reference, 3)
+    rolling = rolling_profile(demo_reference, [_window(demo_spec, demo_reference, s) for s in (1, 2)])
+    assert rolling is not None
+    for reference in (demo_reference, rolling, demo_reference):  # the static one again: from the plan
+        readings, _ = evaluate_window(window, reference, plan)
+        values = {(r.feature, r.detector): (r.value, r.p_value, r.effect, r.n_reference) for r in readings}
+        for feature_plan, acc, prof in plan.jobs(window, reference):
+            prepared, _ = feature_plan.reference(prof)
+            assert (prepared is feature_plan.prepared) == (reference is demo_reference)
+            counts = np.array(reference_counts(prof))  # fresh raw counts
+            assert np.array_equal(prepared.counts, counts)
+            assert (reference is demo_reference) or not np.array_equal(counts, feature_plan.bins)
+            for step in feature_plan.tests:
+                raw = step.test.run(TestInput(counts, acc.counts, acc, prof))
+                assert step.test.run(TestInput(prepared, acc.counts, acc, prof)) == raw
+                assert values[feature_plan.feature, step.name] == (raw.value, raw.p_value, raw.effect,
+                                                                   int(counts.sum()))
