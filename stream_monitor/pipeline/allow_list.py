@@ -85,10 +85,11 @@ class VersionAllowList:
             b.label_at.setdefault(model_id, []).append(len(events))
         return True
 
-    def _take_events(self, items: Sequence[PredictionEvent | FeatureEvent], b: Intake) -> bool:
-        """Count and hand on many events of one kind, model and version at once, when the version is
-        known already; ``False`` (nothing taken) when it must be learned or is refused: then each
-        event goes through :meth:`_take_event`, with the same result."""
+    def _take_events(self, items: Sequence[PredictionEvent | FeatureEvent], b: Intake, newest: float) -> bool:
+        """Count and hand on many events of one kind, model and version at once (``newest``: the
+        newest event time among them), when the version is known already; ``False`` (nothing
+        taken) when it must be learned or is refused: then each event goes through
+        :meth:`_take_event`, with the same result."""
         first = items[0]
         model_id, version = first.model_id, first.model_version
         allowed = self._versions[model_id]
@@ -100,7 +101,6 @@ class VersionAllowList:
             last = mine.get(version)
             if last is None:
                 return False
-            newest = max(i.timestamp for i in items)
             if newest > last:
                 mine[version] = newest
         b.consumed[(model_id, version, first.kind)] += len(items)

@@ -33,6 +33,7 @@ from stream_monitor.pipeline.allow_list import OTHER_VERSION, UNKNOWN_VERSION, V
 from stream_monitor.pipeline.model_monitor import ModelMonitor
 from stream_monitor.pipeline.outcome import ROUTED_FROM, DeadLetter, Intake, Route, SourceRecord, TopicPartition
 from stream_monitor.validation import ReasonCode, Rejection, decode
+from stream_monitor.validation.column_events import EventBatch
 
 __all__ = ["OTHER_VERSION", "UNKNOWN_VERSION", "VERSION_PATTERN", "Intake", "RecordIntake"]
 
@@ -116,12 +117,16 @@ class RecordIntake(VersionAllowList):
         if kind not in (PredictionEvent, FeatureEvent) or (rec.key is None and self.route_null_keys):
             return False
         model_id, version = first.model_id, first.model_version
-        if any(type(i) is not kind or i.model_id != model_id or i.model_version != version for i in items):
+        if isinstance(items, EventBatch):  # one kind, model and version by construction
+            newest = items.newest
+        elif any(type(i) is not kind or i.model_id != model_id or i.model_version != version for i in items):
             return False
+        else:
+            newest = max(i.timestamp for i in items)
         # the event-time bound is fixed for the batch: if the newest event passes, every one does
-        if self._refusal(model_id, max(i.timestamp for i in items), b, now) is not None:
+        if self._refusal(model_id, newest, b, now) is not None:
             return False
-        return self._take_events(items, b)
+        return self._take_events(items, b, newest)
 
     def _refusal(self, model_id: str, timestamp: float, b: Intake, now: float
                  ) -> tuple[ReasonCode, str, str | None] | None:

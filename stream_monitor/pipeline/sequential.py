@@ -95,13 +95,10 @@ def event_increments(
 def prediction_values(events: Sequence[PredictionEvent | FeatureEvent], prediction_type: str) -> list[Any]:
     """The prediction's value per event (the score for ``score`` models, when given),
     ``None`` for feature events."""
-    return [_prediction(e, prediction_type) if isinstance(e, PredictionEvent) else None for e in events]
-
-
-def _prediction(e: PredictionEvent, prediction_type: str) -> Any:
     if prediction_type == "score":
-        return e.score if e.score is not None else e.prediction
-    return e.prediction
+        return [(e.prediction if e.score is None else e.score) if isinstance(e, PredictionEvent) else None
+                for e in events]
+    return [e.prediction if isinstance(e, PredictionEvent) else None for e in events]
 
 
 def sequential_readings(layout: CusumLayout, bank: CusumBank, n: int, n_reference: int) -> list[Reading]:

@@ -22,18 +22,20 @@ Event = PredictionEvent | FeatureEvent | LabelEvent
 
 
 class EventBatch(list[Any]):
-    """The events of a columnar envelope whose every row was accepted, with the envelope's
-    feature columns when every event carries features (``features``, else ``None``).
+    """The events of a columnar envelope whose every row was accepted (one kind, model and
+    version), with the envelope's feature columns when every event carries features
+    (``features``, else ``None``) and the newest event time (``newest``).
 
     The windows read those columns as they are instead of picking each value back out of
     its event: the same values, the same objects, in the same order.
     """
 
-    __slots__ = ("features",)
+    __slots__ = ("features", "newest")
 
-    def __init__(self, events: Iterable[Any], features: Mapping[str, list[Any]] | None) -> None:
+    def __init__(self, events: Iterable[Any], features: Mapping[str, list[Any]] | None, newest: float) -> None:
         super().__init__(events)
         self.features = features
+        self.newest = newest
 
 
 def _named_rows(cols: Mapping[str, list[Any]] | None, n: int, empty: bool = False) -> list[Any] | None:
@@ -44,7 +46,8 @@ def _named_rows(cols: Mapping[str, list[Any]] | None, n: int, empty: bool = Fals
     if cols is None:
         return None
     names = list(cols)
-    rows: list[Any] = [dict(zip(names, values, strict=True)) for values in zip(*cols.values(), strict=True)] \
+    # every column has n values (checked before): zip need not check it again per row
+    rows: list[Any] = [dict(zip(names, values, strict=False)) for values in zip(*cols.values(), strict=False)] \
         if names else [{} for _ in range(n)]
     holes = False
     for name, col in cols.items():

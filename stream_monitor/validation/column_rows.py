@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, cast
 
 import numpy as np
 
@@ -67,7 +67,8 @@ def rows(
     if not bad and not refused:  # every row accepted: the events with the columns they came from
         whole = kind != "label" and env.features is not None and all(
             getattr(e, "features", None) is not None for e in events)
-        return EventBatch(events, env.features if whole else None)
+        times = cast("list[float]", env.timestamp or [0.0])  # no row refused: none is missing
+        return EventBatch(events, env.features if whole else None, max(times))
     index = list(kept) if kept is not None else list(range(n))
     placed: dict[int, Event | RowRefusal] = dict(refused)
     for row, event in enumerate(events):

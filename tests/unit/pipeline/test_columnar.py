@@ -227,7 +227,8 @@ def _both_ways(spec: ModelSpec, reference: ReferenceProfile | None, values: Sequ
                          monkeypatch)
     taken_whole: list[int] = []
     take = whole._take_events
-    monkeypatch.setattr(whole, "_take_events", lambda items, b: bool(take(items, b) and taken_whole.append(1) is None))
+    monkeypatch.setattr(whole, "_take_events",
+                        lambda items, b, newest: bool(take(items, b, newest) and taken_whole.append(1) is None))
     recs = records(values)
     got = [whole.observe(recs[lo:lo + 2], now=1.8e9) for lo in range(0, len(recs), 2)]
     want = [single.observe(recs[lo:lo + 2], now=1.8e9) for lo in range(0, len(recs), 2)]
