@@ -155,8 +155,10 @@ def to_markdown(local: dict[str, float], broker: dict[str, list[float]] | None, 
         f"Decoding is {local['decode_columns'] / local['core_columns']:.0%} of the core's cost per event on "
         f"columnar envelopes and {local['decode_rows'] / local['core_rows']:.0%} on row envelopes. The decoder "
         "validates the columns whole, then builds one ordinary event per valid row, so windows, detectors and "
-        "decisions cost the same per event in both formats; what the columnar format saves is bytes on the "
-        "wire and part of the decoding.",
+        "decisions see the same events in both formats; an envelope whose every row is valid also hands its "
+        "feature columns to the windows, which then read no value back out of an event. What the columnar "
+        "format saves is bytes on the wire, part of the decoding and that reading. Single in-process rounds "
+        "on a shared machine move by several us per event: compare formats within one run.",
         "",
     ]
     if broker:
