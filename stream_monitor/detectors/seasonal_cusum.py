@@ -32,7 +32,7 @@ from stream_monitor.detectors.cusum_signals import CusumLayout
 from stream_monitor.detectors.cusum_thresholds import DEFAULT_HEAD_START
 from stream_monitor.events.models import FeatureEvent, PredictionEvent
 from stream_monitor.specs.model import ModelSpec
-from stream_monitor.windows.columns import Column, columns_of
+from stream_monitor.windows.columns import Column, columns_of, prediction_values
 from stream_monitor.windows.profile import (
     PREDICTION,
     CategoricalProfile,
@@ -160,7 +160,7 @@ class SeasonalCusum:
             columns = columns_of([e.features if e.features is not None else {} for e in events], names)
         pred: list[Any] | None = None
         if any(i.name == PREDICTION for lay in self.buckets for i in lay.inputs):
-            pred = [_prediction(e, prediction_type) if isinstance(e, PredictionEvent) else None for e in events]
+            pred = prediction_values(events, prediction_type)
         low = self._by_bucket(lo, n, columns, pred)
         high = self._by_bucket(hi, n, columns, pred)
         w = weight[:, None]
@@ -187,12 +187,6 @@ def _take(column: Column, idx: np.ndarray) -> Column:
         taken: np.ndarray = column[idx]
         return taken
     return [column[i] for i in idx.tolist()]
-
-
-def _prediction(e: PredictionEvent, prediction_type: str) -> Any:
-    if prediction_type == "score":
-        return e.score if e.score is not None else e.prediction
-    return e.prediction
 
 
 _CACHE: ReferenceCache[SeasonalCusum] = ReferenceCache()

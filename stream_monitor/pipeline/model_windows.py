@@ -25,11 +25,11 @@ from stream_monitor.detectors.base import DetectorState
 from stream_monitor.detectors.reading import Quality, Reading
 from stream_monitor.events.models import PredictionEvent
 from stream_monitor.pipeline.evaluate import evaluate_window, rolling_profile, segment_quantile, segment_readings
-from stream_monitor.pipeline.sequential import event_increments, prediction_values, sequential_readings
+from stream_monitor.pipeline.sequential import event_increments, sequential_readings
 from stream_monitor.pipeline.version_state import Groups, VersionState, WindowEvent
 from stream_monitor.specs.model import ModelSpec
 from stream_monitor.windows.accumulators import Binned, bin_columns
-from stream_monitor.windows.columns import Column, feature_columns, float_arrays, named_columns
+from stream_monitor.windows.columns import Column, feature_columns, float_arrays, named_columns, prediction_values
 from stream_monitor.windows.profile import PREDICTION
 from stream_monitor.windows.window import Window, next_boundary
 

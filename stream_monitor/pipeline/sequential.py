@@ -12,7 +12,6 @@ streams that fired.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 import numpy as np
 
@@ -22,7 +21,7 @@ from stream_monitor.detectors.reading import Reading
 from stream_monitor.events.models import FeatureEvent, PredictionEvent
 from stream_monitor.specs.model import ModelSpec
 from stream_monitor.windows.accumulators import Binned
-from stream_monitor.windows.columns import Column, columns_of
+from stream_monitor.windows.columns import Column, columns_of, prediction_values
 from stream_monitor.windows.profile import (
     MULTIVARIATE,
     PREDICTION,
@@ -32,7 +31,7 @@ from stream_monitor.windows.profile import (
     ReferenceProfile,
 )
 
-__all__ = ["CLEAR_EVIDENCE", "DETECTOR", "event_increments", "prediction_values", "sequential_layout",
+__all__ = ["CLEAR_EVIDENCE", "DETECTOR", "event_increments", "sequential_layout",
            "sequential_readings"]
 
 CLEAR_EVIDENCE = 1.25  # a residual side is blamed alone when its evidence is this many times the other side's
@@ -90,15 +89,6 @@ def event_increments(
     if any(i.name == PREDICTION for i in layout.inputs) and predictions is None:
         predictions = prediction_values(events, prediction_type)
     return layout.increments(columns, predictions, len(events), bins)
-
-
-def prediction_values(events: Sequence[PredictionEvent | FeatureEvent], prediction_type: str) -> list[Any]:
-    """The prediction's value per event (the score for ``score`` models, when given),
-    ``None`` for feature events."""
-    if prediction_type == "score":
-        return [(e.prediction if e.score is None else e.score) if isinstance(e, PredictionEvent) else None
-                for e in events]
-    return [e.prediction if isinstance(e, PredictionEvent) else None for e in events]
 
 
 def sequential_readings(layout: CusumLayout, bank: CusumBank, n: int, n_reference: int) -> list[Reading]:

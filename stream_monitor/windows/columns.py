@@ -19,7 +19,7 @@ from stream_monitor.events.models import FeatureEvent, PredictionEvent
 from stream_monitor.windows.profile import categorical_key
 
 __all__ = ["Column", "WindowEvent", "categorical_column", "columns_of", "feature_columns", "float_arrays",
-           "joined_columns", "named_columns", "numeric_column"]
+           "joined_columns", "named_columns", "numeric_column", "prediction_values"]
 
 Column = Sequence[Any] | np.ndarray  # one feature's values per event; a float array once all are floats
 WindowEvent = PredictionEvent | FeatureEvent
@@ -75,6 +75,15 @@ def named_columns(columns: Mapping[str, Sequence[Any]], names: Sequence[str], n:
     """Each named column of ``columns`` of ``n`` events (all ``None`` where it has none): what
     :func:`feature_columns` reads from the events that carry these columns."""
     return {name: col if (col := columns.get(name)) is not None else [None] * n for name in names}
+
+
+def prediction_values(events: Sequence[WindowEvent], prediction_type: str) -> list[Any]:
+    """The prediction's value per event (the score for ``score`` models, when given),
+    ``None`` for feature events: the prediction's column."""
+    if prediction_type == "score":
+        return [(e.prediction if e.score is None else e.score) if isinstance(e, PredictionEvent) else None
+                for e in events]
+    return [e.prediction if isinstance(e, PredictionEvent) else None for e in events]
 
 
 def float_arrays(columns: Mapping[str, Sequence[Any]], names: Sequence[str]) -> dict[str, Column]:

@@ -164,10 +164,10 @@ def test_values_binned_once_give_the_same_window_and_increments(demo_spec, demo_
     unseen categories, the predictions) give what each consumer finds alone; columns
     that need checking (a string among floats, an empty category) are binned by each."""
     from stream_monitor.events.models import PredictionEvent
-    from stream_monitor.pipeline.sequential import event_increments, prediction_values, sequential_layout
+    from stream_monitor.pipeline.sequential import event_increments, sequential_layout
     from stream_monitor.tools.simulate import Scenario, generate
     from stream_monitor.windows.accumulators import Binning, bin_columns
-    from stream_monitor.windows.columns import feature_columns, float_arrays
+    from stream_monitor.windows.columns import feature_columns, float_arrays, prediction_values
     from stream_monitor.windows.profile import PREDICTION
     from stream_monitor.windows.window import Window, WindowLayout
 
@@ -220,9 +220,9 @@ def test_increments_of_streams_out_of_order_land_in_their_columns(demo_spec, dem
     import dataclasses
 
     from stream_monitor.events.models import PredictionEvent
-    from stream_monitor.pipeline.sequential import prediction_values, sequential_layout
+    from stream_monitor.pipeline.sequential import sequential_layout
     from stream_monitor.tools.simulate import Scenario, generate
-    from stream_monitor.windows.columns import feature_columns
+    from stream_monitor.windows.columns import feature_columns, prediction_values
 
     events = [PredictionEvent.model_validate(e) for e in generate(Scenario(kind="abrupt", change_at=50, seed=5), 120)]
     name = next(iter(events[0].features or {}))
