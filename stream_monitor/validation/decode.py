@@ -20,6 +20,7 @@ from pydantic import TypeAdapter, ValidationError
 from stream_monitor.events.envelope import COLUMNS_PREFIX
 from stream_monitor.events.models import BatchEnvelope, Event, EventKind, FeatureEvent, PredictionEvent
 from stream_monitor.validation.adapters import ADAPTERS, ENVELOPE_PREFIX, HOMOGENEOUS, OBJECT, OWN_KIND
+from stream_monitor.validation.column_events import EventBatch
 from stream_monitor.validation.column_rows import RowRefusal
 from stream_monitor.validation.columnar import decode_columns
 from stream_monitor.validation.duplicates import is_repeated, no_duplicates, parse_marking_repeats, repeated_at
@@ -193,8 +194,9 @@ def _columns(raw: bytes, kind: EventKind) -> list[Event | Rejection]:
     except ValidationError as exc:
         return [classify(exc)]
     items, keys = decode_columns(parsed, kind, whole)
-    out = cast("list[Event | Rejection]", items)  # as it is when every row was accepted (an EventBatch)
-    if any(isinstance(i, RowRefusal) for i in items):
+    if isinstance(items, EventBatch):  # every row accepted: the batch as it is
+        out = cast("list[Event | Rejection]", items)
+    else:
         out = [Rejection(i.reason, i.message, i.index, i.payload) if isinstance(i, RowRefusal) else i
                for i in items]
     if keys and not no_duplicates(raw, keys) and repeated_at(parse_marking_repeats(raw)) is not None:
